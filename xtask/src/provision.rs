@@ -1,0 +1,1 @@
+//! `cargo xtask provision` and the preflight checks `build` runs first.
