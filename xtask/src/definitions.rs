@@ -21,6 +21,8 @@ pub struct Definitions {
     pub settings: Settings,
     /// Sorted by directory name, so plans are stable.
     pub images: Vec<ImageDef>,
+    /// The text of every Dockerfile an image uses, by workspace-relative path.
+    pub dockerfiles: BTreeMap<Utf8PathBuf, String>,
 }
 
 /// `[workspace.metadata.images]`.
@@ -647,13 +649,23 @@ pub fn load(root: &Utf8Path) -> Result<Definitions> {
         bail!("{images_dir} holds no image: add images/<name>/image.toml (see README.md, \"Adding an image\")");
     }
     let mut images = Vec::new();
+    let mut dockerfiles = BTreeMap::new();
     for name in dirs {
         let dir = Utf8PathBuf::from("images").join(&name);
         let file = dir.join("image.toml");
         let text = std::fs::read_to_string(root.join(&file)).with_context(|| format!("reading {file}"))?;
-        images.push(validate_image(&file, &text, &dir, &settings)?);
+        let image = validate_image(&file, &text, &dir, &settings)?;
+        for variant in &image.variants {
+            if !dockerfiles.contains_key(&variant.dockerfile) {
+                let dockerfile = std::fs::read_to_string(root.join(&variant.dockerfile)).with_context(|| {
+                    format!("{file}: reading the Dockerfile {} (create it, or set `dockerfile` to the right file)", variant.dockerfile)
+                })?;
+                dockerfiles.insert(variant.dockerfile.clone(), dockerfile);
+            }
+        }
+        images.push(image);
     }
-    Ok(Definitions { settings, images })
+    Ok(Definitions { settings, images, dockerfiles })
 }
 
 fn relative(root: &Utf8Path, path: &Utf8Path) -> Utf8PathBuf {
