@@ -169,9 +169,16 @@ pub fn git_facts(root: &Utf8Path) -> Option<GitFacts> {
     Some(GitFacts { sha, branch, release_tag })
 }
 
-/// Seconds since the epoch: SOURCE_DATE_EPOCH when set (reproducible builds), else now.
-pub fn build_time() -> u64 {
-    std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+/// Seconds since the epoch stamped into `created` and `{timestamp}`:
+/// SOURCE_DATE_EPOCH, else HEAD's commit time (so rebuilding a commit gives
+/// the same labels and digests), else now.
+pub fn build_time(root: &Utf8Path) -> u64 {
+    let from_env = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.parse().ok());
+    let from_git = || {
+        let out = std::process::Command::new("git").arg("-C").arg(root).args(["log", "-1", "--format=%ct"]).output().ok()?;
+        String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+    };
+    from_env.or_else(from_git).unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
     })
 }

@@ -1,21 +1,30 @@
 use anyhow::Result;
 use xtask::flags::{self, XtaskCmd};
+use xtask::workspace::Workspace;
 
 fn main() {
     if let Err(err) = try_main() {
-        eprintln!("error: {err:?}");
+        // The whole chain of causes, without a backtrace even when RUST_BACKTRACE is set.
+        eprintln!("error: {err}");
+        for cause in err.chain().skip(1) {
+            eprintln!("  caused by: {cause}");
+        }
         std::process::exit(1);
     }
 }
 
 fn try_main() -> Result<()> {
     let flags = flags::Xtask::from_env_or_exit();
-    match flags.subcommand {
-        XtaskCmd::Help(_) => {
-            println!("{}", flags::Xtask::HELP);
-            Ok(())
-        }
-        XtaskCmd::Provision(_) => todo!(),
-        XtaskCmd::Plan(_) | XtaskCmd::Build(_) | XtaskCmd::Ci(_) => todo!(),
+    if let XtaskCmd::Help(_) = flags.subcommand {
+        println!("{}", flags::Xtask::HELP);
+        return Ok(());
+    }
+    let ws = Workspace::load(&flags)?;
+    match &flags.subcommand {
+        XtaskCmd::Help(_) => Ok(()),
+        XtaskCmd::Plan(cmd) => xtask::plan::run(&ws, cmd),
+        XtaskCmd::Build(cmd) => xtask::build::run(&ws, cmd),
+        XtaskCmd::Provision(_) => xtask::provision::provision(&ws.host()),
+        XtaskCmd::Ci(_) => xtask::ci::run(&ws),
     }
 }

@@ -210,6 +210,24 @@ fn dependency_order(units: &BTreeMap<String, Unit>) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// `cargo xtask plan`: prints the units, as a table or as JSON.
+pub fn run(ws: &crate::workspace::Workspace, flags: &crate::flags::Plan) -> Result<()> {
+    let units = plan(&ws.defs, &ws.event, &ws.registry, &flags.units)?;
+    if ws.format == crate::workspace::Format::Json {
+        println!("{}", serde_json::to_string_pretty(&units)?);
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = units
+        .iter()
+        .map(|u| {
+            let tags: Vec<&str> = u.tags.iter().map(|t| t.rsplit_once(':').map_or(t.as_str(), |(_, tag)| tag)).collect();
+            vec![u.id.clone(), u.platforms.join(","), u.depends_on.join(","), tags.join(" ")]
+        })
+        .collect();
+    println!("{}", crate::output::table(&["UNIT", "PLATFORMS", "DEPENDS ON", "TAGS"], &rows));
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,16 @@
+//! `cargo xtask ci`: the project's whole test command, as CI runs it.
+
+use anyhow::{Context, Result};
+use xshell::{cmd, Shell};
+
+use crate::workspace::Workspace;
+
+pub fn run(ws: &Workspace) -> Result<()> {
+    crate::provision::provision(&ws.host()).context("provisioning this host")?;
+    let sh = Shell::new().context("starting a shell")?;
+    sh.change_dir(&ws.root);
+    cmd!(sh, "cargo fmt --all -- --check").run().context("cargo fmt found unformatted code: run `cargo fmt --all`")?;
+    cmd!(sh, "cargo clippy --workspace --all-targets -- -D warnings").run().context("cargo clippy found warnings")?;
+    cmd!(sh, "cargo test --workspace --no-fail-fast").run().context("cargo test failed")?;
+    Ok(())
+}
