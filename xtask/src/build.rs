@@ -153,7 +153,7 @@ fn build_platform(ctx: &BuildContext<'_>, unit: &Unit, platform: &str, digests: 
     let started = ctx.progress.start(&what);
     let outcome = (|| -> Result<Option<String>> {
         if let (Some(packages), Some(apt)) = (&unit.rootfs, ctx.apt) {
-            crate::rootfs::prepare(&ws.root, apt, &unit.context, packages, platform).with_context(|| format!("preparing the root filesystem of {what}"))?;
+            crate::rootfs::prepare(&ws.cache(), apt, &ws.root.join(&unit.context), packages, platform).with_context(|| format!("preparing the root filesystem of {what}"))?;
         }
         let metadata_file = ws.target().join("meta").join(format!("{slug}.json"));
         let _ = std::fs::remove_file(&metadata_file);
@@ -341,7 +341,7 @@ fn rootfs_apt(ws: &Workspace, units: &[Unit]) -> Result<Option<IsolatedApt>> {
         return Ok(None);
     }
     let archs: Vec<&str> = ws.all_platforms().iter().map(|p| crate::apt::debian_arch(p)).collect::<Result<_>>()?;
-    Ok(Some(IsolatedApt::new(&ws.root, &crate::apt::system_suite()?, &archs)?))
+    Ok(Some(IsolatedApt::new(&ws.cache(), &crate::apt::system_suite()?, &archs)?))
 }
 
 /// `org.opencontainers.image.source`: the git remote, as a browsable https URL where possible.

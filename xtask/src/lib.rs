@@ -6,3 +6,17 @@
 
 pub mod flags;
 pub mod provision;
+pub mod apt;
+pub mod definitions;
+pub mod diag;
+pub mod event;
+pub mod tags;
+pub mod dockerfile;
+pub mod plan;
+pub mod buildx;
+pub mod build;
+pub mod output;
+pub mod rootfs;
+pub mod workspace;
+pub mod ci;
+pub mod registry;

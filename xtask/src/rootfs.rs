@@ -20,12 +20,12 @@ pub fn tarball_name(platform: &str) -> String {
 }
 
 /// Writes `<context>/rootfs/<arch>.tar` for `platform`, reusing the tarball
-/// cached under `target/xtask/rootfs` when its inputs (the .deb files) are unchanged.
-pub fn prepare(root: &Utf8Path, apt: &IsolatedApt, context: &Utf8Path, packages: &[String], platform: &str) -> Result<Utf8PathBuf> {
+/// cached under `<cache>/rootfs` when its inputs (the .deb files) are unchanged.
+pub fn prepare(cache: &Utf8Path, apt: &IsolatedApt, context: &Utf8Path, packages: &[String], platform: &str) -> Result<Utf8PathBuf> {
     let arch = crate::apt::debian_arch(platform)?;
     let debs: Vec<Utf8PathBuf> = packages.iter().map(|p| apt.download(p, arch)).collect::<Result<_>>()?;
-    let cached = cached_tarball(root, &debs)?;
-    let dest_dir = root.join(context).join("rootfs");
+    let cached = cached_tarball(cache, &debs)?;
+    let dest_dir = context.join("rootfs");
     let dest = dest_dir.join(tarball_name(platform));
     let same = std::fs::read(&dest).ok().zip(std::fs::read(&cached).ok()).is_some_and(|(a, b)| a == b);
     if !same {
@@ -35,18 +35,19 @@ pub fn prepare(root: &Utf8Path, apt: &IsolatedApt, context: &Utf8Path, packages:
     Ok(dest)
 }
 
-fn cached_tarball(root: &Utf8Path, debs: &[Utf8PathBuf]) -> Result<Utf8PathBuf> {
+fn cached_tarball(cache: &Utf8Path, debs: &[Utf8PathBuf]) -> Result<Utf8PathBuf> {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     LAYOUT_VERSION.hash(&mut hasher);
     for deb in debs {
         deb.file_name().hash(&mut hasher);
     }
-    let cache = root.join("target/xtask/rootfs");
+    let cache = cache.join("rootfs");
     let tarball = cache.join(format!("{:016x}.tar", hasher.finish()));
     if tarball.is_file() {
         return Ok(tarball);
     }
-    let tree = cache.join(format!("{:016x}.d", hasher.finish()));
+    // Private names per process: concurrent builds never see a half-written tarball.
+    let tree = cache.join(format!("{:016x}.d.{}", hasher.finish(), std::process::id()));
     if tree.exists() {
         std::fs::remove_dir_all(&tree).with_context(|| format!("removing {tree}"))?;
     }
@@ -54,7 +55,7 @@ fn cached_tarball(root: &Utf8Path, debs: &[Utf8PathBuf]) -> Result<Utf8PathBuf> 
     for deb in debs {
         duct::cmd!("dpkg-deb", "-x", deb, &tree).stdin_null().run().with_context(|| format!("unpacking {deb}"))?;
     }
-    let partial = tarball.with_extension("tar.partial");
+    let partial = tarball.with_extension(format!("tar.partial.{}", std::process::id()));
     // Sorted names, fixed owners and times: the same packages always give the same bytes.
     duct::cmd!(
         "tar",

@@ -56,6 +56,15 @@ impl Workspace {
         self.root.join("target/xtask")
     }
 
+    /// Downloaded packages and root filesystems: `XTASK_CACHE_DIR`, else `target/xtask/cache`.
+    /// Shareable between workspaces, as the integration tests' fixtures do.
+    pub fn cache(&self) -> Utf8PathBuf {
+        match std::env::var("XTASK_CACHE_DIR") {
+            Ok(dir) if !dir.is_empty() => Utf8PathBuf::from(dir),
+            _ => self.target().join("cache"),
+        }
+    }
+
     /// Every platform any image declares, for provisioning emulators.
     pub fn all_platforms(&self) -> Vec<String> {
         let mut platforms: Vec<String> = self.defs.images.iter().flat_map(|i| i.platforms.iter().cloned()).collect();
@@ -65,7 +74,7 @@ impl Workspace {
     }
 
     pub fn host(&self) -> crate::provision::Host {
-        crate::provision::Host { root: self.root.clone(), registry: self.registry.clone(), platforms: self.all_platforms() }
+        crate::provision::Host { root: self.root.clone(), registry: self.registry.clone(), platforms: self.all_platforms(), cache: self.cache() }
     }
 }
 

@@ -1,0 +1,105 @@
+//! Shared set-up for the integration tests: fixture workspaces copied to a
+//! scratch directory, a real `docker-registry` on a free loopback port, and
+//! the xtask binary run as a user would run it.
+
+#![allow(dead_code)] // Each test binary uses a different part of this module.
+
+use std::process::Output;
+use std::sync::{Mutex, MutexGuard};
+
+use camino::{Utf8Path, Utf8PathBuf};
+use xtask::provision::{start_registry, RegistryProcess};
+use xtask::registry::Registry;
+
+/// Engine-heavy tests run one at a time: they share the engine, the apt cache
+/// and the two cores, and parallel buildx runs only slow each other down.
+pub fn engine_lock() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A registry on a free loopback port with its own storage; killed on drop.
+pub struct TestRegistry {
+    pub host: String,
+    pub storage: Utf8PathBuf,
+    _process: RegistryProcess,
+}
+
+impl TestRegistry {
+    pub fn start(name: &str) -> TestRegistry {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let host = format!("127.0.0.1:{port}");
+        let storage = scratch(&format!("registry-{name}"));
+        let process = start_registry(&host, &storage, None).expect("starting docker-registry (run `cargo xtask provision` first)");
+        TestRegistry { host, storage, _process: process }
+    }
+
+    pub fn client(&self) -> Registry {
+        Registry::new(&self.host).unwrap()
+    }
+}
+
+/// An empty scratch directory under cargo's per-target temporary directory.
+pub fn scratch(name: &str) -> Utf8PathBuf {
+    let dir = Utf8PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A fresh copy of `xtask/tests/fixtures/<name>`, so tests may change it.
+pub fn fixture(name: &str) -> Utf8PathBuf {
+    let source = Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let dest = scratch(&format!("fixture-{name}"));
+    copy_tree(&source, &dest);
+    dest
+}
+
+fn copy_tree(from: &Utf8Path, to: &Utf8Path) {
+    for entry in from.read_dir_utf8().unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_name() == "target" || entry.file_name() == "rootfs" {
+            continue;
+        }
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_tree(entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Runs the xtask binary on `root`, pushing to `registry`.
+pub fn xtask(root: &Utf8Path, registry: &str, args: &[&str]) -> Output {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("--root")
+        .arg(root)
+        .arg("--registry")
+        .arg(registry)
+        .args(args)
+        // Builds of fixtures share the downloaded packages and root filesystems.
+        .env("XTASK_CACHE_DIR", Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/xtask/cache"))
+        .env_remove("GITHUB_EVENT_NAME")
+        .output()
+        .expect("running the xtask binary");
+    eprintln!("--- xtask {args:?}\n{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    output
+}
+
+/// Like `xtask`, but the command must succeed; returns stdout.
+pub fn xtask_ok(root: &Utf8Path, registry: &str, args: &[&str]) -> String {
+    let output = xtask(root, registry, args);
+    assert!(output.status.success(), "xtask {args:?} failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Runs a command that must succeed and returns its trimmed stdout.
+pub fn run(program: &str, args: &[&str]) -> String {
+    let output = std::process::Command::new(program).args(args).output().unwrap();
+    assert!(output.status.success(), "{program} {args:?} failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap().trim().to_string()
+}
