@@ -27,8 +27,7 @@ pub struct IsolatedApt {
 impl IsolatedApt {
     /// An apt for `suite` (e.g. "trixie") that knows the packages of `archs` (Debian names).
     pub fn new(cache: &Utf8Path, suite: &str, archs: &[&str]) -> Result<IsolatedApt> {
-        let system = fs::read_to_string(SYSTEM_SOURCES)
-            .with_context(|| format!("reading {SYSTEM_SOURCES}"))?;
+        let system = fs::read_to_string(SYSTEM_SOURCES).with_context(|| format!("reading {SYSTEM_SOURCES}"))?;
         Ok(IsolatedApt {
             dir: cache.join("apt").join(suite),
             suite: suite.to_owned(),
@@ -40,10 +39,7 @@ impl IsolatedApt {
     /// The `.deb` of `package` for `arch`, downloaded once and then reused from the cache.
     pub fn download(&self, package: &str, arch: &str) -> Result<Utf8PathBuf> {
         if !self.archs.iter().any(|a| a == arch) {
-            bail!(
-                "apt for {} was not set up for architecture {arch}",
-                self.suite
-            );
+            bail!("apt for {} was not set up for architecture {arch}", self.suite);
         }
         // apt-get fails rather than waits on a held lists lock, and parallel builds share
         // this state directory: take turns, across threads and processes alike.
@@ -63,10 +59,8 @@ impl IsolatedApt {
             fs::remove_dir_all(&partial).with_context(|| format!("removing {partial}"))?;
         }
         fs::create_dir_all(&partial).with_context(|| format!("creating {partial}"))?;
-        run(self
-            .apt_get(&["download", &format!("{package}:{arch}")])
-            .dir(&partial))
-        .with_context(|| format!("apt-get download {package}:{arch} from {}", self.suite))?;
+        run(self.apt_get(&["download", &format!("{package}:{arch}")]).dir(&partial))
+            .with_context(|| format!("apt-get download {package}:{arch} from {}", self.suite))?;
         let fetched = cached_deb(&partial, package)?
             .with_context(|| format!("apt-get download left no {package} .deb in {partial}"))?;
         let deb = debs.join(fetched.file_name().expect("a .deb has a file name"));
@@ -79,38 +73,20 @@ impl IsolatedApt {
     /// older than a day, or were fetched for other sources or architectures.
     fn update_if_stale(&self) -> Result<()> {
         let stamp = self.dir.join("updated");
-        let fingerprint = format!(
-            "{}\nArchitectures: {}\n",
-            self.sources,
-            self.archs.join(",")
-        );
-        let previous = fs::read_to_string(&stamp)
-            .ok()
-            .zip(fs::metadata(&stamp).and_then(|m| m.modified()).ok());
+        let fingerprint = format!("{}\nArchitectures: {}\n", self.sources, self.archs.join(","));
+        let previous = fs::read_to_string(&stamp).ok().zip(fs::metadata(&stamp).and_then(|m| m.modified()).ok());
         let previous = previous.as_ref().map(|(text, at)| (text.as_str(), *at));
         if !lists_stale(previous, &fingerprint, SystemTime::now()) {
             return Ok(());
         }
-        for sub in [
-            "lists/partial",
-            "cache/archives/partial",
-            "etc/sources.list.d",
-            "etc/preferences.d",
-        ] {
+        for sub in ["lists/partial", "cache/archives/partial", "etc/sources.list.d", "etc/preferences.d"] {
             let dir = self.dir.join(sub);
             fs::create_dir_all(&dir).with_context(|| format!("creating {dir}"))?;
         }
-        let sources = self
-            .dir
-            .join(format!("etc/sources.list.d/{}.sources", self.suite));
+        let sources = self.dir.join(format!("etc/sources.list.d/{}.sources", self.suite));
         fs::write(&sources, &self.sources).with_context(|| format!("writing {sources}"))?;
-        run(self.apt_get(&["update"])).with_context(|| {
-            format!(
-                "apt-get update for {} ({})",
-                self.suite,
-                self.archs.join(",")
-            )
-        })?;
+        run(self.apt_get(&["update"]))
+            .with_context(|| format!("apt-get update for {} ({})", self.suite, self.archs.join(",")))?;
         fs::write(&stamp, fingerprint).with_context(|| format!("writing {stamp}"))
     }
 
@@ -142,8 +118,7 @@ impl IsolatedApt {
 
 /// The suite of the system's main archive (e.g. "bookworm"), read from [`SYSTEM_SOURCES`].
 pub fn system_suite() -> Result<String> {
-    let system =
-        fs::read_to_string(SYSTEM_SOURCES).with_context(|| format!("reading {SYSTEM_SOURCES}"))?;
+    let system = fs::read_to_string(SYSTEM_SOURCES).with_context(|| format!("reading {SYSTEM_SOURCES}"))?;
     suite_of(&system)
 }
 
@@ -165,19 +140,10 @@ pub fn debian_arch(platform: &str) -> Result<&'static str> {
 /// Runs `expr` with no stdin and its output captured, so a failure reports
 /// that output and a success stays quiet. Returns stdout and stderr interleaved.
 pub(crate) fn run(expr: duct::Expression) -> Result<String> {
-    let output = expr
-        .stdin_null()
-        .stderr_to_stdout()
-        .stdout_capture()
-        .unchecked()
-        .run()?;
+    let output = expr.stdin_null().stderr_to_stdout().stdout_capture().unchecked().run()?;
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
     if !output.status.success() {
-        bail!(
-            "{}; its last output:\n{}",
-            output.status,
-            last_lines(&text, 20)
-        );
+        bail!("{}; its last output:\n{}", output.status, last_lines(&text, 20));
     }
     Ok(text)
 }
@@ -194,10 +160,7 @@ fn cached_deb(dir: &Utf8Path, package: &str) -> Result<Option<Utf8PathBuf>> {
         return Ok(None);
     }
     let prefix = format!("{package}_");
-    for entry in dir
-        .read_dir_utf8()
-        .with_context(|| format!("listing {dir}"))?
-    {
+    for entry in dir.read_dir_utf8().with_context(|| format!("listing {dir}"))? {
         let entry = entry.with_context(|| format!("listing {dir}"))?;
         let name = entry.file_name();
         if name.starts_with(&prefix) && name.ends_with(".deb") {
@@ -211,9 +174,7 @@ fn cached_deb(dir: &Utf8Path, package: &str) -> Result<Option<Utf8PathBuf>> {
 fn lists_stale(stamp: Option<(&str, SystemTime)>, fingerprint: &str, now: SystemTime) -> bool {
     match stamp {
         None => true,
-        Some((previous, at)) => {
-            previous != fingerprint || now.duration_since(at).is_ok_and(|age| age > LISTS_MAX_AGE)
-        }
+        Some((previous, at)) => previous != fingerprint || now.duration_since(at).is_ok_and(|age| age > LISTS_MAX_AGE),
     }
 }
 
@@ -244,10 +205,7 @@ fn stanzas(text: &str) -> Vec<Vec<(String, String)>> {
 }
 
 fn field<'a>(stanza: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    stanza
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
+    stanza.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
 }
 
 /// The enabled binary stanzas of the main archive: not the security archive, whose suites
@@ -376,9 +334,8 @@ Signed-By:
 
     #[test]
     fn cached_deb_matches_the_whole_package_name() {
-        let dir = Utf8PathBuf::try_from(std::env::temp_dir())
-            .unwrap()
-            .join(format!("xtask-apt-test-{}", std::process::id()));
+        let dir =
+            Utf8PathBuf::try_from(std::env::temp_dir()).unwrap().join(format!("xtask-apt-test-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
         fs::write(dir.join("busybox-static_1%3a1.35.0-4_arm64.deb"), "").unwrap();
         assert_eq!(cached_deb(&dir, "busybox").unwrap(), None);

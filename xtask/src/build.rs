@@ -77,12 +77,21 @@ pub fn run(ws: &Workspace, flags: &flags::Build) -> Result<()> {
     );
     let progress = Progress::new(Duration::from_secs(30));
     let units_by_id = units.iter().map(|u| (u.id.as_str(), u)).collect();
-    let ctx = BuildContext { ws, driver: &driver, output, apt: apt.as_ref(), progress: &progress, source: git_source(ws), units: units_by_id };
+    let ctx = BuildContext {
+        ws,
+        driver: &driver,
+        output,
+        apt: apt.as_ref(),
+        progress: &progress,
+        source: git_source(ws),
+        units: units_by_id,
+    };
 
     let mut results: Vec<UnitResult> = Vec::new();
     let mut digests: BTreeMap<(String, String), String> = BTreeMap::new();
     for unit in &units {
-        let wanted: Vec<&str> = unit.platforms.iter().map(String::as_str).filter(|p| platforms.iter().any(|q| q == p)).collect();
+        let wanted: Vec<&str> =
+            unit.platforms.iter().map(String::as_str).filter(|p| platforms.iter().any(|q| q == p)).collect();
         let stop = results.iter().any(|r| r.error.is_some());
         let result = if stop {
             skipped(ws, unit, &wanted, "not started: an earlier unit failed")
@@ -118,12 +127,25 @@ struct BuildContext<'a> {
 }
 
 /// Builds every platform of `unit` in parallel, then publishes it if all succeeded.
-fn build_unit(ctx: &BuildContext<'_>, unit: &Unit, platforms: &[&str], digests: &mut BTreeMap<(String, String), String>) -> UnitResult {
+fn build_unit(
+    ctx: &BuildContext<'_>,
+    unit: &Unit,
+    platforms: &[&str],
+    digests: &mut BTreeMap<(String, String), String>,
+) -> UnitResult {
     let results: Vec<PlatformResult> = std::thread::scope(|scope| {
-        let handles: Vec<_> = platforms.iter().map(|platform| scope.spawn(|| build_platform(ctx, unit, platform, digests))).collect();
+        let handles: Vec<_> =
+            platforms.iter().map(|platform| scope.spawn(|| build_platform(ctx, unit, platform, digests))).collect();
         handles.into_iter().map(|h| h.join().expect("a build thread panicked")).collect()
     });
-    let mut result = UnitResult { unit: unit.id.clone(), platforms: results, index_digest: None, tags: unit.tags.clone(), published: false, error: None };
+    let mut result = UnitResult {
+        unit: unit.id.clone(),
+        platforms: results,
+        index_digest: None,
+        tags: unit.tags.clone(),
+        published: false,
+        error: None,
+    };
     if let Some(failed) = result.platforms.iter().find(|p| p.status != Status::Built) {
         result.error = Some(format!("{} failed (log: {})", failed.platform, display_path(&ctx.ws.root, &failed.log)));
         return result;
@@ -145,7 +167,12 @@ fn build_unit(ctx: &BuildContext<'_>, unit: &Unit, platforms: &[&str], digests: 
     result
 }
 
-fn build_platform(ctx: &BuildContext<'_>, unit: &Unit, platform: &str, digests: &BTreeMap<(String, String), String>) -> PlatformResult {
+fn build_platform(
+    ctx: &BuildContext<'_>,
+    unit: &Unit,
+    platform: &str,
+    digests: &BTreeMap<(String, String), String>,
+) -> PlatformResult {
     let ws = ctx.ws;
     let slug = format!("{}-{}", unit.slug(), buildx::platform_slug(platform));
     let log = ws.target().join("logs").join(format!("{slug}.log"));
@@ -153,7 +180,8 @@ fn build_platform(ctx: &BuildContext<'_>, unit: &Unit, platform: &str, digests: 
     let started = ctx.progress.start(&what);
     let outcome = (|| -> Result<Option<String>> {
         if let (Some(packages), Some(apt)) = (&unit.rootfs, ctx.apt) {
-            crate::rootfs::prepare(&ws.cache(), apt, &ws.root.join(&unit.context), packages, platform).with_context(|| format!("preparing the root filesystem of {what}"))?;
+            crate::rootfs::prepare(&ws.cache(), apt, &ws.root.join(&unit.context), packages, platform)
+                .with_context(|| format!("preparing the root filesystem of {what}"))?;
         }
         let metadata_file = ws.target().join("meta").join(format!("{slug}.json"));
         let _ = std::fs::remove_file(&metadata_file);
@@ -166,7 +194,12 @@ fn build_platform(ctx: &BuildContext<'_>, unit: &Unit, platform: &str, digests: 
             driver: ctx.driver,
             builder: None,
             parent_args: parent_args(ctx, unit, platform, digests)?,
-            labels: buildx::oci_labels(unit, ctx.source.as_deref(), ws.event.sha.as_deref(), &crate::event::utc(ws.build_time).1),
+            labels: buildx::oci_labels(
+                unit,
+                ctx.source.as_deref(),
+                ws.event.sha.as_deref(),
+                &crate::event::utc(ws.build_time).1,
+            ),
             output: ctx.output.clone(),
             metadata_file: metadata_file.clone(),
         };
@@ -192,7 +225,11 @@ fn build_platform(ctx: &BuildContext<'_>, unit: &Unit, platform: &str, digests: 
     let seconds = started.elapsed().as_secs_f64();
     match outcome {
         Ok(digest) => {
-            ctx.progress.finish(&what, started, &format!("built {}", digest.as_deref().map(short_digest).unwrap_or_default()));
+            ctx.progress.finish(
+                &what,
+                started,
+                &format!("built {}", digest.as_deref().map(short_digest).unwrap_or_default()),
+            );
             PlatformResult { platform: platform.to_string(), status: Status::Built, seconds, digest, log }
         }
         Err(err) => {
@@ -204,13 +241,20 @@ fn build_platform(ctx: &BuildContext<'_>, unit: &Unit, platform: &str, digests: 
 }
 
 /// `--build-arg X_IMAGE=...` for each in-repo parent, pinned to what this run built for `platform`.
-fn parent_args(ctx: &BuildContext<'_>, unit: &Unit, platform: &str, digests: &BTreeMap<(String, String), String>) -> Result<BTreeMap<String, String>> {
+fn parent_args(
+    ctx: &BuildContext<'_>,
+    unit: &Unit,
+    platform: &str,
+    digests: &BTreeMap<(String, String), String>,
+) -> Result<BTreeMap<String, String>> {
     let mut args = BTreeMap::new();
     for parent in &unit.parents {
         let parent_unit = ctx.units.get(parent.unit.as_str()).context("a parent is missing from the plan")?;
         let reference = match ctx.output {
             Output::Push => {
-                let digest = digests.get(&(parent.unit.clone(), platform.to_string())).with_context(|| format!("parent {} has no {platform} digest from this run", parent.unit))?;
+                let digest = digests
+                    .get(&(parent.unit.clone(), platform.to_string()))
+                    .with_context(|| format!("parent {} has no {platform} digest from this run", parent.unit))?;
                 format!("{}@{digest}", parent_unit.repository)
             }
             // Not pushed: the parent is in the local engine under its first tag or its staging tag.
@@ -226,7 +270,8 @@ fn parent_args(ctx: &BuildContext<'_>, unit: &Unit, platform: &str, digests: &BT
 fn publish(ctx: &BuildContext<'_>, unit: &Unit, platforms: &[PlatformResult]) -> Result<String> {
     let what = format!("{} manifest list", unit.id);
     let started = ctx.progress.start(&what);
-    let digests: Vec<(String, String)> = platforms.iter().filter_map(|p| Some((p.platform.clone(), p.digest.clone()?))).collect();
+    let digests: Vec<(String, String)> =
+        platforms.iter().filter_map(|p| Some((p.platform.clone(), p.digest.clone()?))).collect();
     let output = duct::cmd("docker", buildx::imagetools_create_argv(unit, &digests))
         .dir(&ctx.ws.root)
         .stdin_null()
@@ -248,7 +293,10 @@ fn publish(ctx: &BuildContext<'_>, unit: &Unit, platforms: &[PlatformResult]) ->
 /// The digest in imagetools' `pushing sha256:... to ...` progress line.
 fn pushed_digest(output: &str) -> Option<String> {
     let words: Vec<&str> = output.split_whitespace().collect();
-    words.windows(2).find(|w| w[0] == "pushing" && w[1].starts_with("sha256:") && w[1].len() == 71).map(|w| w[1].to_string())
+    words
+        .windows(2)
+        .find(|w| w[0] == "pushing" && w[1].starts_with("sha256:") && w[1].len() == 71)
+        .map(|w| w[1].to_string())
 }
 
 fn skipped(ws: &Workspace, unit: &Unit, platforms: &[&str], why: &str) -> UnitResult {
@@ -256,7 +304,13 @@ fn skipped(ws: &Workspace, unit: &Unit, platforms: &[&str], why: &str) -> UnitRe
         unit: unit.id.clone(),
         platforms: platforms
             .iter()
-            .map(|p| PlatformResult { platform: p.to_string(), status: Status::Skipped, seconds: 0.0, digest: None, log: ws.target().join("logs") })
+            .map(|p| PlatformResult {
+                platform: p.to_string(),
+                status: Status::Skipped,
+                seconds: 0.0,
+                digest: None,
+                log: ws.target().join("logs"),
+            })
             .collect(),
         index_digest: None,
         tags: unit.tags.clone(),
@@ -278,7 +332,13 @@ fn report(ws: &Workspace, results: &[UnitResult]) -> Result<()> {
                 Status::Failed => "FAILED",
                 Status::Skipped => "skipped",
             };
-            rows.push(vec![r.unit.clone(), p.platform.clone(), status.to_string(), output::duration(Duration::from_secs_f64(p.seconds)), p.digest.as_deref().map(short_digest).unwrap_or_default()]);
+            rows.push(vec![
+                r.unit.clone(),
+                p.platform.clone(),
+                status.to_string(),
+                output::duration(Duration::from_secs_f64(p.seconds)),
+                p.digest.as_deref().map(short_digest).unwrap_or_default(),
+            ]);
         }
         let published = if r.published {
             format!("published {} tag(s)", r.tags.len())
@@ -287,7 +347,13 @@ fn report(ws: &Workspace, results: &[UnitResult]) -> Result<()> {
         } else {
             "built only".to_string()
         };
-        rows.push(vec![r.unit.clone(), "manifest list".to_string(), published, String::new(), r.index_digest.as_deref().map(short_digest).unwrap_or_default()]);
+        rows.push(vec![
+            r.unit.clone(),
+            "manifest list".to_string(),
+            published,
+            String::new(),
+            r.index_digest.as_deref().map(short_digest).unwrap_or_default(),
+        ]);
     }
     println!("{}", output::table(&["UNIT", "PLATFORM", "RESULT", "DURATION", "DIGEST"], &rows));
     Ok(())
@@ -307,7 +373,10 @@ fn selected_platforms(units: &[Unit], requested: &[String], load: bool) -> Resul
     let declared: Vec<&String> = units.iter().flat_map(|u| &u.platforms).collect();
     for p in requested {
         if !declared.contains(&p) {
-            bail!("--platform {p}: no selected image builds for it (they build for {})", dedup(declared.iter().map(|s| s.as_str())).join(", "));
+            bail!(
+                "--platform {p}: no selected image builds for it (they build for {})",
+                dedup(declared.iter().map(|s| s.as_str())).join(", ")
+            );
         }
     }
     if load {
@@ -331,7 +400,11 @@ fn dedup<'a>(items: impl Iterator<Item = &'a str>) -> Vec<String> {
 }
 
 fn detect_driver() -> Result<Driver> {
-    let inspect = duct::cmd!("docker", "buildx", "inspect").stdin_null().stderr_to_stdout().read().context("running docker buildx inspect")?;
+    let inspect = duct::cmd!("docker", "buildx", "inspect")
+        .stdin_null()
+        .stderr_to_stdout()
+        .read()
+        .context("running docker buildx inspect")?;
     Driver::from_inspect(&inspect)
 }
 

@@ -96,7 +96,14 @@ pub fn build_argv(b: &PlatformBuild<'_>) -> Vec<String> {
     if let Some(builder) = b.builder {
         argv.extend(["--builder".into(), builder.into()]);
     }
-    argv.extend(["--platform".into(), b.platform.into(), "--file".into(), unit.dockerfile.to_string(), "--progress".into(), "plain".into()]);
+    argv.extend([
+        "--platform".into(),
+        b.platform.into(),
+        "--file".into(),
+        unit.dockerfile.to_string(),
+        "--progress".into(),
+        "plain".into(),
+    ]);
     if unit.network != Network::Default {
         argv.extend(["--network".into(), unit.network.as_str().into()]);
     }
@@ -158,7 +165,10 @@ pub fn imagetools_create_argv(unit: &Unit, digests: &[(String, String)]) -> Vec<
 /// The image digest buildx wrote into `--metadata-file`.
 pub fn digest_from_metadata(json: &str) -> Result<String> {
     let value: serde_json::Value = serde_json::from_str(json).context("parsing the buildx metadata file")?;
-    let digest = value.get("containerimage.digest").and_then(|d| d.as_str()).context("the buildx metadata file has no `containerimage.digest`")?;
+    let digest = value
+        .get("containerimage.digest")
+        .and_then(|d| d.as_str())
+        .context("the buildx metadata file has no `containerimage.digest`")?;
     if !digest.starts_with("sha256:") || digest.len() != 71 {
         bail!("the buildx metadata file holds a malformed digest {digest:?}");
     }
@@ -166,7 +176,12 @@ pub fn digest_from_metadata(json: &str) -> Result<String> {
 }
 
 /// The OCI annotations every image carries.
-pub fn oci_labels(unit: &Unit, source: Option<&str>, revision: Option<&str>, created: &str) -> BTreeMap<String, String> {
+pub fn oci_labels(
+    unit: &Unit,
+    source: Option<&str>,
+    revision: Option<&str>,
+    created: &str,
+) -> BTreeMap<String, String> {
     let mut labels = BTreeMap::new();
     let mut put = |key: &str, value: &str| {
         labels.insert(format!("org.opencontainers.image.{key}"), value.to_string());
@@ -255,7 +270,10 @@ mod tests {
         assert!(!joined.contains("--network"), "the default network passes no flag");
         // Build-only runs read the cache but never write it.
         let joined = build_argv(&request(&u, &driver, Output::None)).join(" ");
-        assert!(joined.contains("--cache-from") && !joined.contains("--cache-to") && !joined.contains("--push"), "{joined}");
+        assert!(
+            joined.contains("--cache-from") && !joined.contains("--cache-to") && !joined.contains("--push"),
+            "{joined}"
+        );
     }
 
     #[test]
@@ -263,7 +281,11 @@ mod tests {
         let u = unit();
         let argv = build_argv(&request(&u, &Driver::Docker, Output::Load));
         let joined = argv.join(" ");
-        assert!(joined.contains("--tag localhost:5000/acme/python:main --tag localhost:5000/acme/python:main-abc1234 --load"), "{joined}");
+        assert!(
+            joined
+                .contains("--tag localhost:5000/acme/python:main --tag localhost:5000/acme/python:main-abc1234 --load"),
+            "{joined}"
+        );
         assert!(!joined.contains("--push") && !joined.contains("--tag localhost:5000/acme/python:staging"), "{joined}");
         assert_eq!(argv.last().map(String::as_str), Some("images/python"));
     }
@@ -271,7 +293,10 @@ mod tests {
     #[test]
     fn imagetools_joins_every_platform_under_every_tag() {
         let u = unit();
-        let digests = [("linux/amd64".to_string(), "sha256:11".to_string()), ("linux/arm64".to_string(), "sha256:22".to_string())];
+        let digests = [
+            ("linux/amd64".to_string(), "sha256:11".to_string()),
+            ("linux/arm64".to_string(), "sha256:22".to_string()),
+        ];
         assert_eq!(
             imagetools_create_argv(&u, &digests).join(" "),
             "buildx imagetools create --tag localhost:5000/acme/python:main --tag localhost:5000/acme/python:main-abc1234 \
@@ -290,7 +315,8 @@ mod tests {
 
     #[test]
     fn driver_detection() {
-        let docker = "Name:          default\nDriver:        docker\nLast Activity: now\n\nNodes:\nName:      default\n";
+        let docker =
+            "Name:          default\nDriver:        docker\nLast Activity: now\n\nNodes:\nName:      default\n";
         assert_eq!(Driver::from_inspect(docker).unwrap(), Driver::Docker);
         let container = "Name:   multi\nDriver: docker-container\n";
         assert_eq!(Driver::from_inspect(container).unwrap(), Driver::Container("docker-container".into()));
@@ -300,7 +326,8 @@ mod tests {
     #[test]
     fn metadata_digest() {
         let digest = format!("sha256:{}", "a".repeat(64));
-        let json = format!("{{\"containerimage.digest\": \"{digest}\", \"containerimage.config.digest\": \"sha256:bb\"}}");
+        let json =
+            format!("{{\"containerimage.digest\": \"{digest}\", \"containerimage.config.digest\": \"sha256:bb\"}}");
         assert_eq!(digest_from_metadata(&json).unwrap(), digest);
         assert!(digest_from_metadata("{}").unwrap_err().to_string().contains("no `containerimage.digest`"));
         assert!(digest_from_metadata("{\"containerimage.digest\": \"sha256:short\"}").is_err());

@@ -186,12 +186,7 @@ struct Source<'a> {
 
 impl Source<'_> {
     fn error(&self, span: Option<std::ops::Range<usize>>, message: String, hint: Option<String>) -> DefinitionError {
-        DefinitionError {
-            file: self.file.to_owned(),
-            at: span.map(|s| LineCol::of(self.text, s.start)),
-            message,
-            hint,
-        }
+        DefinitionError { file: self.file.to_owned(), at: span.map(|s| LineCol::of(self.text, s.start)), message, hint }
     }
 
     fn at<T>(&self, value: &Spanned<T>, message: String, hint: impl Into<Option<String>>) -> DefinitionError {
@@ -277,7 +272,8 @@ pub fn validate_settings(file: &Utf8Path, text: &str) -> Result<Settings, Defini
     })?;
     let registry = match raw.registry {
         Some(r) => {
-            check_registry_host(r.get_ref()).map_err(|why| src.at(&r, why, "use host[:port], e.g. \"localhost:5000\"".to_string()))?;
+            check_registry_host(r.get_ref())
+                .map_err(|why| src.at(&r, why, "use host[:port], e.g. \"localhost:5000\"".to_string()))?;
             r.into_inner()
         }
         None => "localhost:5000".to_string(),
@@ -365,17 +361,27 @@ struct RawRootfs {
 
 /// Parses and checks one image.toml. `dir` is the workspace-relative image
 /// directory; its last component is the image name.
-pub fn validate_image(file: &Utf8Path, text: &str, dir: &Utf8Path, settings: &Settings) -> Result<ImageDef, DefinitionError> {
+pub fn validate_image(
+    file: &Utf8Path,
+    text: &str,
+    dir: &Utf8Path,
+    settings: &Settings,
+) -> Result<ImageDef, DefinitionError> {
     let src = Source { file, text };
     let raw: RawImage = toml::from_str(text).map_err(|e| src.parse_error(e))?;
     let name = dir.file_name().unwrap_or_default().to_string();
     if let Err(why) = check_repository(&name) {
-        return Err(src.error(None, format!("image directory name {name:?} is not a valid image name: {why}"), Some(format!("rename the directory: {REPOSITORY_HINT}"))));
+        return Err(src.error(
+            None,
+            format!("image directory name {name:?} is not a valid image name: {why}"),
+            Some(format!("rename the directory: {REPOSITORY_HINT}")),
+        ));
     }
 
     let repository = match raw.repository {
         Some(r) => {
-            check_repository(r.get_ref()).map_err(|why| src.at(&r, format!("invalid repository: {why}"), REPOSITORY_HINT.to_string()))?;
+            check_repository(r.get_ref())
+                .map_err(|why| src.at(&r, format!("invalid repository: {why}"), REPOSITORY_HINT.to_string()))?;
             r.into_inner()
         }
         None => name.clone(),
@@ -394,8 +400,13 @@ pub fn validate_image(file: &Utf8Path, text: &str, dir: &Utf8Path, settings: &Se
     };
     let version = match raw.version {
         Some(v) => {
-            crate::tags::Version::parse(v.get_ref())
-                .map_err(|why| src.at(&v, format!("invalid version {:?}: {why}", v.get_ref()), "use semantic versioning, e.g. \"1.4.2\" or \"2.0.0-rc.1\"".to_string()))?;
+            crate::tags::Version::parse(v.get_ref()).map_err(|why| {
+                src.at(
+                    &v,
+                    format!("invalid version {:?}: {why}", v.get_ref()),
+                    "use semantic versioning, e.g. \"1.4.2\" or \"2.0.0-rc.1\"".to_string(),
+                )
+            })?;
             Some(v.into_inner())
         }
         None => None,
@@ -405,15 +416,30 @@ pub fn validate_image(file: &Utf8Path, text: &str, dir: &Utf8Path, settings: &Se
     let tags = merge_tags(&src, &settings.tags, raw.tags.unwrap_or_default())?;
 
     let variants = match raw.variants {
-        None => vec![Variant { name: None, aliases: vec![], args: BTreeMap::new(), dockerfile: dockerfile.clone(), default: true, depends_on: depends_on.clone() }],
+        None => vec![Variant {
+            name: None,
+            aliases: vec![],
+            args: BTreeMap::new(),
+            dockerfile: dockerfile.clone(),
+            default: true,
+            depends_on: depends_on.clone(),
+        }],
         Some(list) if list.is_empty() => {
-            return Err(src.error(None, "`variants` is empty".to_string(), Some("remove `variants`, or add a [[variants]] table".to_string())))
+            return Err(src.error(
+                None,
+                "`variants` is empty".to_string(),
+                Some("remove `variants`, or add a [[variants]] table".to_string()),
+            ))
         }
         Some(list) => validate_variants(&src, list, dir, &dockerfile, &depends_on, &name)?,
     };
     let rootfs = match raw.rootfs {
         Some(r) if r.packages.is_empty() => {
-            return Err(src.error(None, "[rootfs] `packages` is empty".to_string(), Some("list the Debian packages to unpack, e.g. [\"busybox-static\"]".to_string())))
+            return Err(src.error(
+                None,
+                "[rootfs] `packages` is empty".to_string(),
+                Some("list the Debian packages to unpack, e.g. [\"busybox-static\"]".to_string()),
+            ))
         }
         Some(r) => Some(Rootfs { packages: r.packages.into_iter().map(Spanned::into_inner).collect() }),
         None => None,
@@ -451,11 +477,19 @@ fn validate_variants(
     for raw in list {
         for tag_name in std::iter::once(&raw.name).chain(&raw.aliases) {
             crate::tags::check_tag(tag_name.get_ref()).map_err(|why| {
-                src.at(tag_name, format!("invalid variant name {:?}: {why}", tag_name.get_ref()), "variant names become tags: use letters, digits, `.`, `_` and `-`".to_string())
+                src.at(
+                    tag_name,
+                    format!("invalid variant name {:?}: {why}", tag_name.get_ref()),
+                    "variant names become tags: use letters, digits, `.`, `_` and `-`".to_string(),
+                )
             })?;
             if let Some(first) = names.iter().find(|n| n.get_ref() == tag_name.get_ref()) {
                 let at = LineCol::of(src.text, first.span().start);
-                return Err(src.at(tag_name, format!("variant name {:?} is used twice (first at line {})", tag_name.get_ref(), at.line), "give each variant and alias a distinct name".to_string()));
+                return Err(src.at(
+                    tag_name,
+                    format!("variant name {:?} is used twice (first at line {})", tag_name.get_ref(), at.line),
+                    "give each variant and alias a distinct name".to_string(),
+                ));
             }
             names.push(tag_name.clone());
         }
@@ -467,7 +501,8 @@ fn validate_variants(
             None => image_dockerfile.to_owned(),
         };
         let own = parse_dependencies(src, raw.depends_on.unwrap_or_default(), image)?;
-        let mut depends_on: Vec<Dependency> = image_depends_on.iter().filter(|d| !own.iter().any(|o| o.image == d.image)).cloned().collect();
+        let mut depends_on: Vec<Dependency> =
+            image_depends_on.iter().filter(|d| !own.iter().any(|o| o.image == d.image)).cloned().collect();
         depends_on.extend(own);
         variants.push(Variant {
             name: Some(raw.name.into_inner()),
@@ -480,40 +515,68 @@ fn validate_variants(
     }
     match defaults.as_slice() {
         [_] => Ok(variants),
-        [] => Err(src.error(None, "no variant is marked `default = true`".to_string(), Some("mark exactly one [[variants]] entry with `default = true`".to_string()))),
+        [] => Err(src.error(
+            None,
+            "no variant is marked `default = true`".to_string(),
+            Some("mark exactly one [[variants]] entry with `default = true`".to_string()),
+        )),
         [first, second, ..] => {
             let at = LineCol::of(src.text, first.span().start);
-            Err(src.at(second, format!("more than one variant is marked `default = true` (another at line {})", at.line), "keep `default = true` on exactly one variant".to_string()))
+            Err(src.at(
+                second,
+                format!("more than one variant is marked `default = true` (another at line {})", at.line),
+                "keep `default = true` on exactly one variant".to_string(),
+            ))
         }
     }
 }
 
-fn parse_dependencies(src: &Source<'_>, list: Vec<Spanned<String>>, image: &str) -> Result<Vec<Dependency>, DefinitionError> {
+fn parse_dependencies(
+    src: &Source<'_>,
+    list: Vec<Spanned<String>>,
+    image: &str,
+) -> Result<Vec<Dependency>, DefinitionError> {
     list.into_iter()
         .map(|entry| {
             let (dep_image, variant) = match entry.get_ref().split_once(':') {
                 Some((i, v)) => (i.to_string(), Some(v.to_string())),
                 None => (entry.get_ref().clone(), None),
             };
-            let bad = check_repository(&dep_image).is_err() || variant.as_deref().is_some_and(|v| crate::tags::check_tag(v).is_err());
+            let bad = check_repository(&dep_image).is_err()
+                || variant.as_deref().is_some_and(|v| crate::tags::check_tag(v).is_err());
             if bad {
-                return Err(src.at(&entry, format!("invalid dependency {:?}", entry.get_ref()), "write the parent's directory name under images/, optionally with `:variant`".to_string()));
+                return Err(src.at(
+                    &entry,
+                    format!("invalid dependency {:?}", entry.get_ref()),
+                    "write the parent's directory name under images/, optionally with `:variant`".to_string(),
+                ));
             }
             if dep_image == image {
-                return Err(src.at(&entry, format!("image {image:?} depends on itself"), "remove it from `depends_on`".to_string()));
+                return Err(src.at(
+                    &entry,
+                    format!("image {image:?} depends on itself"),
+                    "remove it from `depends_on`".to_string(),
+                ));
             }
             Ok(Dependency { image: dep_image, variant })
         })
         .collect()
 }
 
-fn validate_args(src: &Source<'_>, args: BTreeMap<Spanned<String>, String>) -> Result<BTreeMap<String, String>, DefinitionError> {
+fn validate_args(
+    src: &Source<'_>,
+    args: BTreeMap<Spanned<String>, String>,
+) -> Result<BTreeMap<String, String>, DefinitionError> {
     args.into_iter()
         .map(|(key, value)| {
             let valid = key.get_ref().chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                 && key.get_ref().chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !valid {
-                return Err(src.at(&key, format!("invalid build arg name {:?}", key.get_ref()), "build arg names are letters, digits and `_`, not starting with a digit".to_string()));
+                return Err(src.at(
+                    &key,
+                    format!("invalid build arg name {:?}", key.get_ref()),
+                    "build arg names are letters, digits and `_`, not starting with a digit".to_string(),
+                ));
             }
             Ok((key.into_inner(), value))
         })
@@ -521,9 +584,20 @@ fn validate_args(src: &Source<'_>, args: BTreeMap<Spanned<String>, String>) -> R
 }
 
 /// Resolves `value` relative to the image directory and refuses paths that leave the workspace.
-fn inside(src: &Source<'_>, value: &Spanned<String>, dir: &Utf8Path, key: &str) -> Result<Utf8PathBuf, DefinitionError> {
+fn inside(
+    src: &Source<'_>,
+    value: &Spanned<String>,
+    dir: &Utf8Path,
+    key: &str,
+) -> Result<Utf8PathBuf, DefinitionError> {
     let path = Utf8Path::new(value.get_ref());
-    let escape = || src.at(value, format!("`{key}` {:?} points outside the workspace", value.get_ref()), format!("`{key}` is relative to {dir}; keep it inside the workspace"));
+    let escape = || {
+        src.at(
+            value,
+            format!("`{key}` {:?} points outside the workspace", value.get_ref()),
+            format!("`{key}` is relative to {dir}; keep it inside the workspace"),
+        )
+    };
     if path.is_absolute() {
         return Err(escape());
     }
@@ -556,7 +630,11 @@ const KNOWN_PLATFORMS: &[&str] = &[
 
 fn validate_platforms(src: &Source<'_>, list: Vec<Spanned<String>>) -> Result<Vec<String>, DefinitionError> {
     if list.is_empty() {
-        return Err(src.error(None, "`platforms` is empty".to_string(), Some("list at least one platform, e.g. [\"linux/amd64\"]".to_string())));
+        return Err(src.error(
+            None,
+            "`platforms` is empty".to_string(),
+            Some("list at least one platform, e.g. [\"linux/amd64\"]".to_string()),
+        ));
     }
     let mut out: Vec<String> = Vec::new();
     for p in list {
@@ -569,7 +647,11 @@ fn validate_platforms(src: &Source<'_>, list: Vec<Spanned<String>>) -> Result<Ve
             return Err(src.at(&p, format!("unknown platform {value:?}"), hint));
         }
         if out.contains(value) {
-            return Err(src.at(&p, format!("platform {value:?} is listed twice"), "list each platform once".to_string()));
+            return Err(src.at(
+                &p,
+                format!("platform {value:?} is listed twice"),
+                "list each platform once".to_string(),
+            ));
         }
         out.push(value.clone());
     }
@@ -599,9 +681,9 @@ pub fn check_repository(name: &str) -> Result<(), String> {
 
 /// Between alphanumerics: one `.`, one or two `_`, or any number of `-`.
 fn separators_valid(part: &str) -> bool {
-    part.split(|c: char| c.is_ascii_alphanumeric()).filter(|s| !s.is_empty()).all(|sep| {
-        sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|b| b == b'-')
-    })
+    part.split(|c: char| c.is_ascii_alphanumeric())
+        .filter(|s| !s.is_empty())
+        .all(|sep| sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|b| b == b'-'))
 }
 
 /// Checks `host[:port]` for a registry.
@@ -617,7 +699,9 @@ pub fn check_registry_host(host: &str) -> Result<(), String> {
     }
     let name_ok = !name.is_empty()
         && (name.starts_with('[') && name.ends_with(']')
-            || name.split('.').all(|label| !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')));
+            || name
+                .split('.')
+                .all(|label| !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')));
     if name_ok {
         Ok(())
     } else {
@@ -658,7 +742,10 @@ pub fn load(root: &Utf8Path) -> Result<Definitions> {
         for variant in &image.variants {
             if !dockerfiles.contains_key(&variant.dockerfile) {
                 let dockerfile = std::fs::read_to_string(root.join(&variant.dockerfile)).with_context(|| {
-                    format!("{file}: reading the Dockerfile {} (create it, or set `dockerfile` to the right file)", variant.dockerfile)
+                    format!(
+                        "{file}: reading the Dockerfile {} (create it, or set `dockerfile` to the right file)",
+                        variant.dockerfile
+                    )
                 })?;
                 dockerfiles.insert(variant.dockerfile.clone(), dockerfile);
             }
@@ -681,7 +768,8 @@ mod tests {
     }
 
     fn image(text: &str) -> Result<ImageDef, String> {
-        validate_image(Utf8Path::new("images/orb/image.toml"), text, Utf8Path::new("images/orb"), &settings()).map_err(|e| e.to_string())
+        validate_image(Utf8Path::new("images/orb/image.toml"), text, Utf8Path::new("images/orb"), &settings())
+            .map_err(|e| e.to_string())
     }
 
     #[test]
@@ -702,11 +790,13 @@ mod tests {
         assert_eq!(s.tags.branch, ["edge"]);
         assert_eq!(s.tags.release, TagTemplates::default().release);
 
-        let err = validate_settings(Utf8Path::new("Cargo.toml"), "[workspace.metadata.images]\nnamespace = \"Acme\"\n").unwrap_err();
+        let err = validate_settings(Utf8Path::new("Cargo.toml"), "[workspace.metadata.images]\nnamespace = \"Acme\"\n")
+            .unwrap_err();
         assert_eq!(err.at, Some(LineCol { line: 2, col: 13 }));
         assert!(err.message.contains("invalid namespace"), "{err}");
 
-        let err = validate_settings(Utf8Path::new("Cargo.toml"), "[workspace.metadata.images]\nregistyr = \"x\"\n").unwrap_err();
+        let err = validate_settings(Utf8Path::new("Cargo.toml"), "[workspace.metadata.images]\nregistyr = \"x\"\n")
+            .unwrap_err();
         assert_eq!(err.to_string(), "Cargo.toml:2:1: unknown key `registyr`\n  hint: did you mean `registry`? Valid keys here: registry, namespace, platforms, network, tags");
     }
 
@@ -762,15 +852,26 @@ default = true
     #[test]
     fn unknown_key_names_line_and_suggests() {
         let err = image("description = \"x\"\ndockerfil = \"Dockerfile\"\n").unwrap_err();
-        assert!(err.starts_with("images/orb/image.toml:2:1: unknown key `dockerfil`\n  hint: did you mean `dockerfile`?"), "{err}");
+        assert!(
+            err.starts_with("images/orb/image.toml:2:1: unknown key `dockerfil`\n  hint: did you mean `dockerfile`?"),
+            "{err}"
+        );
         let err = image("[[variants]]\nname = \"a\"\ndefault = true\nargz = {}\n").unwrap_err();
-        assert!(err.starts_with("images/orb/image.toml:4:1: unknown key `argz`\n  hint: did you mean `args`?"), "{err}");
+        assert!(
+            err.starts_with("images/orb/image.toml:4:1: unknown key `argz`\n  hint: did you mean `args`?"),
+            "{err}"
+        );
     }
 
     #[test]
     fn semantic_errors_point_at_the_value() {
         let cases = [
-            ("platforms = [\"linux/amd64\", \"linux/arm46\"]", "1:29", "unknown platform \"linux/arm46\"", "did you mean \"linux/arm64\"?"),
+            (
+                "platforms = [\"linux/amd64\", \"linux/arm46\"]",
+                "1:29",
+                "unknown platform \"linux/arm46\"",
+                "did you mean \"linux/arm64\"?",
+            ),
             ("repository = \"My_Repo\"", "1:14", "invalid repository", "lowercase"),
             ("context = \"../../../etc\"", "1:11", "points outside the workspace", "keep it inside"),
             ("dockerfile = \"/etc/passwd\"", "1:14", "points outside the workspace", "relative to images/orb"),
@@ -778,8 +879,18 @@ default = true
             ("depends_on = [\"orb\"]", "1:15", "depends on itself", "remove it"),
             ("[args]\n\"BAD-NAME\" = \"1\"", "2:1", "invalid build arg name", "letters, digits"),
             ("[tags]\nrelease = [\"{vesion}\"]", "2:12", "invalid tag template", "placeholders"),
-            ("[[variants]]\nname = \"a\"\ndefault = true\n[[variants]]\nname = \"b\"\ndefault = true", "6:11", "more than one variant is marked `default = true` (another at line 3)", "exactly one"),
-            ("[[variants]]\nname = \"a\"\n[[variants]]\nname = \"a\"\ndefault = true", "4:8", "variant name \"a\" is used twice (first at line 2)", "distinct"),
+            (
+                "[[variants]]\nname = \"a\"\ndefault = true\n[[variants]]\nname = \"b\"\ndefault = true",
+                "6:11",
+                "more than one variant is marked `default = true` (another at line 3)",
+                "exactly one",
+            ),
+            (
+                "[[variants]]\nname = \"a\"\n[[variants]]\nname = \"a\"\ndefault = true",
+                "4:8",
+                "variant name \"a\" is used twice (first at line 2)",
+                "distinct",
+            ),
             ("[[variants]]\nname = \"a b\"\ndefault = true", "2:8", "invalid variant name", "become tags"),
         ];
         for (text, at, message, hint) in cases {

@@ -57,7 +57,12 @@ pub struct GitFacts {
 }
 
 /// Works out the event: flags beat GitHub Actions variables, which beat git.
-pub fn detect(flags: &EventFlags, env: impl Fn(&str) -> Option<String>, git: Option<&GitFacts>, timestamp: String) -> Result<Event> {
+pub fn detect(
+    flags: &EventFlags,
+    env: impl Fn(&str) -> Option<String>,
+    git: Option<&GitFacts>,
+    timestamp: String,
+) -> Result<Event> {
     let mut event = from_github(&env).or_else(|| git.map(from_git)).unwrap_or(Event {
         kind: EventKind::Branch,
         version: None,
@@ -78,7 +83,8 @@ pub fn detect(flags: &EventFlags, env: impl Fn(&str) -> Option<String>, git: Opt
         };
     }
     if let Some(version) = &flags.version {
-        Version::parse(version).map_err(|why| anyhow::anyhow!("--version {version:?} is not a semantic version ({why}): use X.Y.Z"))?;
+        Version::parse(version)
+            .map_err(|why| anyhow::anyhow!("--version {version:?} is not a semantic version ({why}): use X.Y.Z"))?;
         event.version = Some(version.strip_prefix('v').unwrap_or(version).to_string());
     }
     if flags.branch.is_some() {
@@ -124,7 +130,8 @@ fn from_github(env: &impl Fn(&str) -> Option<String>) -> Option<Event> {
     match name.as_str() {
         "pull_request" | "pull_request_target" => {
             event.kind = EventKind::PullRequest;
-            event.pr = git_ref.strip_prefix("refs/pull/").and_then(|r| r.split('/').next()).and_then(|n| n.parse().ok());
+            event.pr =
+                git_ref.strip_prefix("refs/pull/").and_then(|r| r.split('/').next()).and_then(|n| n.parse().ok());
             event.branch = env("GITHUB_HEAD_REF").or(event.branch);
         }
         "workflow_dispatch" if event.kind != EventKind::Release => event.kind = EventKind::Manual,
@@ -175,7 +182,8 @@ pub fn git_facts(root: &Utf8Path) -> Option<GitFacts> {
 pub fn build_time(root: &Utf8Path) -> u64 {
     let from_env = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.parse().ok());
     let from_git = || {
-        let out = std::process::Command::new("git").arg("-C").arg(root).args(["log", "-1", "--format=%ct"]).output().ok()?;
+        let out =
+            std::process::Command::new("git").arg("-C").arg(root).args(["log", "-1", "--format=%ct"]).output().ok()?;
         String::from_utf8_lossy(&out.stdout).trim().parse().ok()
     };
     from_env.or_else(from_git).unwrap_or_else(|| {
@@ -212,7 +220,11 @@ mod tests {
     }
 
     fn git(branch: Option<&str>, tag: Option<&str>) -> GitFacts {
-        GitFacts { sha: "abcdef0123".to_string(), branch: branch.map(str::to_string), release_tag: tag.map(str::to_string) }
+        GitFacts {
+            sha: "abcdef0123".to_string(),
+            branch: branch.map(str::to_string),
+            release_tag: tag.map(str::to_string),
+        }
     }
 
     fn detect_ok(flags: &EventFlags, e: impl Fn(&str) -> Option<String>, g: Option<&GitFacts>) -> Event {
@@ -230,7 +242,10 @@ mod tests {
         let e = detect_ok(&EventFlags::default(), env(&[]), Some(&git(Some("main"), Some("v1.2.3"))));
         assert_eq!((e.kind, e.version.as_deref()), (EventKind::Release, Some("1.2.3")));
         let e = detect_ok(&EventFlags::default(), env(&[]), Some(&git(Some("feature/x"), None)));
-        assert_eq!((e.kind, e.branch.as_deref(), e.sha.as_deref()), (EventKind::Branch, Some("feature/x"), Some("abcdef0123")));
+        assert_eq!(
+            (e.kind, e.branch.as_deref(), e.sha.as_deref()),
+            (EventKind::Branch, Some("feature/x"), Some("abcdef0123"))
+        );
         let e = detect_ok(&EventFlags::default(), env(&[]), Some(&git(None, None)));
         assert_eq!(e.branch.as_deref(), Some("detached"));
     }
@@ -238,18 +253,42 @@ mod tests {
     #[test]
     fn github_variables_beat_git() {
         let g = git(Some("main"), None);
-        let e = detect_ok(&EventFlags::default(), env(&[("GITHUB_EVENT_NAME", "push"), ("GITHUB_REF", "refs/tags/v2.0.0-rc.1"), ("GITHUB_SHA", "f00")]), Some(&g));
-        assert_eq!((e.kind, e.version.as_deref(), e.sha.as_deref()), (EventKind::Release, Some("2.0.0-rc.1"), Some("f00")));
-        let e = detect_ok(&EventFlags::default(), env(&[("GITHUB_EVENT_NAME", "push"), ("GITHUB_REF", "refs/heads/dev"), ("GITHUB_SHA", "f00")]), Some(&g));
+        let e = detect_ok(
+            &EventFlags::default(),
+            env(&[("GITHUB_EVENT_NAME", "push"), ("GITHUB_REF", "refs/tags/v2.0.0-rc.1"), ("GITHUB_SHA", "f00")]),
+            Some(&g),
+        );
+        assert_eq!(
+            (e.kind, e.version.as_deref(), e.sha.as_deref()),
+            (EventKind::Release, Some("2.0.0-rc.1"), Some("f00"))
+        );
+        let e = detect_ok(
+            &EventFlags::default(),
+            env(&[("GITHUB_EVENT_NAME", "push"), ("GITHUB_REF", "refs/heads/dev"), ("GITHUB_SHA", "f00")]),
+            Some(&g),
+        );
         assert_eq!((e.kind, e.branch.as_deref()), (EventKind::Branch, Some("dev")));
         let e = detect_ok(
             &EventFlags::default(),
-            env(&[("GITHUB_EVENT_NAME", "pull_request"), ("GITHUB_REF", "refs/pull/17/merge"), ("GITHUB_HEAD_REF", "fix/y"), ("GITHUB_SHA", "f00")]),
+            env(&[
+                ("GITHUB_EVENT_NAME", "pull_request"),
+                ("GITHUB_REF", "refs/pull/17/merge"),
+                ("GITHUB_HEAD_REF", "fix/y"),
+                ("GITHUB_SHA", "f00"),
+            ]),
             Some(&g),
         );
         assert_eq!((e.kind, e.pr, e.branch.as_deref()), (EventKind::PullRequest, Some(17), Some("fix/y")));
         assert!(!e.publishes_by_default());
-        let e = detect_ok(&EventFlags::default(), env(&[("GITHUB_EVENT_NAME", "workflow_dispatch"), ("GITHUB_REF", "refs/heads/main"), ("GITHUB_SHA", "f00")]), None);
+        let e = detect_ok(
+            &EventFlags::default(),
+            env(&[
+                ("GITHUB_EVENT_NAME", "workflow_dispatch"),
+                ("GITHUB_REF", "refs/heads/main"),
+                ("GITHUB_SHA", "f00"),
+            ]),
+            None,
+        );
         assert_eq!(e.kind, EventKind::Manual);
     }
 
@@ -264,7 +303,10 @@ mod tests {
             tags: vec!["nightly".to_string()],
         };
         let e = detect_ok(&flags, env(&[("GITHUB_EVENT_NAME", "push"), ("GITHUB_REF", "refs/heads/dev")]), None);
-        assert_eq!((e.kind, e.version.as_deref(), e.branch.as_deref(), e.sha.as_deref()), (EventKind::Release, Some("3.0.1"), Some("b"), Some("123")));
+        assert_eq!(
+            (e.kind, e.version.as_deref(), e.branch.as_deref(), e.sha.as_deref()),
+            (EventKind::Release, Some("3.0.1"), Some("b"), Some("123"))
+        );
         assert_eq!(e.extra_tags, ["nightly"]);
     }
 
@@ -274,7 +316,10 @@ mod tests {
             let err = detect(&flags, env(&[]), None, String::new()).unwrap_err().to_string();
             assert!(err.contains(needle), "{err}");
         };
-        check(EventFlags { event: Some("tag".into()), ..Default::default() }, "use release, branch, pull-request or manual");
+        check(
+            EventFlags { event: Some("tag".into()), ..Default::default() },
+            "use release, branch, pull-request or manual",
+        );
         check(EventFlags { version: Some("1.2".into()), ..Default::default() }, "use X.Y.Z");
         check(EventFlags { event: Some("pull-request".into()), ..Default::default() }, "pass --pr N");
         check(EventFlags { tags: vec!["a/b".into()], ..Default::default() }, "--tag \"a/b\"");

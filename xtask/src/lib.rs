@@ -4,19 +4,19 @@
 //! data and returns data; processes and HTTP live at the edges (`build`,
 //! `provision`, `registry`). Integration tests drive the library and the binary.
 
-pub mod flags;
-pub mod provision;
 pub mod apt;
+pub mod build;
+pub mod buildx;
+pub mod ci;
 pub mod definitions;
 pub mod diag;
-pub mod event;
-pub mod tags;
 pub mod dockerfile;
-pub mod plan;
-pub mod buildx;
-pub mod build;
+pub mod event;
+pub mod flags;
 pub mod output;
-pub mod rootfs;
-pub mod workspace;
-pub mod ci;
+pub mod plan;
+pub mod provision;
 pub mod registry;
+pub mod rootfs;
+pub mod tags;
+pub mod workspace;

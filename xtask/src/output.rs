@@ -1,6 +1,6 @@
 //! What users see: progress lines on stderr while work runs, tables at the end.
 
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A plain-text table with left-aligned columns.
@@ -38,23 +38,24 @@ pub fn duration(d: Duration) -> String {
 /// Start and finish lines for long steps, plus a heartbeat naming what is
 /// still running, so a quiet emulated build never looks hung.
 pub struct Progress {
-    running: Arc<(Mutex<Vec<(String, Instant)>>, Condvar)>,
+    running: Arc<Mutex<Vec<(String, Instant)>>>,
     started: Instant,
 }
 
 impl Progress {
     pub fn new(heartbeat: Duration) -> Progress {
-        let running: Arc<(Mutex<Vec<(String, Instant)>>, Condvar)> = Arc::default();
+        let running: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
         let shared = Arc::clone(&running);
-        std::thread::spawn(move || {
-            let (lock, wake) = &*shared;
-            let mut guard = lock.lock().unwrap_or_else(|p| p.into_inner());
-            loop {
-                guard = wake.wait_timeout(guard, heartbeat).unwrap_or_else(|p| p.into_inner()).0;
-                if !guard.is_empty() {
-                    let list: Vec<String> = guard.iter().map(|(what, since)| format!("{what} ({})", duration(since.elapsed()))).collect();
-                    eprintln!("  … still running: {}", list.join(", "));
-                }
+        std::thread::spawn(move || loop {
+            std::thread::sleep(heartbeat);
+            let list: Vec<String> = shared
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .map(|(what, since)| format!("{what} ({})", duration(since.elapsed())))
+                .collect();
+            if !list.is_empty() {
+                eprintln!("  … still running: {}", list.join(", "));
             }
         });
         Progress { running, started: Instant::now() }
@@ -62,12 +63,12 @@ impl Progress {
 
     pub fn start(&self, what: &str) -> Instant {
         eprintln!("[{:>7}] {what}: started", duration(self.started.elapsed()));
-        self.running.0.lock().unwrap_or_else(|p| p.into_inner()).push((what.to_string(), Instant::now()));
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).push((what.to_string(), Instant::now()));
         Instant::now()
     }
 
     pub fn finish(&self, what: &str, since: Instant, outcome: &str) {
-        self.running.0.lock().unwrap_or_else(|p| p.into_inner()).retain(|(w, _)| w != what);
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).retain(|(w, _)| w != what);
         eprintln!("[{:>7}] {what}: {outcome} in {}", duration(self.started.elapsed()), duration(since.elapsed()));
     }
 }
@@ -78,7 +79,10 @@ mod tests {
 
     #[test]
     fn table_aligns_columns() {
-        let rows = vec![vec!["base".to_string(), "linux/amd64".to_string()], vec!["python:python3.13".to_string(), "x".to_string()]];
+        let rows = vec![
+            vec!["base".to_string(), "linux/amd64".to_string()],
+            vec!["python:python3.13".to_string(), "x".to_string()],
+        ];
         assert_eq!(
             table(&["UNIT", "PLATFORM"], &rows),
             "UNIT               PLATFORM\n-----------------  -----------\nbase               linux/amd64\npython:python3.13  x"

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::definitions::{Definitions, Dependency, ImageDef, Network, Variant};
 use crate::event::Event;
-use crate::tags::{self, Version, VariantNames};
+use crate::tags::{self, VariantNames, Version};
 
 /// One image × variant: what `build` runs buildx for, once per platform.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -75,10 +75,21 @@ pub fn plan(defs: &Definitions, event: &Event, registry: &str, selection: &[Stri
     }
     let wanted = select(&units, &images, selection)?;
     let order = dependency_order(&units)?;
-    Ok(order.into_iter().filter(|id| wanted.contains(id)).map(|id| units.remove(&id).expect("ordered ids come from units")).collect())
+    Ok(order
+        .into_iter()
+        .filter(|id| wanted.contains(id))
+        .map(|id| units.remove(&id).expect("ordered ids come from units"))
+        .collect())
 }
 
-fn resolve(defs: &Definitions, images: &BTreeMap<&str, &ImageDef>, image: &ImageDef, variant: &Variant, event: &Event, registry: &str) -> Result<Unit> {
+fn resolve(
+    defs: &Definitions,
+    images: &BTreeMap<&str, &ImageDef>,
+    image: &ImageDef,
+    variant: &Variant,
+    event: &Event,
+    registry: &str,
+) -> Result<Unit> {
     let file = image.dir.join("image.toml");
     let mut dependencies: BTreeSet<Dependency> = variant.depends_on.iter().cloned().collect();
     // A `FROM ${X_IMAGE}` naming an in-repo image implies the dependency.
@@ -113,14 +124,21 @@ fn resolve(defs: &Definitions, images: &BTreeMap<&str, &ImageDef>, image: &Image
         if let Some(missing) = image.platforms.iter().find(|p| !parent.platforms.contains(p)) {
             bail!("{file}: builds for {missing}, but its parent {dep} does not\n  hint: add {missing} to the platforms of {}, or remove it here", parent.dir.join("image.toml"));
         }
-        parents.push(Parent { arg: parent_arg(&parent.name), unit: unit_id(&parent.name, parent_variant.name.as_deref()) });
+        parents.push(Parent {
+            arg: parent_arg(&parent.name),
+            unit: unit_id(&parent.name, parent_variant.name.as_deref()),
+        });
     }
 
     let version_text = image.version.as_deref().or(event.version.as_deref());
-    let version = version_text.map(Version::parse).transpose().map_err(|why| anyhow::anyhow!("version {version_text:?}: {why}"))?;
+    let version = version_text
+        .map(Version::parse)
+        .transpose()
+        .map_err(|why| anyhow::anyhow!("version {version_text:?}: {why}"))?;
     let names = VariantNames { name: variant.name.as_deref(), aliases: &variant.aliases, default: variant.default };
     let repository = full_repository(registry, &defs.settings.namespace, &image.repository);
-    let tags = tags::compute(&image.tags, event, version.as_ref(), names).map_err(|why| anyhow::anyhow!("{file}: {why}"))?;
+    let tags =
+        tags::compute(&image.tags, event, version.as_ref(), names).map_err(|why| anyhow::anyhow!("{file}: {why}"))?;
 
     let mut args = image.args.clone();
     args.extend(variant.args.clone());
@@ -149,7 +167,11 @@ pub fn full_repository(registry: &str, namespace: &str, repository: &str) -> Str
 }
 
 /// The selected unit ids plus everything they depend on.
-fn select(units: &BTreeMap<String, Unit>, images: &BTreeMap<&str, &ImageDef>, selection: &[String]) -> Result<BTreeSet<String>> {
+fn select(
+    units: &BTreeMap<String, Unit>,
+    images: &BTreeMap<&str, &ImageDef>,
+    selection: &[String],
+) -> Result<BTreeSet<String>> {
     if selection.is_empty() {
         return Ok(units.keys().cloned().collect());
     }
@@ -158,7 +180,8 @@ fn select(units: &BTreeMap<String, Unit>, images: &BTreeMap<&str, &ImageDef>, se
     for item in selection {
         let matching: Vec<&String> = units.keys().filter(|id| *id == item || units[*id].image == *item).collect();
         if matching.is_empty() {
-            let hint = match crate::diag::nearest(item, units.keys().map(String::as_str).chain(images.keys().copied())) {
+            let hint = match crate::diag::nearest(item, units.keys().map(String::as_str).chain(images.keys().copied()))
+            {
                 Some(close) => format!("did you mean {close:?}?"),
                 None => "run `cargo xtask plan` to list the units".to_string(),
             };
@@ -181,14 +204,23 @@ fn dependency_order(units: &BTreeMap<String, Unit>) -> Result<Vec<String>> {
         Visiting,
         Done,
     }
-    fn visit(id: &str, units: &BTreeMap<String, Unit>, marks: &mut BTreeMap<String, Mark>, path: &mut Vec<String>, out: &mut Vec<String>) -> Result<()> {
+    fn visit(
+        id: &str,
+        units: &BTreeMap<String, Unit>,
+        marks: &mut BTreeMap<String, Mark>,
+        path: &mut Vec<String>,
+        out: &mut Vec<String>,
+    ) -> Result<()> {
         match marks.get(id) {
             Some(Mark::Done) => return Ok(()),
             Some(Mark::Visiting) => {
                 let start = path.iter().position(|p| p == id).unwrap_or(0);
                 let mut cycle = path[start..].to_vec();
                 cycle.push(id.to_string());
-                bail!("dependency cycle: {}\n  hint: remove one of these `depends_on` entries or FROM lines", cycle.join(" -> "));
+                bail!(
+                    "dependency cycle: {}\n  hint: remove one of these `depends_on` entries or FROM lines",
+                    cycle.join(" -> ")
+                );
             }
             None => {}
         }
@@ -220,7 +252,8 @@ pub fn run(ws: &crate::workspace::Workspace, flags: &crate::flags::Plan) -> Resu
     let rows: Vec<Vec<String>> = units
         .iter()
         .map(|u| {
-            let tags: Vec<&str> = u.tags.iter().map(|t| t.rsplit_once(':').map_or(t.as_str(), |(_, tag)| tag)).collect();
+            let tags: Vec<&str> =
+                u.tags.iter().map(|t| t.rsplit_once(':').map_or(t.as_str(), |(_, tag)| tag)).collect();
             vec![u.id.clone(), u.platforms.join(","), u.depends_on.join(","), tags.join(" ")]
         })
         .collect();
@@ -237,7 +270,9 @@ mod tests {
 
     /// A workspace from inline (dir, image.toml, Dockerfile) triples.
     fn defs(images: &[(&str, &str, &str)]) -> Definitions {
-        let settings = validate_settings(Utf8Path::new("Cargo.toml"), "[workspace.metadata.images]\nnamespace = \"acme\"\n").unwrap();
+        let settings =
+            validate_settings(Utf8Path::new("Cargo.toml"), "[workspace.metadata.images]\nnamespace = \"acme\"\n")
+                .unwrap();
         let mut dockerfiles = BTreeMap::new();
         let images = images
             .iter()
@@ -254,7 +289,15 @@ mod tests {
     }
 
     fn branch() -> Event {
-        Event { kind: EventKind::Branch, version: None, branch: Some("main".into()), sha: Some("abcdef123".into()), pr: None, extra_tags: vec![], timestamp: "t".into() }
+        Event {
+            kind: EventKind::Branch,
+            version: None,
+            branch: Some("main".into()),
+            sha: Some("abcdef123".into()),
+            pr: None,
+            extra_tags: vec![],
+            timestamp: "t".into(),
+        }
     }
 
     fn ids(units: &[Unit]) -> Vec<&str> {
@@ -265,7 +308,11 @@ mod tests {
 
     #[test]
     fn parents_come_first_and_are_inferred_from_from_lines() {
-        let d = defs(&[("app", "", FROM_BASE), ("base", "", "FROM scratch\n"), ("zzz-tool", "depends_on = [\"app\"]", "FROM scratch\n")]);
+        let d = defs(&[
+            ("app", "", FROM_BASE),
+            ("base", "", "FROM scratch\n"),
+            ("zzz-tool", "depends_on = [\"app\"]", "FROM scratch\n"),
+        ]);
         let units = plan(&d, &branch(), "localhost:5000", &[]).unwrap();
         assert_eq!(ids(&units), ["base", "app", "zzz-tool"]);
         assert_eq!(units[1].parents, [Parent { arg: "BASE_IMAGE".into(), unit: "base".into() }]);
@@ -287,7 +334,10 @@ mod tests {
         assert_eq!(ids(&units), ["debian:bookworm", "debian:trixie", "python:python3.11", "python:python3.13"]);
         assert_eq!(units[2].depends_on, ["debian:bookworm"]);
         assert_eq!(units[3].depends_on, ["debian:trixie"]);
-        assert_eq!(units[2].args, BTreeMap::from([("A".to_string(), "2".to_string()), ("PY".to_string(), "3.11".to_string())]));
+        assert_eq!(
+            units[2].args,
+            BTreeMap::from([("A".to_string(), "2".to_string()), ("PY".to_string(), "3.11".to_string())])
+        );
         assert_eq!(units[2].tags, ["r.test/acme/python:main-python3.11"]);
         assert_eq!(units[3].tags, ["r.test/acme/python:main", "r.test/acme/python:main-abcdef1"]);
     }
@@ -302,7 +352,11 @@ mod tests {
 
     #[test]
     fn cycles_are_reported_with_their_path() {
-        let d = defs(&[("a", "depends_on = [\"b\"]", "FROM scratch\n"), ("b", "depends_on = [\"c\"]", "FROM scratch\n"), ("c", "", "ARG A_IMAGE\nFROM ${A_IMAGE}\n")]);
+        let d = defs(&[
+            ("a", "depends_on = [\"b\"]", "FROM scratch\n"),
+            ("b", "depends_on = [\"c\"]", "FROM scratch\n"),
+            ("c", "", "ARG A_IMAGE\nFROM ${A_IMAGE}\n"),
+        ]);
         let err = plan(&d, &branch(), "r", &[]).unwrap_err().to_string();
         assert!(err.starts_with("dependency cycle: a -> b -> c -> a"), "{err}");
     }
@@ -311,7 +365,11 @@ mod tests {
     fn unknown_parents_and_platform_gaps_are_errors() {
         let d = defs(&[("app", "depends_on = [\"bsae\"]", "FROM scratch\n"), ("base", "", "FROM scratch\n")]);
         let err = plan(&d, &branch(), "r", &[]).unwrap_err().to_string();
-        assert!(err.starts_with("images/app/image.toml: `depends_on` names \"bsae\"") && err.contains("did you mean \"base\"?"), "{err}");
+        assert!(
+            err.starts_with("images/app/image.toml: `depends_on` names \"bsae\"")
+                && err.contains("did you mean \"base\"?"),
+            "{err}"
+        );
 
         let d = defs(&[("app", "depends_on = [\"base:nope\"]", "FROM scratch\n"), ("base", "", "FROM scratch\n")]);
         let err = plan(&d, &branch(), "r", &[]).unwrap_err().to_string();
@@ -319,7 +377,10 @@ mod tests {
 
         let d = defs(&[("app", "", FROM_BASE), ("base", "platforms = [\"linux/amd64\"]", "FROM scratch\n")]);
         let err = plan(&d, &branch(), "r", &[]).unwrap_err().to_string();
-        assert!(err.starts_with("images/app/image.toml: builds for linux/arm64, but its parent base does not"), "{err}");
+        assert!(
+            err.starts_with("images/app/image.toml: builds for linux/arm64, but its parent base does not"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -62,16 +62,10 @@ pub fn provision(host: &Host) -> Result<()> {
     check_builder(&host.platforms)?;
     match loopback_listen(&host.registry)? {
         Some(listen) => match start_local_registry(host, &listen)? {
-            Some(log) => println!(
-                "registry {}: started on {listen} (log {log})",
-                host.registry
-            ),
+            Some(log) => println!("registry {}: started on {listen} (log {log})", host.registry),
             None => println!("registry {}: already answers", host.registry),
         },
-        None => println!(
-            "registry {}: not on this machine, not contacted",
-            host.registry
-        ),
+        None => println!("registry {}: not on this machine, not contacted", host.registry),
     }
     Ok(())
 }
@@ -154,18 +148,8 @@ impl Drop for RegistryProcess {
 
 /// Serves a registry on `listen` (a loopback address) with its config, data and log in
 /// `storage`, requiring the bcrypt logins of `htpasswd` if given; returns once `/v2/` answers.
-pub fn start_registry(
-    listen: &str,
-    storage: &Utf8Path,
-    htpasswd: Option<&Utf8Path>,
-) -> Result<RegistryProcess> {
-    serve_registry(
-        listen,
-        storage,
-        htpasswd,
-        &storage.join("registry.log"),
-        false,
-    )
+pub fn start_registry(listen: &str, storage: &Utf8Path, htpasswd: Option<&Utf8Path>) -> Result<RegistryProcess> {
+    serve_registry(listen, storage, htpasswd, &storage.join("registry.log"), false)
 }
 
 fn serve_registry(
@@ -184,23 +168,13 @@ fn serve_registry(
     let data = storage.join("data");
     fs::create_dir_all(&data).with_context(|| format!("creating {data}"))?;
     let config = storage.join("config.yml");
-    fs::write(&config, registry_config(&listen, &data, htpasswd))
-        .with_context(|| format!("writing {config}"))?;
+    fs::write(&config, registry_config(&listen, &data, htpasswd)).with_context(|| format!("writing {config}"))?;
     let mut command = Command::new("docker-registry");
     command.arg("serve").arg(&config);
     let child = spawn(&mut command, log, detach).context("starting docker-registry")?;
     let mut registry = RegistryProcess { child: Some(child) };
-    let child = registry
-        .child
-        .as_mut()
-        .expect("the registry was just started");
-    wait_until_ready(
-        "docker-registry",
-        child,
-        log,
-        Duration::from_secs(10),
-        || registry_answers(&listen),
-    )?;
+    let child = registry.child.as_mut().expect("the registry was just started");
+    wait_until_ready("docker-registry", child, log, Duration::from_secs(10), || registry_answers(&listen))?;
     Ok(registry)
 }
 
@@ -214,9 +188,8 @@ fn start_local_registry(host: &Host, listen: &str) -> Result<Option<Utf8PathBuf>
     fs::create_dir_all(&storage).with_context(|| format!("creating {storage}"))?;
     // Builds running in parallel all find it missing: one starts it, the rest then see it answer.
     let lock = storage.join("lock");
-    let lock = File::create(&lock)
-        .and_then(|file| file.lock().map(|()| file))
-        .with_context(|| format!("locking {lock}"))?;
+    let lock =
+        File::create(&lock).and_then(|file| file.lock().map(|()| file)).with_context(|| format!("locking {lock}"))?;
     if registry_answers(&host.registry) {
         return Ok(None);
     }
@@ -235,10 +208,7 @@ fn registry_config(listen: &str, data: &Utf8Path, htpasswd: Option<&Utf8Path>) -
         quote(data)
     );
     if let Some(htpasswd) = htpasswd {
-        config.push_str(&format!(
-            "auth:\n  htpasswd:\n    realm: xtask\n    path: {}\n",
-            quote(htpasswd)
-        ));
+        config.push_str(&format!("auth:\n  htpasswd:\n    realm: xtask\n    path: {}\n", quote(htpasswd)));
     }
     config
 }
@@ -291,9 +261,8 @@ fn loopback_listen(registry: &str) -> Result<Option<String>> {
 fn split_host_port(registry: &str) -> Result<(&str, Option<u16>)> {
     let (host, port) = match registry.strip_prefix('[') {
         Some(rest) => {
-            let (host, after) = rest
-                .split_once(']')
-                .with_context(|| format!("registry {registry} lacks the closing `]`"))?;
+            let (host, after) =
+                rest.split_once(']').with_context(|| format!("registry {registry} lacks the closing `]`"))?;
             match after {
                 "" => (host, None),
                 _ => match after.strip_prefix(':') {
@@ -311,10 +280,7 @@ fn split_host_port(registry: &str) -> Result<(&str, Option<u16>)> {
         bail!("registry {registry:?} names no host");
     }
     let port = port
-        .map(|port| {
-            port.parse::<u16>()
-                .with_context(|| format!("registry {registry} has an invalid port {port:?}"))
-        })
+        .map(|port| port.parse::<u16>().with_context(|| format!("registry {registry} has an invalid port {port:?}")))
         .transpose()?;
     Ok((host, port))
 }
@@ -382,14 +348,8 @@ fn enable_emulators(emulators: &[(&str, &'static str)]) -> Result<()> {
     if Utf8Path::new(BINFMT_DIR).join("status").exists() {
         println!("binfmt_misc: already mounted");
     } else {
-        run(duct::cmd!(
-            "mount",
-            "-t",
-            "binfmt_misc",
-            "binfmt_misc",
-            BINFMT_DIR
-        ))
-        .with_context(|| format!("mounting binfmt_misc on {BINFMT_DIR}"))?;
+        run(duct::cmd!("mount", "-t", "binfmt_misc", "binfmt_misc", BINFMT_DIR))
+            .with_context(|| format!("mounting binfmt_misc on {BINFMT_DIR}"))?;
         println!("binfmt_misc: mounted on {BINFMT_DIR}");
     }
     for &(platform, emulator) in emulators {
@@ -419,12 +379,7 @@ fn install_packages() -> Result<()> {
     let mut query = vec!["-W", "-f", "${Package} ${db:Status-Abbrev}\n"];
     query.extend(PACKAGES);
     // dpkg-query fails when some package is unknown; its output still lists the others.
-    let status = duct::cmd("dpkg-query", query)
-        .stdin_null()
-        .stderr_null()
-        .unchecked()
-        .read()
-        .context("dpkg-query")?;
+    let status = duct::cmd("dpkg-query", query).stdin_null().stderr_null().unchecked().read().context("dpkg-query")?;
     let missing = missing_packages(PACKAGES, &status);
     if missing.is_empty() {
         println!("packages: already installed ({})", PACKAGES.join(" "));
@@ -444,10 +399,9 @@ fn install_packages() -> Result<()> {
 /// do not show as installed ("ii").
 fn missing_packages<'a>(wanted: &[&'a str], status: &str) -> Vec<&'a str> {
     let installed = |package: &str| {
-        status.lines().any(|line| {
-            line.split_once(' ')
-                .is_some_and(|(name, abbrev)| name == package && abbrev.starts_with("ii"))
-        })
+        status
+            .lines()
+            .any(|line| line.split_once(' ').is_some_and(|(name, abbrev)| name == package && abbrev.starts_with("ii")))
     };
     wanted.iter().copied().filter(|p| !installed(p)).collect()
 }
@@ -476,8 +430,7 @@ fn start_containerd(root: &Utf8Path) -> Result<()> {
         return Ok(());
     }
     let log = log_path(root, "containerd")?;
-    let mut child =
-        spawn(&mut Command::new("containerd"), &log, true).context("starting containerd")?;
+    let mut child = spawn(&mut Command::new("containerd"), &log, true).context("starting containerd")?;
     wait_until_ready("containerd", &mut child, &log, STARTUP_TIMEOUT, answers)?;
     println!("containerd: started (log {log})");
     Ok(())
@@ -494,9 +447,7 @@ fn start_dockerd(root: &Utf8Path) -> Result<()> {
     let mut command = Command::new("dockerd");
     command.args(["--bridge=none", "--iptables=false"]);
     let mut child = spawn(&mut command, &log, true).context("starting dockerd")?;
-    wait_until_ready("dockerd", &mut child, &log, STARTUP_TIMEOUT, || {
-        docker_server_version().is_ok()
-    })?;
+    wait_until_ready("dockerd", &mut child, &log, STARTUP_TIMEOUT, || docker_server_version().is_ok())?;
     let version = docker_server_version()?;
     println!("dockerd: started (server {version}, log {log})");
     Ok(())
@@ -506,11 +457,7 @@ fn start_dockerd(root: &Utf8Path) -> Result<()> {
 fn check_builder(platforms: &[String]) -> Result<()> {
     let inspect = docker(&["buildx", "inspect"]).context("docker buildx inspect")?;
     let listed = builder_platforms(&inspect);
-    let missing: Vec<&str> = platforms
-        .iter()
-        .map(String::as_str)
-        .filter(|p| !listed.contains(p))
-        .collect();
+    let missing: Vec<&str> = platforms.iter().map(String::as_str).filter(|p| !listed.contains(p)).collect();
     if !missing.is_empty() {
         bail!(
             "docker's builder cannot build {} (it lists {}): restart dockerd so it finds the emulators",
@@ -571,11 +518,7 @@ fn log_path(root: &Utf8Path, name: &str) -> Result<Utf8PathBuf> {
 /// Starts `command` with no stdin and its output appended to `log`. Detached, it gets its
 /// own process group, so it outlives xtask and is spared signals meant for xtask.
 fn spawn(command: &mut Command, log: &Utf8Path, detach: bool) -> Result<Child> {
-    let file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .with_context(|| format!("opening {log}"))?;
+    let file = OpenOptions::new().create(true).append(true).open(log).with_context(|| format!("opening {log}"))?;
     let stderr = file.try_clone().with_context(|| format!("opening {log}"))?;
     command.stdin(Stdio::null()).stdout(file).stderr(stderr);
     if detach {
@@ -597,21 +540,12 @@ fn wait_until_ready(
         if ready() {
             return Ok(());
         }
-        if let Some(status) = child
-            .try_wait()
-            .with_context(|| format!("watching {name}"))?
-        {
+        if let Some(status) = child.try_wait().with_context(|| format!("watching {name}"))? {
             let output = fs::read_to_string(log).unwrap_or_default();
-            bail!(
-                "{name} exited during startup ({status}); from {log}:\n{}",
-                why_it_died(&output)
-            );
+            bail!("{name} exited during startup ({status}); from {log}:\n{}", why_it_died(&output));
         }
         if Instant::now() > deadline {
-            bail!(
-                "{name} did not answer within {}s; see {log}",
-                timeout.as_secs()
-            );
+            bail!("{name} did not answer within {}s; see {log}", timeout.as_secs());
         }
         sleep(Duration::from_millis(200));
     }
@@ -638,14 +572,8 @@ mod tests {
         assert_eq!(on_amd64("linux/arm/v7"), Some("qemu-arm"));
         assert_eq!(on_amd64("linux/ppc64le"), Some("qemu-ppc64le"));
         assert_eq!(emulator_for("linux/arm64", "linux/arm64").unwrap(), None);
-        assert_eq!(
-            emulator_for("linux/amd64", "linux/arm64").unwrap(),
-            Some("qemu-x86_64")
-        );
-        assert_eq!(
-            emulator_for("linux/386", "linux/arm64").unwrap(),
-            Some("qemu-i386")
-        );
+        assert_eq!(emulator_for("linux/amd64", "linux/arm64").unwrap(), Some("qemu-x86_64"));
+        assert_eq!(emulator_for("linux/386", "linux/arm64").unwrap(), Some("qemu-i386"));
         assert!(emulator_for("linux/mips", "linux/amd64").is_err());
     }
 
@@ -680,22 +608,15 @@ mod tests {
     fn builder_platforms_come_from_every_platforms_line() {
         let inspect = "Name:          default\nDriver:        docker\n\nNodes:\nName:             default\n\
                        Status:           running\nPlatforms:        linux/amd64*, linux/386, linux/arm64\n";
-        assert_eq!(
-            builder_platforms(inspect),
-            ["linux/amd64", "linux/386", "linux/arm64"]
-        );
+        assert_eq!(builder_platforms(inspect), ["linux/amd64", "linux/386", "linux/arm64"]);
         assert!(builder_platforms("Name: default\n").is_empty());
     }
 
     #[test]
     fn startup_failures_show_the_panic_not_the_goroutines() {
-        let panicked =
-            "level=warning msg=\"No HTTP secret\"\npanic: unable to configure authorization\n\n\
+        let panicked = "level=warning msg=\"No HTTP secret\"\npanic: unable to configure authorization\n\n\
                         goroutine 1 [running]:\nmain.main()\n\tmain.go:22 +0x25\n";
-        assert_eq!(
-            why_it_died(panicked),
-            "panic: unable to configure authorization"
-        );
+        assert_eq!(why_it_died(panicked), "panic: unable to configure authorization");
         let fatal = "level=info msg=starting\nlevel=fatal msg=\"bind: address already in use\"\n";
         assert_eq!(why_it_died(fatal), fatal.trim_end());
     }
@@ -708,8 +629,6 @@ mod tests {
         assert!(open.contains("addr: 127.0.0.1:5000\n"));
         assert!(!open.contains("auth:"));
         let locked = registry_config("127.0.0.1:5000", data, Some(Utf8Path::new("/tmp/htpasswd")));
-        assert!(
-            locked.ends_with("auth:\n  htpasswd:\n    realm: xtask\n    path: \"/tmp/htpasswd\"\n")
-        );
+        assert!(locked.ends_with("auth:\n  htpasswd:\n    realm: xtask\n    path: \"/tmp/htpasswd\"\n"));
     }
 }

@@ -84,7 +84,9 @@ impl Registry {
     /// A client for `host[:port]`; only loopback registries are spoken to over plain HTTP.
     pub fn new(host: &str) -> Result<Registry> {
         if !is_loopback(host) {
-            bail!("registry {host}: only loopback registries can be read for now (TLS and auth are not implemented yet)");
+            bail!(
+                "registry {host}: only loopback registries can be read for now (TLS and auth are not implemented yet)"
+            );
         }
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -99,7 +101,8 @@ impl Registry {
     /// The manifest at `reference` (tag or digest), or `None` when the registry has none.
     pub fn manifest(&self, repository: &str, reference: &str) -> Result<Option<Manifest>> {
         let url = format!("{}/v2/{repository}/manifests/{reference}", self.base);
-        let mut response = self.agent.get(&url).header("Accept", ACCEPT).call().with_context(|| format!("GET {url}"))?;
+        let mut response =
+            self.agent.get(&url).header("Accept", ACCEPT).call().with_context(|| format!("GET {url}"))?;
         match response.status().as_u16() {
             200 => {}
             404 => return Ok(None),
@@ -107,9 +110,11 @@ impl Registry {
         }
         let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
         let media_type = header("Content-Type").unwrap_or_default();
-        let digest = header("Docker-Content-Digest").with_context(|| format!("GET {url}: no Docker-Content-Digest header"))?;
+        let digest =
+            header("Docker-Content-Digest").with_context(|| format!("GET {url}: no Docker-Content-Digest header"))?;
         let text = response.body_mut().read_to_string().with_context(|| format!("reading {url}"))?;
-        let body: ManifestBody = serde_json::from_str(&text).with_context(|| format!("parsing the manifest at {url}"))?;
+        let body: ManifestBody =
+            serde_json::from_str(&text).with_context(|| format!("parsing the manifest at {url}"))?;
         Ok(Some(Manifest { media_type, digest, body }))
     }
 

@@ -21,7 +21,13 @@ pub fn tarball_name(platform: &str) -> String {
 
 /// Writes `<context>/rootfs/<arch>.tar` for `platform`, reusing the tarball
 /// cached under `<cache>/rootfs` when its inputs (the .deb files) are unchanged.
-pub fn prepare(cache: &Utf8Path, apt: &IsolatedApt, context: &Utf8Path, packages: &[String], platform: &str) -> Result<Utf8PathBuf> {
+pub fn prepare(
+    cache: &Utf8Path,
+    apt: &IsolatedApt,
+    context: &Utf8Path,
+    packages: &[String],
+    platform: &str,
+) -> Result<Utf8PathBuf> {
     let arch = crate::apt::debian_arch(platform)?;
     let debs: Vec<Utf8PathBuf> = packages.iter().map(|p| apt.download(p, arch)).collect::<Result<_>>()?;
     let cached = cached_tarball(cache, &debs)?;

@@ -42,7 +42,10 @@ impl Version {
             }
             s.parse().map_err(|_| format!("{s:?} is too large"))
         };
-        let ident_ok = |s: &str| !s.is_empty() && s.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+        let ident_ok = |s: &str| {
+            !s.is_empty()
+                && s.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        };
         if pre.is_some_and(|p| !ident_ok(p)) || build.is_some_and(|b| !ident_ok(b)) {
             return Err("pre-release and build parts are dot-separated [0-9A-Za-z-] identifiers".to_string());
         }
@@ -70,7 +73,12 @@ pub struct VariantNames<'a> {
 }
 
 /// The tags (without repository) one unit gets for `event`, in template order, deduplicated.
-pub fn compute(templates: &TagTemplates, event: &Event, version: Option<&Version>, variant: VariantNames<'_>) -> Result<Vec<String>, String> {
+pub fn compute(
+    templates: &TagTemplates,
+    event: &Event,
+    version: Option<&Version>,
+    variant: VariantNames<'_>,
+) -> Result<Vec<String>, String> {
     let named = variant.name.map(|n| std::iter::once(n).chain(variant.aliases.iter().map(String::as_str)));
     let mut rendered: Vec<String> = Vec::new();
     let mut render_all = |list: &[String], variant_name: Option<&str>| -> Result<(), String> {
@@ -86,7 +94,10 @@ pub fn compute(templates: &TagTemplates, event: &Event, version: Option<&Version
     match event.kind {
         EventKind::Release => {
             if version.is_none() {
-                return Err("a release needs a version: set `version` in image.toml, pass --version X.Y.Z, or tag HEAD vX.Y.Z".to_string());
+                return Err(
+                    "a release needs a version: set `version` in image.toml, pass --version X.Y.Z, or tag HEAD vX.Y.Z"
+                        .to_string(),
+                );
             }
             if variant.default {
                 render_all(&templates.release, variant.name)?;
@@ -120,7 +131,12 @@ pub fn compute(templates: &TagTemplates, event: &Event, version: Option<&Version
 }
 
 /// Renders one template; `None` when the policy skips it for this version.
-fn render(template: &str, event: &Event, version: Option<&Version>, variant: Option<&str>) -> Result<Option<String>, String> {
+fn render(
+    template: &str,
+    event: &Event,
+    version: Option<&Version>,
+    variant: Option<&str>,
+) -> Result<Option<String>, String> {
     let uses = |p: &str| template.contains(&format!("{{{p}}}"));
     if let Some(v) = version.filter(|_| event.kind == EventKind::Release) {
         if v.is_prerelease() && !uses("version") {
@@ -138,12 +154,16 @@ fn render(template: &str, event: &Event, version: Option<&Version>, variant: Opt
         let name = &rest[open + 1..close];
         let missing = |what: &str| format!("template {template:?} uses {{{name}}}, but {what}");
         let value = match name {
-            "version" => version.ok_or_else(|| missing("no version is known (set `version` or pass --version)"))?.tag.clone(),
+            "version" => {
+                version.ok_or_else(|| missing("no version is known (set `version` or pass --version)"))?.tag.clone()
+            }
             "major" => version.ok_or_else(|| missing("no version is known"))?.major.to_string(),
             "minor" => version.ok_or_else(|| missing("no version is known"))?.minor.to_string(),
             "patch" => version.ok_or_else(|| missing("no version is known"))?.patch.to_string(),
             "variant" => variant.ok_or_else(|| missing("this image has no variants"))?.to_string(),
-            "branch" => sanitize_branch(event.branch.as_deref().ok_or_else(|| missing("no branch is known (pass --branch)"))?),
+            "branch" => {
+                sanitize_branch(event.branch.as_deref().ok_or_else(|| missing("no branch is known (pass --branch)"))?)
+            }
             // Outside git there is no commit: the `-{sha}` tag is skipped, not an error.
             "sha" => match event.sha.as_deref() {
                 Some(sha) => sha.chars().take(7).collect(),
@@ -163,7 +183,10 @@ fn render(template: &str, event: &Event, version: Option<&Version>, variant: Opt
 
 /// Turns a branch name into tag text: `feature/x` becomes `feature-x`.
 pub fn sanitize_branch(branch: &str) -> String {
-    let replaced: String = branch.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') { c } else { '-' }).collect();
+    let replaced: String = branch
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') { c } else { '-' })
+        .collect();
     let trimmed = replaced.trim_start_matches(['.', '-']);
     let short: String = trimmed.chars().take(100).collect();
     if short.is_empty() {
@@ -232,7 +255,13 @@ mod tests {
         try_tags(event, version, name, aliases, default).unwrap()
     }
 
-    fn try_tags(event: &Event, version: Option<&str>, name: Option<&str>, aliases: &[&str], default: bool) -> Result<Vec<String>, String> {
+    fn try_tags(
+        event: &Event,
+        version: Option<&str>,
+        name: Option<&str>,
+        aliases: &[&str],
+        default: bool,
+    ) -> Result<Vec<String>, String> {
         let version = version.map(|v| Version::parse(v).unwrap());
         let aliases: Vec<String> = aliases.iter().map(|s| s.to_string()).collect();
         compute(&TagTemplates::default(), event, version.as_ref(), VariantNames { name, aliases: &aliases, default })
@@ -247,7 +276,10 @@ mod tests {
     #[test]
     fn release_of_the_orb_example_from_the_spec() {
         let e = event(EventKind::Release);
-        assert_eq!(tags(&e, Some("0.2.3"), Some("python3.13"), &[], true), ["latest", "0.2.3", "0.2", "python3.13", "0.2.3-python3.13"]);
+        assert_eq!(
+            tags(&e, Some("0.2.3"), Some("python3.13"), &[], true),
+            ["latest", "0.2.3", "0.2", "python3.13", "0.2.3-python3.13"]
+        );
         for v in ["python3.9", "python3.10", "python3.11", "python3.12"] {
             assert_eq!(tags(&e, Some("0.2.3"), Some(v), &[], false), [v.to_string(), format!("0.2.3-{v}")]);
         }
@@ -264,16 +296,29 @@ mod tests {
     fn prerelease_gets_only_exact_tags() {
         let e = event(EventKind::Release);
         assert_eq!(tags(&e, Some("1.0.0-rc.1"), None, &[], true), ["1.0.0-rc.1"]);
-        assert_eq!(tags(&e, Some("1.0.0-rc.1"), Some("python3.13"), &[], true), ["1.0.0-rc.1", "1.0.0-rc.1-python3.13"]);
+        assert_eq!(
+            tags(&e, Some("1.0.0-rc.1"), Some("python3.13"), &[], true),
+            ["1.0.0-rc.1", "1.0.0-rc.1-python3.13"]
+        );
         assert_eq!(tags(&e, Some("1.0.0-rc.1"), Some("python3.11"), &[], false), ["1.0.0-rc.1-python3.11"]);
-        assert_eq!(tags(&e, Some("2.0.0+build.5"), None, &[], true), ["latest", "2.0.0-build.5", "2.0", "2"], "`+` is not a tag character");
+        assert_eq!(
+            tags(&e, Some("2.0.0+build.5"), None, &[], true),
+            ["latest", "2.0.0-build.5", "2.0", "2"],
+            "`+` is not a tag character"
+        );
     }
 
     #[test]
     fn variant_aliases_get_variant_tags() {
         let e = event(EventKind::Release);
-        assert_eq!(tags(&e, Some("1.0.0"), Some("bookworm"), &["12"], true), ["latest", "1.0.0", "1.0", "1", "bookworm", "1.0.0-bookworm", "12", "1.0.0-12"]);
-        assert_eq!(tags(&e, Some("1.0.0"), Some("trixie"), &["13"], false), ["trixie", "1.0.0-trixie", "13", "1.0.0-13"]);
+        assert_eq!(
+            tags(&e, Some("1.0.0"), Some("bookworm"), &["12"], true),
+            ["latest", "1.0.0", "1.0", "1", "bookworm", "1.0.0-bookworm", "12", "1.0.0-12"]
+        );
+        assert_eq!(
+            tags(&e, Some("1.0.0"), Some("trixie"), &["13"], false),
+            ["trixie", "1.0.0-trixie", "13", "1.0.0-13"]
+        );
     }
 
     #[test]
@@ -327,14 +372,26 @@ mod tests {
         };
         let v = Version::parse("3.1.4").unwrap();
         let names = VariantNames { name: None, aliases: &[], default: true };
-        assert_eq!(compute(&templates, &event(EventKind::Release), Some(&v), names).unwrap(), ["v3.1.4", "3.1.4-20261124211500"]);
-        assert_eq!(compute(&templates, &event(EventKind::Branch), None, names).unwrap(), ["main.0123456.20261124211500"]);
+        assert_eq!(
+            compute(&templates, &event(EventKind::Release), Some(&v), names).unwrap(),
+            ["v3.1.4", "3.1.4-20261124211500"]
+        );
+        assert_eq!(
+            compute(&templates, &event(EventKind::Branch), None, names).unwrap(),
+            ["main.0123456.20261124211500"]
+        );
     }
 
     #[test]
     fn templates_missing_their_inputs_fail_clearly() {
         let templates = TagTemplates { branch: vec!["{version}".to_string()], ..TagTemplates::default() };
-        let err = compute(&templates, &event(EventKind::Branch), None, VariantNames { name: None, aliases: &[], default: true }).unwrap_err();
+        let err = compute(
+            &templates,
+            &event(EventKind::Branch),
+            None,
+            VariantNames { name: None, aliases: &[], default: true },
+        )
+        .unwrap_err();
         assert!(err.contains("uses {version}, but no version is known"), "{err}");
         let mut e = event(EventKind::Branch);
         e.sha = None;
@@ -346,7 +403,10 @@ mod tests {
     fn template_checks() {
         assert_eq!(check_template("{version}-{variant}"), Ok(()));
         assert_eq!(check_template("latest"), Ok(()));
-        assert_eq!(check_template("{vesion}"), Err("unknown placeholder {vesion}; did you mean {version}?".to_string()));
+        assert_eq!(
+            check_template("{vesion}"),
+            Err("unknown placeholder {vesion}; did you mean {version}?".to_string())
+        );
         assert!(check_template("{version").is_err());
         assert!(check_template("a}b").is_err());
         assert!(check_template("-{version}").is_err(), "a tag cannot start with `-`");
@@ -366,7 +426,10 @@ mod tests {
     #[test]
     fn version_parsing() {
         let v = Version::parse("v1.2.3-rc.1").unwrap();
-        assert_eq!((v.major, v.minor, v.patch, v.pre.as_deref(), v.tag.as_str()), (1, 2, 3, Some("rc.1"), "1.2.3-rc.1"));
+        assert_eq!(
+            (v.major, v.minor, v.patch, v.pre.as_deref(), v.tag.as_str()),
+            (1, 2, 3, Some("rc.1"), "1.2.3-rc.1")
+        );
         for bad in ["1.2", "1.2.3.4", "01.2.3", "1.x.3", "1.2.3-", "1.2.3-a..b", ""] {
             assert!(Version::parse(bad).is_err(), "{bad:?}");
         }

@@ -37,7 +37,8 @@ impl Workspace {
             (None, Some(env)) => env,
             (None, None) => defs.settings.registry.clone(),
         };
-        definitions::check_registry_host(&registry).map_err(|why| anyhow::anyhow!("{why}: use host[:port], e.g. localhost:5000"))?;
+        definitions::check_registry_host(&registry)
+            .map_err(|why| anyhow::anyhow!("{why}: use host[:port], e.g. localhost:5000"))?;
         let event_flags = EventFlags {
             event: flags.event.clone(),
             version: flags.version.clone(),
@@ -47,7 +48,12 @@ impl Workspace {
             tags: flags.tag.clone(),
         };
         let build_time = event::build_time(&root);
-        let event = event::detect(&event_flags, |k| std::env::var(k).ok(), event::git_facts(&root).as_ref(), event::utc(build_time).0)?;
+        let event = event::detect(
+            &event_flags,
+            |k| std::env::var(k).ok(),
+            event::git_facts(&root).as_ref(),
+            event::utc(build_time).0,
+        )?;
         Ok(Workspace { root, defs, registry, event, build_time, format: format(flags.format.as_deref())? })
     }
 
@@ -74,7 +80,12 @@ impl Workspace {
     }
 
     pub fn host(&self) -> crate::provision::Host {
-        crate::provision::Host { root: self.root.clone(), registry: self.registry.clone(), platforms: self.all_platforms(), cache: self.cache() }
+        crate::provision::Host {
+            root: self.root.clone(),
+            registry: self.registry.clone(),
+            platforms: self.all_platforms(),
+            cache: self.cache(),
+        }
     }
 }
 
@@ -90,9 +101,13 @@ pub fn format(flag: Option<&str>) -> Result<Format> {
 pub fn root(explicit: Option<&Path>) -> Result<Utf8PathBuf> {
     let path = match explicit {
         Some(p) => std::fs::canonicalize(p).with_context(|| format!("--root {}", p.display()))?,
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("the xtask crate has no parent directory")?.to_path_buf(),
+        None => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .context("the xtask crate has no parent directory")?
+            .to_path_buf(),
     };
-    let root = Utf8PathBuf::from_path_buf(path).map_err(|p| anyhow::anyhow!("the workspace path {} is not UTF-8", p.display()))?;
+    let root = Utf8PathBuf::from_path_buf(path)
+        .map_err(|p| anyhow::anyhow!("the workspace path {} is not UTF-8", p.display()))?;
     if !root.join("Cargo.toml").is_file() {
         bail!("{root} has no Cargo.toml: pass --root pointing at a workspace with [workspace.metadata.images]");
     }

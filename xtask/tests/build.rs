@@ -32,14 +32,25 @@ fn check_published_unit(registry: &Registry, unit: &serde_json::Value) -> String
         let (repo_ref, tag) = full.rsplit_once(':').unwrap();
         let (_, repository) = split_repository(repo_ref);
         let manifest = registry.manifest(repository, tag).unwrap().unwrap_or_else(|| panic!("{full} does not exist"));
-        assert!(manifest.media_type == LIST || manifest.media_type == OCI_INDEX, "{full} is a {}, not a manifest list", manifest.media_type);
-        let platforms: BTreeSet<String> = manifest.body.manifests.iter().map(|m| m.platform.as_ref().unwrap().name()).collect();
+        assert!(
+            manifest.media_type == LIST || manifest.media_type == OCI_INDEX,
+            "{full} is a {}, not a manifest list",
+            manifest.media_type
+        );
+        let platforms: BTreeSet<String> =
+            manifest.body.manifests.iter().map(|m| m.platform.as_ref().unwrap().name()).collect();
         assert_eq!(platforms, expected_platforms, "{full} holds the wrong platforms");
         for entry in &manifest.body.manifests {
             let image = registry.manifest(repository, &entry.digest).unwrap().unwrap();
             let config = registry.config(repository, &image.body.config.unwrap().digest).unwrap();
             let declared = entry.platform.as_ref().unwrap();
-            assert_eq!((config.os.as_str(), config.architecture.as_str()), (declared.os.as_str(), declared.architecture.as_str()), "{full}: the {} slot holds a {} image", declared.name(), config.architecture);
+            assert_eq!(
+                (config.os.as_str(), config.architecture.as_str()),
+                (declared.os.as_str(), declared.architecture.as_str()),
+                "{full}: the {} slot holds a {} image",
+                declared.name(),
+                config.architecture
+            );
         }
         digests.insert(manifest.digest);
     }
@@ -52,7 +63,13 @@ fn platform_digest(registry: &Registry, full_tag: &str, architecture: &str) -> S
     let (repo_ref, tag) = full_tag.rsplit_once(':').unwrap();
     let (_, repository) = split_repository(repo_ref);
     let list = registry.manifest(repository, tag).unwrap().unwrap();
-    list.body.manifests.iter().find(|m| m.platform.as_ref().unwrap().architecture == architecture).unwrap().digest.clone()
+    list.body
+        .manifests
+        .iter()
+        .find(|m| m.platform.as_ref().unwrap().architecture == architecture)
+        .unwrap()
+        .digest
+        .clone()
 }
 
 #[test]
@@ -77,7 +94,8 @@ fn build_publishes_two_platform_manifest_lists_under_every_tag() {
 
     // The tag policy as published: release tags on the default variant, variant tags on each.
     let app_quiet = units.iter().find(|u| u["id"] == "app:quiet").unwrap();
-    let tags: Vec<String> = strings(&app_quiet["tags"]).iter().map(|t| t.rsplit_once(':').unwrap().1.to_string()).collect();
+    let tags: Vec<String> =
+        strings(&app_quiet["tags"]).iter().map(|t| t.rsplit_once(':').unwrap().1.to_string()).collect();
     assert_eq!(tags, ["latest", "1.2.3", "1.2", "1", "quiet", "1.2.3-quiet"]);
     assert_eq!(strings(&units[3]["tags"])[0], format!("{}/tools/tool:v1", registry.host));
 
@@ -94,10 +112,19 @@ fn build_publishes_two_platform_manifest_lists_under_every_tag() {
 
     // The arm64 image really runs as aarch64, and carries what its build step made.
     let arm64 = format!("{}/app@{}", registry.host, platform_digest(&client, &app_tag, "arm64"));
-    assert_eq!(run("docker", &["run", "--rm", "--network", "none", "--platform", "linux/arm64", &arm64, "uname", "-m"]), "aarch64");
-    assert_eq!(run("docker", &["run", "--rm", "--network", "none", "--platform", "linux/arm64", &arm64]), "hello from arm64");
+    assert_eq!(
+        run("docker", &["run", "--rm", "--network", "none", "--platform", "linux/arm64", &arm64, "uname", "-m"]),
+        "aarch64"
+    );
+    assert_eq!(
+        run("docker", &["run", "--rm", "--network", "none", "--platform", "linux/arm64", &arm64]),
+        "hello from arm64"
+    );
     let amd64 = format!("{}/app@{}", registry.host, platform_digest(&client, &app_tag, "amd64"));
-    assert_eq!(run("docker", &["run", "--rm", "--network", "none", "--platform", "linux/amd64", &amd64, "uname", "-m"]), "x86_64");
+    assert_eq!(
+        run("docker", &["run", "--rm", "--network", "none", "--platform", "linux/amd64", &amd64, "uname", "-m"]),
+        "x86_64"
+    );
 }
 
 #[test]
@@ -123,7 +150,11 @@ fn a_failing_arm64_build_moves_no_tag() {
 
     let tags = client.tags("fragile").unwrap();
     assert!(!tags.iter().any(|t| t == "main-2222222"), "a tag of the failed build exists: {tags:?}");
-    assert_eq!(client.manifest("fragile", "main").unwrap().unwrap().digest, before, "`main` moved although arm64 failed");
+    assert_eq!(
+        client.manifest("fragile", "main").unwrap().unwrap().digest,
+        before,
+        "`main` moved although arm64 failed"
+    );
 }
 
 #[test]
@@ -131,7 +162,8 @@ fn pull_requests_build_but_publish_nothing() {
     let _engine = engine_lock();
     let registry = TestRegistry::start("pr");
     let root = fixture("arm-fails");
-    let stdout = xtask_ok(&root, &registry.host, &["--event", "pull-request", "--pr", "7", "--sha", "3333333", "build"]);
+    let stdout =
+        xtask_ok(&root, &registry.host, &["--event", "pull-request", "--pr", "7", "--sha", "3333333", "build"]);
     assert!(stdout.contains("built only"), "{stdout}");
     let tags = registry.client().tags("fragile").unwrap();
     assert!(tags.is_empty(), "a pull request pushed {tags:?}");

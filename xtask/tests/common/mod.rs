@@ -30,7 +30,8 @@ impl TestRegistry {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let host = format!("127.0.0.1:{port}");
         let storage = scratch(&format!("registry-{name}"));
-        let process = start_registry(&host, &storage, None).expect("starting docker-registry (run `cargo xtask provision` first)");
+        let process = start_registry(&host, &storage, None)
+            .expect("starting docker-registry (run `cargo xtask provision` first)");
         TestRegistry { host, storage, _process: process }
     }
 
@@ -86,7 +87,11 @@ pub fn xtask(root: &Utf8Path, registry: &str, args: &[&str]) -> Output {
         .env_remove("GITHUB_EVENT_NAME")
         .output()
         .expect("running the xtask binary");
-    eprintln!("--- xtask {args:?}\n{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    eprintln!(
+        "--- xtask {args:?}\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
     output
 }
 
