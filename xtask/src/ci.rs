@@ -1,4 +1,5 @@
-//! `cargo xtask ci`: the project's whole test command, as CI runs it.
+//! `cargo xtask ci`: the project's whole test command, as CI runs it:
+//! provision, fmt, clippy, every test, then the main job on `images/`.
 
 use anyhow::{Context, Result};
 use xshell::{cmd, Shell};
@@ -12,5 +13,7 @@ pub fn run(ws: &Workspace) -> Result<()> {
     cmd!(sh, "cargo fmt --all -- --check").run().context("cargo fmt found unformatted code: run `cargo fmt --all`")?;
     cmd!(sh, "cargo clippy --workspace --all-targets -- -D warnings").run().context("cargo clippy found warnings")?;
     cmd!(sh, "cargo test --workspace --no-fail-fast").run().context("cargo test failed")?;
+    // The main job itself, on the repository's own images, to the local registry.
+    cmd!(sh, "cargo xtask build").run().context("`cargo xtask build` of images/ failed")?;
     Ok(())
 }
