@@ -225,11 +225,9 @@ fn build_platform(
     let seconds = started.elapsed().as_secs_f64();
     match outcome {
         Ok(digest) => {
-            ctx.progress.finish(
-                &what,
-                started,
-                &format!("built {}", digest.as_deref().map(short_digest).unwrap_or_default()),
-            );
+            let outcome =
+                digest.as_deref().map_or_else(|| "built".to_string(), |d| format!("built {}", short_digest(d)));
+            ctx.progress.finish(&what, started, &outcome);
             PlatformResult { platform: platform.to_string(), status: Status::Built, seconds, digest, log }
         }
         Err(err) => {

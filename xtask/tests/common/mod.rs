@@ -40,6 +40,23 @@ impl TestRegistry {
     }
 }
 
+impl Drop for TestRegistry {
+    /// Builds leave their images in the engine under this registry's name: remove them.
+    fn drop(&mut self) {
+        let listing =
+            std::process::Command::new("docker").args(["image", "ls", "--format", "{{.Repository}} {{.ID}}"]).output();
+        let Ok(listing) = listing else { return };
+        let prefix = format!("{}/", self.host);
+        let ours: Vec<String> = String::from_utf8_lossy(&listing.stdout)
+            .lines()
+            .filter_map(|line| line.strip_prefix(&prefix)?.split_whitespace().nth(1).map(str::to_string))
+            .collect();
+        if !ours.is_empty() {
+            let _ = std::process::Command::new("docker").args(["image", "rm", "--force"]).args(&ours).output();
+        }
+    }
+}
+
 /// An empty scratch directory under cargo's per-target temporary directory.
 pub fn scratch(name: &str) -> Utf8PathBuf {
     let dir = Utf8PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
