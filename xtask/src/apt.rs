@@ -6,6 +6,8 @@ use std::fs::{self, File};
 use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context, Result};
+
+use crate::output::last_lines;
 use camino::{Utf8Path, Utf8PathBuf};
 
 /// The system's deb822 sources: every private suite borrows their mirror and
@@ -146,12 +148,6 @@ pub(crate) fn run(expr: duct::Expression) -> Result<String> {
         bail!("{}; its last output:\n{}", output.status, last_lines(&text, 20));
     }
     Ok(text)
-}
-
-/// The last `n` lines of `text`, which is where tools put the reason they failed.
-pub(crate) fn last_lines(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// A `<package>_<version>_<arch>.deb` in `dir`, if one was downloaded before.

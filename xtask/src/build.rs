@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::apt::IsolatedApt;
 use crate::buildx::{self, Driver, Output, PlatformBuild};
 use crate::flags;
-use crate::output::{self, Progress};
+use crate::output::{self, last_lines, Progress};
 use crate::plan::{self, Unit};
 use crate::workspace::{display_path, Format, Workspace};
 
@@ -359,11 +359,6 @@ fn report(ws: &Workspace, results: &[UnitResult]) -> Result<()> {
 
 fn short_digest(digest: &str) -> String {
     digest.chars().take(19).collect()
-}
-
-fn last_lines(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// Platforms to build: each unit's own, narrowed by --platform; the host's only with --load.

@@ -25,6 +25,12 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// The last `n` lines of `text`, which is where tools put the reason they failed.
+pub fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
 /// `1m05s`, `12.3s`: durations as people read them.
 pub fn duration(d: Duration) -> String {
     let secs = d.as_secs_f64();

@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
-use crate::apt::{self, last_lines, run, IsolatedApt};
+use crate::apt::{self, run, IsolatedApt};
+use crate::output::last_lines;
 
 /// What provisioning and preflight need to know about the workspace.
 #[derive(Debug, Clone)]
