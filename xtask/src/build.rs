@@ -57,6 +57,7 @@ pub fn run(ws: &Workspace, flags: &flags::Build) -> Result<()> {
     } else {
         Output::Push
     };
+    ws.format.require("build", &[Format::Table, Format::Json])?;
     let units = plan::plan(&ws.defs, &ws.event, &ws.registry, &flags.units)?;
     let platforms = selected_platforms(&units, &flags.platform, flags.load)?;
 

@@ -15,7 +15,7 @@ xflags::xflags! {
         optional --root root: PathBuf
         /// Registry host[:port], overriding the workspace setting and XTASK_REGISTRY.
         optional --registry registry: String
-        /// Output format: table (default) or json.
+        /// Output format: table (default), json; `size` adds markdown, `test` adds junit.
         optional --format format: String
         /// Event to build for: release, branch, pull-request or manual (default: detected).
         optional --event event: String
@@ -50,6 +50,44 @@ xflags::xflags! {
             optional --no-push
             /// Build the host platform only and load it into the local engine.
             optional --load
+            /// Skip the Dockerfile policy checks that run before building.
+            optional --no-lint
+        }
+
+        /// Check that the registry holds what the plan says: tags, platforms, digests, labels.
+        cmd verify-manifests {
+            /// Images to check, as NAME or NAME:VARIANT (default: all).
+            repeated units: String
+        }
+
+        /// Report image sizes per unit and platform against the budgets in image.toml.
+        cmd size {
+            /// Images to measure, as NAME or NAME:VARIANT (default: all).
+            repeated units: String
+            /// Compare with a report saved by --save (a FILE) or with a published version (X.Y.Z).
+            optional --baseline baseline: String
+            /// Also write this report as JSON to FILE, for a later --baseline.
+            optional --save save: PathBuf
+        }
+
+        /// Check each image's Dockerfiles against the image policy.
+        cmd lint {
+            /// Images to check, as NAME or NAME:VARIANT (default: all).
+            repeated units: String
+        }
+
+        /// Run the tests declared in image.toml against each platform of each unit.
+        cmd test {
+            /// Images to test, as NAME or NAME:VARIANT (default: all).
+            repeated units: String
+            /// Test only this platform (repeatable; default: each image's platforms).
+            repeated --platform platform: String
+            /// Test what `build --load` put in the local engine instead of the published image.
+            optional --local
+            /// Also write the report, in the --format given, to FILE.
+            optional --output output: PathBuf
+            /// How many tests run at once (default: the number of CPUs).
+            optional --jobs jobs: usize
         }
 
         /// Make this host ready to build: engine, buildx, emulators, local registry.

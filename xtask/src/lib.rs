@@ -12,6 +12,22 @@ pub mod definitions;
 pub mod diag;
 pub mod dockerfile;
 pub mod event;
+/// An error that ends the process with a specific exit status (e.g. 2 for
+/// "registry unreachable"), where 1 would blur two different outcomes.
+#[derive(Debug)]
+pub struct Exit {
+    pub code: i32,
+    pub message: String,
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Exit {}
+
 pub mod flags;
 pub mod output;
 pub mod plan;

@@ -9,7 +9,7 @@ fn main() {
         for cause in err.chain().skip(1) {
             eprintln!("  caused by: {cause}");
         }
-        std::process::exit(1);
+        std::process::exit(err.downcast_ref::<xtask::Exit>().map_or(1, |exit| exit.code));
     }
 }
 
@@ -26,5 +26,9 @@ fn try_main() -> Result<()> {
         XtaskCmd::Build(cmd) => xtask::build::run(&ws, cmd),
         XtaskCmd::Provision(_) => xtask::provision::provision(&ws.host()),
         XtaskCmd::Ci(_) => xtask::ci::run(&ws),
+        // Each command below gets its module as it is written (this session's work in progress).
+        XtaskCmd::VerifyManifests(_) | XtaskCmd::Size(_) | XtaskCmd::Lint(_) | XtaskCmd::Test(_) => {
+            anyhow::bail!("this command is not written yet")
+        }
     }
 }

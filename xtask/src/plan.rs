@@ -244,8 +244,10 @@ fn dependency_order(units: &BTreeMap<String, Unit>) -> Result<Vec<String>> {
 
 /// `cargo xtask plan`: prints the units, as a table or as JSON.
 pub fn run(ws: &crate::workspace::Workspace, flags: &crate::flags::Plan) -> Result<()> {
+    use crate::workspace::Format;
+    let format = ws.format.require("plan", &[Format::Table, Format::Json])?;
     let units = plan(&ws.defs, &ws.event, &ws.registry, &flags.units)?;
-    if ws.format == crate::workspace::Format::Json {
+    if format == Format::Json {
         println!("{}", serde_json::to_string_pretty(&units)?);
         return Ok(());
     }

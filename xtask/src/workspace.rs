@@ -26,6 +26,8 @@ pub struct Workspace {
 pub enum Format {
     Table,
     Json,
+    Markdown,
+    Junit,
 }
 
 impl Workspace {
@@ -93,8 +95,30 @@ pub fn format(flag: Option<&str>) -> Result<Format> {
     Ok(match flag {
         None | Some("table") => Format::Table,
         Some("json") => Format::Json,
-        Some(other) => bail!("--format {other:?} is not supported here: use table or json"),
+        Some("markdown") => Format::Markdown,
+        Some("junit") => Format::Junit,
+        Some(other) => bail!("--format {other:?} is not a format: use table, json, markdown or junit"),
     })
+}
+
+impl Format {
+    /// Refuses a format the command cannot print.
+    pub fn require(self, command: &str, supported: &[Format]) -> Result<Format> {
+        if supported.contains(&self) {
+            return Ok(self);
+        }
+        let names: Vec<&str> = supported.iter().map(|f| f.name()).collect();
+        bail!("`{command}` prints {}, not {}: pass --format {}", names.join(" or "), self.name(), names[0])
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Table => "table",
+            Format::Json => "json",
+            Format::Markdown => "markdown",
+            Format::Junit => "junit",
+        }
+    }
 }
 
 /// `--root`, else the workspace this xtask was compiled in.
