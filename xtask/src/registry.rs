@@ -1,21 +1,78 @@
-//! A native OCI distribution client: manifests, blobs and tag lists over HTTP,
-//! without one docker process per request.
+//! A native OCI distribution client: manifests, blobs and tag lists over the
+//! distribution API, without one docker process per request.
 //!
-//! Scope today: anonymous access to loopback registries (the embedded one and
-//! the ones tests start). TLS, auth and retries belong to the registry-client work.
+//! It logs in the way docker does (`config.json`, credential helpers, Basic and
+//! Bearer challenges), checks every digest against the bytes it received, speaks
+//! TLS to every registry that is neither loopback nor listed as insecure, and
+//! retries what a busy registry fails transiently.
 
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsString;
+use std::fmt;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
+use base64::prelude::{Engine, BASE64_STANDARD};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 
 /// Every manifest media type we read, so the registry never down-converts.
 pub const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, \
                           application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
 
+/// The media types in `ACCEPT`: a manifest of any other type (schema 1, say) is refused.
+pub const MANIFEST_MEDIA_TYPES: [&str; 4] = [
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+];
+
+/// Comma-separated `host[:port]` registries spoken to over plain HTTP although they are not
+/// loopback, like docker's `insecure-registries` (e.g. a CI service container on a private network).
+pub const INSECURE_REGISTRIES_ENV: &str = "XTASK_INSECURE_REGISTRIES";
+
+/// Attempts per request, the first included, before a transient failure is reported.
+pub const MAX_ATTEMPTS: u32 = 4;
+/// The first retry's delay; each later one doubles, up to `MAX_BACKOFF`.
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// A `Retry-After` beyond this is cut short: a build should rather fail than stall.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// Registries may refuse manifests over 4 MiB (distribution spec); so do we.
+const MANIFEST_LIMIT: u64 = 4 << 20;
+/// Blobs are read whole into memory: this is for configs, not layers.
+const BLOB_LIMIT: u64 = 64 << 20;
+/// Tag lists, token replies and error bodies.
+const SMALL_LIMIT: u64 = 4 << 20;
+/// `Link` pages followed for one tag list before giving up on a registry that loops.
+const MAX_TAG_PAGES: usize = 1000;
+
+/// A registry at `host[:port]`. It is `Sync`: threads share one keep-alive agent and one
+/// set of tokens (see `map_concurrent`).
 pub struct Registry {
+    host: String,
     base: String,
     agent: ureq::Agent,
+    insecure: Vec<String>,
+    source: CredentialSource,
+    /// Looked up on the first challenge, so anonymous registries never run a helper.
+    credentials: Mutex<Option<Option<Credentials>>>,
+    auth: Mutex<Authorizations>,
+}
+
+/// `Authorization` values already earned: sent up front so that a request needs no 401 first.
+#[derive(Default)]
+struct Authorizations {
+    /// Set once the registry asked for Basic auth.
+    basic: Option<String>,
+    /// Bearer tokens by the scope they were requested for (`""` for none).
+    bearer: HashMap<String, String>,
 }
 
 /// A manifest as served: its media type, digest and parsed body.
@@ -49,6 +106,9 @@ pub struct Descriptor {
     pub size: u64,
     #[serde(default)]
     pub platform: Option<Platform>,
+    /// e.g. `vnd.docker.reference.type: attestation-manifest` on BuildKit attestations.
+    #[serde(default)]
+    pub annotations: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -80,72 +140,424 @@ pub struct ImageConfig {
     pub config: Option<serde_json::Value>,
 }
 
-impl Registry {
-    /// A client for `host[:port]`; only loopback registries are spoken to over plain HTTP.
-    pub fn new(host: &str) -> Result<Registry> {
-        if !is_loopback(host) {
-            bail!(
-                "registry {host}: only loopback registries can be read for now (TLS and auth are not implemented yet)"
-            );
+impl ImageConfig {
+    /// The image's labels (`config.Labels`); values that are not strings are left out.
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        let labels = self.config.as_ref().and_then(|c| c.get("Labels")).and_then(|l| l.as_object());
+        labels
+            .into_iter()
+            .flatten()
+            .filter_map(|(key, value)| Some((key.clone(), value.as_str()?.to_string())))
+            .collect()
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Method {
+    Get,
+    Head,
+}
+
+impl Method {
+    fn name(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
         }
-        let agent = ureq::Agent::config_builder()
+    }
+}
+
+/// A response read whole, so that a connection dropped mid-body is retried like any other.
+struct Reply {
+    status: u16,
+    headers: ureq::http::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// `HTTP 403 (DENIED: requested access to the resource is denied)`: the status and the
+    /// registry's own error codes, when the body has them.
+    fn status_error(&self) -> String {
+        #[derive(Deserialize)]
+        struct Errors {
+            errors: Vec<ErrorEntry>,
+        }
+        #[derive(Deserialize)]
+        struct ErrorEntry {
+            #[serde(default)]
+            code: String,
+            #[serde(default)]
+            message: String,
+        }
+        let details = serde_json::from_slice::<Errors>(&self.body).map(|e| e.errors).unwrap_or_default();
+        let details: Vec<String> = details.iter().map(|e| format!("{}: {}", e.code, e.message)).collect();
+        if details.is_empty() {
+            format!("HTTP {}", self.status)
+        } else {
+            format!("HTTP {} ({})", self.status, details.join("; "))
+        }
+    }
+}
+
+impl Registry {
+    /// A client for `host[:port]`, with docker's logins from `$DOCKER_CONFIG` or `~/.docker`.
+    pub fn new(host: &str) -> Result<Registry> {
+        Registry::with_credentials(host, CredentialSource::from_env())
+    }
+
+    /// A client for `host[:port]` that looks logins up in `credentials` rather than where the
+    /// environment says.
+    pub fn with_credentials(host: &str, credentials: CredentialSource) -> Result<Registry> {
+        if host.is_empty() || host.contains(['/', ' ']) {
+            bail!("registry {host:?}: expected host[:port], without a scheme or a path");
+        }
+        let insecure = insecure_registries(&std::env::var(INSECURE_REGISTRIES_ENV).unwrap_or_default());
+        let scheme = if plain_http_allowed(host, &insecure) { "http" } else { "https" };
+        let mut config = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(10)))
             .timeout_global(Some(Duration::from_secs(30)))
+            // Enough idle connections for every thread of `map_concurrent` to keep its own.
+            .max_idle_connections(16)
+            .max_idle_connections_per_host(16)
+            // A registry may redirect to itself; blob downloads redirected to storage elsewhere
+            // must not carry our login.
+            .redirect_auth_headers(ureq::config::RedirectAuthHeaders::SameHost)
+            .user_agent("xtask-registry");
+        if is_loopback(host) {
             // Loopback traffic must never go through an environment proxy.
-            .proxy(None)
-            .build()
-            .new_agent();
-        Ok(Registry { base: format!("http://{host}"), agent })
+            config = config.proxy(None);
+        }
+        Ok(Registry {
+            host: host.to_string(),
+            base: format!("{scheme}://{host}"),
+            agent: config.build().new_agent(),
+            insecure,
+            source: credentials,
+            credentials: Mutex::new(None),
+            auth: Mutex::new(Authorizations::default()),
+        })
+    }
+
+    /// Checks that the registry answers `GET /v2/` (401 counts: it answers, wanting a login).
+    pub fn ping(&self) -> Result<()> {
+        let url = format!("{}/v2/", self.base);
+        let what = format!("GET {url}");
+        let reply = self.exchange(&what, SMALL_LIMIT, || self.agent.get(&url).call())?;
+        match reply.status {
+            200 | 401 => Ok(()),
+            _ => bail!("{what}: {}", reply.status_error()),
+        }
     }
 
     /// The manifest at `reference` (tag or digest), or `None` when the registry has none.
     pub fn manifest(&self, repository: &str, reference: &str) -> Result<Option<Manifest>> {
-        let url = format!("{}/v2/{repository}/manifests/{reference}", self.base);
-        let mut response =
-            self.agent.get(&url).header("Accept", ACCEPT).call().with_context(|| format!("GET {url}"))?;
-        match response.status().as_u16() {
+        Ok(self.fetch_manifest(repository, reference)?.map(|(manifest, _)| manifest))
+    }
+
+    /// The descriptor of the manifest at `reference` without downloading it (when the
+    /// registry sends `Docker-Content-Digest`), or `None` when the registry has none.
+    pub fn head_manifest(&self, repository: &str, reference: &str) -> Result<Option<Descriptor>> {
+        let name = reference_name(repository, reference);
+        let path = format!("/v2/{repository}/manifests/{reference}");
+        let reply = self.request(Method::Head, &path, Some(ACCEPT), Some(&pull_scope(repository)), 0)?;
+        match reply.status {
             200 => {}
             404 => return Ok(None),
-            code => bail!("GET {url}: HTTP {code}"),
+            _ => bail!("HEAD {}{path}: {}", self.base, reply.status_error()),
         }
-        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
-        let media_type = header("Content-Type").unwrap_or_default();
-        let digest =
-            header("Docker-Content-Digest").with_context(|| format!("GET {url}: no Docker-Content-Digest header"))?;
-        let text = response.body_mut().read_to_string().with_context(|| format!("reading {url}"))?;
-        let body: ManifestBody =
-            serde_json::from_str(&text).with_context(|| format!("parsing the manifest at {url}"))?;
-        Ok(Some(Manifest { media_type, digest, body }))
+        let Some(digest) = reply.header("docker-content-digest") else {
+            // Only the body tells the digest then.
+            let found = self.fetch_manifest(repository, reference)?;
+            return Ok(found.map(|(manifest, size)| descriptor(manifest.media_type, manifest.digest, size)));
+        };
+        if is_digest(reference) && digest != reference {
+            bail!("{name}: requested by digest, but the registry says its digest is {digest}");
+        }
+        let size = reply.header("content-length").and_then(|v| v.trim().parse().ok());
+        let size = size.with_context(|| format!("HEAD {name}: no Content-Length"))?;
+        let media_type = media_type_essence(reply.header("content-type"))
+            .filter(|t| MANIFEST_MEDIA_TYPES.contains(&t.as_str()))
+            .with_context(|| {
+                format!("HEAD {name}: Content-Type {:?} is no manifest type", reply.header("content-type"))
+            })?;
+        Ok(Some(descriptor(media_type, digest.to_string(), size)))
     }
 
     /// An image config blob.
     pub fn config(&self, repository: &str, digest: &str) -> Result<ImageConfig> {
-        let url = format!("{}/v2/{repository}/blobs/{digest}", self.base);
-        let mut response = self.agent.get(&url).call().with_context(|| format!("GET {url}"))?;
-        if response.status().as_u16() != 200 {
-            bail!("GET {url}: HTTP {}", response.status().as_u16());
-        }
-        let text = response.body_mut().read_to_string().with_context(|| format!("reading {url}"))?;
-        serde_json::from_str(&text).with_context(|| format!("parsing the image config at {url}"))
+        let bytes = self.blob(repository, digest)?;
+        serde_json::from_slice(&bytes).with_context(|| format!("parsing the image config {repository}@{digest}"))
     }
 
-    /// Every tag of `repository` (empty when the repository does not exist).
+    /// A blob, read whole into memory and checked against `digest`; meant for configs, not layers.
+    pub fn blob(&self, repository: &str, digest: &str) -> Result<Vec<u8>> {
+        let path = format!("/v2/{repository}/blobs/{digest}");
+        let reply = self.request(Method::Get, &path, None, Some(&pull_scope(repository)), BLOB_LIMIT)?;
+        if reply.status != 200 {
+            bail!("GET {}{path}: {}", self.base, reply.status_error());
+        }
+        verify_digest(
+            &format!("{repository}@{digest}"),
+            Some(digest),
+            reply.header("docker-content-digest"),
+            &reply.body,
+        )?;
+        Ok(reply.body)
+    }
+
+    /// Every tag of `repository` (empty when the repository does not exist), following the
+    /// registry's `Link` pages.
     pub fn tags(&self, repository: &str) -> Result<Vec<String>> {
         #[derive(Deserialize)]
         struct TagList {
             tags: Option<Vec<String>>,
         }
-        let url = format!("{}/v2/{repository}/tags/list", self.base);
-        let mut response = self.agent.get(&url).call().with_context(|| format!("GET {url}"))?;
-        match response.status().as_u16() {
-            200 => {}
-            404 => return Ok(vec![]),
-            code => bail!("GET {url}: HTTP {code}"),
+        let mut tags = Vec::new();
+        let mut path = format!("/v2/{repository}/tags/list");
+        for _ in 0..MAX_TAG_PAGES {
+            let reply = self.request(Method::Get, &path, None, Some(&pull_scope(repository)), SMALL_LIMIT)?;
+            match reply.status {
+                200 => {}
+                404 if tags.is_empty() => return Ok(vec![]),
+                _ => bail!("GET {}{path}: {}", self.base, reply.status_error()),
+            }
+            let list: TagList = serde_json::from_slice(&reply.body)
+                .with_context(|| format!("parsing the tag list at {}{path}", self.base))?;
+            tags.extend(list.tags.unwrap_or_default());
+            let Some(next) = reply.header("link").and_then(next_link) else { return Ok(tags) };
+            path = match next.strip_prefix(&self.base) {
+                Some(rest) => rest.to_string(),
+                None if next.starts_with('/') => next,
+                None => bail!("the tag list of {repository} continues on another host: {next}"),
+            };
         }
-        let text = response.body_mut().read_to_string().with_context(|| format!("reading {url}"))?;
-        let list: TagList = serde_json::from_str(&text).with_context(|| format!("parsing the tag list at {url}"))?;
-        Ok(list.tags.unwrap_or_default())
+        bail!("the tag list of {repository} goes on past {MAX_TAG_PAGES} pages")
     }
+
+    /// The manifest and its size in bytes, checked against its digests.
+    fn fetch_manifest(&self, repository: &str, reference: &str) -> Result<Option<(Manifest, u64)>> {
+        let name = reference_name(repository, reference);
+        let path = format!("/v2/{repository}/manifests/{reference}");
+        let reply = self.request(Method::Get, &path, Some(ACCEPT), Some(&pull_scope(repository)), MANIFEST_LIMIT)?;
+        match reply.status {
+            200 => {}
+            404 => return Ok(None),
+            _ => bail!("GET {}{path}: {}", self.base, reply.status_error()),
+        }
+        let requested = is_digest(reference).then_some(reference);
+        let digest = verify_digest(&name, requested, reply.header("docker-content-digest"), &reply.body)?;
+        let body: ManifestBody =
+            serde_json::from_slice(&reply.body).with_context(|| format!("parsing the manifest {name}"))?;
+        let media_type = manifest_media_type(reply.header("content-type"), &body).with_context(|| name.clone())?;
+        Ok(Some((Manifest { media_type, digest, body }, reply.body.len() as u64)))
+    }
+
+    /// Sends a request to this registry, answering one authentication challenge: a 401 after
+    /// a fresh login (or an expired token's renewal) is final.
+    fn request(
+        &self,
+        method: Method,
+        path: &str,
+        accept: Option<&str>,
+        scope: Option<&str>,
+        limit: u64,
+    ) -> Result<Reply> {
+        let url = format!("{}{path}", self.base);
+        let what = format!("{} {url}", method.name());
+        let mut authorization = {
+            let auth = lock(&self.auth);
+            auth.bearer.get(scope.unwrap_or_default()).or(auth.basic.as_ref()).cloned()
+        };
+        let mut challenged = false;
+        loop {
+            let reply = self.exchange(&what, limit, || {
+                let mut request = match method {
+                    Method::Get => self.agent.get(&url),
+                    Method::Head => self.agent.head(&url),
+                };
+                if let Some(accept) = accept {
+                    request = request.header("Accept", accept);
+                }
+                if let Some(value) = &authorization {
+                    request = request.header("Authorization", value);
+                }
+                request.call()
+            })?;
+            if reply.status != 401 {
+                return Ok(reply);
+            }
+            if challenged {
+                return Err(self.refused()).context(what);
+            }
+            authorization = Some(self.authorize(&reply, scope).with_context(|| what.clone())?);
+            challenged = true;
+        }
+    }
+
+    /// Sends with `send` until it succeeds, fails for good, or `retry_delay` says stop.
+    fn exchange(
+        &self,
+        what: &str,
+        limit: u64,
+        send: impl Fn() -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Reply> {
+        let mut attempt = 1;
+        loop {
+            let outcome = send().and_then(|mut response| {
+                let body = response.body_mut().with_config().limit(limit).read_to_vec()?;
+                Ok(Reply { status: response.status().as_u16(), headers: response.headers().clone(), body })
+            });
+            let delay = match &outcome {
+                Ok(reply) => retry_delay(Some(reply.status), attempt, reply.header("retry-after")),
+                Err(err) if is_transient(err) => retry_delay(None, attempt, None),
+                Err(_) => None,
+            };
+            match (outcome, delay) {
+                (_, Some(delay)) => std::thread::sleep(delay),
+                (Ok(reply), None) if retryable_status(reply.status) => {
+                    bail!("{what}: {} (gave up after {attempt} attempts)", reply.status_error())
+                }
+                (Ok(reply), None) => return Ok(reply),
+                (Err(err), None) if attempt > 1 => {
+                    return Err(err).with_context(|| format!("{what} (gave up after {attempt} attempts)"))
+                }
+                (Err(err), None) => return Err(err).context(what.to_string()),
+            }
+            attempt += 1;
+        }
+    }
+
+    /// The `Authorization` value that answers the 401 `reply`, remembered for later requests.
+    fn authorize(&self, reply: &Reply, scope: Option<&str>) -> Result<String> {
+        let header = reply.header("www-authenticate").context("HTTP 401 without a WWW-Authenticate challenge")?;
+        let challenge = parse_challenge(header)?;
+        let credentials = self.credentials()?;
+        match challenge {
+            Challenge::Basic => {
+                let value = match credentials {
+                    Some(Credentials { username, secret: Secret::Password(password), .. }) => {
+                        basic_authorization(&username, &password)
+                    }
+                    Some(Credentials { origin, .. }) => bail!(
+                        "{origin} holds an identity token for {}, but the registry asks for a password",
+                        self.host
+                    ),
+                    None => return Err(self.login_required()),
+                };
+                lock(&self.auth).basic = Some(value.clone());
+                Ok(value)
+            }
+            Challenge::Bearer { realm, service, scope: challenged } => {
+                let scope_asked = challenged.as_deref().or(scope);
+                let token = self.token(&realm, service.as_deref(), scope_asked, credentials.as_ref())?;
+                let value = format!("Bearer {token}");
+                lock(&self.auth).bearer.insert(scope.unwrap_or_default().to_string(), value.clone());
+                Ok(value)
+            }
+        }
+    }
+
+    /// A token from the challenge's `realm`: a GET with the login as Basic auth (or none),
+    /// or the OAuth2 refresh-token POST for an identity token.
+    fn token(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        scope: Option<&str>,
+        credentials: Option<&Credentials>,
+    ) -> Result<String> {
+        let (scheme, rest) = realm.split_once("://").unwrap_or_default();
+        let realm_host = rest.split(['/', '?']).next().unwrap_or_default();
+        match scheme {
+            "https" => {}
+            "http" if plain_http_allowed(realm_host, &self.insecure) => {}
+            "http" => bail!("refusing to log in to the token service {realm} over plain HTTP"),
+            _ => bail!("the token realm {realm:?} is not an http(s) URL"),
+        }
+        let mut params: Vec<(&str, &str)> = vec![];
+        params.extend(service.map(|s| ("service", s)));
+        params.extend(scope.map(|s| ("scope", s)));
+        let what = format!("token service {realm}");
+        let agent = &self.agent;
+        let reply = self.exchange(&what, SMALL_LIMIT, || match credentials {
+            Some(Credentials { secret: Secret::IdentityToken(token), .. }) => {
+                let mut form = vec![("grant_type", "refresh_token"), ("client_id", "xtask"), ("refresh_token", token)];
+                form.extend(&params);
+                agent.post(realm).send_form(form)
+            }
+            Some(Credentials { username, secret: Secret::Password(password), .. }) => agent
+                .get(realm)
+                .query_pairs(params.iter().copied())
+                .header("Authorization", basic_authorization(username, password))
+                .call(),
+            None => agent.get(realm).query_pairs(params.iter().copied()).call(),
+        })?;
+        match (reply.status, credentials) {
+            (200, _) => parse_token(&reply.body).context(what),
+            (401 | 403, Some(c)) => {
+                bail!("{what} refused the credentials of {} from {}: {}", c.username, c.origin, reply.status_error())
+            }
+            (401 | 403, None) => Err(self.login_required()),
+            _ => bail!("{what}: {}", reply.status_error()),
+        }
+    }
+
+    /// The login for this registry, looked up once.
+    fn credentials(&self) -> Result<Option<Credentials>> {
+        let mut cached = lock(&self.credentials);
+        if let Some(found) = &*cached {
+            return Ok(found.clone());
+        }
+        let found = self.source.lookup(&self.host)?;
+        *cached = Some(found.clone());
+        Ok(found)
+    }
+
+    fn login_required(&self) -> anyhow::Error {
+        anyhow!(
+            "{} requires a login (HTTP 401) and {} holds none for it: run `docker login {}`",
+            self.host,
+            self.source.config_file().display(),
+            self.host
+        )
+    }
+
+    /// Why a request with our login still got a 401.
+    fn refused(&self) -> anyhow::Error {
+        match lock(&self.credentials).clone().flatten() {
+            Some(c) => anyhow!("{} refused the credentials of {} from {} (HTTP 401)", self.host, c.username, c.origin),
+            None => self.login_required(),
+        }
+    }
+}
+
+/// Runs `f` on every item with at most `limit` threads and returns the results in the items'
+/// order: registry round trips, not the CPU, bound a check of many tags.
+pub fn map_concurrent<T: Send, R: Send>(items: Vec<T>, limit: usize, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let count = items.len();
+    let queue = Mutex::new(items.into_iter().enumerate());
+    let results: Mutex<Vec<Option<R>>> = Mutex::new((0..count).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..limit.max(1).min(count) {
+            scope.spawn(|| loop {
+                let Some((index, item)) = lock(&queue).next() else { break };
+                let result = f(item);
+                lock(&results)[index] = Some(result);
+            });
+        }
+    });
+    let results = results.into_inner().unwrap_or_else(PoisonError::into_inner);
+    results.into_iter().map(|r| r.expect("every item was mapped")).collect()
+}
+
+/// A poisoned lock only means another thread panicked mid-request; the data stays usable.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Splits `host[:port]/path/name` into the registry host and the repository path.
@@ -163,9 +575,435 @@ pub fn is_loopback(host: &str) -> bool {
     name == "localhost" || name == "::1" || name.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+fn insecure_registries(list: &str) -> Vec<String> {
+    list.split(',').map(str::trim).filter(|h| !h.is_empty()).map(str::to_ascii_lowercase).collect()
+}
+
+/// Plain HTTP only where docker would use it too: loopback, and the insecure registries.
+fn plain_http_allowed(host: &str, insecure: &[String]) -> bool {
+    is_loopback(host) || insecure.iter().any(|h| h.eq_ignore_ascii_case(host))
+}
+
+/// The delay before attempt `attempt + 1`, after attempt `attempt` (from 1) ended in `status`,
+/// or, for `None`, in a reset connection or a timeout; `None` when that failure is final.
+/// Backoff doubles from 200 ms; a longer `Retry-After` in seconds wins, up to 30 s.
+pub fn retry_delay(status: Option<u16>, attempt: u32, retry_after: Option<&str>) -> Option<Duration> {
+    if status.is_some_and(|s| !retryable_status(s)) || attempt >= MAX_ATTEMPTS {
+        return None;
+    }
+    let backoff = FIRST_BACKOFF.saturating_mul(1 << (attempt - 1).min(16)).min(MAX_BACKOFF);
+    let asked = retry_after.and_then(|v| v.trim().parse::<u64>().ok()).map(Duration::from_secs);
+    Some(asked.map_or(backoff, |asked| asked.min(MAX_RETRY_AFTER).max(backoff)))
+}
+
+/// Statuses a busy or restarting registry (or its proxy) sends and may not send again.
+fn retryable_status(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
+}
+
+/// Connection resets and timeouts; a refused connection or an unknown host is final.
+fn is_transient(err: &ureq::Error) -> bool {
+    use std::io::ErrorKind::*;
+    match err {
+        ureq::Error::Timeout(_) => true,
+        ureq::Error::Io(e) => {
+            matches!(
+                e.kind(),
+                ConnectionReset | ConnectionAborted | BrokenPipe | TimedOut | UnexpectedEof | Interrupted
+            )
+        }
+        _ => false,
+    }
+}
+
+/// What a 401's `WWW-Authenticate` asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum Challenge {
+    Basic,
+    Bearer { realm: String, service: Option<String>, scope: Option<String> },
+}
+
+/// The first Basic or Bearer challenge in a `WWW-Authenticate` value.
+fn parse_challenge(header: &str) -> Result<Challenge> {
+    let challenges = parse_challenges(header).with_context(|| format!("malformed WWW-Authenticate {header:?}"))?;
+    for (scheme, params) in challenges {
+        let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        if scheme.eq_ignore_ascii_case("basic") {
+            return Ok(Challenge::Basic);
+        }
+        if scheme.eq_ignore_ascii_case("bearer") {
+            let realm = param("realm").with_context(|| format!("a Bearer challenge without a realm: {header:?}"))?;
+            return Ok(Challenge::Bearer { realm, service: param("service"), scope: param("scope") });
+        }
+    }
+    bail!("no Basic or Bearer challenge in WWW-Authenticate {header:?}")
+}
+
+/// A challenge's parameters, in order.
+type Params = Vec<(String, String)>;
+
+/// `Scheme k=v, k="quoted, with commas", Other k=v` as schemes with lower-cased parameter names.
+fn parse_challenges(header: &str) -> Result<Vec<(String, Params)>> {
+    let mut challenges: Vec<(String, Params)> = Vec::new();
+    let mut rest = header;
+    loop {
+        rest = rest.trim_start_matches(|c: char| c == ',' || c.is_whitespace());
+        if rest.is_empty() {
+            return Ok(challenges);
+        }
+        let end = rest.find(|c: char| c == ',' || c == '=' || c.is_whitespace()).unwrap_or(rest.len());
+        let (name, after) = rest.split_at(end);
+        if name.is_empty() {
+            bail!("a parameter without a name");
+        }
+        let Some(value) = after.trim_start().strip_prefix('=') else {
+            challenges.push((name.to_string(), vec![]));
+            rest = after;
+            continue;
+        };
+        let Some((_, params)) = challenges.last_mut() else { bail!("parameter {name} before any scheme") };
+        let value = value.trim_start();
+        let (value, after) = match value.strip_prefix('"') {
+            Some(quoted) => unquote(quoted)?,
+            None => {
+                let end = value.find(|c: char| c == ',' || c.is_whitespace()).unwrap_or(value.len());
+                (value[..end].to_string(), &value[end..])
+            }
+        };
+        params.push((name.to_ascii_lowercase(), value));
+        rest = after;
+    }
+}
+
+/// The quoted string that `text` (just past its opening quote) starts with, and what follows.
+fn unquote(text: &str) -> Result<(String, &str)> {
+    let mut value = String::new();
+    let mut chars = text.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return Ok((value, &text[i + 1..])),
+            '\\' => value.extend(chars.next().map(|(_, c)| c)),
+            c => value.push(c),
+        }
+    }
+    bail!("an unterminated quoted string")
+}
+
+/// The token in a token service's JSON reply (`token`, or OAuth2's `access_token`).
+fn parse_token(body: &[u8]) -> Result<String> {
+    #[derive(Deserialize)]
+    struct TokenReply {
+        #[serde(default)]
+        token: Option<String>,
+        #[serde(default)]
+        access_token: Option<String>,
+    }
+    // serde's message may quote the token: only say where the reply went wrong.
+    let reply: TokenReply =
+        serde_json::from_slice(body).map_err(|e| anyhow!("the reply is no token JSON ({})", json_error_place(&e)))?;
+    let nonempty = |t: Option<String>| t.filter(|t| !t.is_empty());
+    nonempty(reply.token).or(nonempty(reply.access_token)).context("the reply has neither a token nor an access_token")
+}
+
+/// Where JSON failed to parse, without serde's message, which may quote a secret.
+fn json_error_place(err: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let what = match err.classify() {
+        Category::Syntax => "syntax error",
+        Category::Data => "unexpected value",
+        Category::Eof => "unexpected end",
+        Category::Io => "read error",
+    };
+    format!("{what} at line {}, column {}", err.line(), err.column())
+}
+
+fn basic_authorization(username: &str, password: &str) -> String {
+    format!("Basic {}", BASE64_STANDARD.encode(format!("{username}:{password}")))
+}
+
+fn pull_scope(repository: &str) -> String {
+    format!("repository:{repository}:pull")
+}
+
+/// Tags cannot contain `:`, digests always do.
+fn is_digest(reference: &str) -> bool {
+    reference.contains(':')
+}
+
+/// `repo:tag` or `repo@sha256:…`, for messages.
+fn reference_name(repository: &str, reference: &str) -> String {
+    if is_digest(reference) {
+        format!("{repository}@{reference}")
+    } else {
+        format!("{repository}:{reference}")
+    }
+}
+
+fn descriptor(media_type: String, digest: String, size: u64) -> Descriptor {
+    Descriptor { media_type, digest, size, platform: None, annotations: BTreeMap::new() }
+}
+
+/// `sha256:<hex>` of `bytes`.
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    let hex: String = Sha256::digest(bytes).iter().map(|byte| format!("{byte:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// The digest of `body`, which must match the registry's `Docker-Content-Digest` and the
+/// digest it was requested by, where there are such.
+fn verify_digest(name: &str, requested: Option<&str>, header: Option<&str>, body: &[u8]) -> Result<String> {
+    for claimed in requested.into_iter().chain(header) {
+        if !claimed.starts_with("sha256:") {
+            bail!("{name}: digest {claimed} is not sha256, the only algorithm this client checks");
+        }
+    }
+    let actual = sha256_digest(body);
+    if let Some(header) = header.filter(|h| *h != actual) {
+        bail!("{name}: the registry says its digest is {header}, but its content hashes to {actual}");
+    }
+    if let Some(requested) = requested.filter(|r| *r != actual) {
+        bail!("{name}: requested by digest {requested}, but its content hashes to {actual}");
+    }
+    Ok(actual)
+}
+
+/// `application/json` out of `application/json; charset=utf-8`.
+fn media_type_essence(content_type: Option<&str>) -> Option<String> {
+    let essence = content_type?.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    (!essence.is_empty()).then_some(essence)
+}
+
+/// The body's own `mediaType`, else the `Content-Type`; both must agree when both are
+/// manifest types, and the result must be one we asked for.
+fn manifest_media_type(content_type: Option<&str>, body: &ManifestBody) -> Result<String> {
+    let served = media_type_essence(content_type);
+    let media_type = match (&body.media_type, &served) {
+        (Some(declared), Some(served))
+            if MANIFEST_MEDIA_TYPES.contains(&served.as_str()) && !served.eq_ignore_ascii_case(declared) =>
+        {
+            bail!("served as {served}, but the manifest says it is {declared}")
+        }
+        (Some(declared), _) => declared.clone(),
+        (None, Some(served)) => served.clone(),
+        (None, None) => bail!("the manifest has no mediaType and was served without a Content-Type"),
+    };
+    if !MANIFEST_MEDIA_TYPES.contains(&media_type.as_str()) {
+        bail!("media type {media_type} is none of the manifest types this client reads");
+    }
+    Ok(media_type)
+}
+
+/// The target of a `Link: <…>; rel="next"` header.
+fn next_link(header: &str) -> Option<String> {
+    header.split(',').find_map(|link| {
+        let (target, params) = link.trim().strip_prefix('<')?.split_once('>')?;
+        let next = params.split(';').any(|p| p.trim().replace(' ', "").eq_ignore_ascii_case("rel=\"next\""));
+        next.then(|| target.to_string())
+    })
+}
+
+/// A login for one registry. Its Debug output names the user and the origin, never the secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub username: String,
+    pub secret: Secret,
+    /// The config file or helper it came from, named in errors.
+    pub origin: String,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub enum Secret {
+    /// Sent as Basic auth, to the registry or to its token service.
+    Password(String),
+    /// An OAuth2 refresh token (`identitytoken`, or a helper's `<token>` user), traded for tokens.
+    IdentityToken(String),
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Secret::Password(_) => "Password(<redacted>)",
+            Secret::IdentityToken(_) => "IdentityToken(<redacted>)",
+        })
+    }
+}
+
+/// Where docker keeps logins: `config.json` in a config directory, and the `PATH` on which
+/// its `docker-credential-*` helpers are found. Explicit, so tests need not change the
+/// process's environment.
+#[derive(Debug, Clone)]
+pub struct CredentialSource {
+    pub config_dir: PathBuf,
+    pub helper_path: OsString,
+}
+
+/// The parts of docker's `config.json` that hold logins.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DockerConfig {
+    #[serde(default)]
+    auths: HashMap<String, AuthEntry>,
+    #[serde(default)]
+    cred_helpers: HashMap<String, String>,
+    #[serde(default)]
+    creds_store: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AuthEntry {
+    /// base64 of `user:password`.
+    #[serde(default)]
+    auth: Option<String>,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    identitytoken: Option<String>,
+}
+
+/// docker-credential-helpers' answer when nothing is stored for a server.
+const HELPER_NOT_FOUND: &str = "credentials not found";
+
+impl CredentialSource {
+    /// Where docker looks: `$DOCKER_CONFIG`, else `~/.docker`; helpers on `$PATH`.
+    pub fn from_env() -> CredentialSource {
+        let config_dir = match std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
+            Some(dir) => PathBuf::from(dir),
+            None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".docker"),
+        };
+        CredentialSource { config_dir, helper_path: std::env::var_os("PATH").unwrap_or_default() }
+    }
+
+    pub fn config_file(&self) -> PathBuf {
+        self.config_dir.join("config.json")
+    }
+
+    /// The login for `host`, or `None` for anonymous access: the host's `credHelpers` helper,
+    /// else its `auths` entry if that holds credentials, else the `credsStore` helper.
+    pub fn lookup(&self, host: &str) -> Result<Option<Credentials>> {
+        let path = self.config_file();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
+        };
+        let config: DockerConfig = serde_json::from_str(&text)
+            .map_err(|e| anyhow!("{} is no docker config ({})", path.display(), json_error_place(&e)))?;
+        if let Some(helper) = by_host(&config.cred_helpers, host) {
+            return self.run_helper(helper, host);
+        }
+        if let Some(entry) = by_host(&config.auths, host) {
+            let origin = path.display().to_string();
+            if let Some(found) =
+                entry.credentials(&origin).with_context(|| format!("the login for {host} in {origin}"))?
+            {
+                return Ok(Some(found));
+            }
+        }
+        match config.creds_store.as_deref().filter(|s| !s.is_empty()) {
+            Some(helper) => self.run_helper(helper, host),
+            None => Ok(None),
+        }
+    }
+
+    /// `docker-credential-<helper> get`, with `host` on its stdin.
+    fn run_helper(&self, helper: &str, host: &str) -> Result<Option<Credentials>> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct HelperReply {
+            #[serde(default)]
+            username: String,
+            #[serde(default)]
+            secret: String,
+        }
+        let program = format!("docker-credential-{helper}");
+        let executable = which::which_in(&program, Some(&self.helper_path), ".").with_context(|| {
+            format!("{} names the credential helper {program}, which is not on PATH", self.config_file().display())
+        })?;
+        let mut child = Command::new(&executable)
+            .arg("get")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("running {}", executable.display()))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            // A helper may exit without reading; its output says why.
+            if let Err(err) = stdin.write_all(host.as_bytes()) {
+                if err.kind() != std::io::ErrorKind::BrokenPipe {
+                    return Err(err).with_context(|| format!("writing to {program}"));
+                }
+            }
+        }
+        let output = child.wait_with_output().with_context(|| format!("running {program} get"))?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if stdout.contains(HELPER_NOT_FOUND) || stderr.contains(HELPER_NOT_FOUND) {
+            return Ok(None);
+        }
+        if !output.status.success() {
+            // A failed helper printed no secret; its reason is on either stream.
+            let reason = [stdout.trim(), stderr.trim()].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>();
+            bail!("{program} get {host} failed ({}): {}", output.status, reason.join("; "));
+        }
+        let reply: HelperReply = serde_json::from_str(&stdout)
+            .map_err(|e| anyhow!("{program} get {host} printed no credentials JSON ({})", json_error_place(&e)))?;
+        if reply.secret.is_empty() {
+            return Ok(None);
+        }
+        let secret = if reply.username == "<token>" {
+            Secret::IdentityToken(reply.secret)
+        } else {
+            Secret::Password(reply.secret)
+        };
+        Ok(Some(Credentials { username: reply.username, secret, origin: program }))
+    }
+}
+
+impl AuthEntry {
+    fn credentials(&self, origin: &str) -> Result<Option<Credentials>> {
+        let given = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
+        let (mut username, mut password) = (given(&self.username), given(&self.password));
+        if let Some(auth) = given(&self.auth) {
+            // Never quote it: it is the password.
+            let decoded = BASE64_STANDARD.decode(auth.trim()).ok().and_then(|d| String::from_utf8(d).ok());
+            let (user, pass) = decoded
+                .as_deref()
+                .and_then(|d| d.split_once(':'))
+                .context("its `auth` is not the base64 of user:password")?;
+            (username, password) = (Some(user.to_string()), Some(pass.to_string()));
+        }
+        let origin = origin.to_string();
+        Ok(match (given(&self.identitytoken), username, password) {
+            (Some(token), username, _) => Some(Credentials {
+                username: username.unwrap_or_else(|| "<token>".to_string()),
+                secret: Secret::IdentityToken(token),
+                origin,
+            }),
+            (None, Some(username), Some(password)) => {
+                Some(Credentials { username, secret: Secret::Password(password), origin })
+            }
+            _ => None,
+        })
+    }
+}
+
+/// The entry for `host` in a map keyed the ways docker keys logins: `host`, `https://host`,
+/// `https://host/v1/`; an exact key wins.
+fn by_host<'a, V>(map: &'a HashMap<String, V>, host: &str) -> Option<&'a V> {
+    map.get(host).or_else(|| map.iter().find(|(key, _)| login_host(key).eq_ignore_ascii_case(host)).map(|(_, v)| v))
+}
+
+fn login_host(key: &str) -> &str {
+    let key = key.strip_prefix("https://").or_else(|| key.strip_prefix("http://")).unwrap_or(key);
+    key.split('/').next().unwrap_or(key)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn loopback_hosts() {
@@ -175,6 +1013,21 @@ mod tests {
         for host in ["ghcr.io", "10.0.0.1:5000", "localhost.example.test", "[::2]:5000"] {
             assert!(!is_loopback(host), "{host}");
         }
+    }
+
+    #[test]
+    fn plain_http_only_for_loopback_and_listed_registries() {
+        let insecure = insecure_registries(" ci.example.test:5000, ,Mirror.example.test");
+        assert_eq!(insecure, ["ci.example.test:5000", "mirror.example.test"]);
+        assert!(plain_http_allowed("localhost:5000", &insecure));
+        assert!(plain_http_allowed("ci.example.test:5000", &insecure));
+        assert!(plain_http_allowed("MIRROR.example.test", &insecure));
+        assert!(!plain_http_allowed("ci.example.test", &insecure), "the port is part of the name");
+        assert!(!plain_http_allowed("registry.example.test", &insecure));
+        let tls = Registry::new("registry.example.test:443").unwrap();
+        assert_eq!(tls.base, "https://registry.example.test:443");
+        assert_eq!(Registry::new("127.0.0.1:5000").unwrap().base, "http://127.0.0.1:5000");
+        assert!(Registry::new("https://registry.example.test").is_err());
     }
 
     #[test]
@@ -194,5 +1047,289 @@ mod tests {
             "layers":[{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","digest":"sha256:dd","size":99}]}"#;
         let body: ManifestBody = serde_json::from_str(image).unwrap();
         assert_eq!((body.config.unwrap().digest.as_str(), body.layers[0].size), ("sha256:cc", 99));
+    }
+
+    #[test]
+    fn accept_lists_every_manifest_media_type() {
+        assert_eq!(ACCEPT.split(',').map(str::trim).collect::<Vec<_>>(), MANIFEST_MEDIA_TYPES);
+    }
+
+    fn body(media_type: Option<&str>) -> ManifestBody {
+        ManifestBody { media_type: media_type.map(str::to_string), manifests: vec![], config: None, layers: vec![] }
+    }
+
+    #[test]
+    fn media_types_come_from_the_body_or_the_content_type() {
+        let [oci_index, oci_image, docker_list, docker_image] = MANIFEST_MEDIA_TYPES;
+        // OCI manifests need not carry a mediaType: the Content-Type tells, parameters aside.
+        let served = format!("{oci_image}; charset=utf-8");
+        assert_eq!(manifest_media_type(Some(&served), &body(None)).unwrap(), oci_image);
+        assert_eq!(manifest_media_type(Some("application/json"), &body(Some(docker_list))).unwrap(), docker_list);
+        assert_eq!(manifest_media_type(None, &body(Some(oci_index))).unwrap(), oci_index);
+        let mismatch = manifest_media_type(Some(docker_image), &body(Some(oci_index))).unwrap_err().to_string();
+        assert_eq!(mismatch, format!("served as {docker_image}, but the manifest says it is {oci_index}"));
+        let schema1 = "application/vnd.docker.distribution.manifest.v1+prettyjws";
+        let err = manifest_media_type(Some(schema1), &body(None)).unwrap_err().to_string();
+        assert!(err.contains(schema1), "{err}");
+        assert!(manifest_media_type(Some("application/json"), &body(None)).is_err());
+        assert!(manifest_media_type(None, &body(None)).is_err());
+    }
+
+    #[test]
+    fn digests_are_checked_against_the_header_and_the_request() {
+        let content = br#"{"schemaVersion":2}"#;
+        let actual = sha256_digest(content);
+        assert_eq!(sha256_digest(b""), "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        // Without a header, the content's hash is the digest.
+        assert_eq!(verify_digest("app:v1", None, None, content).unwrap(), actual);
+        assert_eq!(verify_digest("app:v1", Some(&actual), Some(&actual), content).unwrap(), actual);
+        let wrong = sha256_digest(b"something else");
+        let err = verify_digest("app:v1", None, Some(&wrong), content).unwrap_err().to_string();
+        assert_eq!(err, format!("app:v1: the registry says its digest is {wrong}, but its content hashes to {actual}"));
+        let name = format!("app@{wrong}");
+        let err = verify_digest(&name, Some(&wrong), None, content).unwrap_err().to_string();
+        assert_eq!(err, format!("{name}: requested by digest {wrong}, but its content hashes to {actual}"));
+        let sha512 = format!("sha512:{}", "0".repeat(128));
+        assert!(verify_digest("app:v1", None, Some(&sha512), content).unwrap_err().to_string().contains("not sha256"));
+        assert_eq!(reference_name("app", "v1"), "app:v1");
+        assert_eq!(reference_name("app", &actual), format!("app@{actual}"));
+    }
+
+    #[test]
+    fn bearer_challenges_keep_commas_inside_quotes() {
+        let header = r#"Bearer realm="https://auth.example.test/token",service="registry.example.test",scope="repository:a/b:pull,push""#;
+        assert_eq!(
+            parse_challenge(header).unwrap(),
+            Challenge::Bearer {
+                realm: "https://auth.example.test/token".into(),
+                service: Some("registry.example.test".into()),
+                scope: Some("repository:a/b:pull,push".into()),
+            }
+        );
+        // Case-insensitive names, spaces around `=`, unquoted values, escapes in quotes.
+        let loose = r#"bearer  Realm = https://auth.example.test/token , scope="repository:a\"b:pull""#;
+        assert_eq!(
+            parse_challenge(loose).unwrap(),
+            Challenge::Bearer {
+                realm: "https://auth.example.test/token".into(),
+                service: None,
+                scope: Some("repository:a\"b:pull".into()),
+            }
+        );
+    }
+
+    #[test]
+    fn basic_and_broken_challenges() {
+        assert_eq!(parse_challenge(r#"Basic realm="xtask""#).unwrap(), Challenge::Basic);
+        assert_eq!(parse_challenge("Basic").unwrap(), Challenge::Basic);
+        // The first challenge this client can answer is taken.
+        assert_eq!(parse_challenge(r#"Negotiate, Basic realm="r", Bearer realm="x""#).unwrap(), Challenge::Basic);
+        let no_realm = parse_challenge(r#"Bearer service="s",scope="repository:a:pull""#).unwrap_err().to_string();
+        assert!(no_realm.contains("without a realm"), "{no_realm}");
+        assert!(format!("{:#}", parse_challenge(r#"Bearer realm="https://x"#).unwrap_err()).contains("unterminated"));
+        assert!(parse_challenge(r#"realm="x""#).is_err(), "a parameter before any scheme");
+        assert!(parse_challenge(r#"Newauth realm="apps", type=1"#)
+            .unwrap_err()
+            .to_string()
+            .contains("no Basic or Bearer"));
+        assert!(parse_challenge("").is_err());
+    }
+
+    #[test]
+    fn tokens_come_from_either_field_and_never_show_in_errors() {
+        assert_eq!(parse_token(br#"{"token":"t1","expires_in":300}"#).unwrap(), "t1");
+        assert_eq!(parse_token(br#"{"access_token":"t2"}"#).unwrap(), "t2");
+        assert_eq!(parse_token(br#"{"token":"","access_token":"t3"}"#).unwrap(), "t3");
+        assert!(parse_token(br#"{"expires_in":300}"#).is_err());
+        let err = parse_token(br#"{"token": ["hunter2"]}"#).unwrap_err().to_string();
+        assert!(err.contains("line 1") && !err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn retry_policy() {
+        let ms = Duration::from_millis;
+        // Backoff doubles from 200 ms for every retryable status and for broken connections.
+        for status in [Some(408), Some(429), Some(500), Some(502), Some(503), Some(504), None] {
+            assert_eq!(retry_delay(status, 1, None), Some(ms(200)), "{status:?}");
+            assert_eq!(retry_delay(status, 2, None), Some(ms(400)), "{status:?}");
+            assert_eq!(retry_delay(status, 3, None), Some(ms(800)), "{status:?}");
+            assert_eq!(retry_delay(status, MAX_ATTEMPTS, None), None, "{status:?}");
+        }
+        for status in [200, 201, 301, 400, 401, 403, 404, 501] {
+            assert_eq!(retry_delay(Some(status), 1, Some("1")), None, "{status}");
+        }
+        // Retry-After in seconds is honored when longer than the backoff, and capped.
+        assert_eq!(retry_delay(Some(429), 1, Some("3")), Some(Duration::from_secs(3)));
+        assert_eq!(retry_delay(Some(503), 3, Some("0")), Some(ms(800)));
+        assert_eq!(retry_delay(Some(503), 1, Some("86400")), Some(MAX_RETRY_AFTER));
+        assert_eq!(retry_delay(Some(503), 1, Some("Wed, 21 Oct 2015 07:28:00 GMT")), Some(ms(200)));
+        assert_eq!(FIRST_BACKOFF.saturating_mul(1 << 10).min(MAX_BACKOFF), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn next_links_of_paginated_tag_lists() {
+        assert_eq!(
+            next_link(r#"</v2/app/tags/list?n=2&last=b>; rel="next""#).as_deref(),
+            Some("/v2/app/tags/list?n=2&last=b")
+        );
+        assert_eq!(
+            next_link(r#"<https://r.example.test/v2/a/tags/list?last=x>; rel=prev, <https://r.example.test/v2/a/tags/list?last=y>;rel="next""#).as_deref(),
+            Some("https://r.example.test/v2/a/tags/list?last=y")
+        );
+        assert_eq!(next_link(r#"</v2/app/tags/list?last=a>; rel="prev""#), None);
+    }
+
+    #[test]
+    fn labels_are_the_string_labels_of_the_config() {
+        let config: ImageConfig = serde_json::from_str(
+            r#"{"os":"linux","architecture":"amd64","config":{"Labels":{"a":"1","b":2,"c":"three"}}}"#,
+        )
+        .unwrap();
+        let labels = config.labels();
+        assert_eq!(labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(), ["a=1", "c=three"]);
+        let bare: ImageConfig = serde_json::from_str(r#"{"os":"linux","architecture":"amd64"}"#).unwrap();
+        assert!(bare.labels().is_empty());
+    }
+
+    #[test]
+    fn map_concurrent_keeps_order_and_its_limit() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let (active, peak) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let out = map_concurrent((0..24).collect(), 3, |i: u64| {
+            let now = active.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(now, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(15));
+            active.fetch_sub(1, Ordering::SeqCst);
+            i * 2
+        });
+        assert_eq!(out, (0..24).map(|i| i * 2).collect::<Vec<_>>());
+        let peak = peak.into_inner();
+        assert!((2..=3).contains(&peak), "peak concurrency {peak}");
+        assert!(map_concurrent(Vec::<u8>::new(), 8, |i| i).is_empty());
+        fn shared_across_threads<T: Sync>() {}
+        shared_across_threads::<Registry>();
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let login = Credentials {
+            username: "ci".into(),
+            secret: Secret::Password("hunter2".into()),
+            origin: "config.json".into(),
+        };
+        let token = Secret::IdentityToken("refresh-me".into());
+        let shown = format!("{login:?} {token:?}");
+        assert!(shown.contains("ci") && !shown.contains("hunter2") && !shown.contains("refresh-me"), "{shown}");
+    }
+
+    /// A scratch directory for one test, emptied first.
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("xtask-registry-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn write_executable(path: &Path, text: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(path, text).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    fn password(username: &str, password: &str, origin: &str) -> Option<Credentials> {
+        Some(Credentials {
+            username: username.into(),
+            secret: Secret::Password(password.into()),
+            origin: origin.into(),
+        })
+    }
+
+    #[test]
+    fn credentials_come_from_config_json_and_real_helpers() {
+        let dir = scratch("credentials");
+        let (config_dir, bin) = (dir.join("docker"), dir.join("bin"));
+        std::fs::create_dir_all(&config_dir).unwrap();
+        std::fs::create_dir_all(&bin).unwrap();
+        // The protocol: `get`, the server on stdin, JSON on stdout; docker-credential-helpers'
+        // message and a non-zero exit when nothing is stored.
+        write_executable(
+            &bin.join("docker-credential-xtasktest"),
+            r#"#!/bin/sh
+[ "$1" = get ] || exit 2
+read -r server || true
+case "$server" in
+  helped.example.test) printf '{"ServerURL":"%s","Username":"helper-user","Secret":"helper-secret"}\n' "$server" ;;
+  token.example.test) printf '{"Username":"<token>","Secret":"refresh-me"}\n' ;;
+  broken.example.test) echo "the keychain is locked" >&2; exit 3 ;;
+  *) echo "credentials not found in native keychain"; exit 1 ;;
+esac
+"#,
+        );
+        let auth = BASE64_STANDARD.encode("user:pa:ss");
+        let config = format!(
+            r#"{{
+  "auths": {{
+    "https://auth.example.test/v1/": {{"auth": "{auth}"}},
+    "plain.example.test": {{"username": "u", "password": "p"}},
+    "identity.example.test": {{"username": "u", "identitytoken": "refresh"}},
+    "helped.example.test": {{"auth": "{auth}"}},
+    "empty.example.test": {{}},
+    "bad.example.test": {{"auth": "c2VjcmV0LXdpdGhvdXQtY29sb24="}}
+  }},
+  "credHelpers": {{
+    "helped.example.test": "xtasktest",
+    "token.example.test": "xtasktest",
+    "broken.example.test": "xtasktest",
+    "gone.example.test": "absent"
+  }},
+  "credsStore": "xtasktest",
+  "psFormat": "table {{{{.ID}}}}"
+}}"#
+        );
+        std::fs::write(config_dir.join("config.json"), config).unwrap();
+        let source = CredentialSource { config_dir: config_dir.clone(), helper_path: bin.clone().into_os_string() };
+        let config_file = config_dir.join("config.json").display().to_string();
+        let lookup = |host| source.lookup(host).unwrap();
+
+        assert_eq!(lookup("auth.example.test"), password("user", "pa:ss", &config_file));
+        assert_eq!(lookup("plain.example.test"), password("u", "p", &config_file));
+        assert_eq!(
+            lookup("identity.example.test"),
+            Some(Credentials {
+                username: "u".into(),
+                secret: Secret::IdentityToken("refresh".into()),
+                origin: config_file.clone()
+            })
+        );
+        // credHelpers beats auths; the helper got the server on stdin.
+        assert_eq!(
+            lookup("helped.example.test"),
+            password("helper-user", "helper-secret", "docker-credential-xtasktest")
+        );
+        assert_eq!(
+            lookup("token.example.test").unwrap().secret,
+            Secret::IdentityToken("refresh-me".into()),
+            "a helper's <token> user means an identity token"
+        );
+        // An empty auths entry and an unlisted host fall to credsStore, which has nothing: anonymous.
+        assert_eq!(lookup("empty.example.test"), None);
+        assert_eq!(lookup("unlisted.example.test"), None);
+
+        let broken = format!("{:#}", source.lookup("broken.example.test").unwrap_err());
+        assert!(broken.contains("the keychain is locked") && broken.contains("exit status: 3"), "{broken}");
+        let absent = format!("{:#}", source.lookup("gone.example.test").unwrap_err());
+        assert!(absent.contains("docker-credential-absent, which is not on PATH"), "{absent}");
+        let bad = format!("{:#}", source.lookup("bad.example.test").unwrap_err());
+        assert!(bad.contains("not the base64 of user:password") && !bad.contains("c2VjcmV0"), "{bad}");
+
+        // Without credsStore nothing is run; without a config file there are no logins.
+        std::fs::write(config_dir.join("config.json"), r#"{"auths": {"plain.example.test": {"auth": ""}}}"#).unwrap();
+        assert_eq!(lookup("plain.example.test"), None);
+        std::fs::write(config_dir.join("config.json"), r#"{"auths": {"x": {"auth": "hunter2"#).unwrap();
+        let malformed = format!("{:#}", source.lookup("x").unwrap_err());
+        assert!(malformed.contains("line 1") && !malformed.contains("hunter2"), "{malformed}");
+        std::fs::remove_file(config_dir.join("config.json")).unwrap();
+        assert_eq!(lookup("plain.example.test"), None);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

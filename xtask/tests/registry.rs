@@ -1,0 +1,367 @@
+//! The registry client against a real `docker-registry` that requires a login (Basic
+//! challenges), and against a scripted loopback server for what docker-registry never does:
+//! Bearer tokens, transient failures, lying digests.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use base64::prelude::{Engine, BASE64_STANDARD};
+use common::{scratch, TestRegistry};
+use xtask::registry::{map_concurrent, sha256_digest, CredentialSource, Registry, MANIFEST_MEDIA_TYPES};
+
+/// Made once with `htpasswd -nbB -C 5 xtask registry-test-password`: a bcrypt hash verifies
+/// forever, so the machines that run the tests need no bcrypt tool.
+const HTPASSWD: &str = "xtask:$2y$05$KEmxV6kGrEFgajlQdmUS5uCffngveBhIpI6CQZt.uqJ/u9MqPy7XO\n";
+const USER: &str = "xtask";
+const PASSWORD: &str = "registry-test-password";
+
+const OCI_INDEX: &str = MANIFEST_MEDIA_TYPES[0];
+const OCI_MANIFEST: &str = MANIFEST_MEDIA_TYPES[1];
+const DOCKER_IMAGE: &str = MANIFEST_MEDIA_TYPES[3];
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder().http_status_as_error(false).proxy(None).build().into()
+}
+
+fn basic(user: &str, password: &str) -> String {
+    format!("Basic {}", BASE64_STANDARD.encode(format!("{user}:{password}")))
+}
+
+/// What `push_image` put in the registry.
+struct Pushed {
+    index: Vec<u8>,
+    image: String,
+    config: String,
+    layer: Vec<u8>,
+    layer_digest: String,
+}
+
+/// Uploads a one-layer linux/amd64 image and an OCI index of it under `tags`, with plain
+/// distribution-API calls: the client under test only reads.
+fn push_image(host: &str, repository: &str, tags: &[&str]) -> Pushed {
+    let (agent, base, auth) = (agent(), format!("http://{host}"), basic(USER, PASSWORD));
+    let blob = |content: &[u8]| {
+        let digest = sha256_digest(content);
+        let started = agent
+            .post(format!("{base}/v2/{repository}/blobs/uploads/"))
+            .header("Authorization", &auth)
+            .send_empty()
+            .unwrap();
+        assert_eq!(started.status(), 202, "starting an upload");
+        let location = started.headers().get("location").unwrap().to_str().unwrap();
+        let location = if location.starts_with('/') { format!("{base}{location}") } else { location.to_string() };
+        let separator = if location.contains('?') { '&' } else { '?' };
+        let done = agent
+            .put(format!("{location}{separator}digest={digest}"))
+            .header("Authorization", &auth)
+            .header("Content-Type", "application/octet-stream")
+            .send(content)
+            .unwrap();
+        assert_eq!(done.status(), 201, "uploading {digest}");
+        digest
+    };
+    let manifest = |reference: &str, media_type: &str, content: &[u8]| {
+        let done = agent
+            .put(format!("{base}/v2/{repository}/manifests/{reference}"))
+            .header("Authorization", &auth)
+            .header("Content-Type", media_type)
+            .send(content)
+            .unwrap();
+        assert_eq!(done.status(), 201, "putting the manifest {reference}");
+    };
+    let layer = b"layer bytes: the registry does not look inside".to_vec();
+    let layer_digest = blob(&layer);
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "config": { "Labels": { "org.opencontainers.image.title": "app" } },
+        "rootfs": { "type": "layers", "diff_ids": [layer_digest] },
+    })
+    .to_string();
+    let config_digest = blob(config.as_bytes());
+    let image = serde_json::json!({
+        "schemaVersion": 2, "mediaType": DOCKER_IMAGE,
+        "config": { "mediaType": "application/vnd.docker.container.image.v1+json", "size": config.len(), "digest": config_digest },
+        "layers": [{ "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": layer.len(), "digest": layer_digest }],
+    })
+    .to_string();
+    let image_digest = sha256_digest(image.as_bytes());
+    manifest(&image_digest, DOCKER_IMAGE, image.as_bytes());
+    let index = serde_json::json!({
+        "schemaVersion": 2, "mediaType": OCI_INDEX,
+        "manifests": [{ "mediaType": DOCKER_IMAGE, "size": image.len(), "digest": image_digest,
+                        "platform": { "architecture": "amd64", "os": "linux" } }],
+    })
+    .to_string();
+    for tag in tags {
+        manifest(tag, OCI_INDEX, index.as_bytes());
+    }
+    Pushed { index: index.into_bytes(), image: image_digest, config: config_digest, layer, layer_digest }
+}
+
+/// A docker config directory holding `config` (if any) and nothing on the helper PATH.
+fn docker_config(name: &str, config: Option<&str>) -> CredentialSource {
+    let dir = scratch(name);
+    if let Some(config) = config {
+        std::fs::write(dir.join("config.json"), config).unwrap();
+    }
+    CredentialSource { config_dir: dir.into(), helper_path: Default::default() }
+}
+
+fn auths(host: &str, user: &str, password: &str) -> String {
+    let auth = BASE64_STANDARD.encode(format!("{user}:{password}"));
+    serde_json::json!({ "auths": { host: { "auth": auth } } }).to_string()
+}
+
+#[test]
+fn a_registry_that_wants_a_login_is_read_with_the_login_in_docker_config() {
+    let registry = TestRegistry::start_with_logins("logins", HTPASSWD);
+    let host = registry.host.as_str();
+    let pushed = push_image(host, "team/app", &["v1", "v2"]);
+
+    // docker-registry answers anonymous requests with a Basic challenge.
+    let raw = agent().get(format!("http://{host}/v2/team/app/tags/list")).call().unwrap();
+    assert_eq!(raw.status(), 401);
+    assert_eq!(raw.headers().get("www-authenticate").unwrap(), "Basic realm=\"xtask\"");
+
+    let anonymous = Registry::with_credentials(host, docker_config("logins-none", None)).unwrap();
+    anonymous.ping().expect("a registry that wants a login still answers");
+    let err = format!("{:#}", anonymous.manifest("team/app", "v1").unwrap_err());
+    assert!(err.contains("requires a login (HTTP 401)"), "{err}");
+    assert!(err.contains(&format!("run `docker login {host}`")), "{err}");
+
+    let wrong = Registry::with_credentials(host, docker_config("logins-wrong", Some(&auths(host, USER, "not-it"))));
+    let err = format!("{:#}", wrong.unwrap().tags("team/app").unwrap_err());
+    assert!(err.contains(&format!("{host} refused the credentials of xtask")), "{err}");
+    assert!(!err.contains("not-it"), "the password shows in: {err}");
+
+    let client = Registry::with_credentials(host, docker_config("logins-auths", Some(&auths(host, USER, PASSWORD))));
+    let client = client.unwrap();
+    let index = client.manifest("team/app", "v1").unwrap().expect("v1 was pushed");
+    assert_eq!((index.media_type.as_str(), index.digest.clone()), (OCI_INDEX, sha256_digest(&pushed.index)));
+    assert_eq!(index.body.manifests[0].platform.as_ref().unwrap().name(), "linux/amd64");
+    let image = client.manifest("team/app", &pushed.image).unwrap().unwrap();
+    assert_eq!((image.media_type.as_str(), image.digest.as_str()), (DOCKER_IMAGE, pushed.image.as_str()));
+    assert_eq!(image.body.config.as_ref().unwrap().digest, pushed.config);
+    let config = client.config("team/app", &pushed.config).unwrap();
+    assert_eq!((config.os.as_str(), config.architecture.as_str()), ("linux", "amd64"));
+    assert_eq!(config.labels()["org.opencontainers.image.title"], "app");
+    assert_eq!(client.blob("team/app", &pushed.layer_digest).unwrap(), pushed.layer);
+    let head = client.head_manifest("team/app", "v2").unwrap().unwrap();
+    assert_eq!(
+        (head.media_type.as_str(), &head.digest, head.size),
+        (OCI_INDEX, &index.digest, pushed.index.len() as u64)
+    );
+    assert!(client.manifest("team/app", "v3").unwrap().is_none());
+    assert!(client.head_manifest("team/app", "v3").unwrap().is_none());
+    let mut tags = client.tags("team/app").unwrap();
+    tags.sort();
+    assert_eq!(tags, ["v1", "v2"]);
+    let err = format!("{:#}", client.config("team/app", &pushed.layer_digest).unwrap_err());
+    assert!(err.contains("parsing the image config"), "{err}");
+
+    // Many tags at once, as verify-manifests reads them: one agent and one login, shared.
+    let references: Vec<&str> = ["v1", "v2"].repeat(25);
+    let digests = map_concurrent(references, 8, |tag| client.manifest("team/app", tag).unwrap().unwrap().digest);
+    assert_eq!(digests.len(), 50);
+    assert!(digests.iter().all(|d| *d == index.digest), "{digests:?}");
+
+    // The same login through a credential helper, found on the PATH given.
+    let helped = docker_config("logins-helper", Some(r#"{"credsStore": "xtasktest"}"#));
+    let bin = scratch("logins-helper-bin");
+    write_helper(bin.as_std_path(), host);
+    let helped = CredentialSource { helper_path: bin.into_os_string(), ..helped };
+    let client = Registry::with_credentials(host, helped).unwrap();
+    assert_eq!(client.manifest("team/app", "v2").unwrap().unwrap().digest, index.digest);
+}
+
+/// `docker-credential-xtasktest`, which knows the test login for `host` only.
+fn write_helper(bin: &Path, host: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let script = bin.join("docker-credential-xtasktest");
+    let text = format!(
+        "#!/bin/sh\nread -r server || true\nif [ \"$1 $server\" = \"get {host}\" ]; then\n  \
+         printf '{{\"Username\":\"{USER}\",\"Secret\":\"{PASSWORD}\"}}'\nelse\n  \
+         echo 'credentials not found in native keychain'; exit 1\nfi\n"
+    );
+    std::fs::write(&script, text).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// What the scripted server answers: status, headers, body.
+type Answer = (u16, Vec<(&'static str, String)>, Vec<u8>);
+
+/// Serves `connections` requests, one per connection, from `respond` (given `METHOD path`, the
+/// Authorization header and the body), and logs each as `METHOD path auth[ body]`.
+fn serve(
+    listener: TcpListener,
+    connections: usize,
+    respond: impl Fn(&str, Option<&str>, &str) -> Answer + Send + 'static,
+) -> Arc<Mutex<Vec<String>>> {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let written = log.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(connections) {
+            let mut stream = stream.unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request = String::new();
+            reader.read_line(&mut request).unwrap();
+            let mut headers = HashMap::new();
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                let Some((name, value)) = line.trim_end().split_once(':') else { break };
+                headers.insert(name.to_ascii_lowercase(), value.trim().to_string());
+            }
+            let length = headers.get("content-length").map_or(0, |l| l.parse().unwrap());
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let body = String::from_utf8(body).unwrap();
+            let request = request.rsplit_once(' ').unwrap().0.to_string();
+            let auth = headers.get("authorization").map(String::as_str);
+            let logged = format!("{request} {} {body}", auth.unwrap_or("-"));
+            written.lock().unwrap().push(logged.trim_end().to_string());
+            let (status, headers, body) = respond(&request, auth, &body);
+            let mut head = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+            for (name, value) in headers {
+                head.push_str(&format!("{name}: {value}\r\n"));
+            }
+            stream.write_all(format!("{head}\r\n").as_bytes()).unwrap();
+            stream.write_all(&body).unwrap();
+        }
+    });
+    log
+}
+
+#[test]
+fn bearer_tokens_retries_and_digest_checks_against_a_scripted_registry() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let realm = format!("http://{host}/token");
+    let manifest = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#.to_vec();
+    let digest = sha256_digest(&manifest);
+    let basic_login = basic("ci", "hunter2");
+    let answered = Mutex::new(HashMap::<String, usize>::new());
+    let respond = {
+        let (realm, manifest, digest, basic_login) =
+            (realm.clone(), manifest.clone(), digest.clone(), basic_login.clone());
+        move |request: &str, auth: Option<&str>, body: &str| -> Answer {
+            let seen = {
+                let mut answered = answered.lock().unwrap();
+                let count = answered.entry(request.to_string()).or_default();
+                *count += 1;
+                *count
+            };
+            let challenge = format!(r#"Bearer realm="{realm}",service="scripted",scope="repository:app:pull,push""#);
+            let bearer = auth == Some("Bearer tok-1");
+            match request {
+                "GET /v2/app/manifests/v1" if seen == 1 => (503, vec![("Retry-After", "0".into())], vec![]),
+                "GET /v2/app/manifests/v1" | "GET /v2/app/manifests/bad" | "GET /v2/app/manifests/gone" if !bearer => {
+                    (401, vec![("WWW-Authenticate", challenge)], vec![])
+                }
+                "GET /v2/app/manifests/v1" => (
+                    200,
+                    vec![("Content-Type", OCI_MANIFEST.into()), ("Docker-Content-Digest", digest.clone())],
+                    manifest.clone(),
+                ),
+                "GET /v2/app/manifests/bad" => (
+                    200,
+                    vec![("Content-Type", OCI_MANIFEST.into()), ("Docker-Content-Digest", sha256_digest(b"other"))],
+                    manifest.clone(),
+                ),
+                r if r.starts_with("GET /token?") && auth == Some(basic_login.as_str()) => {
+                    (200, vec![], br#"{"access_token":"tok-1","expires_in":300}"#.to_vec())
+                }
+                "POST /token" if body.contains("refresh_token=refresh-1") => {
+                    (200, vec![], br#"{"token":"tok-1"}"#.to_vec())
+                }
+                "GET /v2/flaky/manifests/v1" => {
+                    (503, vec![], br#"{"errors":[{"code":"UNAVAILABLE","message":"busy"}]}"#.to_vec())
+                }
+                _ => (404, vec![], vec![]),
+            }
+        }
+    };
+    let log = serve(listener, 14, respond);
+    let config = serde_json::json!({ "auths": { &host: { "username": "ci", "password": "hunter2" } } }).to_string();
+    let client = Registry::with_credentials(&host, docker_config("scripted", Some(&config))).unwrap();
+
+    let found = client.manifest("app", "v1").unwrap().unwrap();
+    assert_eq!((found.digest.as_str(), found.media_type.as_str()), (digest.as_str(), OCI_MANIFEST));
+    // The token is cached: the second read needs no challenge.
+    assert_eq!(client.manifest("app", "v1").unwrap().unwrap().digest, digest);
+    let err = format!("{:#}", client.manifest("app", "bad").unwrap_err());
+    assert_eq!(
+        err,
+        format!(
+            "app:bad: the registry says its digest is {}, but its content hashes to {digest}",
+            sha256_digest(b"other")
+        )
+    );
+    assert!(client.manifest("app", "gone").unwrap().is_none(), "a 404 is an answer, not retried");
+    let err = format!("{:#}", client.manifest("flaky", "v1").unwrap_err());
+    assert!(err.contains("HTTP 503 (UNAVAILABLE: busy) (gave up after 4 attempts)"), "{err}");
+    // An identity token is traded for a token with OAuth2's refresh-token POST.
+    let config = serde_json::json!({ "auths": { &host: { "identitytoken": "refresh-1" } } }).to_string();
+    let client = Registry::with_credentials(&host, docker_config("scripted-identity", Some(&config))).unwrap();
+    assert_eq!(client.manifest("app", "v1").unwrap().unwrap().digest, digest);
+
+    let log = log.lock().unwrap().clone();
+    let token = log.iter().find(|l| l.starts_with("GET /token?")).expect("a token was requested").clone();
+    let token_query = percent_decode(token.split_once('?').unwrap().1.split(' ').next().unwrap());
+    let mut params: Vec<&str> = token_query.split('&').collect();
+    params.sort();
+    assert_eq!(params, ["scope=repository:app:pull,push", "service=scripted"]);
+    let form = log.iter().find_map(|l| l.strip_prefix("POST /token - ")).expect("an identity token was traded");
+    let form_fields = percent_decode(form);
+    let mut fields: Vec<&str> = form_fields.split('&').collect();
+    fields.sort();
+    assert_eq!(
+        fields,
+        [
+            "client_id=xtask",
+            "grant_type=refresh_token",
+            "refresh_token=refresh-1",
+            "scope=repository:app:pull,push",
+            "service=scripted"
+        ]
+    );
+    let bearer = "Bearer tok-1";
+    let expected = [
+        "GET /v2/app/manifests/v1 -".to_string(),
+        "GET /v2/app/manifests/v1 -".to_string(),
+        format!("GET /token?{} {basic_login}", token.split_once('?').unwrap().1.split(' ').next().unwrap()),
+        format!("GET /v2/app/manifests/v1 {bearer}"),
+        format!("GET /v2/app/manifests/v1 {bearer}"),
+        format!("GET /v2/app/manifests/bad {bearer}"),
+        format!("GET /v2/app/manifests/gone {bearer}"),
+        "GET /v2/flaky/manifests/v1 -".to_string(),
+        "GET /v2/flaky/manifests/v1 -".to_string(),
+        "GET /v2/flaky/manifests/v1 -".to_string(),
+        "GET /v2/flaky/manifests/v1 -".to_string(),
+        "GET /v2/app/manifests/v1 -".to_string(),
+        format!("POST /token - {form}"),
+        format!("GET /v2/app/manifests/v1 {bearer}"),
+    ];
+    assert_eq!(log, expected);
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            out.push(u8::from_str_radix(&text[i + 1..i + 3], 16).unwrap());
+            i += 3;
+        } else {
+            out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
