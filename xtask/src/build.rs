@@ -60,6 +60,9 @@ pub fn run(ws: &Workspace, flags: &flags::Build) -> Result<()> {
     ws.format.require("build", &[Format::Table, Format::Json])?;
     let units = plan::plan(&ws.defs, &ws.event, &ws.registry, &flags.units)?;
     let platforms = selected_platforms(&units, &flags.platform, flags.load)?;
+    if !flags.no_lint {
+        crate::lint::check_before_build(ws, &units)?;
+    }
 
     crate::provision::preflight(&ws.host())?;
     let driver = detect_driver()?;
@@ -271,22 +274,44 @@ fn publish(ctx: &BuildContext<'_>, unit: &Unit, platforms: &[PlatformResult]) ->
     let started = ctx.progress.start(&what);
     let digests: Vec<(String, String)> =
         platforms.iter().filter_map(|p| Some((p.platform.clone(), p.digest.clone()?))).collect();
-    let output = duct::cmd("docker", buildx::imagetools_create_argv(unit, &digests))
-        .dir(&ctx.ws.root)
-        .stdin_null()
-        .stderr_to_stdout()
-        .stdout_capture()
-        .unchecked()
-        .run()
-        .context("running docker buildx imagetools create")?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
+    // imagetools pushes the same index to every tag at once, and docker-registry 2.8 can
+    // answer a concurrent HEAD with a 500 ("invalid checksum digest format"). The push
+    // is idempotent, so a server error is retried.
+    let mut attempt = 1;
+    let text = loop {
+        let output = duct::cmd("docker", buildx::imagetools_create_argv(unit, &digests))
+            .dir(&ctx.ws.root)
+            .stdin_null()
+            .stderr_to_stdout()
+            .stdout_capture()
+            .unchecked()
+            .run()
+            .context("running docker buildx imagetools create")?;
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        if output.status.success() {
+            break text;
+        }
+        if attempt < PUBLISH_ATTEMPTS && is_server_error(&text) {
+            eprintln!("  {what}: the registry answered a server error; retrying ({attempt}/{PUBLISH_ATTEMPTS})");
+            std::thread::sleep(Duration::from_millis(500 * attempt as u64));
+            attempt += 1;
+            continue;
+        }
         ctx.progress.finish(&what, started, "FAILED");
         bail!("docker buildx imagetools create {}; its last lines:\n{}", output.status, last_lines(&text, 20));
-    }
+    };
     let digest = pushed_digest(&text).context("`imagetools create` did not say which digest it pushed")?;
     ctx.progress.finish(&what, started, &format!("published {} tag(s) at {}", unit.tags.len(), short_digest(&digest)));
     Ok(digest)
+}
+
+const PUBLISH_ATTEMPTS: u32 = 3;
+
+/// Whether imagetools failed on a 5xx answer, which is worth another try.
+fn is_server_error(output: &str) -> bool {
+    ["500 Internal Server Error", "502 Bad Gateway", "503 Service Unavailable", "504 Gateway Timeout"]
+        .iter()
+        .any(|s| output.contains(s))
 }
 
 /// The digest in imagetools' `pushing sha256:... to ...` progress line.
@@ -432,5 +457,13 @@ mod tests {
         let text = format!("#1 [internal] pushing localhost:5000/t1:latest\n#1 0.000 pushing {d} to localhost:5000/t1:latest\n#1 DONE 0.0s\n");
         assert_eq!(pushed_digest(&text), Some(d));
         assert_eq!(pushed_digest("#1 DONE"), None);
+    }
+
+    #[test]
+    fn only_server_errors_are_retried() {
+        assert!(is_server_error(
+            "ERROR: unexpected status from HEAD request to http://r/v2/a/manifests/1: 500 Internal Server Error"
+        ));
+        assert!(!is_server_error("ERROR: unexpected status: 401 Unauthorized"));
     }
 }

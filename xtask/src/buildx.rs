@@ -208,24 +208,7 @@ mod tests {
     use super::*;
 
     fn unit() -> Unit {
-        Unit {
-            id: "python:python3.13".into(),
-            image: "python".into(),
-            variant: Some("python3.13".into()),
-            default: true,
-            description: Some("Python runtime".into()),
-            repository: "localhost:5000/acme/python".into(),
-            platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
-            dockerfile: "images/python/Dockerfile".into(),
-            context: "images/python".into(),
-            args: BTreeMap::from([("PY".into(), "3.13".into())]),
-            depends_on: vec!["debian:trixie".into()],
-            parents: vec![],
-            tags: vec!["localhost:5000/acme/python:main".into(), "localhost:5000/acme/python:main-abc1234".into()],
-            version: None,
-            network: Network::Host,
-            rootfs: None,
-        }
+        crate::plan::sample_unit()
     }
 
     fn request<'a>(unit: &'a Unit, driver: &'a Driver, output: Output) -> PlatformBuild<'a> {

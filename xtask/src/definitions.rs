@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use camino::{Utf8Component, Utf8Path, Utf8PathBuf};
@@ -105,6 +106,10 @@ pub struct ImageDef {
     pub variants: Vec<Variant>,
     pub tags: TagTemplates,
     pub rootfs: Option<Rootfs>,
+    /// `[[tests]]`: what `cargo xtask test` checks in the built images.
+    pub tests: Vec<TestDef>,
+    pub size: SizeBudget,
+    pub lint: LintPolicy,
 }
 
 impl ImageDef {
@@ -151,6 +156,23 @@ impl fmt::Display for Dependency {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rootfs {
     pub packages: Vec<String>,
+}
+
+/// `[lint]`: which Dockerfile policy rules this image is exempt from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LintPolicy {
+    pub allow: Vec<crate::lint::Rule>,
+}
+
+/// `[size]`: budgets that `cargo xtask size` enforces per platform.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct SizeBudget {
+    /// Compressed bytes per platform.
+    pub max: Option<u64>,
+    /// Growth over the baseline, as a fraction (0.2 for "20%").
+    pub max_growth: Option<f64>,
+    /// How much larger one platform may be than the smallest, as a fraction.
+    pub max_arch_spread: Option<f64>,
 }
 
 /// A definition error: where it is, what is wrong, and how to fix it.
@@ -339,6 +361,9 @@ struct RawImage {
     variants: Option<Vec<RawVariant>>,
     tags: Option<RawTags>,
     rootfs: Option<RawRootfs>,
+    tests: Option<Vec<RawTest>>,
+    size: Option<RawSize>,
+    lint: Option<RawLint>,
 }
 
 #[derive(Deserialize)]
@@ -355,8 +380,23 @@ struct RawVariant {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawSize {
+    max: Option<Spanned<String>>,
+    max_growth: Option<Spanned<String>>,
+    max_arch_spread: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawRootfs {
     packages: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLint {
+    #[serde(default)]
+    allow: Vec<Spanned<String>>,
 }
 
 /// Parses and checks one image.toml. `dir` is the workspace-relative image
@@ -433,6 +473,9 @@ pub fn validate_image(
         }
         Some(list) => validate_variants(&src, list, dir, &dockerfile, &depends_on, &name)?,
     };
+    let tests = validate_tests(&src, raw.tests.unwrap_or_default(), &platforms, &args, &variants)?;
+    let size = validate_size(&src, raw.size)?;
+    let lint = validate_lint(&src, raw.lint)?;
     let rootfs = match raw.rootfs {
         Some(r) if r.packages.is_empty() => {
             return Err(src.error(
@@ -460,7 +503,97 @@ pub fn validate_image(
         variants,
         tags,
         rootfs,
+        size,
+        tests,
+        lint,
     })
+}
+
+/// `[lint] allow`: rule ids, each known and listed once.
+fn validate_lint(src: &Source<'_>, raw: Option<RawLint>) -> Result<LintPolicy, DefinitionError> {
+    let mut allow = Vec::new();
+    for id in raw.map(|r| r.allow).unwrap_or_default() {
+        let ids = crate::lint::Rule::ALL.map(crate::lint::Rule::id);
+        let Some(rule) = crate::lint::Rule::from_id(id.get_ref()) else {
+            let hint = match nearest(id.get_ref(), ids) {
+                Some(close) => format!("did you mean `{close}`? Rules: {}", ids.join(", ")),
+                None => format!("use one of: {}", ids.join(", ")),
+            };
+            return Err(src.at(&id, format!("unknown lint rule {:?}", id.get_ref()), hint));
+        };
+        if allow.contains(&rule) {
+            return Err(src.at(
+                &id,
+                format!("lint rule {:?} is listed twice", id.get_ref()),
+                "list each rule once".to_string(),
+            ));
+        }
+        allow.push(rule);
+    }
+    Ok(LintPolicy { allow })
+}
+
+fn validate_size(src: &Source<'_>, raw: Option<RawSize>) -> Result<SizeBudget, DefinitionError> {
+    let Some(raw) = raw else { return Ok(SizeBudget::default()) };
+    let percent = |value: Option<Spanned<String>>, key: &str| -> Result<Option<f64>, DefinitionError> {
+        value
+            .map(|v| {
+                parse_percent(v.get_ref()).map_err(|why| {
+                    src.at(
+                        &v,
+                        format!("invalid `{key}` {:?}: {why}", v.get_ref()),
+                        "write a percentage, e.g. \"20%\"".to_string(),
+                    )
+                })
+            })
+            .transpose()
+    };
+    let max = raw
+        .max
+        .map(|v| {
+            parse_bytes(v.get_ref()).map_err(|why| {
+                src.at(
+                    &v,
+                    format!("invalid `max` {:?}: {why}", v.get_ref()),
+                    "write a size, e.g. \"150MB\" or \"1.5GiB\"".to_string(),
+                )
+            })
+        })
+        .transpose()?;
+    Ok(SizeBudget {
+        max,
+        max_growth: percent(raw.max_growth, "max_growth")?,
+        max_arch_spread: percent(raw.max_arch_spread, "max_arch_spread")?,
+    })
+}
+
+/// `150MB` (decimal) or `1.5GiB` (binary) in bytes.
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().map_err(|_| "expected a number followed by a unit".to_string())?;
+    let factor: f64 = match unit.trim() {
+        "B" | "" => 1.0,
+        "kB" | "KB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        other => return Err(format!("unknown unit {other:?}: use B, kB, MB, GB, KiB, MiB or GiB")),
+    };
+    Ok((number * factor).round() as u64)
+}
+
+/// `20%` as 0.2.
+pub fn parse_percent(text: &str) -> Result<f64, String> {
+    let number = text.trim().strip_suffix('%').ok_or("expected a number followed by `%`")?;
+    let value: f64 = number.trim().parse().map_err(|_| "expected a number followed by `%`".to_string())?;
+    if !(0.0..=1000.0).contains(&value) {
+        return Err("expected a percentage from 0% to 1000%".to_string());
+    }
+    Ok(value / 100.0)
 }
 
 fn validate_variants(
@@ -569,9 +702,7 @@ fn validate_args(
 ) -> Result<BTreeMap<String, String>, DefinitionError> {
     args.into_iter()
         .map(|(key, value)| {
-            let valid = key.get_ref().chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                && key.get_ref().chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !valid {
+            if !is_arg_name(key.get_ref()) {
                 return Err(src.at(
                     &key,
                     format!("invalid build arg name {:?}", key.get_ref()),
@@ -707,6 +838,619 @@ pub fn check_registry_host(host: &str) -> Result<(), String> {
     } else {
         Err(format!("invalid registry host {host:?}"))
     }
+}
+
+// ---- [[tests]] ----------------------------------------------------------------------------
+
+/// One `[[tests]]` entry: what `cargo xtask test` checks on each unit and platform it applies to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestDef {
+    pub name: String,
+    /// Run in a fresh container in place of the image's CMD; its result must meet `expect`.
+    pub command: Option<Vec<String>>,
+    pub expect: Expect,
+    /// Variants the test applies to; empty means every variant.
+    pub variants: Vec<String>,
+    /// Platforms the test applies to; empty means every platform of the image.
+    pub platforms: Vec<String>,
+    /// Bounds the whole test on one platform: emulated platforms are slower, so each test sets its own.
+    pub timeout: Duration,
+    pub files: Vec<FileCheck>,
+    pub metadata: Option<MetadataCheck>,
+    pub services: Vec<ServiceCheck>,
+}
+
+/// What a command's result must be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expect {
+    /// A substring of stdout.
+    pub stdout: Option<String>,
+    pub stdout_regex: Option<String>,
+    pub exit_code: i32,
+}
+
+/// A path inside the image; symlinks are followed, as a program opening the path would.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileCheck {
+    pub path: String,
+    pub exists: bool,
+    /// Permission bits, e.g. `0o755`.
+    pub mode: Option<u32>,
+    /// `(uid, gid)`.
+    pub owner: Option<(u32, u32)>,
+}
+
+/// Checks on the image config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetadataCheck {
+    /// `nonroot`, a user name or uid, or `user:group`.
+    pub user: Option<String>,
+    /// Without it the image's final user must not be root: containers should not run as root by accident.
+    pub allow_root: bool,
+    pub healthcheck: Option<bool>,
+    pub env: BTreeMap<String, String>,
+    /// The exact set, as `port/proto`.
+    pub exposed_ports: Option<Vec<String>>,
+    pub entrypoint: Option<Vec<String>>,
+}
+
+/// A container running the image's own command, probed from inside once ready: containers
+/// run without a network (the engine has no bridge), so nothing outside can reach them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceCheck {
+    pub env: BTreeMap<String, String>,
+    pub wait: Wait,
+    pub probe: Option<Vec<String>>,
+    pub expect: Expect,
+}
+
+/// When a service counts as started.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Wait {
+    /// Its HEALTHCHECK reports healthy.
+    Healthy,
+    /// Its output contains this text.
+    Log(String),
+    /// It is still running after this long.
+    Delay(Duration),
+}
+
+/// Placeholders every test may use besides the unit's build args: buildx's automatic platform args.
+pub const PLATFORM_ARGS: &[&str] = &["TARGETPLATFORM", "TARGETOS", "TARGETARCH", "TARGETVARIANT"];
+
+const DEFAULT_TEST_TIMEOUT: Duration = Duration::from_secs(60);
+const DURATION_HINT: &str = "write a duration, e.g. \"30s\", \"2m\", \"500ms\" or \"1m30s\"";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTest {
+    name: Spanned<String>,
+    command: Option<Spanned<Vec<Spanned<String>>>>,
+    stdout: Option<Spanned<String>>,
+    stdout_regex: Option<Spanned<String>>,
+    exit_code: Option<Spanned<i64>>,
+    variants: Option<Vec<Spanned<String>>>,
+    platforms: Option<Vec<Spanned<String>>>,
+    timeout: Option<Spanned<String>>,
+    files: Option<Vec<RawFileCheck>>,
+    metadata: Option<RawMetadata>,
+    service: Option<Vec<RawService>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFileCheck {
+    path: Spanned<String>,
+    exists: Option<Spanned<bool>>,
+    mode: Option<Spanned<String>>,
+    owner: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetadata {
+    user: Option<Spanned<String>>,
+    allow_root: Option<bool>,
+    healthcheck: Option<bool>,
+    env: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
+    exposed_ports: Option<Vec<Spanned<String>>>,
+    entrypoint: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawService {
+    env: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
+    wait: Option<Spanned<String>>,
+    probe: Option<Spanned<Vec<Spanned<String>>>>,
+    stdout: Option<Spanned<String>>,
+    stdout_regex: Option<Spanned<String>>,
+    exit_code: Option<Spanned<i64>>,
+}
+
+/// The build args of each variant a test runs on, so a placeholder is checked where it will be filled.
+struct TestArgs {
+    /// (`variant "x"` or `this image`, the variant's args).
+    sets: Vec<(String, BTreeMap<String, String>)>,
+}
+
+impl TestArgs {
+    /// `value` with its placeholders checked in every variant (and, for a regex, compiled).
+    fn check(&self, src: &Source<'_>, value: Spanned<String>, regex: bool) -> Result<String, DefinitionError> {
+        for (what, args) in &self.sets {
+            let lookup = |name: &str| {
+                let arg = args.get(name).cloned().or_else(|| PLATFORM_ARGS.contains(&name).then(String::new));
+                if regex {
+                    arg.map(|a| regex_lite::escape(&a))
+                } else {
+                    arg
+                }
+            };
+            let text = substitute(value.get_ref(), lookup).map_err(|name| {
+                let mut known: Vec<&str> = args.keys().map(String::as_str).collect();
+                known.extend(PLATFORM_ARGS);
+                src.at(
+                    &value,
+                    format!("`{{{name}}}` is not a build arg of {what}"),
+                    format!(
+                        "placeholders name build args: {}; write `{{{{{name}}}}}` for the literal text `{{{name}}}`",
+                        known.join(", ")
+                    ),
+                )
+            })?;
+            if regex {
+                regex_lite::Regex::new(&text).map_err(|err| {
+                    src.at(
+                        &value,
+                        format!("invalid regex {:?}: {err}", value.get_ref()),
+                        "the syntax is the `regex` crate's; build arg values are matched literally".to_string(),
+                    )
+                })?;
+            }
+        }
+        Ok(value.into_inner())
+    }
+
+    fn list(&self, src: &Source<'_>, values: Vec<Spanned<String>>) -> Result<Vec<String>, DefinitionError> {
+        values.into_iter().map(|v| self.check(src, v, false)).collect()
+    }
+
+    fn env(
+        &self,
+        src: &Source<'_>,
+        env: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
+    ) -> Result<BTreeMap<String, String>, DefinitionError> {
+        let mut out = BTreeMap::new();
+        for (key, value) in env.unwrap_or_default() {
+            if key.get_ref().is_empty() || key.get_ref().contains(['=', '\0']) {
+                return Err(src.at(
+                    &key,
+                    format!("invalid environment variable name {:?}", key.get_ref()),
+                    "names are non-empty and hold no `=`".to_string(),
+                ));
+            }
+            out.insert(key.into_inner(), self.check(src, value, false)?);
+        }
+        Ok(out)
+    }
+
+    fn expect(
+        &self,
+        src: &Source<'_>,
+        stdout: Option<Spanned<String>>,
+        stdout_regex: Option<Spanned<String>>,
+        exit_code: Option<Spanned<i64>>,
+    ) -> Result<Expect, DefinitionError> {
+        let exit_code = match exit_code {
+            Some(code) => i32::try_from(*code.get_ref()).ok().filter(|c| (0..=255).contains(c)).ok_or_else(|| {
+                src.at(&code, format!("invalid exit_code {}", code.get_ref()), "exit codes are 0 to 255".to_string())
+            })?,
+            None => 0,
+        };
+        Ok(Expect {
+            stdout: stdout.map(|s| self.check(src, s, false)).transpose()?,
+            stdout_regex: stdout_regex.map(|s| self.check(src, s, true)).transpose()?,
+            exit_code,
+        })
+    }
+}
+
+/// Checks `[[tests]]` against the image's variants, platforms and build args.
+fn validate_tests(
+    src: &Source<'_>,
+    raw: Vec<RawTest>,
+    platforms: &[String],
+    image_args: &BTreeMap<String, String>,
+    variants: &[Variant],
+) -> Result<Vec<TestDef>, DefinitionError> {
+    let mut names: Vec<Spanned<String>> = Vec::new();
+    let mut tests = Vec::new();
+    for raw in raw {
+        let name = raw.name;
+        if name.get_ref().trim().is_empty() || name.get_ref().chars().any(char::is_control) {
+            return Err(src.at(
+                &name,
+                format!("invalid test name {:?}", name.get_ref()),
+                "give each test a short one-line name".to_string(),
+            ));
+        }
+        if let Some(first) = names.iter().find(|n| n.get_ref() == name.get_ref()) {
+            let at = LineCol::of(src.text, first.span().start);
+            return Err(src.at(
+                &name,
+                format!("test name {:?} is used twice (first at line {})", name.get_ref(), at.line),
+                "give each test a distinct name: reports and JUnit identify tests by it".to_string(),
+            ));
+        }
+        names.push(name.clone());
+
+        let test_variants = validate_test_variants(src, raw.variants.unwrap_or_default(), variants)?;
+        let test_platforms = validate_test_platforms(src, raw.platforms.unwrap_or_default(), platforms)?;
+        let args = TestArgs {
+            sets: variants
+                .iter()
+                .filter(|v| test_variants.is_empty() || v.name.as_ref().is_some_and(|n| test_variants.contains(n)))
+                .map(|v| {
+                    let mut args = image_args.clone();
+                    args.extend(v.args.clone());
+                    let what = v.name.as_ref().map_or("this image".to_string(), |n| format!("variant {n:?}"));
+                    (what, args)
+                })
+                .collect(),
+        };
+
+        let command = match raw.command {
+            Some(list) if list.get_ref().is_empty() => {
+                return Err(src.at(
+                    &list,
+                    "`command` is empty".to_string(),
+                    "write the argv, e.g. [\"sh\", \"-c\", \"true\"]".to_string(),
+                ))
+            }
+            Some(list) => Some(args.list(src, list.into_inner())?),
+            None => None,
+        };
+        if command.is_none() {
+            if let Some((key, span)) = result_check(&raw.stdout, &raw.stdout_regex, &raw.exit_code) {
+                return Err(src.error(
+                    Some(span),
+                    format!("`{key}` checks a command, but the test has no `command`"),
+                    Some("add `command = [...]`, or move it into a [[tests.service]] to check its probe".to_string()),
+                ));
+            }
+        }
+        let expect = args.expect(src, raw.stdout, raw.stdout_regex, raw.exit_code)?;
+        let timeout = match raw.timeout {
+            Some(t) => parse_duration(t.get_ref()).map_err(|why| {
+                src.at(&t, format!("invalid timeout {:?}: {why}", t.get_ref()), DURATION_HINT.to_string())
+            })?,
+            None => DEFAULT_TEST_TIMEOUT,
+        };
+        let files = raw
+            .files
+            .unwrap_or_default()
+            .into_iter()
+            .map(|f| validate_file_check(src, &args, f))
+            .collect::<Result<Vec<_>, _>>()?;
+        let metadata = raw.metadata.map(|m| validate_metadata(src, &args, m)).transpose()?;
+        let services = raw
+            .service
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| validate_service(src, &args, s))
+            .collect::<Result<Vec<_>, _>>()?;
+        if command.is_none() && files.is_empty() && metadata.is_none() && services.is_empty() {
+            return Err(src.at(
+                &name,
+                format!("test {:?} checks nothing", name.get_ref()),
+                "add `command`, [[tests.files]], [tests.metadata] or [[tests.service]]".to_string(),
+            ));
+        }
+        tests.push(TestDef {
+            name: name.into_inner(),
+            command,
+            expect,
+            variants: test_variants,
+            platforms: test_platforms,
+            timeout,
+            files,
+            metadata,
+            services,
+        });
+    }
+    Ok(tests)
+}
+
+fn validate_test_variants(
+    src: &Source<'_>,
+    list: Vec<Spanned<String>>,
+    variants: &[Variant],
+) -> Result<Vec<String>, DefinitionError> {
+    let names: Vec<&str> = variants.iter().filter_map(|v| v.name.as_deref()).collect();
+    list.into_iter()
+        .map(|v| {
+            if names.contains(&v.get_ref().as_str()) {
+                return Ok(v.into_inner());
+            }
+            let hint = if names.is_empty() {
+                "the image has no [[variants]]: remove `variants`".to_string()
+            } else if let Some(close) = nearest(v.get_ref(), names.iter().copied()) {
+                format!("did you mean {close:?}? The variants are: {}", names.join(", "))
+            } else {
+                format!("the variants are: {}", names.join(", "))
+            };
+            Err(src.at(&v, format!("the test names variant {:?}, which the image does not have", v.get_ref()), hint))
+        })
+        .collect()
+}
+
+fn validate_test_platforms(
+    src: &Source<'_>,
+    list: Vec<Spanned<String>>,
+    platforms: &[String],
+) -> Result<Vec<String>, DefinitionError> {
+    list.into_iter()
+        .map(|p| {
+            if platforms.contains(p.get_ref()) {
+                return Ok(p.into_inner());
+            }
+            let hint = match nearest(p.get_ref(), platforms.iter().map(String::as_str)) {
+                Some(close) => format!("did you mean {close:?}? The image builds for: {}", platforms.join(", ")),
+                None => format!("the image builds for: {}", platforms.join(", ")),
+            };
+            Err(src.at(
+                &p,
+                format!("the test names platform {:?}, which the image does not build for", p.get_ref()),
+                hint,
+            ))
+        })
+        .collect()
+}
+
+fn validate_file_check(src: &Source<'_>, args: &TestArgs, raw: RawFileCheck) -> Result<FileCheck, DefinitionError> {
+    if !raw.path.get_ref().starts_with('/') {
+        return Err(src.at(
+            &raw.path,
+            format!("file path {:?} is not absolute", raw.path.get_ref()),
+            "write the path inside the image from `/`".to_string(),
+        ));
+    }
+    if let Some(absent) = raw.exists.as_ref().filter(|e| !*e.get_ref()) {
+        if raw.mode.is_some() || raw.owner.is_some() {
+            return Err(src.at(
+                absent,
+                "`exists = false` with `mode` or `owner`".to_string(),
+                "a missing file has neither: remove them".to_string(),
+            ));
+        }
+    }
+    let exists = raw.exists.as_ref().is_none_or(|e| *e.get_ref());
+    let mode = raw
+        .mode
+        .map(|m| {
+            parse_mode(m.get_ref()).map_err(|why| {
+                src.at(
+                    &m,
+                    format!("invalid mode {:?}: {why}", m.get_ref()),
+                    "write octal permission bits, e.g. \"0755\"".to_string(),
+                )
+            })
+        })
+        .transpose()?;
+    let owner = raw
+        .owner
+        .map(|o| {
+            parse_owner(o.get_ref()).ok_or_else(|| {
+                src.at(
+                    &o,
+                    format!("invalid owner {:?}", o.get_ref()),
+                    "write numeric uid:gid, e.g. \"0:0\"".to_string(),
+                )
+            })
+        })
+        .transpose()?;
+    Ok(FileCheck { path: args.check(src, raw.path, false)?, exists, mode, owner })
+}
+
+fn validate_metadata(src: &Source<'_>, args: &TestArgs, raw: RawMetadata) -> Result<MetadataCheck, DefinitionError> {
+    let allow_root = raw.allow_root.unwrap_or(false);
+    if let Some(user) = &raw.user {
+        if user.get_ref().is_empty() {
+            return Err(src.at(
+                user,
+                "`user` is empty".to_string(),
+                "write \"nonroot\", a user name or uid, or user:group".to_string(),
+            ));
+        }
+        if is_root_user(user.get_ref()) && !allow_root {
+            return Err(src.at(
+                user,
+                format!("`user = {:?}` is root, which tests refuse", user.get_ref()),
+                "add `allow_root = true` to this [tests.metadata] if the image must run as root".to_string(),
+            ));
+        }
+    }
+    let exposed_ports = raw
+        .exposed_ports
+        .map(|ports| {
+            ports
+                .into_iter()
+                .map(|p| {
+                    normalize_port(p.get_ref()).map_err(|why| {
+                        src.at(
+                            &p,
+                            format!("invalid port {:?}: {why}", p.get_ref()),
+                            "write port[/proto], e.g. \"8080/tcp\"".to_string(),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
+    Ok(MetadataCheck {
+        user: raw.user.map(Spanned::into_inner),
+        allow_root,
+        healthcheck: raw.healthcheck,
+        env: args.env(src, raw.env)?,
+        exposed_ports,
+        entrypoint: raw.entrypoint.map(|e| args.list(src, e)).transpose()?,
+    })
+}
+
+fn validate_service(src: &Source<'_>, args: &TestArgs, raw: RawService) -> Result<ServiceCheck, DefinitionError> {
+    let wait = match raw.wait {
+        Some(w) => parse_wait(w.get_ref()).map_err(|why| {
+            src.at(
+                &w,
+                format!("invalid wait {:?}: {why}", w.get_ref()),
+                "write \"healthy\", \"log:<text>\" or \"delay:<duration>\"".to_string(),
+            )
+        })?,
+        None => Wait::Healthy,
+    };
+    let probe = match raw.probe {
+        Some(p) if p.get_ref().is_empty() => {
+            return Err(src.at(
+                &p,
+                "`probe` is empty".to_string(),
+                "write the argv to run inside the service".to_string(),
+            ))
+        }
+        Some(p) => Some(args.list(src, p.into_inner())?),
+        None => None,
+    };
+    if probe.is_none() {
+        if let Some((key, span)) = result_check(&raw.stdout, &raw.stdout_regex, &raw.exit_code) {
+            return Err(src.error(
+                Some(span),
+                format!("`{key}` checks a probe, but the service has no `probe`"),
+                Some("add `probe = [...]`: the command run inside the service once it is ready".to_string()),
+            ));
+        }
+    }
+    Ok(ServiceCheck {
+        env: args.env(src, raw.env)?,
+        wait,
+        probe,
+        expect: args.expect(src, raw.stdout, raw.stdout_regex, raw.exit_code)?,
+    })
+}
+
+/// The first key that checks a result, for a test without `command` or a service without `probe`.
+fn result_check(
+    stdout: &Option<Spanned<String>>,
+    stdout_regex: &Option<Spanned<String>>,
+    exit_code: &Option<Spanned<i64>>,
+) -> Option<(&'static str, std::ops::Range<usize>)> {
+    (stdout.as_ref().map(|s| ("stdout", s.span())))
+        .or(stdout_regex.as_ref().map(|s| ("stdout_regex", s.span())))
+        .or(exit_code.as_ref().map(|s| ("exit_code", s.span())))
+}
+
+/// Replaces each `{NAME}` (NAME a build arg name) with `lookup(NAME)`. `{{NAME}}` is the literal
+/// text `{NAME}`, and every other brace is literal, so a regex's `{3}` or JSON needs no escaping.
+/// The error is the first name `lookup` does not know.
+pub fn substitute(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let at = &rest[open..];
+        let literal = at.strip_prefix("{{").and_then(|r| r.split_once("}}")).map(|(n, _)| n).filter(|n| is_arg_name(n));
+        let placeholder = at[1..].split_once('}').map(|(n, _)| n).filter(|n| is_arg_name(n));
+        if let Some(name) = literal {
+            out.push_str(&at[1..name.len() + 3]);
+            rest = &at[name.len() + 4..];
+        } else if let Some(name) = placeholder {
+            out.push_str(&lookup(name).ok_or_else(|| name.to_string())?);
+            rest = &at[name.len() + 2..];
+        } else {
+            out.push('{');
+            rest = &at[1..];
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn is_arg_name(name: &str) -> bool {
+    name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// `30s`, `2m`, `500ms`, `1h`, or sums such as `1m30s`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err("it is empty".to_string());
+    }
+    let mut total = Duration::ZERO;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let number: u32 = rest[..digits].parse().map_err(|_| format!("expected a whole number at {rest:?}"))?;
+        rest = &rest[digits..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "ms" => Duration::from_millis(1),
+            "s" => Duration::from_secs(1),
+            "m" => Duration::from_secs(60),
+            "h" => Duration::from_secs(3600),
+            "" => return Err("a unit is missing: use ms, s, m or h".to_string()),
+            other => return Err(format!("unknown unit {other:?}: use ms, s, m or h")),
+        };
+        total = unit.checked_mul(number).and_then(|d| total.checked_add(d)).ok_or("it is too long")?;
+        rest = &rest[unit_len..];
+    }
+    if total.is_zero() {
+        return Err("it is zero".to_string());
+    }
+    Ok(total)
+}
+
+/// `healthy`, `log:<text>` or `delay:<duration>`.
+pub fn parse_wait(text: &str) -> Result<Wait, String> {
+    if text == "healthy" {
+        Ok(Wait::Healthy)
+    } else if let Some(log) = text.strip_prefix("log:") {
+        if log.is_empty() {
+            return Err("the text after `log:` is empty".to_string());
+        }
+        Ok(Wait::Log(log.to_string()))
+    } else if let Some(delay) = text.strip_prefix("delay:") {
+        parse_duration(delay).map(Wait::Delay)
+    } else {
+        Err("unknown kind of wait".to_string())
+    }
+}
+
+/// `0755`, `755` or `4755`: octal permission bits.
+fn parse_mode(text: &str) -> Result<u32, String> {
+    if !(3..=4).contains(&text.len()) || !text.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+        return Err("expected 3 or 4 octal digits".to_string());
+    }
+    u32::from_str_radix(text, 8).map_err(|e| e.to_string())
+}
+
+fn parse_owner(text: &str) -> Option<(u32, u32)> {
+    let (uid, gid) = text.split_once(':')?;
+    Some((uid.parse().ok()?, gid.parse().ok()?))
+}
+
+/// `8080` as `8080/tcp`, as the engine records exposed ports.
+fn normalize_port(text: &str) -> Result<String, String> {
+    let (port, proto) = text.split_once('/').unwrap_or((text, "tcp"));
+    if !matches!(proto, "tcp" | "udp" | "sctp") {
+        return Err(format!("unknown protocol {proto:?}: use tcp, udp or sctp"));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(format!("{p}/{proto}")),
+        _ => Err("the port is not a number from 1 to 65535".to_string()),
+    }
+}
+
+/// Whether a config's `User` runs as root: empty (the default), `0` or `root`, with any group.
+pub fn is_root_user(user: &str) -> bool {
+    matches!(user.split(':').next().unwrap_or(""), "" | "0" | "root")
 }
 
 // ---- Loading from disk --------------------------------------------------------------------
@@ -902,6 +1646,27 @@ default = true
     }
 
     #[test]
+    fn lint_allow_names_known_rules() {
+        let img = image("[lint]\nallow = [\"root-user\", \"package-cache\"]\n").unwrap();
+        assert_eq!(img.lint.allow, [crate::lint::Rule::RootUser, crate::lint::Rule::PackageCache]);
+        assert_eq!(image("").unwrap().lint, LintPolicy::default());
+        let err = image("[lint]\nallow = [\"healthcheck\", \"rot-user\"]\n").unwrap_err();
+        assert!(
+            err.starts_with("images/orb/image.toml:2:25: unknown lint rule \"rot-user\"\n  hint: did you mean `root-user`? Rules: root-user, healthcheck,"),
+            "{err}"
+        );
+        let err = image("[lint]\nallow = [\"frobnicate\"]\n").unwrap_err();
+        assert!(err.contains("hint: use one of: root-user,"), "{err}");
+        let err = image("[lint]\nallow = [\"healthcheck\", \"healthcheck\"]\n").unwrap_err();
+        assert!(err.starts_with("images/orb/image.toml:2:25: lint rule \"healthcheck\" is listed twice"), "{err}");
+        let err = image("[lint]\nalow = []\n").unwrap_err();
+        assert!(
+            err.starts_with("images/orb/image.toml:2:1: unknown key `alow`\n  hint: did you mean `allow`?"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn missing_default_variant_and_type_errors() {
         let err = image("[[variants]]\nname = \"a\"\n").unwrap_err();
         assert_eq!(err, "images/orb/image.toml: no variant is marked `default = true`\n  hint: mark exactly one [[variants]] entry with `default = true`");
@@ -909,6 +1674,23 @@ default = true
         assert!(err.starts_with("images/orb/image.toml:1:13: invalid type"), "{err}");
         let err = image("description = \"x\n").unwrap_err();
         assert!(err.starts_with("images/orb/image.toml:1:"), "TOML syntax errors carry a position: {err}");
+    }
+
+    #[test]
+    fn size_budgets() {
+        let img = image("[size]\nmax = \"150MB\"\nmax_growth = \"20%\"\nmax_arch_spread = \"12.5%\"\n").unwrap();
+        assert_eq!(
+            img.size,
+            SizeBudget { max: Some(150_000_000), max_growth: Some(0.2), max_arch_spread: Some(0.125) }
+        );
+        assert_eq!(parse_bytes("1.5GiB"), Ok(1_610_612_736));
+        assert_eq!(parse_bytes("512"), Ok(512));
+        let err = image("[size]\nmax = \"150 furlongs\"\n").unwrap_err();
+        assert!(err.starts_with("images/orb/image.toml:2:7: invalid `max`") && err.contains("unknown unit"), "{err}");
+        let err = image("[size]\nmax_growth = \"20\"\n").unwrap_err();
+        assert!(err.starts_with("images/orb/image.toml:2:14: invalid `max_growth`"), "{err}");
+        let err = image("[size]\nmax_grwoth = \"1%\"\n").unwrap_err();
+        assert!(err.contains("did you mean `max_growth`?"), "{err}");
     }
 
     #[test]
@@ -928,6 +1710,274 @@ default = true
         }
         for bad in ["", "localhost:port", "a b", "host/path", "a..b"] {
             assert!(check_registry_host(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn tests_parse_with_defaults_filters_and_placeholders() {
+        let img = image(
+            r#"
+[args]
+PYTHON_VERSION = "3.13"
+[[variants]]
+name = "python3.13"
+default = true
+[[variants]]
+name = "python3.12"
+args = { PYTHON_VERSION = "3.12" }
+
+[[tests]]
+name = "python runs"
+command = ["python3", "--version"]
+stdout = "Python {PYTHON_VERSION}, not {{PYTHON_VERSION}}"
+stdout_regex = '^Python \d+\.\d{2} on {TARGETARCH}$'
+variants = ["python3.13"]
+platforms = ["linux/arm64"]
+timeout = "1m30s"
+
+[[tests.files]]
+path = "/usr/bin/python{PYTHON_VERSION}"
+mode = "0755"
+owner = "0:0"
+
+[[tests.files]]
+path = "/root/.cache"
+exists = false
+
+[tests.metadata]
+user = "nonroot"
+healthcheck = true
+env = { LANG = "C.UTF-8" }
+exposed_ports = ["5432", "53/udp"]
+entrypoint = ["docker-entrypoint.sh"]
+
+[[tests.service]]
+env = { POSTGRES_PASSWORD = "test" }
+wait = "log:ready to accept"
+probe = ["psql", "-c", "SELECT 1"]
+stdout = "1 row"
+
+[[tests.service]]
+wait = "delay:2s"
+
+[[tests]]
+name = "exit status"
+command = ["sh", "-c", "exit 3"]
+exit_code = 3
+"#,
+        )
+        .unwrap();
+        let [python, exit] = &img.tests[..] else { panic!("two tests: {:?}", img.tests) };
+        assert_eq!(python.command.as_deref(), Some(&["python3".to_string(), "--version".to_string()][..]));
+        assert_eq!(
+            python.expect.stdout.as_deref(),
+            Some("Python {PYTHON_VERSION}, not {{PYTHON_VERSION}}"),
+            "filled per unit at run time"
+        );
+        assert_eq!(python.expect.exit_code, 0);
+        assert_eq!(
+            (python.variants.as_slice(), python.platforms.as_slice()),
+            (&["python3.13".to_string()][..], &["linux/arm64".to_string()][..])
+        );
+        assert_eq!(python.timeout, Duration::from_secs(90));
+        assert_eq!(
+            python.files,
+            [
+                FileCheck {
+                    path: "/usr/bin/python{PYTHON_VERSION}".into(),
+                    exists: true,
+                    mode: Some(0o755),
+                    owner: Some((0, 0))
+                },
+                FileCheck { path: "/root/.cache".into(), exists: false, mode: None, owner: None },
+            ]
+        );
+        let meta = python.metadata.as_ref().unwrap();
+        assert_eq!((meta.user.as_deref(), meta.allow_root, meta.healthcheck), (Some("nonroot"), false, Some(true)));
+        assert_eq!(meta.exposed_ports.as_deref(), Some(&["5432/tcp".to_string(), "53/udp".to_string()][..]));
+        assert_eq!(python.services[0].wait, Wait::Log("ready to accept".into()));
+        assert_eq!(python.services[0].expect.stdout.as_deref(), Some("1 row"));
+        assert_eq!(python.services[1].wait, Wait::Delay(Duration::from_secs(2)));
+        assert_eq!((exit.expect.exit_code, exit.timeout, exit.variants.len()), (3, DEFAULT_TEST_TIMEOUT, 0));
+    }
+
+    #[test]
+    fn test_errors_point_at_the_value() {
+        let variants = "[[variants]]\nname = \"quiet\"\ndefault = true\n[[variants]]\nname = \"loud\"\nargs = { LOUDNESS = \"11\" }\n";
+        let cases = [
+            (
+                "[[tests]]\nname = \"a\"\ncommand = [\"true\"]\nstdot = \"x\"",
+                "stdot",
+                "unknown key `stdot`",
+                "did you mean `stdout`?",
+            ),
+            (
+                "[[tests]]\nname = \"a\"\n[[tests.files]]\npth = \"/x\"",
+                "pth",
+                "unknown key `pth`",
+                "did you mean `path`?",
+            ),
+            (
+                "[[tests]]\nname = \"a\"\n[tests.metadata]\nusr = \"1\"",
+                "usr",
+                "unknown key `usr`",
+                "did you mean `user`?",
+            ),
+            (
+                "[[tests]]\nname = \"a\"\n[[tests.service]]\nprobes = [\"x\"]",
+                "probes",
+                "unknown key `probes`",
+                "did you mean `probe`?",
+            ),
+            (
+                "[[tests]]\nname = \"a\"\ncommand = [\"true\"]\nvariants = [\"luod\"]",
+                "\"luod\"",
+                "variant \"luod\", which the image does not have",
+                "did you mean \"loud\"?",
+            ),
+            (
+                "[[tests]]\nname = \"a\"\ncommand = [\"true\"]\nplatforms = [\"linux/arm46\"]",
+                "\"linux/arm46\"",
+                "platform \"linux/arm46\", which the image does not build for",
+                "did you mean \"linux/arm64\"?",
+            ),
+            (
+                "[[tests]]\nname = \"a\"\ncommand = [\"true\"]\nstdout_regex = \"a(\"",
+                "\"a(\"",
+                "invalid regex \"a(\"",
+                "`regex` crate",
+            ),
+            (
+                "[[tests]]\nname = \"a\"\ncommand = [\"true\"]\ntimeout = \"30 sec\"",
+                "\"30 sec\"",
+                "invalid timeout \"30 sec\": unknown unit \" sec\"",
+                "\"2m\"",
+            ),
+            (
+                "[[tests]]\nname = \"a\"\n[[tests.files]]\npath = \"/x\"\nmode = \"0855\"",
+                "\"0855\"",
+                "invalid mode \"0855\"",
+                "octal",
+            ),
+            (
+                "[[tests]]\nname = \"a\"\n[[tests.files]]\npath = \"/x\"\nowner = \"root:root\"",
+                "\"root:root\"",
+                "invalid owner",
+                "uid:gid",
+            ),
+            ("[[tests]]\nname = \"a\"\n[[tests.files]]\npath = \"x\"", "\"x\"", "is not absolute", "from `/`"),
+            (
+                "[[tests]]\nname = \"a\"\n[[tests.files]]\npath = \"/x\"\nexists = false\nmode = \"0755\"",
+                "false",
+                "`exists = false` with `mode`",
+                "remove them",
+            ),
+            (
+                "[[tests]]\nname = \"a\"\n[[tests.service]]\nwait = \"ready\"",
+                "\"ready\"",
+                "invalid wait \"ready\"",
+                "log:<text>",
+            ),
+            (
+                "[[tests]]\nname = \"a\"\n[[tests.service]]\nstdout = \"x\"",
+                "\"x\"",
+                "the service has no `probe`",
+                "add `probe",
+            ),
+            (
+                "[[tests]]\nname = \"a\"\ncommand = [\"true\"]\nstdout = \"{NOPE}\"",
+                "\"{NOPE}\"",
+                "`{NOPE}` is not a build arg of variant \"quiet\"",
+                "`{{NOPE}}`",
+            ),
+            (
+                "[[tests]]\nname = \"a\"\ncommand = [\"echo\", \"{LOUDNESS}\"]",
+                "\"{LOUDNESS}\"",
+                "`{LOUDNESS}` is not a build arg of variant \"quiet\"",
+                "TARGETARCH",
+            ),
+            (
+                "[[tests]]\nname = \"a\"\n[tests.metadata]\nuser = \"root\"",
+                "\"root\"",
+                "`user = \"root\"` is root",
+                "allow_root = true",
+            ),
+            ("[[tests]]\nname = \"a\"\nstdout = \"x\"", "\"x\"", "the test has no `command`", "add `command"),
+            ("[[tests]]\nname = \"a\"\ncommand = []", "[]", "`command` is empty", "argv"),
+            ("[[tests]]\nname = \"a\"", "\"a\"", "test \"a\" checks nothing", "[[tests.files]]"),
+            (
+                "[[tests]]\nname = \"a\"\ncommand = [\"true\"]\n[[tests]]\nname = \"a\"\ncommand = [\"true\"]",
+                "\"a\"\ncommand = [\"true\"]\n[[tests]]",
+                "",
+                "",
+            ),
+            (
+                "[[tests]]\nname = \"a\"\ncommand = [\"true\"]\nexit_code = 300",
+                "300",
+                "invalid exit_code 300",
+                "0 to 255",
+            ),
+            (
+                "[[tests]]\nname = \"a\"\n[tests.metadata]\nexposed_ports = [\"80/xtp\"]",
+                "\"80/xtp\"",
+                "invalid port \"80/xtp\": unknown protocol",
+                "port[/proto]",
+            ),
+        ];
+        for (tests, marker, message, hint) in cases {
+            let text = format!("{variants}{tests}");
+            let err = image(&text).unwrap_err();
+            // The duplicate-name case points at the second name; every other at its first marker.
+            let offset = if message.is_empty() { text.rfind("\"a\"").unwrap() } else { text.rfind(marker).unwrap() };
+            let at = LineCol::of(&text, offset);
+            let (message, hint) = if message.is_empty() {
+                ("test name \"a\" is used twice (first at line 8)", "distinct")
+            } else {
+                (message, hint)
+            };
+            assert!(
+                err.starts_with(&format!("images/orb/image.toml:{at}: ")),
+                "{tests:?} gave {err}, expected at {at}"
+            );
+            assert!(err.contains(message), "{tests:?} gave {err}");
+            assert!(err.contains(hint), "{tests:?} gave {err}");
+        }
+    }
+
+    #[test]
+    fn placeholders_substitute_names_and_leave_other_braces() {
+        let args = BTreeMap::from([("V".to_string(), "3.13".to_string())]);
+        let fill = |text: &str| substitute(text, |name| args.get(name).cloned());
+        assert_eq!(fill("Python {V}"), Ok("Python 3.13".to_string()));
+        assert_eq!(
+            fill("{{V}} is {V}; a{2,3} {\"k\": 1} {} {1x}"),
+            Ok("{V} is 3.13; a{2,3} {\"k\": 1} {} {1x}".to_string())
+        );
+        assert_eq!(fill("{W}"), Err("W".to_string()));
+    }
+
+    #[test]
+    fn durations_waits_modes_and_ports() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1h1m1s"), Ok(Duration::from_secs(3661)));
+        for bad in ["", "30", "s", "1.5s", "0s", "-1s", "1d"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} should be rejected");
+        }
+        assert_eq!(parse_wait("healthy"), Ok(Wait::Healthy));
+        assert_eq!(parse_wait("log:ready: yes"), Ok(Wait::Log("ready: yes".into())));
+        assert_eq!(parse_wait("delay:2s"), Ok(Wait::Delay(Duration::from_secs(2))));
+        assert!(parse_wait("log:").is_err() && parse_wait("delay:soon").is_err());
+        assert_eq!((parse_mode("0755"), parse_mode("4755"), parse_mode("644")), (Ok(0o755), Ok(0o4755), Ok(0o644)));
+        assert!(parse_mode("75").is_err() && parse_mode("0o755").is_err());
+        assert_eq!(normalize_port("8080"), Ok("8080/tcp".to_string()));
+        assert!(normalize_port("0").is_err() && normalize_port("70000/tcp").is_err());
+        for root in ["", "0", "root", "0:0", "root:wheel"] {
+            assert!(is_root_user(root), "{root:?}");
+        }
+        for user in ["65534", "nobody:nogroup", "1000:0"] {
+            assert!(!is_root_user(user), "{user:?}");
         }
     }
 }

@@ -90,7 +90,15 @@ xflags::xflags! {
             optional --jobs jobs: usize
         }
 
-        /// Make this host ready to build: engine, buildx, emulators, local registry.
+        /// Benchmarks with their baselines, measured in the same run: `verify`.
+        cmd bench {
+            /// Which benchmark: verify.
+            required benchmark: String
+            /// Timed runs per side (the median is reported).
+            optional --runs runs: usize
+        }
+
+                /// Make this host ready to build: engine, buildx, emulators, local registry.
         cmd provision {}
 
         /// The project's own test command: provision, fmt, clippy, every test.

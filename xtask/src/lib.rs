@@ -5,6 +5,7 @@
 //! `provision`, `registry`). Integration tests drive the library and the binary.
 
 pub mod apt;
+pub mod bench;
 pub mod build;
 pub mod buildx;
 pub mod ci;
@@ -29,10 +30,14 @@ impl std::fmt::Display for Exit {
 impl std::error::Error for Exit {}
 
 pub mod flags;
+pub mod image_tests;
+pub mod lint;
 pub mod output;
 pub mod plan;
 pub mod provision;
 pub mod registry;
 pub mod rootfs;
+pub mod size;
 pub mod tags;
+pub mod verify;
 pub mod workspace;

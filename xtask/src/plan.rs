@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 use camino::Utf8PathBuf;
 use serde::Serialize;
 
-use crate::definitions::{Definitions, Dependency, ImageDef, Network, Variant};
+use crate::definitions::{Definitions, Dependency, ImageDef, Network, SizeBudget, Variant};
 use crate::event::Event;
 use crate::tags::{self, VariantNames, Version};
 
@@ -36,6 +36,7 @@ pub struct Unit {
     pub network: Network,
     /// Debian packages unpacked into `rootfs/<arch>.tar` in the context before building.
     pub rootfs: Option<Vec<String>>,
+    pub size: SizeBudget,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -159,6 +160,7 @@ fn resolve(
         version: version.map(|v| v.tag),
         network: image.network,
         rootfs: image.rootfs.as_ref().map(|r| r.packages.clone()),
+        size: image.size,
     })
 }
 
@@ -261,6 +263,30 @@ pub fn run(ws: &crate::workspace::Workspace, flags: &crate::flags::Plan) -> Resu
         .collect();
     println!("{}", crate::output::table(&["UNIT", "PLATFORMS", "DEPENDS ON", "TAGS"], &rows));
     Ok(())
+}
+
+/// A fully populated unit for other modules' unit tests.
+#[cfg(test)]
+pub fn sample_unit() -> Unit {
+    Unit {
+        id: "python:python3.13".into(),
+        image: "python".into(),
+        variant: Some("python3.13".into()),
+        default: true,
+        description: Some("Python runtime".into()),
+        repository: "localhost:5000/acme/python".into(),
+        platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
+        dockerfile: "images/python/Dockerfile".into(),
+        context: "images/python".into(),
+        args: BTreeMap::from([("PY".into(), "3.13".into())]),
+        depends_on: vec!["debian:trixie".into()],
+        parents: vec![],
+        tags: vec!["localhost:5000/acme/python:main".into(), "localhost:5000/acme/python:main-abc1234".into()],
+        version: None,
+        network: Network::Host,
+        rootfs: None,
+        size: SizeBudget::default(),
+    }
 }
 
 #[cfg(test)]

@@ -35,6 +35,19 @@ impl TestRegistry {
         TestRegistry { host, storage, _process: process }
     }
 
+    /// Like `start`, but every request needs one of the bcrypt logins in `htpasswd` (the
+    /// file's text), answered with Basic challenges.
+    pub fn start_with_logins(name: &str, htpasswd: &str) -> TestRegistry {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let host = format!("127.0.0.1:{port}");
+        let storage = scratch(&format!("registry-{name}"));
+        let logins = storage.join("htpasswd");
+        std::fs::write(&logins, htpasswd).unwrap();
+        let process = start_registry(&host, &storage, Some(&logins))
+            .expect("starting docker-registry (run `cargo xtask provision` first)");
+        TestRegistry { host, storage, _process: process }
+    }
+
     pub fn client(&self) -> Registry {
         Registry::new(&self.host).unwrap()
     }
