@@ -82,13 +82,13 @@ fn verify(ws: &Workspace, runs: usize) -> Result<()> {
     let rows = vec![
         vec![
             "verify-manifests (native, concurrent)".to_string(),
-            crate::output::duration(ours),
+            millis(ours),
             format!("{runs} runs"),
         ],
-        vec!["size".to_string(), crate::output::duration(size), format!("{runs} runs")],
+        vec!["size".to_string(), millis(size), format!("{runs} runs")],
         vec![
             "loop of `docker manifest inspect`".to_string(),
-            crate::output::duration(shell),
+            millis(shell),
             format!("{loop_runs} runs"),
         ],
     ];
@@ -121,6 +121,10 @@ fn xtask(cache: &camino::Utf8Path, common: &[String], args: &[&str]) -> Result<S
         bail!("xtask {} failed:\n{}", args.join(" "), String::from_utf8_lossy(&output.stderr));
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+fn millis(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
 }
 
 /// The median wall time of `runs` runs of `f`.

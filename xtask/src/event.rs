@@ -50,6 +50,8 @@ pub struct EventFlags {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GitFacts {
     pub sha: String,
+    /// Committer time, seconds since the epoch.
+    pub commit_time: u64,
     /// `None` on a detached HEAD.
     pub branch: Option<String>,
     /// The highest `vX.Y.Z` tag pointing at HEAD.
@@ -159,34 +161,40 @@ fn release_version(tag: &str) -> Option<String> {
     Version::parse(bare).ok().map(|_| bare.to_string())
 }
 
-/// Reads HEAD's commit, branch and release tag; `None` outside a git checkout.
+/// Reads HEAD's commit, time, branch and release tag in one `git` call; `None` outside a checkout.
 pub fn git_facts(root: &Utf8Path) -> Option<GitFacts> {
-    let git = |args: &[&str]| -> Option<String> {
-        let out = std::process::Command::new("git").arg("-C").arg(root).args(args).output().ok()?;
-        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-    };
-    let sha = git(&["rev-parse", "--verify", "-q", "HEAD"])?;
-    let branch = git(&["symbolic-ref", "--short", "-q", "HEAD"]).filter(|b| !b.is_empty());
-    let tags = git(&["tag", "--points-at", "HEAD"]).unwrap_or_default();
-    let release_tag = tags
-        .lines()
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["log", "-1", "--format=%H%n%ct%n%D"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    out.status.success().then(|| parse_git_log(&String::from_utf8_lossy(&out.stdout)))?
+}
+
+/// Parses `%H%n%ct%n%D`: the decorations say `HEAD -> branch` and `tag: name`.
+fn parse_git_log(text: &str) -> Option<GitFacts> {
+    let mut lines = text.lines();
+    let sha = lines.next()?.trim().to_string();
+    let commit_time = lines.next()?.trim().parse().ok()?;
+    let decorations: Vec<&str> = lines.next().unwrap_or_default().split(", ").map(str::trim).collect();
+    let branch = decorations.iter().find_map(|d| d.strip_prefix("HEAD -> ")).map(str::to_string);
+    let release_tag = decorations
+        .iter()
+        .filter_map(|d| d.strip_prefix("tag: "))
         .filter_map(|t| Some((Version::parse(t.strip_prefix('v')?).ok()?, t)))
         .max_by_key(|(v, _)| (v.major, v.minor, v.patch, v.pre.is_none()))
         .map(|(_, t)| t.to_string());
-    Some(GitFacts { sha, branch, release_tag })
+    Some(GitFacts { sha, commit_time, branch, release_tag })
 }
 
 /// Seconds since the epoch stamped into `created` and `{timestamp}`:
 /// SOURCE_DATE_EPOCH, else HEAD's commit time (so rebuilding a commit gives
 /// the same labels and digests), else now.
-pub fn build_time(root: &Utf8Path) -> u64 {
+pub fn build_time(git: Option<&GitFacts>) -> u64 {
     let from_env = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.parse().ok());
-    let from_git = || {
-        let out =
-            std::process::Command::new("git").arg("-C").arg(root).args(["log", "-1", "--format=%ct"]).output().ok()?;
-        String::from_utf8_lossy(&out.stdout).trim().parse().ok()
-    };
-    from_env.or_else(from_git).unwrap_or_else(|| {
+    from_env.or(git.map(|g| g.commit_time)).unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
     })
 }
@@ -222,6 +230,7 @@ mod tests {
     fn git(branch: Option<&str>, tag: Option<&str>) -> GitFacts {
         GitFacts {
             sha: "abcdef0123".to_string(),
+            commit_time: 0,
             branch: branch.map(str::to_string),
             release_tag: tag.map(str::to_string),
         }
@@ -323,6 +332,21 @@ mod tests {
         check(EventFlags { version: Some("1.2".into()), ..Default::default() }, "use X.Y.Z");
         check(EventFlags { event: Some("pull-request".into()), ..Default::default() }, "pass --pr N");
         check(EventFlags { tags: vec!["a/b".into()], ..Default::default() }, "--tag \"a/b\"");
+    }
+
+    #[test]
+    fn git_log_decorations() {
+        let facts = parse_git_log(
+            "abc123\n1700000000\nHEAD -> feature/x, tag: v1.2.3, tag: v1.10.0, tag: nightly, origin/main\n",
+        )
+        .unwrap();
+        assert_eq!(facts.sha, "abc123");
+        assert_eq!(facts.commit_time, 1_700_000_000);
+        assert_eq!(facts.branch.as_deref(), Some("feature/x"));
+        assert_eq!(facts.release_tag.as_deref(), Some("v1.10.0"), "the highest release tag wins");
+        let detached = parse_git_log("abc123\n1700000000\nHEAD, tag: v2.0.0-rc.1\n").unwrap();
+        assert_eq!((detached.branch, detached.release_tag.as_deref()), (None, Some("v2.0.0-rc.1")));
+        assert!(parse_git_log("").is_none());
     }
 
     #[test]

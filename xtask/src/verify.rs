@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::plan::{self, Unit};
-use crate::registry::{split_repository, Descriptor, ImageConfig, Manifest, Registry};
+use crate::registry::{map_concurrent, split_repository, Descriptor, ImageConfig, Manifest, Registry};
 use crate::workspace::{Format, Workspace};
 
 const INDEX_TYPES: &[&str] =
@@ -18,7 +18,7 @@ const INDEX_TYPES: &[&str] =
 pub const EXPECTED_LABELS: &[&str] = &["created", "revision", "source", "title"];
 
 /// How many registry requests run at once.
-const CONCURRENCY: usize = 16;
+const CONCURRENCY: usize = 8;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
@@ -221,58 +221,73 @@ fn consensus_digest(found: &[(&str, &Manifest)]) -> Option<String> {
     best.map(|(digest, _)| digest.to_string())
 }
 
-/// Reads every tag, platform manifest and config of `units`, concurrently and each once.
+/// Reads every tag, platform manifest and config of `units`, concurrently and each once:
+/// tags by HEAD (a digest each), then every distinct manifest and config by GET.
 pub fn observe(client: &Registry, units: &[Unit]) -> BTreeMap<String, Observed> {
+    type Fetched<T> = Result<T, String>;
     let repository = |unit: &Unit| split_repository(&unit.repository).1.to_string();
-    let tag_refs: Vec<(String, String, String)> = units
+    let tag_refs: Vec<(String, String)> =
+        units.iter().flat_map(|u| u.tags.iter().map(move |t| (repository(u), t.clone()))).collect();
+    let heads: Vec<(String, String, Fetched<Option<Descriptor>>)> =
+        map_concurrent(tag_refs, CONCURRENCY, |(repo, full)| {
+            let tag = full.rsplit_once(':').map_or("", |(_, tag)| tag);
+            let head = client.head_manifest(&repo, tag).map_err(|e| format!("{e:#}"));
+            (repo, full, head)
+        });
+
+    // Distinct manifests: what the tags point at, then what those indexes list.
+    let mut manifests: BTreeMap<String, Fetched<Option<Manifest>>> = BTreeMap::new();
+    let mut wanted: BTreeSet<(String, String)> = heads
         .iter()
-        .flat_map(|u| {
-            u.tags
-                .iter()
-                .map(move |t| (repository(u), t.clone(), t.rsplit_once(':').map_or("", |(_, tag)| tag).to_string()))
+        .filter_map(|(repo, _, head)| Some((repo.clone(), head.as_ref().ok()?.as_ref()?.digest.clone())))
+        .collect();
+    let mut configs_wanted = BTreeSet::new();
+    while !wanted.is_empty() {
+        let fetched =
+            map_concurrent(std::mem::take(&mut wanted).into_iter().collect(), CONCURRENCY, |(repo, digest)| {
+                let manifest = client.manifest(&repo, &digest).map_err(|e| format!("{e:#}"));
+                (repo, digest, manifest)
+            });
+        for (repo, digest, manifest) in fetched {
+            if let Ok(Some(m)) = &manifest {
+                for entry in m.body.manifests.iter().filter(|d| !is_attestation(d)) {
+                    if !manifests.contains_key(&entry.digest) {
+                        wanted.insert((repo.clone(), entry.digest.clone()));
+                    }
+                }
+                if let Some(config) = &m.body.config {
+                    configs_wanted.insert((repo.clone(), config.digest.clone()));
+                }
+            }
+            manifests.insert(digest, manifest);
+        }
+    }
+    let configs: BTreeMap<String, Fetched<ImageConfig>> =
+        map_concurrent(configs_wanted.into_iter().collect(), CONCURRENCY, |(repo, digest)| {
+            let config = client.config(&repo, &digest).map_err(|e| format!("{e:#}"));
+            (digest, config)
+        })
+        .into_iter()
+        .collect();
+    let mut tags: BTreeMap<String, Fetched<Option<Manifest>>> = heads
+        .into_iter()
+        .map(|(_, full, head)| {
+            let manifest = match head {
+                Ok(Some(d)) => {
+                    manifests.get(&d.digest).cloned().unwrap_or_else(|| Err(format!("{} was not read", d.digest)))
+                }
+                Ok(None) => Ok(None),
+                Err(e) => Err(e),
+            };
+            (full, manifest)
         })
         .collect();
-    let tags = crate::registry::map_concurrent(tag_refs, CONCURRENCY, |(repo, full, tag)| {
-        (full, (repo.clone(), client.manifest(&repo, &tag).map_err(|e| format!("{e:#}"))))
-    });
-    let mut image_refs = BTreeSet::new();
-    let mut config_refs = BTreeSet::new();
-    for (_, (repo, manifest)) in &tags {
-        if let Ok(Some(m)) = manifest {
-            for entry in m.body.manifests.iter().filter(|d| !is_attestation(d)) {
-                image_refs.insert((repo.clone(), entry.digest.clone()));
-            }
-            if let Some(config) = &m.body.config {
-                config_refs.insert((repo.clone(), config.digest.clone()));
-            }
-        }
-    }
-    let images = crate::registry::map_concurrent(image_refs.into_iter().collect(), CONCURRENCY, |(repo, digest)| {
-        let manifest = client.manifest(&repo, &digest).map_err(|e| format!("{e:#}"));
-        (digest, repo, manifest)
-    });
-    for (_, repo, manifest) in &images {
-        if let Ok(Some(m)) = manifest {
-            if let Some(config) = &m.body.config {
-                config_refs.insert((repo.clone(), config.digest.clone()));
-            }
-        }
-    }
-    let configs = crate::registry::map_concurrent(config_refs.into_iter().collect(), CONCURRENCY, |(repo, digest)| {
-        let config = client.config(&repo, &digest).map_err(|e| format!("{e:#}"));
-        (digest, config)
-    });
-    let images: BTreeMap<String, Result<Option<Manifest>, String>> =
-        images.into_iter().map(|(d, _, m)| (d, m)).collect();
-    let configs: BTreeMap<String, Result<ImageConfig, String>> = configs.into_iter().collect();
-    let mut tags: BTreeMap<String, Result<Option<Manifest>, String>> =
-        tags.into_iter().map(|(full, (_, m))| (full, m)).collect();
     units
         .iter()
         .map(|unit| {
             let observed = Observed {
                 tags: unit.tags.iter().filter_map(|t| Some((t.clone(), tags.remove(t)?))).collect(),
-                images: images.clone(),
+                images: manifests.clone(),
                 configs: configs.clone(),
             };
             (unit.id.clone(), observed)

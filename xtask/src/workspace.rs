@@ -49,13 +49,9 @@ impl Workspace {
             pr: flags.pr,
             tags: flags.tag.clone(),
         };
-        let build_time = event::build_time(&root);
-        let event = event::detect(
-            &event_flags,
-            |k| std::env::var(k).ok(),
-            event::git_facts(&root).as_ref(),
-            event::utc(build_time).0,
-        )?;
+        let git = event::git_facts(&root);
+        let build_time = event::build_time(git.as_ref());
+        let event = event::detect(&event_flags, |k| std::env::var(k).ok(), git.as_ref(), event::utc(build_time).0)?;
         Ok(Workspace { root, defs, registry, event, build_time, format: format(flags.format.as_deref())? })
     }
 
