@@ -80,17 +80,9 @@ fn verify(ws: &Workspace, runs: usize) -> Result<()> {
 
     let ratio = shell.as_secs_f64() / ours.as_secs_f64();
     let rows = vec![
-        vec![
-            "verify-manifests (native, concurrent)".to_string(),
-            millis(ours),
-            format!("{runs} runs"),
-        ],
+        vec!["verify-manifests (native, concurrent)".to_string(), millis(ours), format!("{runs} runs")],
         vec!["size".to_string(), millis(size), format!("{runs} runs")],
-        vec![
-            "loop of `docker manifest inspect`".to_string(),
-            millis(shell),
-            format!("{loop_runs} runs"),
-        ],
+        vec!["loop of `docker manifest inspect`".to_string(), millis(shell), format!("{loop_runs} runs")],
     ];
     println!("{}", crate::output::table(&[&format!("{TAGS} TAGS, MEDIAN OF"), "TIME", "RUNS"], &rows));
     println!("verify-manifests is {ratio:.1}x faster than the loop (target: 20x), and checks platforms, configs, digests and labels that the loop does not.");

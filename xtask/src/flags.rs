@@ -15,7 +15,7 @@ xflags::xflags! {
         optional --root root: PathBuf
         /// Registry host[:port], overriding the workspace setting and XTASK_REGISTRY.
         optional --registry registry: String
-        /// Output format: table (default), json; `size` adds markdown, `test` adds junit.
+        /// Output format: table (default), json; some commands add markdown, junit or github-matrix.
         optional --format format: String
         /// Event to build for: release, branch, pull-request or manual (default: detected).
         optional --event event: String
@@ -52,6 +52,40 @@ xflags::xflags! {
             optional --load
             /// Skip the Dockerfile policy checks that run before building.
             optional --no-lint
+            /// Rebuild even when the registry already holds an image with the same inputs.
+            optional --force
+            /// Move tags even when another publisher moved them since this run started.
+            optional --force-tags
+            /// Keep building units that do not depend on a failed one.
+            optional --keep-going
+            /// How many platform builds run at once (default: the number of CPUs; emulated count double).
+            optional -j, --jobs jobs: usize
+            /// Build and push only, and record each unit's platform digests in FILE (for `publish`).
+            optional --digest-file digest_file: PathBuf
+        }
+
+        /// Join digest files written by `build --digest-file` into manifest lists and move the tags.
+        cmd publish {
+            /// Marks the files that follow (for `publish --digests out/*.json`).
+            optional --digests
+            /// Digest files written by `build --digest-file`.
+            repeated files: PathBuf
+            /// Move tags even when another publisher moved them since this run started.
+            optional --force-tags
+        }
+
+        /// Move every tag of a release back where it was, or delete tags that were new.
+        cmd rollback {
+            /// The release record to undo (default: the newest under target/xtask/releases).
+            optional --record record: PathBuf
+            /// Print the plan without changing the registry.
+            optional --dry-run
+        }
+
+        /// Summarize target/xtask/metrics.jsonl: the last run and trends.
+        cmd report {
+            /// How many recent runs the trends cover (default: 20).
+            optional --last last: usize
         }
 
         /// Check that the registry holds what the plan says: tags, platforms, digests, labels.
@@ -90,15 +124,57 @@ xflags::xflags! {
             optional --jobs jobs: usize
         }
 
-        /// Benchmarks with their baselines, measured in the same run: `verify`.
+        /// Benchmarks with their baselines, measured in the same run.
         cmd bench {
-            /// Which benchmark: verify.
+            /// Which benchmark: verify, noop, parallel, plan or compile.
             required benchmark: String
             /// Timed runs per side (the median is reported).
             optional --runs runs: usize
         }
 
-                /// Make this host ready to build: engine, buildx, emulators, local registry.
+                /// Scaffold a working image directory: image.toml, Dockerfile and a smoke test.
+        cmd new {
+            /// Directory name under images/.
+            required name: String
+            /// Build on this in-repo image (NAME or NAME:VARIANT).
+            optional --from from: String
+            /// Comma-separated variant names.
+            optional --variants variants: String
+        }
+
+        /// Show each prerequisite, its version, what is wrong and the fix.
+        cmd doctor {}
+
+        /// Write docs/image-toml.md from the code (with --check: fail if it is out of date).
+        cmd docs {
+            optional --check
+        }
+
+        /// Write the JSON Schema of image.toml (with --check: fail if it is out of date).
+        cmd schema {
+            optional --check
+        }
+
+        /// Write ci/github/workflows/images.yml (with --check: fail if it is out of date).
+        cmd ci-workflow {
+            optional --check
+        }
+
+        /// Produce SPDX SBOMs per unit and platform with syft, from the registry.
+        cmd sbom {
+            /// Images, as NAME or NAME:VARIANT (default: all).
+            repeated units: String
+        }
+
+        /// Scan images with trivy or grype and fail on unallowed HIGH/CRITICAL findings.
+        cmd scan {
+            /// Images, as NAME or NAME:VARIANT (default: all).
+            repeated units: String
+            /// Judge this scanner report (JSON) instead of running a scanner.
+            optional --report report: PathBuf
+        }
+
+        /// Make this host ready to build: engine, buildx, emulators, local registry.
         cmd provision {}
 
         /// The project's own test command: provision, fmt, clippy, every test.

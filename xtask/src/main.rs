@@ -26,7 +26,17 @@ fn try_main() -> Result<()> {
         XtaskCmd::Build(cmd) => xtask::build::run(&ws, cmd),
         XtaskCmd::Provision(_) => xtask::provision::provision(&ws.host()),
         XtaskCmd::Ci(_) => xtask::ci::run(&ws),
-        // Each command below gets its module as it is written (this session's work in progress).
+        // Commands declared for the work in progress; each gets its module as it is written.
+        XtaskCmd::Publish(_)
+        | XtaskCmd::Rollback(_)
+        | XtaskCmd::Report(_)
+        | XtaskCmd::New(_)
+        | XtaskCmd::Doctor(_)
+        | XtaskCmd::Docs(_)
+        | XtaskCmd::Schema(_)
+        | XtaskCmd::CiWorkflow(_)
+        | XtaskCmd::Sbom(_)
+        | XtaskCmd::Scan(_) => anyhow::bail!("this command is not written yet"),
         XtaskCmd::VerifyManifests(cmd) => xtask::verify::run(&ws, cmd),
         XtaskCmd::Size(cmd) => xtask::size::run(&ws, cmd),
         XtaskCmd::Bench(cmd) => xtask::bench::run(&ws, cmd),

@@ -28,6 +28,8 @@ pub enum Format {
     Json,
     Markdown,
     Junit,
+    /// The image × platform matrix GitHub Actions' `strategy.matrix` reads.
+    GithubMatrix,
 }
 
 impl Workspace {
@@ -93,7 +95,8 @@ pub fn format(flag: Option<&str>) -> Result<Format> {
         Some("json") => Format::Json,
         Some("markdown") => Format::Markdown,
         Some("junit") => Format::Junit,
-        Some(other) => bail!("--format {other:?} is not a format: use table, json, markdown or junit"),
+        Some("github-matrix") => Format::GithubMatrix,
+        Some(other) => bail!("--format {other:?} is not a format: use table, json, markdown, junit or github-matrix"),
     })
 }
 
@@ -113,6 +116,7 @@ impl Format {
             Format::Json => "json",
             Format::Markdown => "markdown",
             Format::Junit => "junit",
+            Format::GithubMatrix => "github-matrix",
         }
     }
 }
