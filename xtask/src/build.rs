@@ -1,19 +1,25 @@
-//! `cargo xtask build`: one `docker buildx build` per unit and platform, then
-//! one manifest list per unit under all of its tags. A unit's tags move only
-//! after every one of its platforms succeeded.
+//! `cargo xtask build`: one `docker buildx build` per unit and platform, run in
+//! dependency order and in parallel (bounded by `--jobs`), then one atomic
+//! publish per unit (see `publish.rs`). A unit's tags move only after every
+//! one of its platforms succeeded and the index was verified.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use camino::Utf8PathBuf;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::apt::IsolatedApt;
 use crate::buildx::{self, Driver, Output, PlatformBuild};
 use crate::flags;
 use crate::output::{self, last_lines, Progress};
 use crate::plan::{self, Unit};
+use crate::publish::{self, Publisher, Snapshot};
+use crate::registry::Registry;
+use crate::schedule::{Schedule, State, Task};
 use crate::workspace::{display_path, Format, Workspace};
 
 /// What happened to one unit on one platform.
@@ -31,8 +37,10 @@ pub struct PlatformResult {
 pub enum Status {
     Built,
     Failed,
-    /// A parent failed or an earlier failure stopped the run.
+    /// A parent failed.
     Skipped,
+    /// An earlier failure or an interrupt stopped the run first.
+    NotStarted,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -46,13 +54,30 @@ pub struct UnitResult {
     pub error: Option<String>,
 }
 
+/// Per unit, the digest of each platform image: what `--digest-file` records and `publish` reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestFile {
+    pub registry: String,
+    pub units: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// One piece of work for the scheduler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Job {
+    Build { unit: usize, platform: usize },
+    Publish { unit: usize },
+}
+
 pub fn run(ws: &Workspace, flags: &flags::Build) -> Result<()> {
     if flags.push && flags.no_push {
         bail!("--push and --no-push contradict each other: pass one");
     }
+    if flags.digest_file.is_some() && (flags.load || flags.no_push) {
+        bail!("--digest-file records pushed images: drop --load and --no-push");
+    }
     let output = if flags.load {
         Output::Load
-    } else if flags.no_push || (!flags.push && !ws.event.publishes_by_default()) {
+    } else if flags.no_push || (!flags.push && !ws.event.publishes_by_default() && flags.digest_file.is_none()) {
         Output::None
     } else {
         Output::Push
@@ -63,24 +88,32 @@ pub fn run(ws: &Workspace, flags: &flags::Build) -> Result<()> {
     if !flags.no_lint {
         crate::lint::check_before_build(ws, &units)?;
     }
-
     crate::provision::preflight(&ws.host())?;
     let driver = detect_driver()?;
     let apt = rootfs_apt(ws, &units)?;
+    let client = if output == Output::Push { Some(Registry::new(&ws.registry)?) } else { None };
+    // Publishing here, rather than recording digests for a later `publish`.
+    let publishing = output == Output::Push && flags.digest_file.is_none();
+    let before = match &client {
+        Some(client) if publishing => publish::snapshot(client, units.iter().flat_map(|u| u.tags.clone()).collect())
+            .context("reading the tags before building")?,
+        _ => Snapshot::new(),
+    };
 
+    let jobs = flags.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     eprintln!(
-        "Building {} unit(s) for {:?} ({} driver), {}",
+        "Building {} unit(s) for {:?} ({} driver, {jobs} job(s)), {}",
         units.len(),
         ws.event.kind,
         driver.name(),
-        match output {
-            Output::Push => format!("publishing to {}", ws.registry),
-            Output::Load => "loading into the local engine".to_string(),
-            Output::None => "publishing nothing".to_string(),
+        match (output, publishing) {
+            (Output::Push, true) => format!("publishing to {}", ws.registry),
+            (Output::Push, false) => format!("pushing to {} and recording digests", ws.registry),
+            (Output::Load, _) => "loading into the local engine".to_string(),
+            (Output::None, _) => "publishing nothing".to_string(),
         }
     );
     let progress = Progress::new(Duration::from_secs(30));
-    let units_by_id = units.iter().map(|u| (u.id.as_str(), u)).collect();
     let ctx = BuildContext {
         ws,
         driver: &driver,
@@ -88,24 +121,36 @@ pub fn run(ws: &Workspace, flags: &flags::Build) -> Result<()> {
         apt: apt.as_ref(),
         progress: &progress,
         source: git_source(ws),
-        units: units_by_id,
+        units: &units,
+        digests: Mutex::new(BTreeMap::new()),
+        running: Mutex::new(BTreeMap::new()),
+        publisher: client.as_ref().map(|client| Publisher {
+            client,
+            before: &before,
+            force_tags: flags.force_tags,
+            releases_dir: ws.target().join("releases"),
+            run: run_id(),
+            created: crate::event::utc(ws.build_time).1,
+        }),
     };
 
-    let mut results: Vec<UnitResult> = Vec::new();
-    let mut digests: BTreeMap<(String, String), String> = BTreeMap::new();
-    for unit in &units {
-        let wanted: Vec<&str> =
-            unit.platforms.iter().map(String::as_str).filter(|p| platforms.iter().any(|q| q == p)).collect();
-        let stop = results.iter().any(|r| r.error.is_some());
-        let result = if stop {
-            skipped(ws, unit, &wanted, "not started: an earlier unit failed")
-        } else {
-            build_unit(&ctx, unit, &wanted, &mut digests)
-        };
-        results.push(result);
-    }
+    let (job_list, tasks) = jobs_for(&units, &platforms, publishing, crate::provision::host_platform());
+    let mut schedule = Schedule::new(tasks, jobs, flags.keep_going);
+    let (outcomes, interrupted) = execute(&ctx, &job_list, &mut schedule)?;
+    let results = collect(ws, &units, &job_list, &schedule, &outcomes);
 
     report(ws, &results)?;
+    if let Some(path) = &flags.digest_file {
+        write_digest_file(ws, path, &results)?;
+    }
+    if interrupted {
+        return Err(crate::Exit {
+            code: 130,
+            message: "interrupted: builds were stopped, and no unit that had not finished publishing moved a tag"
+                .to_string(),
+        }
+        .into());
+    }
     let failed: Vec<&UnitResult> = results.iter().filter(|r| r.error.is_some()).collect();
     if let Some(first) = failed.first() {
         bail!(
@@ -127,66 +172,140 @@ struct BuildContext<'a> {
     progress: &'a Progress,
     source: Option<String>,
     /// Every planned unit, parents included (selection pulls them in).
-    units: BTreeMap<&'a str, &'a Unit>,
+    units: &'a [Unit],
+    /// Pushed images of this run, by (unit id, platform).
+    digests: Mutex<BTreeMap<(String, String), String>>,
+    /// buildx processes in flight, so an interrupt can stop them.
+    running: Mutex<BTreeMap<usize, Arc<duct::Handle>>>,
+    /// Present when pushing; publishes only when no `--digest-file` defers it.
+    publisher: Option<Publisher<'a>>,
 }
 
-/// Builds every platform of `unit` in parallel, then publishes it if all succeeded.
-fn build_unit(
-    ctx: &BuildContext<'_>,
-    unit: &Unit,
-    platforms: &[&str],
-    digests: &mut BTreeMap<(String, String), String>,
-) -> UnitResult {
-    let results: Vec<PlatformResult> = std::thread::scope(|scope| {
-        let handles: Vec<_> =
-            platforms.iter().map(|platform| scope.spawn(|| build_platform(ctx, unit, platform, digests))).collect();
-        handles.into_iter().map(|h| h.join().expect("a build thread panicked")).collect()
-    });
-    let mut result = UnitResult {
-        unit: unit.id.clone(),
-        platforms: results,
-        index_digest: None,
-        tags: unit.tags.clone(),
-        published: false,
-        error: None,
-    };
-    if let Some(failed) = result.platforms.iter().find(|p| p.status != Status::Built) {
-        result.error = Some(format!("{} failed (log: {})", failed.platform, display_path(&ctx.ws.root, &failed.log)));
-        return result;
-    }
-    for p in &result.platforms {
-        if let Some(digest) = &p.digest {
-            digests.insert((unit.id.clone(), p.platform.clone()), digest.clone());
-        }
-    }
-    if ctx.output == Output::Push {
-        match publish(ctx, unit, &result.platforms) {
-            Ok(digest) => {
-                result.index_digest = Some(digest);
-                result.published = true;
+/// The jobs and their dependencies: a platform build waits for its parents' builds of the
+/// same platform (and, when publishing, for the parents' publish); a publish waits for
+/// every platform of its unit. Emulated builds weigh double.
+fn jobs_for(units: &[Unit], platforms: &[String], publishing: bool, host: &str) -> (Vec<Job>, Vec<Task>) {
+    let mut jobs = Vec::new();
+    let mut index = BTreeMap::new();
+    for (u, unit) in units.iter().enumerate() {
+        for (p, platform) in unit.platforms.iter().enumerate() {
+            if platforms.contains(platform) {
+                index.insert(Job::Build { unit: u, platform: p }, jobs.len());
+                jobs.push(Job::Build { unit: u, platform: p });
             }
-            Err(err) => result.error = Some(format!("publishing failed: {err:#}")),
+        }
+        if publishing {
+            index.insert(Job::Publish { unit: u }, jobs.len());
+            jobs.push(Job::Publish { unit: u });
         }
     }
-    result
+    let unit_index = |id: &str| units.iter().position(|u| u.id == id);
+    let tasks = jobs
+        .iter()
+        .map(|job| match *job {
+            Job::Build { unit, platform } => {
+                let name = &units[unit].platforms[platform];
+                let mut deps = Vec::new();
+                for parent in units[unit].depends_on.iter().filter_map(|id| unit_index(id)) {
+                    if publishing {
+                        deps.extend(index.get(&Job::Publish { unit: parent }));
+                    }
+                    let parent_platform = units[parent].platforms.iter().position(|p| p == name);
+                    deps.extend(parent_platform.and_then(|p| index.get(&Job::Build { unit: parent, platform: p })));
+                }
+                Task { deps, weight: if name == host { 1 } else { 2 } }
+            }
+            Job::Publish { unit } => Task {
+                deps: (0..units[unit].platforms.len())
+                    .filter_map(|p| index.get(&Job::Build { unit, platform: p }).copied())
+                    .collect(),
+                weight: 0,
+            },
+        })
+        .collect();
+    (jobs, tasks)
 }
 
-fn build_platform(
-    ctx: &BuildContext<'_>,
-    unit: &Unit,
-    platform: &str,
-    digests: &BTreeMap<(String, String), String>,
-) -> PlatformResult {
+impl PartialOrd for Job {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Job {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let key = |job: &Job| match *job {
+            Job::Build { unit, platform } => (unit, 0, platform),
+            Job::Publish { unit } => (unit, 1, 0),
+        };
+        key(self).cmp(&key(other))
+    }
+}
+
+/// How a job ended: a build's digest (pushed) or a publish's index digest, or the error.
+type Outcome = Result<(Option<String>, f64), String>;
+
+/// Runs the schedule on threads until it is finished; an interrupt stops new work and
+/// kills running builds. Returns each job's outcome and whether the run was interrupted.
+fn execute(ctx: &BuildContext<'_>, jobs: &[Job], schedule: &mut Schedule) -> Result<(BTreeMap<usize, Outcome>, bool)> {
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&interrupted)).context("installing the Ctrl-C handler")?;
+    }
+    let mut outcomes = BTreeMap::new();
+    let mut stopped = false;
+    std::thread::scope(|scope| {
+        let (done, finished) = mpsc::channel::<(usize, Outcome)>();
+        loop {
+            while let Some(task) = schedule.next_ready() {
+                let done = done.clone();
+                let job = jobs[task];
+                scope.spawn(move || {
+                    let started = Instant::now();
+                    let outcome = match job {
+                        Job::Build { unit, platform } => {
+                            build_platform(ctx, task, &ctx.units[unit], &ctx.units[unit].platforms[platform])
+                        }
+                        Job::Publish { unit } => publish_unit(ctx, &ctx.units[unit]),
+                    };
+                    let _ = done.send((
+                        task,
+                        outcome.map(|d| (d, started.elapsed().as_secs_f64())).map_err(|e| format!("{e:#}")),
+                    ));
+                });
+            }
+            if schedule.is_finished() {
+                break;
+            }
+            match finished.recv_timeout(Duration::from_millis(200)) {
+                Ok((task, outcome)) => {
+                    schedule.finish(task, outcome.is_ok());
+                    outcomes.insert(task, outcome);
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+            if interrupted.load(Ordering::Relaxed) && !stopped {
+                stopped = true;
+                eprintln!("Interrupted: stopping running builds; no further tag will move.");
+                schedule.stop();
+                for handle in ctx.running.lock().unwrap_or_else(|p| p.into_inner()).values() {
+                    let _ = handle.kill();
+                }
+            }
+        }
+    });
+    Ok((outcomes, stopped))
+}
+
+fn build_platform(ctx: &BuildContext<'_>, task: usize, unit: &Unit, platform: &str) -> Result<Option<String>> {
     let ws = ctx.ws;
     let slug = format!("{}-{}", unit.slug(), buildx::platform_slug(platform));
-    let log = ws.target().join("logs").join(format!("{slug}.log"));
+    let log = log_path(ws, &slug);
     let what = format!("{} {platform}", unit.id);
     let started = ctx.progress.start(&what);
     let outcome = (|| -> Result<Option<String>> {
-        if let (Some(packages), Some(apt)) = (&unit.rootfs, ctx.apt) {
-            crate::rootfs::prepare(&ws.cache(), apt, &ws.root.join(&unit.context), packages, platform)
-                .with_context(|| format!("preparing the root filesystem of {what}"))?;
-        }
+        prepare_rootfs(ctx, unit, platform).with_context(|| format!("preparing the root filesystem of {what}"))?;
         let metadata_file = ws.target().join("meta").join(format!("{slug}.json"));
         let _ = std::fs::remove_file(&metadata_file);
         for dir in [metadata_file.parent(), log.parent()].into_iter().flatten() {
@@ -197,25 +316,29 @@ fn build_platform(
             platform,
             driver: ctx.driver,
             builder: None,
-            parent_args: parent_args(ctx, unit, platform, digests)?,
+            parent_args: parent_args(ctx, unit, platform)?,
             labels: buildx::oci_labels(
                 unit,
                 ctx.source.as_deref(),
                 ws.event.sha.as_deref(),
                 &crate::event::utc(ws.build_time).1,
             ),
-            output: ctx.output.clone(),
+            output: ctx.output,
             metadata_file: metadata_file.clone(),
         };
-        let status = duct::cmd("docker", buildx::build_argv(&request))
+        let handle = duct::cmd("docker", buildx::build_argv(&request))
             .dir(&ws.root)
             .stdin_null()
             .stderr_to_stdout()
             .stdout_path(&log)
             .unchecked()
-            .run()
-            .context("running docker buildx build")?
-            .status;
+            .start()
+            .context("starting docker buildx build")?;
+        let handle = Arc::new(handle);
+        ctx.running.lock().unwrap_or_else(|p| p.into_inner()).insert(task, Arc::clone(&handle));
+        let waited = handle.wait().map(|o| o.status);
+        ctx.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&task);
+        let status = waited.context("waiting for docker buildx build")?;
         if !status.success() {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
             bail!("docker buildx build {status}; its last lines:\n{}", last_lines(&text, 20));
@@ -224,36 +347,47 @@ fn build_platform(
             return Ok(None);
         }
         let metadata = std::fs::read_to_string(&metadata_file).with_context(|| format!("reading {metadata_file}"))?;
-        buildx::digest_from_metadata(&metadata).map(Some)
+        let digest = buildx::digest_from_metadata(&metadata)?;
+        ctx.digests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((unit.id.clone(), platform.to_string()), digest.clone());
+        Ok(Some(digest))
     })();
-    let seconds = started.elapsed().as_secs_f64();
-    match outcome {
+    match &outcome {
         Ok(digest) => {
-            let outcome =
-                digest.as_deref().map_or_else(|| "built".to_string(), |d| format!("built {}", short_digest(d)));
-            ctx.progress.finish(&what, started, &outcome);
-            PlatformResult { platform: platform.to_string(), status: Status::Built, seconds, digest, log }
+            let done = digest.as_deref().map_or_else(|| "built".to_string(), |d| format!("built {}", short_digest(d)));
+            ctx.progress.finish(&what, started, &done);
         }
         Err(err) => {
             ctx.progress.finish(&what, started, "FAILED");
             eprintln!("error: {what}: {err:#}\n  full log: {}", display_path(&ws.root, &log));
-            PlatformResult { platform: platform.to_string(), status: Status::Failed, seconds, digest: None, log }
         }
     }
+    outcome
+}
+
+fn log_path(ws: &Workspace, slug: &str) -> Utf8PathBuf {
+    ws.target().join("logs").join(format!("{slug}.log"))
+}
+
+/// Writes the unit's root filesystem tarball into its context, for images built `FROM scratch`.
+fn prepare_rootfs(ctx: &BuildContext<'_>, unit: &Unit, platform: &str) -> Result<()> {
+    if let (Some(packages), Some(apt)) = (&unit.rootfs, ctx.apt) {
+        crate::rootfs::prepare(&ctx.ws.cache(), apt, &ctx.ws.root.join(&unit.context), packages, platform)?;
+    }
+    Ok(())
 }
 
 /// `--build-arg X_IMAGE=...` for each in-repo parent, pinned to what this run built for `platform`.
-fn parent_args(
-    ctx: &BuildContext<'_>,
-    unit: &Unit,
-    platform: &str,
-    digests: &BTreeMap<(String, String), String>,
-) -> Result<BTreeMap<String, String>> {
+fn parent_args(ctx: &BuildContext<'_>, unit: &Unit, platform: &str) -> Result<BTreeMap<String, String>> {
     let mut args = BTreeMap::new();
     for parent in &unit.parents {
-        let parent_unit = ctx.units.get(parent.unit.as_str()).context("a parent is missing from the plan")?;
+        let parent_unit =
+            ctx.units.iter().find(|u| u.id == parent.unit).context("a parent is missing from the plan")?;
         let reference = match ctx.output {
             Output::Push => {
+                let digests = ctx.digests.lock().unwrap_or_else(|p| p.into_inner());
                 let digest = digests
                     .get(&(parent.unit.clone(), platform.to_string()))
                     .with_context(|| format!("parent {} has no {platform} digest from this run", parent.unit))?;
@@ -268,79 +402,187 @@ fn parent_args(
     Ok(args)
 }
 
-/// Joins the platform digests into one manifest list under every tag of the unit.
-fn publish(ctx: &BuildContext<'_>, unit: &Unit, platforms: &[PlatformResult]) -> Result<String> {
+/// The atomic publish of one unit, with a progress line.
+fn publish_unit(ctx: &BuildContext<'_>, unit: &Unit) -> Result<Option<String>> {
+    let publisher = ctx.publisher.as_ref().context("publishing without a registry client")?;
     let what = format!("{} manifest list", unit.id);
     let started = ctx.progress.start(&what);
-    let digests: Vec<(String, String)> =
-        platforms.iter().filter_map(|p| Some((p.platform.clone(), p.digest.clone()?))).collect();
-    // imagetools pushes the same index to every tag at once, and docker-registry 2.8 can
-    // answer a concurrent HEAD with a 500 ("invalid checksum digest format"). The push
-    // is idempotent, so a server error is retried.
-    let mut attempt = 1;
-    let text = loop {
-        let output = duct::cmd("docker", buildx::imagetools_create_argv(unit, &digests))
-            .dir(&ctx.ws.root)
-            .stdin_null()
-            .stderr_to_stdout()
-            .stdout_capture()
-            .unchecked()
-            .run()
-            .context("running docker buildx imagetools create")?;
-        let text = String::from_utf8_lossy(&output.stdout).into_owned();
-        if output.status.success() {
-            break text;
-        }
-        if attempt < PUBLISH_ATTEMPTS && is_server_error(&text) {
-            eprintln!("  {what}: the registry answered a server error; retrying ({attempt}/{PUBLISH_ATTEMPTS})");
-            std::thread::sleep(Duration::from_millis(500 * attempt as u64));
-            attempt += 1;
-            continue;
-        }
-        ctx.progress.finish(&what, started, "FAILED");
-        bail!("docker buildx imagetools create {}; its last lines:\n{}", output.status, last_lines(&text, 20));
+    let digests: BTreeMap<String, String> = {
+        let all = ctx.digests.lock().unwrap_or_else(|p| p.into_inner());
+        all.iter().filter(|((id, _), _)| *id == unit.id).map(|((_, p), d)| (p.clone(), d.clone())).collect()
     };
-    let digest = pushed_digest(&text).context("`imagetools create` did not say which digest it pushed")?;
-    ctx.progress.finish(&what, started, &format!("published {} tag(s) at {}", unit.tags.len(), short_digest(&digest)));
-    Ok(digest)
-}
-
-const PUBLISH_ATTEMPTS: u32 = 3;
-
-/// Whether imagetools failed on a 5xx answer, which is worth another try.
-fn is_server_error(output: &str) -> bool {
-    ["500 Internal Server Error", "502 Bad Gateway", "503 Service Unavailable", "504 Gateway Timeout"]
-        .iter()
-        .any(|s| output.contains(s))
-}
-
-/// The digest in imagetools' `pushing sha256:... to ...` progress line.
-fn pushed_digest(output: &str) -> Option<String> {
-    let words: Vec<&str> = output.split_whitespace().collect();
-    words
-        .windows(2)
-        .find(|w| w[0] == "pushing" && w[1].starts_with("sha256:") && w[1].len() == 71)
-        .map(|w| w[1].to_string())
-}
-
-fn skipped(ws: &Workspace, unit: &Unit, platforms: &[&str], why: &str) -> UnitResult {
-    UnitResult {
-        unit: unit.id.clone(),
-        platforms: platforms
-            .iter()
-            .map(|p| PlatformResult {
-                platform: p.to_string(),
-                status: Status::Skipped,
-                seconds: 0.0,
-                digest: None,
-                log: ws.target().join("logs"),
-            })
-            .collect(),
-        index_digest: None,
-        tags: unit.tags.clone(),
-        published: false,
-        error: Some(why.to_string()),
+    match publisher.publish(unit, &digests) {
+        Ok(index) => {
+            ctx.progress.finish(
+                &what,
+                started,
+                &format!("published {} tag(s) at {}", unit.tags.len(), short_digest(&index)),
+            );
+            Ok(Some(index))
+        }
+        Err(err) => {
+            ctx.progress.finish(&what, started, "FAILED");
+            Err(err)
+        }
     }
+}
+
+/// Turns the schedule's end state into one result per unit.
+fn collect(
+    ws: &Workspace,
+    units: &[Unit],
+    jobs: &[Job],
+    schedule: &Schedule,
+    outcomes: &BTreeMap<usize, Outcome>,
+) -> Vec<UnitResult> {
+    let mut results: Vec<UnitResult> = units
+        .iter()
+        .map(|u| UnitResult {
+            unit: u.id.clone(),
+            platforms: vec![],
+            index_digest: None,
+            tags: u.tags.clone(),
+            published: false,
+            error: None,
+        })
+        .collect();
+    for (task, job) in jobs.iter().enumerate() {
+        let state = schedule.state(task);
+        let outcome = outcomes.get(&task);
+        match *job {
+            Job::Build { unit, platform } => {
+                let name = units[unit].platforms[platform].clone();
+                let log = log_path(ws, &format!("{}-{}", units[unit].slug(), buildx::platform_slug(&name)));
+                let (status, seconds, digest) = match (state, outcome) {
+                    (State::Done, Some(Ok((digest, secs)))) => (Status::Built, *secs, digest.clone()),
+                    (State::Failed, Some(Err(_))) => (Status::Failed, 0.0, None),
+                    (State::SkippedParentFailed, _) => (Status::Skipped, 0.0, None),
+                    _ => (Status::NotStarted, 0.0, None),
+                };
+                let result = &mut results[unit];
+                if result.error.is_none() {
+                    result.error = match status {
+                        Status::Failed => Some(format!("{name} failed (log: {})", display_path(&ws.root, &log))),
+                        Status::Skipped => Some(format!("{name} skipped: a parent failed")),
+                        Status::NotStarted => Some(format!("{name} not started: the run stopped first")),
+                        Status::Built => None,
+                    };
+                }
+                result.platforms.push(PlatformResult { platform: name, status, seconds, digest, log });
+            }
+            Job::Publish { unit } => match outcome {
+                Some(Ok((index, _))) => {
+                    results[unit].index_digest = index.clone();
+                    results[unit].published = true;
+                }
+                Some(Err(err)) => results[unit].error = Some(format!("publishing failed: {err}")),
+                None if results[unit].error.is_none() => {
+                    results[unit].error = Some("not published: the run stopped first".to_string())
+                }
+                None => {}
+            },
+        }
+    }
+    results
+}
+
+/// One id for every record and metric line of this run: start time and process id.
+pub fn run_id() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    format!("{}-{}", crate::event::utc(now).0, std::process::id())
+}
+
+fn write_digest_file(ws: &Workspace, path: &std::path::Path, results: &[UnitResult]) -> Result<()> {
+    let mut file = DigestFile { registry: ws.registry.clone(), units: BTreeMap::new() };
+    for r in results.iter().filter(|r| r.error.is_none()) {
+        let digests: BTreeMap<String, String> =
+            r.platforms.iter().filter_map(|p| Some((p.platform.clone(), p.digest.clone()?))).collect();
+        file.units.insert(r.unit.clone(), digests);
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let json = serde_json::to_string_pretty(&file).context("serializing the digest file")?;
+    std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Reads and merges digest files from CI legs; a unit's platforms may come from several files.
+pub fn read_digest_files(paths: &[std::path::PathBuf]) -> Result<DigestFile> {
+    let mut merged = DigestFile::default();
+    for path in paths {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let file: DigestFile = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a digest file written by `build --digest-file`", path.display()))?;
+        if !merged.registry.is_empty() && merged.registry != file.registry {
+            bail!(
+                "{} records images in {}, the others in {}: publish them separately",
+                path.display(),
+                file.registry,
+                merged.registry
+            );
+        }
+        merged.registry = file.registry;
+        for (unit, platforms) in file.units {
+            let entry = merged.units.entry(unit.clone()).or_default();
+            for (platform, digest) in platforms {
+                if let Some(other) = entry.get(&platform).filter(|d| **d != digest) {
+                    bail!("{}: {unit} {platform} is {digest} there but {other} in another file", path.display());
+                }
+                entry.insert(platform, digest);
+            }
+        }
+    }
+    Ok(merged)
+}
+
+/// `cargo xtask publish`: joins digest files into manifest lists and moves the tags,
+/// with the same checks as `build`.
+pub fn publish_command(ws: &Workspace, flags: &flags::Publish) -> Result<()> {
+    if flags.files.is_empty() {
+        bail!("no digest files given: `cargo xtask publish --digests out/*.json`");
+    }
+    let recorded = read_digest_files(&flags.files)?;
+    if recorded.registry != ws.registry {
+        bail!(
+            "the digest files record images in {}, but this run publishes to {}: pass --registry {}",
+            recorded.registry,
+            ws.registry,
+            recorded.registry
+        );
+    }
+    let wanted: Vec<String> = recorded.units.keys().cloned().collect();
+    let units: Vec<Unit> = plan::plan(&ws.defs, &ws.event, &ws.registry, &wanted)?
+        .into_iter()
+        .filter(|u| recorded.units.contains_key(&u.id))
+        .collect();
+    let client = Registry::new(&ws.registry)?;
+    let before = publish::snapshot(&client, units.iter().flat_map(|u| u.tags.clone()).collect())?;
+    let publisher = Publisher {
+        client: &client,
+        before: &before,
+        force_tags: flags.force_tags,
+        releases_dir: ws.target().join("releases"),
+        run: run_id(),
+        created: crate::event::utc(ws.build_time).1,
+    };
+    let mut rows = Vec::new();
+    let mut failures = 0;
+    for unit in &units {
+        match publisher.publish(unit, &recorded.units[&unit.id]) {
+            Ok(index) => {
+                rows.push(vec![unit.id.clone(), format!("published {} tag(s)", unit.tags.len()), short_digest(&index)])
+            }
+            Err(err) => {
+                failures += 1;
+                rows.push(vec![unit.id.clone(), "NOT PUBLISHED".to_string(), format!("{err:#}")]);
+            }
+        }
+    }
+    println!("{}", output::table(&["UNIT", "RESULT", "DETAIL"], &rows));
+    if failures > 0 {
+        bail!("{failures} of {} unit(s) were not published; their tags did not move", units.len());
+    }
+    Ok(())
 }
 
 fn report(ws: &Workspace, results: &[UnitResult]) -> Result<()> {
@@ -354,7 +596,8 @@ fn report(ws: &Workspace, results: &[UnitResult]) -> Result<()> {
             let status = match p.status {
                 Status::Built => "built",
                 Status::Failed => "FAILED",
-                Status::Skipped => "skipped",
+                Status::Skipped => "skipped (parent failed)",
+                Status::NotStarted => "not started",
             };
             rows.push(vec![
                 r.unit.clone(),
@@ -451,19 +694,65 @@ fn git_source(ws: &Workspace) -> Option<String> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn pushed_digest_is_read_from_imagetools_progress() {
-        let d = format!("sha256:{}", "2d".repeat(32));
-        let text = format!("#1 [internal] pushing localhost:5000/t1:latest\n#1 0.000 pushing {d} to localhost:5000/t1:latest\n#1 DONE 0.0s\n");
-        assert_eq!(pushed_digest(&text), Some(d));
-        assert_eq!(pushed_digest("#1 DONE"), None);
+    fn unit(id: &str, depends_on: &[&str]) -> Unit {
+        Unit {
+            id: id.into(),
+            depends_on: depends_on.iter().map(|s| s.to_string()).collect(),
+            platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
+            ..crate::plan::sample_unit()
+        }
     }
 
     #[test]
-    fn only_server_errors_are_retried() {
-        assert!(is_server_error(
-            "ERROR: unexpected status from HEAD request to http://r/v2/a/manifests/1: 500 Internal Server Error"
-        ));
-        assert!(!is_server_error("ERROR: unexpected status: 401 Unauthorized"));
+    fn jobs_wait_for_parents_and_publishes_wait_for_platforms() {
+        let units = [unit("base", &[]), unit("app", &["base"])];
+        let platforms = vec!["linux/amd64".to_string(), "linux/arm64".to_string()];
+        let (jobs, tasks) = jobs_for(&units, &platforms, true, "linux/amd64");
+        assert_eq!(
+            jobs,
+            [
+                Job::Build { unit: 0, platform: 0 },
+                Job::Build { unit: 0, platform: 1 },
+                Job::Publish { unit: 0 },
+                Job::Build { unit: 1, platform: 0 },
+                Job::Build { unit: 1, platform: 1 },
+                Job::Publish { unit: 1 },
+            ]
+        );
+        let deps: Vec<&[usize]> = tasks.iter().map(|t| t.deps.as_slice()).collect();
+        assert_eq!(deps, [&[][..], &[], &[0, 1], &[2, 0], &[2, 1], &[3, 4]]);
+        let weights: Vec<usize> = tasks.iter().map(|t| t.weight).collect();
+        assert_eq!(weights, [1, 2, 0, 1, 2, 0], "the emulated platform weighs double; publishing takes no slot");
+    }
+
+    #[test]
+    fn recording_digests_builds_one_platform_without_publishing() {
+        let units = [unit("base", &[]), unit("app", &["base"])];
+        let (jobs, tasks) = jobs_for(&units, &["linux/arm64".to_string()], false, "linux/amd64");
+        assert_eq!(jobs, [Job::Build { unit: 0, platform: 1 }, Job::Build { unit: 1, platform: 1 }]);
+        assert_eq!(tasks[1].deps, [0], "the child's arm64 build waits for the parent's arm64 build");
+    }
+
+    #[test]
+    fn digest_files_merge_and_refuse_conflicts() {
+        let dir = std::env::temp_dir().join(format!("xtask-digests-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |name: &str, platform: &str, digest: &str| {
+            let file = DigestFile {
+                registry: "r".into(),
+                units: [("app".to_string(), [(platform.to_string(), digest.to_string())].into())].into(),
+            };
+            let path = dir.join(name);
+            std::fs::write(&path, serde_json::to_string(&file).unwrap()).unwrap();
+            path
+        };
+        let amd64 = write("amd64.json", "linux/amd64", "sha256:aa");
+        let arm64 = write("arm64.json", "linux/arm64", "sha256:bb");
+        let merged = read_digest_files(&[amd64.clone(), arm64]).unwrap();
+        assert_eq!(merged.units["app"].len(), 2);
+        let clash = write("clash.json", "linux/amd64", "sha256:cc");
+        let err = read_digest_files(&[amd64, clash]).unwrap_err().to_string();
+        assert!(err.contains("app linux/amd64 is sha256:cc there but sha256:aa in another file"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

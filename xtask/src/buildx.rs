@@ -43,7 +43,7 @@ impl Driver {
 }
 
 /// Where one platform build goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Output {
     /// Push under the staging tag; the digest is read from the metadata file.
     Push,

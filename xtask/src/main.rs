@@ -27,8 +27,8 @@ fn try_main() -> Result<()> {
         XtaskCmd::Provision(_) => xtask::provision::provision(&ws.host()),
         XtaskCmd::Ci(_) => xtask::ci::run(&ws),
         // Commands declared for the work in progress; each gets its module as it is written.
-        XtaskCmd::Publish(_)
-        | XtaskCmd::Rollback(_)
+        XtaskCmd::Publish(cmd) => xtask::build::publish_command(&ws, cmd),
+        XtaskCmd::Rollback(_)
         | XtaskCmd::Report(_)
         | XtaskCmd::New(_)
         | XtaskCmd::Doctor(_)

@@ -153,16 +153,21 @@ impl ImageConfig {
 }
 
 #[derive(Clone, Copy)]
-enum Method {
+enum Method<'a> {
     Get,
     Head,
+    /// A body and its content type.
+    Put(&'a [u8], &'a str),
+    Delete,
 }
 
-impl Method {
+impl Method<'_> {
     fn name(self) -> &'static str {
         match self {
             Method::Get => "GET",
             Method::Head => "HEAD",
+            Method::Put(..) => "PUT",
+            Method::Delete => "DELETE",
         }
     }
 }
@@ -273,7 +278,9 @@ impl Registry {
         let Some(digest) = reply.header("docker-content-digest") else {
             // Only the body tells the digest then.
             let found = self.fetch_manifest(repository, reference)?;
-            return Ok(found.map(|(manifest, size)| descriptor(manifest.media_type, manifest.digest, size)));
+            return Ok(
+                found.map(|(manifest, bytes)| descriptor(manifest.media_type, manifest.digest, bytes.len() as u64))
+            );
         };
         if is_digest(reference) && digest != reference {
             bail!("{name}: requested by digest, but the registry says its digest is {digest}");
@@ -339,8 +346,43 @@ impl Registry {
         bail!("the tag list of {repository} goes on past {MAX_TAG_PAGES} pages")
     }
 
-    /// The manifest and its size in bytes, checked against its digests.
-    fn fetch_manifest(&self, repository: &str, reference: &str) -> Result<Option<(Manifest, u64)>> {
+    /// The manifest at `reference` with its exact bytes, for copying it under another tag.
+    pub fn manifest_with_bytes(&self, repository: &str, reference: &str) -> Result<Option<(Manifest, Vec<u8>)>> {
+        self.fetch_manifest(repository, reference)
+    }
+
+    /// Pushes `bytes` as the manifest at `reference` (a tag, or its own digest) and returns
+    /// its digest, checked against what the registry says it stored.
+    pub fn put_manifest(&self, repository: &str, reference: &str, media_type: &str, bytes: &[u8]) -> Result<String> {
+        let path = format!("/v2/{repository}/manifests/{reference}");
+        let scope = format!("repository:{repository}:pull,push");
+        let reply = self.request(Method::Put(bytes, media_type), &path, None, Some(&scope), SMALL_LIMIT)?;
+        if reply.status != 201 && reply.status != 200 {
+            bail!("PUT {}{path}: {}", self.base, reply.status_error());
+        }
+        let digest = sha256_digest(bytes);
+        if let Some(stored) = reply.header("docker-content-digest").filter(|d| *d != digest) {
+            bail!("PUT {}{path}: the registry stored {stored}, but the manifest's digest is {digest}", self.base);
+        }
+        Ok(digest)
+    }
+
+    /// Deletes the manifest `digest` (and with it every tag pointing at it). `Ok(false)` when
+    /// the registry does not allow deletes (405, or 400/501 `UNSUPPORTED`).
+    pub fn delete_manifest(&self, repository: &str, digest: &str) -> Result<bool> {
+        let path = format!("/v2/{repository}/manifests/{digest}");
+        let scope = format!("repository:{repository}:delete");
+        let reply = self.request(Method::Delete, &path, None, Some(&scope), SMALL_LIMIT)?;
+        match reply.status {
+            202 | 200 => Ok(true),
+            405 | 501 => Ok(false),
+            400 if String::from_utf8_lossy(&reply.body).contains("UNSUPPORTED") => Ok(false),
+            _ => bail!("DELETE {}{path}: {}", self.base, reply.status_error()),
+        }
+    }
+
+    /// The manifest and its exact bytes, checked against its digests.
+    fn fetch_manifest(&self, repository: &str, reference: &str) -> Result<Option<(Manifest, Vec<u8>)>> {
         let name = reference_name(repository, reference);
         let path = format!("/v2/{repository}/manifests/{reference}");
         let reply = self.request(Method::Get, &path, Some(ACCEPT), Some(&pull_scope(repository)), MANIFEST_LIMIT)?;
@@ -354,14 +396,14 @@ impl Registry {
         let body: ManifestBody =
             serde_json::from_slice(&reply.body).with_context(|| format!("parsing the manifest {name}"))?;
         let media_type = manifest_media_type(reply.header("content-type"), &body).with_context(|| name.clone())?;
-        Ok(Some((Manifest { media_type, digest, body }, reply.body.len() as u64)))
+        Ok(Some((Manifest { media_type, digest, body }, reply.body)))
     }
 
     /// Sends a request to this registry, answering one authentication challenge: a 401 after
     /// a fresh login (or an expired token's renewal) is final.
     fn request(
         &self,
-        method: Method,
+        method: Method<'_>,
         path: &str,
         accept: Option<&str>,
         scope: Option<&str>,
@@ -376,9 +418,17 @@ impl Registry {
         let mut challenged = false;
         loop {
             let reply = self.exchange(&what, limit, || {
+                if let Method::Put(body, content_type) = method {
+                    let mut request = self.agent.put(&url).header("Content-Type", content_type);
+                    if let Some(value) = &authorization {
+                        request = request.header("Authorization", value);
+                    }
+                    return request.send(body);
+                }
                 let mut request = match method {
-                    Method::Get => self.agent.get(&url),
                     Method::Head => self.agent.head(&url),
+                    Method::Delete => self.agent.delete(&url),
+                    _ => self.agent.get(&url),
                 };
                 if let Some(accept) = accept {
                     request = request.header("Accept", accept);
