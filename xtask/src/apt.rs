@@ -175,7 +175,7 @@ fn lists_stale(stamp: Option<(&str, SystemTime)>, fingerprint: &str, now: System
 }
 
 /// The deb822 stanzas of `text`: fields in order, values keeping their continuation lines.
-fn stanzas(text: &str) -> Vec<Vec<(String, String)>> {
+pub(crate) fn stanzas(text: &str) -> Vec<Vec<(String, String)>> {
     let mut stanzas = Vec::new();
     let mut fields: Vec<(String, String)> = Vec::new();
     for line in text.lines() {
@@ -200,7 +200,7 @@ fn stanzas(text: &str) -> Vec<Vec<(String, String)>> {
     stanzas
 }
 
-fn field<'a>(stanza: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(crate) fn field<'a>(stanza: &'a [(String, String)], name: &str) -> Option<&'a str> {
     stanza.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
 }
 
@@ -238,7 +238,7 @@ fn sources_for_suite(system: &str, suite: &str) -> Result<String> {
     Ok(out.join("\n"))
 }
 
-fn suite_of(system: &str) -> Result<String> {
+pub(crate) fn suite_of(system: &str) -> Result<String> {
     archive_stanzas(system)?
         .iter()
         .find_map(|s| field(s, "Suites").and_then(|v| v.split_whitespace().next()))

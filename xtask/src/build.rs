@@ -29,6 +29,8 @@ pub struct PlatformResult {
     pub status: Status,
     pub seconds: f64,
     pub digest: Option<String>,
+    /// What the image was built from (see `inputs.rs`); `None` when not pushing.
+    pub input_digest: Option<String>,
     pub log: Utf8PathBuf,
 }
 
@@ -36,6 +38,8 @@ pub struct PlatformResult {
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
     Built,
+    /// The registry already held an image with the same input digest: nothing was built.
+    UpToDate,
     Failed,
     /// A parent failed.
     Skipped,
@@ -83,13 +87,18 @@ pub fn run(ws: &Workspace, flags: &flags::Build) -> Result<()> {
         Output::Push
     };
     ws.format.require("build", &[Format::Table, Format::Json])?;
+    let began = std::time::SystemTime::now();
     let units = plan::plan(&ws.defs, &ws.event, &ws.registry, &flags.units)?;
+    buildx::check_secrets(&units, &ws.root, |name| std::env::var_os(name), |path| path.is_file())?;
     let platforms = selected_platforms(&units, &flags.platform, flags.load)?;
     if !flags.no_lint {
         crate::lint::check_before_build(ws, &units)?;
     }
-    crate::provision::preflight(&ws.host())?;
-    let driver = detect_driver()?;
+    // Only the platforms being built need an emulator (a native arm64 runner needs none for amd64).
+    let mut host = ws.host();
+    host.platforms = platforms.clone();
+    crate::provision::preflight(&host)?;
+    let drivers = detect_drivers(&ws.defs.settings.builders, &platforms)?;
     let apt = rootfs_apt(ws, &units)?;
     let client = if output == Output::Push { Some(Registry::new(&ws.registry)?) } else { None };
     // Publishing here, rather than recording digests for a later `publish`.
@@ -105,7 +114,13 @@ pub fn run(ws: &Workspace, flags: &flags::Build) -> Result<()> {
         "Building {} unit(s) for {:?} ({} driver, {jobs} job(s)), {}",
         units.len(),
         ws.event.kind,
-        driver.name(),
+        drivers
+            .values()
+            .map(Driver::name)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+            .join("+"),
         match (output, publishing) {
             (Output::Push, true) => format!("publishing to {}", ws.registry),
             (Output::Push, false) => format!("pushing to {} and recording digests", ws.registry),
@@ -116,7 +131,7 @@ pub fn run(ws: &Workspace, flags: &flags::Build) -> Result<()> {
     let progress = Progress::new(Duration::from_secs(30));
     let ctx = BuildContext {
         ws,
-        driver: &driver,
+        drivers: &drivers,
         output,
         apt: apt.as_ref(),
         progress: &progress,
@@ -132,16 +147,28 @@ pub fn run(ws: &Workspace, flags: &flags::Build) -> Result<()> {
             run: run_id(),
             created: crate::event::utc(ws.build_time).1,
         }),
+        force: flags.force,
+        digest_cache: crate::inputs::DigestCache::load(&ws.target()),
     };
 
     let (job_list, tasks) = jobs_for(&units, &platforms, publishing, crate::provision::host_platform());
     let mut schedule = Schedule::new(tasks, jobs, flags.keep_going);
     let (outcomes, interrupted) = execute(&ctx, &job_list, &mut schedule)?;
+    if let Err(err) = ctx.digest_cache.save() {
+        eprintln!("warning: the input digest cache was not saved: {err:#}");
+    }
     let results = collect(ws, &units, &job_list, &schedule, &outcomes);
 
     report(ws, &results)?;
+    let success = !interrupted && results.iter().all(|r| r.error.is_none());
+    crate::metrics::record(ws, "build", began, success, metrics(&results));
     if let Some(path) = &flags.digest_file {
-        write_digest_file(ws, path, &results)?;
+        // Parents pulled in by the selection are published by their own CI legs.
+        let selected: Vec<&UnitResult> = results
+            .iter()
+            .filter(|r| flags.units.is_empty() || flags.units.iter().any(|s| units_match(s, &r.unit)))
+            .collect();
+        write_digest_file(ws, path, &selected)?;
     }
     if interrupted {
         return Err(crate::Exit {
@@ -166,7 +193,8 @@ pub fn run(ws: &Workspace, flags: &flags::Build) -> Result<()> {
 
 struct BuildContext<'a> {
     ws: &'a Workspace,
-    driver: &'a Driver,
+    /// The builder's driver for each platform being built.
+    drivers: &'a BTreeMap<String, Driver>,
     output: Output,
     apt: Option<&'a IsolatedApt>,
     progress: &'a Progress,
@@ -179,6 +207,10 @@ struct BuildContext<'a> {
     running: Mutex<BTreeMap<usize, Arc<duct::Handle>>>,
     /// Present when pushing; publishes only when no `--digest-file` defers it.
     publisher: Option<Publisher<'a>>,
+    /// Rebuild even when an image with the same inputs exists.
+    force: bool,
+    /// File digests of earlier runs, so a no-op build does not rehash every context.
+    digest_cache: crate::inputs::DigestCache,
 }
 
 /// The jobs and their dependencies: a platform build waits for its parents' builds of the
@@ -242,8 +274,16 @@ impl Ord for Job {
     }
 }
 
-/// How a job ended: a build's digest (pushed) or a publish's index digest, or the error.
-type Outcome = Result<(Option<String>, f64), String>;
+/// What a finished job produced: a build's image (when pushed) or a publish's index.
+#[derive(Debug, Clone, Default)]
+struct Done {
+    digest: Option<String>,
+    input_digest: Option<String>,
+    up_to_date: bool,
+}
+
+/// How a job ended, with its duration in seconds, or the error.
+type Outcome = Result<(Done, f64), String>;
 
 /// Runs the schedule on threads until it is finished; an interrupt stops new work and
 /// kills running builds. Returns each job's outcome and whether the run was interrupted.
@@ -254,6 +294,7 @@ fn execute(ctx: &BuildContext<'_>, jobs: &[Job], schedule: &mut Schedule) -> Res
     }
     let mut outcomes = BTreeMap::new();
     let mut stopped = false;
+    let mut interrupted_at: Option<Instant> = None;
     std::thread::scope(|scope| {
         let (done, finished) = mpsc::channel::<(usize, Outcome)>();
         loop {
@@ -289,23 +330,63 @@ fn execute(ctx: &BuildContext<'_>, jobs: &[Job], schedule: &mut Schedule) -> Res
                 stopped = true;
                 eprintln!("Interrupted: stopping running builds; no further tag will move.");
                 schedule.stop();
-                for handle in ctx.running.lock().unwrap_or_else(|p| p.into_inner()).values() {
-                    let _ = handle.kill();
-                }
+                signal_builds(ctx, "-INT");
+                interrupted_at = Some(Instant::now());
+            }
+            // BuildKit cancels on SIGINT; a build that ignores it for long is killed.
+            if interrupted_at.is_some_and(|at| at.elapsed() > Duration::from_secs(15)) {
+                signal_builds(ctx, "-KILL");
+                interrupted_at = None;
             }
         }
     });
     Ok((outcomes, stopped))
 }
 
-fn build_platform(ctx: &BuildContext<'_>, task: usize, unit: &Unit, platform: &str) -> Result<Option<String>> {
+/// Sends `signal` (e.g. `-INT`) to the process group of every running build.
+fn signal_builds(ctx: &BuildContext<'_>, signal: &str) {
+    for handle in ctx.running.lock().unwrap_or_else(|p| p.into_inner()).values() {
+        for pid in handle.pids() {
+            let _ = duct::cmd!("kill", signal, "--", format!("-{pid}")).stderr_null().unchecked().run();
+        }
+    }
+}
+
+fn build_platform(ctx: &BuildContext<'_>, task: usize, unit: &Unit, platform: &str) -> Result<Done> {
     let ws = ctx.ws;
     let slug = format!("{}-{}", unit.slug(), buildx::platform_slug(platform));
     let log = log_path(ws, &slug);
     let what = format!("{} {platform}", unit.id);
     let started = ctx.progress.start(&what);
-    let outcome = (|| -> Result<Option<String>> {
-        prepare_rootfs(ctx, unit, platform).with_context(|| format!("preparing the root filesystem of {what}"))?;
+    let outcome = (|| -> Result<Done> {
+        // Held until buildx has read the context: another variant of the image may share it.
+        let _rootfs =
+            prepare_rootfs(ctx, unit, platform).with_context(|| format!("preparing the root filesystem of {what}"))?;
+        let parent_args = parent_args(ctx, unit, platform)?;
+        let mut labels = buildx::oci_labels(
+            unit,
+            ctx.source.as_deref(),
+            ws.event.sha.as_deref(),
+            &crate::event::utc(ws.build_time).1,
+        );
+        // Pushed images are named after their inputs, so an unchanged unit is found, not rebuilt.
+        let client = ctx.publisher.as_ref().map(|p| p.client).filter(|_| ctx.output == Output::Push);
+        let input_digest = match client {
+            Some(client) => unit_input_digest(ctx, client, unit, platform, &parent_args, &labels)?,
+            None => None,
+        };
+        let input_tag = input_digest.as_deref().map(|d| crate::inputs::inputs_ref(&unit.repository, d, platform));
+        if let (Some(client), Some(tag), false) = (client, &input_tag, ctx.force) {
+            let (repo_ref, tag_name) = tag.rsplit_once(':').context("an input tag has a tag")?;
+            if let Some(found) = client.head_manifest(crate::registry::split_repository(repo_ref).1, tag_name)? {
+                let key = (unit.id.clone(), platform.to_string());
+                ctx.digests.lock().unwrap_or_else(|p| p.into_inner()).insert(key, found.digest.clone());
+                return Ok(Done { digest: Some(found.digest), input_digest, up_to_date: true });
+            }
+        }
+        if let Some(digest) = &input_digest {
+            labels.insert(crate::inputs::INPUT_DIGEST_LABEL.to_string(), digest.clone());
+        }
         let metadata_file = ws.target().join("meta").join(format!("{slug}.json"));
         let _ = std::fs::remove_file(&metadata_file);
         for dir in [metadata_file.parent(), log.parent()].into_iter().flatten() {
@@ -314,24 +395,25 @@ fn build_platform(ctx: &BuildContext<'_>, task: usize, unit: &Unit, platform: &s
         let request = PlatformBuild {
             unit,
             platform,
-            driver: ctx.driver,
-            builder: None,
-            parent_args: parent_args(ctx, unit, platform)?,
-            labels: buildx::oci_labels(
-                unit,
-                ctx.source.as_deref(),
-                ws.event.sha.as_deref(),
-                &crate::event::utc(ws.build_time).1,
-            ),
+            driver: &ctx.drivers[platform],
+            builder: ws.defs.settings.builders.get(platform).map(String::as_str),
+            parent_args,
+            labels,
             output: ctx.output,
             metadata_file: metadata_file.clone(),
+            input_tag,
         };
-        let handle = duct::cmd("docker", buildx::build_argv(&request))
+        let handle = duct::cmd("docker", buildx::build_argv(&request)?)
             .dir(&ws.root)
             .stdin_null()
             .stderr_to_stdout()
             .stdout_path(&log)
             .unchecked()
+            // Its own process group: an interrupt stops the CLI and the buildx plugin it runs.
+            .before_spawn(|command| {
+                std::os::unix::process::CommandExt::process_group(command, 0);
+                Ok(())
+            })
             .start()
             .context("starting docker buildx build")?;
         let handle = Arc::new(handle);
@@ -344,7 +426,7 @@ fn build_platform(ctx: &BuildContext<'_>, task: usize, unit: &Unit, platform: &s
             bail!("docker buildx build {status}; its last lines:\n{}", last_lines(&text, 20));
         }
         if ctx.output != Output::Push {
-            return Ok(None);
+            return Ok(Done::default());
         }
         let metadata = std::fs::read_to_string(&metadata_file).with_context(|| format!("reading {metadata_file}"))?;
         let digest = buildx::digest_from_metadata(&metadata)?;
@@ -352,12 +434,14 @@ fn build_platform(ctx: &BuildContext<'_>, task: usize, unit: &Unit, platform: &s
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert((unit.id.clone(), platform.to_string()), digest.clone());
-        Ok(Some(digest))
+        Ok(Done { digest: Some(digest), input_digest, up_to_date: false })
     })();
     match &outcome {
-        Ok(digest) => {
-            let done = digest.as_deref().map_or_else(|| "built".to_string(), |d| format!("built {}", short_digest(d)));
-            ctx.progress.finish(&what, started, &done);
+        Ok(done) => {
+            let word = if done.up_to_date { "up to date" } else { "built" };
+            let line =
+                done.digest.as_deref().map_or_else(|| word.to_string(), |d| format!("{word} {}", short_digest(d)));
+            ctx.progress.finish(&what, started, &line);
         }
         Err(err) => {
             ctx.progress.finish(&what, started, "FAILED");
@@ -367,16 +451,65 @@ fn build_platform(ctx: &BuildContext<'_>, task: usize, unit: &Unit, platform: &s
     outcome
 }
 
+/// The input digest of `unit` on `platform`, or `None` when a base image cannot be
+/// resolved (then the unit is always built: there is nothing stable to key it on).
+fn unit_input_digest(
+    ctx: &BuildContext<'_>,
+    client: &Registry,
+    unit: &Unit,
+    platform: &str,
+    parent_args: &BTreeMap<String, String>,
+    labels: &BTreeMap<String, String>,
+) -> Result<Option<String>> {
+    let ws = ctx.ws;
+    let dockerfile =
+        ws.defs.dockerfiles.get(&unit.dockerfile).with_context(|| format!("{} was not read", unit.dockerfile))?;
+    let mut bases = BTreeMap::new();
+    for base in crate::inputs::external_bases(dockerfile, unit, platform) {
+        match resolve_base(client, &ws.registry, &base) {
+            Some(digest) => bases.insert(base, digest),
+            None => return Ok(None),
+        };
+    }
+    let dockerignore = crate::lint::read_dockerignore(&ws.root, unit)?;
+    let mut entries = ctx.digest_cache.context_entries(&ws.root.join(&unit.context), dockerignore.as_deref())?;
+    if unit.rootfs.is_some() {
+        // Only this platform's tarball reaches the build; the others may still be in the making.
+        let own = format!("rootfs/{}", crate::rootfs::tarball_name(platform));
+        entries.retain(|e| !e.path.starts_with("rootfs/") || e.path == own);
+    }
+    Ok(Some(crate::inputs::input_digest(&crate::inputs::Inputs {
+        schema_version: crate::inputs::SCHEMA_VERSION,
+        dockerfile: dockerfile.as_bytes(),
+        context: &entries,
+        args: &unit.args,
+        platform,
+        network: unit.network.as_str(),
+        labels,
+        parents: parent_args,
+        bases: &bases,
+    })))
+}
+
+/// The digest an external `FROM` reference names: pinned in the reference, or resolved with
+/// one HEAD when it lives in the registry we push to. Other registries are not asked.
+fn resolve_base(client: &Registry, registry: &str, reference: &str) -> Option<String> {
+    if let Some((_, digest)) = reference.split_once('@') {
+        return Some(digest.to_string());
+    }
+    let rest = reference.strip_prefix(registry)?.strip_prefix('/')?;
+    let (repository, tag) = rest.rsplit_once(':').unwrap_or((rest, "latest"));
+    client.head_manifest(repository, tag).ok().flatten().map(|d| d.digest)
+}
+
 fn log_path(ws: &Workspace, slug: &str) -> Utf8PathBuf {
     ws.target().join("logs").join(format!("{slug}.log"))
 }
 
 /// Writes the unit's root filesystem tarball into its context, for images built `FROM scratch`.
-fn prepare_rootfs(ctx: &BuildContext<'_>, unit: &Unit, platform: &str) -> Result<()> {
-    if let (Some(packages), Some(apt)) = (&unit.rootfs, ctx.apt) {
-        crate::rootfs::prepare(&ctx.ws.cache(), apt, &ctx.ws.root.join(&unit.context), packages, platform)?;
-    }
-    Ok(())
+fn prepare_rootfs(ctx: &BuildContext<'_>, unit: &Unit, platform: &str) -> Result<Option<crate::rootfs::Prepared>> {
+    let (Some(rootfs), Some(apt)) = (&unit.rootfs, ctx.apt) else { return Ok(None) };
+    crate::rootfs::prepare(&ctx.ws.cache(), apt, &ctx.ws.root.join(&unit.context), rootfs, platform).map(Some)
 }
 
 /// `--build-arg X_IMAGE=...` for each in-repo parent, pinned to what this run built for `platform`.
@@ -403,7 +536,7 @@ fn parent_args(ctx: &BuildContext<'_>, unit: &Unit, platform: &str) -> Result<BT
 }
 
 /// The atomic publish of one unit, with a progress line.
-fn publish_unit(ctx: &BuildContext<'_>, unit: &Unit) -> Result<Option<String>> {
+fn publish_unit(ctx: &BuildContext<'_>, unit: &Unit) -> Result<Done> {
     let publisher = ctx.publisher.as_ref().context("publishing without a registry client")?;
     let what = format!("{} manifest list", unit.id);
     let started = ctx.progress.start(&what);
@@ -418,7 +551,7 @@ fn publish_unit(ctx: &BuildContext<'_>, unit: &Unit) -> Result<Option<String>> {
                 started,
                 &format!("published {} tag(s) at {}", unit.tags.len(), short_digest(&index)),
             );
-            Ok(Some(index))
+            Ok(Done { digest: Some(index), ..Done::default() })
         }
         Err(err) => {
             ctx.progress.finish(&what, started, "FAILED");
@@ -453,11 +586,12 @@ fn collect(
             Job::Build { unit, platform } => {
                 let name = units[unit].platforms[platform].clone();
                 let log = log_path(ws, &format!("{}-{}", units[unit].slug(), buildx::platform_slug(&name)));
-                let (status, seconds, digest) = match (state, outcome) {
-                    (State::Done, Some(Ok((digest, secs)))) => (Status::Built, *secs, digest.clone()),
-                    (State::Failed, Some(Err(_))) => (Status::Failed, 0.0, None),
-                    (State::SkippedParentFailed, _) => (Status::Skipped, 0.0, None),
-                    _ => (Status::NotStarted, 0.0, None),
+                let (status, seconds, done) = match (state, outcome) {
+                    (State::Done, Some(Ok((done, _)))) if done.up_to_date => (Status::UpToDate, 0.0, done.clone()),
+                    (State::Done, Some(Ok((done, secs)))) => (Status::Built, *secs, done.clone()),
+                    (State::Failed, Some(Err(_))) => (Status::Failed, 0.0, Done::default()),
+                    (State::SkippedParentFailed, _) => (Status::Skipped, 0.0, Done::default()),
+                    _ => (Status::NotStarted, 0.0, Done::default()),
                 };
                 let result = &mut results[unit];
                 if result.error.is_none() {
@@ -465,14 +599,15 @@ fn collect(
                         Status::Failed => Some(format!("{name} failed (log: {})", display_path(&ws.root, &log))),
                         Status::Skipped => Some(format!("{name} skipped: a parent failed")),
                         Status::NotStarted => Some(format!("{name} not started: the run stopped first")),
-                        Status::Built => None,
+                        Status::Built | Status::UpToDate => None,
                     };
                 }
-                result.platforms.push(PlatformResult { platform: name, status, seconds, digest, log });
+                let (digest, input_digest) = (done.digest, done.input_digest);
+                result.platforms.push(PlatformResult { platform: name, status, seconds, digest, input_digest, log });
             }
             Job::Publish { unit } => match outcome {
-                Some(Ok((index, _))) => {
-                    results[unit].index_digest = index.clone();
+                Some(Ok((done, _))) => {
+                    results[unit].index_digest = done.digest.clone();
                     results[unit].published = true;
                 }
                 Some(Err(err)) => results[unit].error = Some(format!("publishing failed: {err}")),
@@ -492,7 +627,12 @@ pub fn run_id() -> String {
     format!("{}-{}", crate::event::utc(now).0, std::process::id())
 }
 
-fn write_digest_file(ws: &Workspace, path: &std::path::Path, results: &[UnitResult]) -> Result<()> {
+/// Whether the command-line selection `item` (NAME or NAME:VARIANT) names unit `id`.
+fn units_match(item: &str, id: &str) -> bool {
+    id == item || id.split(':').next() == Some(item)
+}
+
+fn write_digest_file(ws: &Workspace, path: &std::path::Path, results: &[&UnitResult]) -> Result<()> {
     let mut file = DigestFile { registry: ws.registry.clone(), units: BTreeMap::new() };
     for r in results.iter().filter(|r| r.error.is_none()) {
         let digests: BTreeMap<String, String> =
@@ -585,6 +725,28 @@ pub fn publish_command(ws: &Workspace, flags: &flags::Publish) -> Result<()> {
     Ok(())
 }
 
+/// One metrics line per unit and platform.
+fn metrics(results: &[UnitResult]) -> Vec<crate::metrics::UnitPlatformRecord> {
+    results
+        .iter()
+        .flat_map(|r| {
+            r.platforms.iter().map(move |p| crate::metrics::UnitPlatformRecord {
+                unit: r.unit.clone(),
+                platform: p.platform.clone(),
+                status: serde_json::to_value(p.status)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                seconds: Some(p.seconds),
+                digest: p.digest.clone(),
+                input_digest: p.input_digest.clone(),
+                skipped: p.status == Status::UpToDate,
+                compressed_size: None,
+            })
+        })
+        .collect()
+}
+
 fn report(ws: &Workspace, results: &[UnitResult]) -> Result<()> {
     if ws.format == Format::Json {
         println!("{}", serde_json::to_string_pretty(results).context("serializing the build results")?);
@@ -595,6 +757,7 @@ fn report(ws: &Workspace, results: &[UnitResult]) -> Result<()> {
         for p in &r.platforms {
             let status = match p.status {
                 Status::Built => "built",
+                Status::UpToDate => "up to date",
                 Status::Failed => "FAILED",
                 Status::Skipped => "skipped (parent failed)",
                 Status::NotStarted => "not started",
@@ -661,13 +824,37 @@ fn dedup<'a>(items: impl Iterator<Item = &'a str>) -> Vec<String> {
     out
 }
 
-fn detect_driver() -> Result<Driver> {
-    let inspect = duct::cmd!("docker", "buildx", "inspect")
-        .stdin_null()
-        .stderr_to_stdout()
-        .read()
-        .context("running docker buildx inspect")?;
-    Driver::from_inspect(&inspect)
+/// Each platform's builder driver (`[builders]` names a builder per platform; others use
+/// the current one), read once per distinct builder.
+fn detect_drivers(builders: &BTreeMap<String, String>, platforms: &[String]) -> Result<BTreeMap<String, Driver>> {
+    let mut by_builder: BTreeMap<Option<&str>, Driver> = BTreeMap::new();
+    let mut drivers = BTreeMap::new();
+    for platform in platforms {
+        let builder = builders.get(platform).map(String::as_str);
+        let driver = match by_builder.entry(builder) {
+            std::collections::btree_map::Entry::Occupied(known) => known.get().clone(),
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                let mut argv = vec!["buildx", "inspect"];
+                argv.extend(builder);
+                let inspect = duct::cmd("docker", &argv)
+                    .stdin_null()
+                    .stderr_to_stdout()
+                    .unchecked()
+                    .read()
+                    .with_context(|| format!("running docker {}", argv.join(" ")))?;
+                let driver = Driver::from_inspect(&inspect).with_context(|| match builder {
+                    Some(name) => format!(
+                        "the builder {name:?} for {platform} (see [workspace.metadata.images.builders]): {}",
+                        inspect.trim()
+                    ),
+                    None => format!("the current buildx builder: {}", inspect.trim()),
+                })?;
+                slot.insert(driver).clone()
+            }
+        };
+        drivers.insert(platform.clone(), driver);
+    }
+    Ok(drivers)
 }
 
 /// An isolated apt for the architectures of units that unpack a root filesystem.

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use camino::{Utf8Component, Utf8Path, Utf8PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
@@ -34,7 +34,14 @@ pub struct Settings {
     pub platforms: Vec<String>,
     pub network: Network,
     pub tags: TagTemplates,
+    /// `[runners]`: the CI runner label each platform's matrix legs run on (natively).
+    pub runners: BTreeMap<String, String>,
+    /// `[builders]`: the buildx builder each platform is built with; unlisted: the current one.
+    pub builders: BTreeMap<String, String>,
 }
+
+/// Runner labels of GitHub's hosted runners: native amd64 and arm64 machines.
+pub const DEFAULT_RUNNERS: [(&str, &str); 2] = [("linux/amd64", "ubuntu-24.04"), ("linux/arm64", "ubuntu-24.04-arm")];
 
 /// Tag templates per event; variant templates apply to named variants.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -110,6 +117,10 @@ pub struct ImageDef {
     pub tests: Vec<TestDef>,
     pub size: SizeBudget,
     pub lint: LintPolicy,
+    /// `[scan]`: vulnerability findings accepted for a while.
+    pub scan: ScanPolicy,
+    /// `[secrets]`: where buildx reads each secret, by id.
+    pub secrets: BTreeMap<String, Secret>,
 }
 
 impl ImageDef {
@@ -152,16 +163,121 @@ impl fmt::Display for Dependency {
     }
 }
 
-/// A root filesystem assembled from Debian packages, for images built `FROM scratch`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rootfs {
-    pub packages: Vec<String>,
+/// `[rootfs]`: the root filesystem of an image built `FROM scratch`, which `build` writes
+/// to `rootfs/<arch>.tar` in the context. `plan --format json` shows it as
+/// `{"packages": [...]}` or `{"mmdebstrap": {"suite": ..., "variant": ..., "slim": ...}}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Rootfs {
+    /// Debian packages of the host's suite, unpacked without maintainer scripts (a busybox userland).
+    Packages(Vec<String>),
+    /// A Debian system bootstrapped by mmdebstrap.
+    Mmdebstrap(Bootstrap),
+}
+
+/// An mmdebstrap run: `mmdebstrap --variant=<variant> <suite>`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Bootstrap {
+    /// In an [`ImageDef`] it may name build args (`{DEBIAN_SUITE}`); in a unit it is resolved.
+    pub suite: String,
+    pub variant: String,
+    /// Documentation, man pages and locales left out, as dpkg path filters kept in the image.
+    pub slim: bool,
+    /// Packages installed besides the variant's: `mmdebstrap --include`.
+    pub include: Vec<String>,
+}
+
+impl Rootfs {
+    /// This root filesystem for a unit whose build args are `args`: `{NAME}` in `suite` filled
+    /// in. image.toml was checked against every variant; the error is an unknown name.
+    pub fn resolve(&self, args: &BTreeMap<String, String>) -> Result<Rootfs, String> {
+        Ok(match self {
+            Rootfs::Packages(packages) => Rootfs::Packages(packages.clone()),
+            Rootfs::Mmdebstrap(b) => Rootfs::Mmdebstrap(Bootstrap {
+                suite: substitute(&b.suite, |name| args.get(name).cloned())?,
+                ..b.clone()
+            }),
+        })
+    }
+}
+
+/// The `--variant` values mmdebstrap documents, smallest first.
+const MMDEBSTRAP_VARIANTS: [&str; 9] =
+    ["extract", "custom", "essential", "apt", "required", "minbase", "buildd", "important", "standard"];
+
+/// Where buildx reads one secret that a Dockerfile mounts with `RUN --mount=type=secret,id=<id>`.
+/// Only the source is recorded: xtask never reads a value, so it cannot print one.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Secret {
+    /// An environment variable of the process that runs `build`.
+    Env(String),
+    /// A file: absolute, `~/...` (the home directory), or workspace-relative.
+    File(String),
 }
 
 /// `[lint]`: which Dockerfile policy rules this image is exempt from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LintPolicy {
     pub allow: Vec<crate::lint::Rule>,
+}
+
+/// `[scan]`: what `cargo xtask scan` lets pass.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScanPolicy {
+    pub allow: Vec<Allowance>,
+}
+
+/// One `[[scan.allow]]` entry: a HIGH or CRITICAL finding accepted until a date, for a reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Allowance {
+    /// `CVE-2024-1234`, `GHSA-…`: the scanner's vulnerability id.
+    pub id: String,
+    /// The last day the allowance holds (UTC); from the day after, it is an error.
+    pub until: Date,
+    pub reason: String,
+    /// `file:line:col` of the entry, so that `scan` can point at it when it expires.
+    pub at: String,
+}
+
+/// A calendar date, ordered chronologically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Date {
+    pub year: u16,
+    pub month: u8,
+    pub day: u8,
+}
+
+impl Date {
+    /// `YYYY-MM-DD`, a real day of the Gregorian calendar.
+    pub fn parse(text: &str) -> Result<Date, String> {
+        let bad = || format!("{text:?} is not a date: write YYYY-MM-DD, e.g. \"2027-01-31\"");
+        let parts: Vec<&str> = text.split('-').collect();
+        let [y, m, d] = parts.as_slice() else { return Err(bad()) };
+        if y.len() != 4 || m.len() != 2 || d.len() != 2 || !text.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+            return Err(bad());
+        }
+        let (year, month, day): (u16, u8, u8) =
+            (y.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?, d.parse().map_err(|_| bad())?);
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+        let days = match month {
+            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+            4 | 6 | 9 | 11 => 30,
+            2 if leap => 29,
+            2 => 28,
+            _ => return Err(format!("{text:?} has no month {month}")),
+        };
+        if day == 0 || day > days {
+            return Err(format!("{text:?} is not a day: {year}-{month:02} has {days} days"));
+        }
+        Ok(Date { year, month, day })
+    }
+}
+
+impl fmt::Display for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
 }
 
 /// `[size]`: budgets that `cargo xtask size` enforces per platform.
@@ -190,15 +306,28 @@ impl fmt::Display for DefinitionError {
         if let Some(at) = self.at {
             write!(f, ":{at}")?;
         }
-        write!(f, ": {}", self.message)?;
+        write!(f, ": {}", elide(&self.message))?;
         if let Some(hint) = &self.hint {
-            write!(f, "\n  hint: {hint}")?;
+            write!(f, "\n  hint: {}", elide(hint))?;
         }
         Ok(())
     }
 }
 
 impl std::error::Error for DefinitionError {}
+
+/// Messages quote the value at fault, which hostile input makes megabytes long: past
+/// `SHOWN` characters, only its two ends are shown.
+fn elide(text: &str) -> std::borrow::Cow<'_, str> {
+    const SHOWN: usize = 600;
+    let count = text.chars().count();
+    if count <= SHOWN {
+        return text.into();
+    }
+    let head: String = text.chars().take(SHOWN / 2).collect();
+    let tail: String = text.chars().skip(count - SHOWN / 4).collect();
+    format!("{head}[... {} characters ...]{tail}", count - SHOWN / 2 - SHOWN / 4).into()
+}
 
 /// Builds errors that point into one file.
 struct Source<'a> {
@@ -218,7 +347,7 @@ impl Source<'_> {
     /// Turns a serde/TOML error into one that names the key and suggests a fix.
     fn parse_error(&self, err: toml::de::Error) -> DefinitionError {
         let message = err.message().trim_end().to_string();
-        let span = err.span();
+        let span = err.span().or_else(|| long_dotted_key(self.text).map(|at| at..at));
         if let Some(unknown) = message.strip_prefix("unknown field `").and_then(|m| m.split('`').next()) {
             let expected: Vec<&str> = message
                 .split_once("expected")
@@ -235,11 +364,30 @@ impl Source<'_> {
             Some("add the missing key".to_string())
         } else if message.starts_with("invalid type") {
             Some("check the value's type against the image.toml reference in README.md".to_string())
+        } else if message.starts_with("unknown variant") {
+            Some("use one of the values listed".to_string())
+        } else if message.contains("recurs") {
+            Some("nest tables, arrays and dotted keys less deeply".to_string())
+        } else if message.starts_with("duplicate key") {
+            Some("a key appears once per table: remove or rename one".to_string())
         } else {
-            None
+            Some("fix the TOML syntax here (see https://toml.io)".to_string())
         };
         self.error(span, message, hint)
     }
+}
+
+/// Where the dotted key of 80 or more parts starts, the one error toml reports without a position.
+fn long_dotted_key(text: &str) -> Option<usize> {
+    let mut start = 0;
+    for line in text.split_inclusive('\n') {
+        let key = line.split('=').next().unwrap_or_default();
+        if key.matches('.').count() >= 79 {
+            return Some(start + line.len() - line.trim_start().len());
+        }
+        start += line.len();
+    }
+    None
 }
 
 // ---- Workspace settings -------------------------------------------------------------------
@@ -264,9 +412,11 @@ struct CargoMetadata {
 struct RawSettings {
     registry: Option<Spanned<String>>,
     namespace: Option<Spanned<String>>,
-    platforms: Option<Vec<Spanned<String>>>,
+    platforms: Option<Spanned<Vec<Spanned<String>>>>,
     network: Option<Network>,
     tags: Option<RawTags>,
+    runners: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
+    builders: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
 }
 
 /// Tag templates where every key is optional, for overriding the defaults.
@@ -315,7 +465,51 @@ pub fn validate_settings(file: &Utf8Path, text: &str) -> Result<Settings, Defini
         None => vec!["linux/amd64".to_string(), "linux/arm64".to_string()],
     };
     let tags = merge_tags(&src, &TagTemplates::default(), raw.tags.unwrap_or_default())?;
-    Ok(Settings { registry, namespace, platforms, network: raw.network.unwrap_or(Network::None), tags })
+    let mut runners: BTreeMap<String, String> =
+        DEFAULT_RUNNERS.iter().map(|(p, r)| (p.to_string(), r.to_string())).collect();
+    runners.extend(validate_platform_names(
+        &src,
+        raw.runners.unwrap_or_default(),
+        "runner label",
+        "\"ubuntu-24.04-arm\"",
+    )?);
+    let builders = validate_platform_names(&src, raw.builders.unwrap_or_default(), "builder name", "\"arm-native\"")?;
+    Ok(Settings {
+        registry,
+        namespace,
+        platforms,
+        network: raw.network.unwrap_or(Network::None),
+        tags,
+        runners,
+        builders,
+    })
+}
+
+/// `[runners]` and `[builders]`: a known platform to a name that is safe in YAML, in a
+/// shell and in a `runs-on` (letters, digits, `.`, `_`, `-`, starting alphanumeric).
+fn validate_platform_names(
+    src: &Source<'_>,
+    raw: BTreeMap<Spanned<String>, Spanned<String>>,
+    what: &str,
+    example: &str,
+) -> Result<BTreeMap<String, String>, DefinitionError> {
+    let mut out = BTreeMap::new();
+    for (platform, name) in raw {
+        check_platform(src, &platform)?;
+        let value = name.get_ref();
+        let valid = value.len() <= 100
+            && value.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if !valid {
+            return Err(src.at(
+                &name,
+                format!("invalid {what} {value:?} for {}", platform.get_ref()),
+                format!("use letters, digits, `.`, `_` and `-`, starting with a letter or digit, e.g. {example}"),
+            ));
+        }
+        out.insert(platform.into_inner(), name.into_inner());
+    }
+    Ok(out)
 }
 
 fn merge_tags(src: &Source<'_>, base: &TagTemplates, raw: RawTags) -> Result<TagTemplates, DefinitionError> {
@@ -349,21 +543,47 @@ const REPOSITORY_HINT: &str =
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawImage {
-    description: Option<String>,
+    description: Option<Spanned<String>>,
     repository: Option<Spanned<String>>,
     dockerfile: Option<Spanned<String>>,
     context: Option<Spanned<String>>,
-    platforms: Option<Vec<Spanned<String>>>,
+    platforms: Option<Spanned<Vec<Spanned<String>>>>,
     version: Option<Spanned<String>>,
     depends_on: Option<Vec<Spanned<String>>>,
     network: Option<Network>,
     args: Option<BTreeMap<Spanned<String>, String>>,
-    variants: Option<Vec<RawVariant>>,
+    variants: Option<Spanned<Vec<RawVariant>>>,
     tags: Option<RawTags>,
-    rootfs: Option<RawRootfs>,
+    rootfs: Option<Spanned<RawRootfs>>,
     tests: Option<Vec<RawTest>>,
     size: Option<RawSize>,
     lint: Option<RawLint>,
+    scan: Option<RawScan>,
+    secrets: Option<BTreeMap<Spanned<String>, Spanned<RawSecret>>>,
+}
+
+/// One `[secrets]` entry: exactly one of `env` and `file`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSecret {
+    env: Option<Spanned<String>>,
+    file: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScan {
+    #[serde(default)]
+    allow: Vec<RawAllowance>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAllowance {
+    id: Spanned<String>,
+    /// A string or a TOML date: both read naturally.
+    until: Spanned<toml::Value>,
+    reason: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -389,7 +609,11 @@ struct RawSize {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRootfs {
-    packages: Vec<Spanned<String>>,
+    packages: Option<Spanned<Vec<Spanned<String>>>>,
+    suite: Option<Spanned<String>>,
+    variant: Option<Spanned<String>>,
+    slim: Option<Spanned<bool>>,
+    include: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Deserialize)]
@@ -464,34 +688,34 @@ pub fn validate_image(
             default: true,
             depends_on: depends_on.clone(),
         }],
-        Some(list) if list.is_empty() => {
-            return Err(src.error(
-                None,
+        Some(list) if list.get_ref().is_empty() => {
+            return Err(src.at(
+                &list,
                 "`variants` is empty".to_string(),
-                Some("remove `variants`, or add a [[variants]] table".to_string()),
+                "remove `variants`, or add a [[variants]] table".to_string(),
             ))
         }
-        Some(list) => validate_variants(&src, list, dir, &dockerfile, &depends_on, &name)?,
+        Some(list) if list.get_ref().len() > MAX_VARIANTS => {
+            return Err(src.at(
+                &list,
+                format!("{} variants, more than the {MAX_VARIANTS} an image may have", list.get_ref().len()),
+                "split the image: every variant is built, tagged and tested on its own".to_string(),
+            ))
+        }
+        Some(list) => validate_variants(&src, list.into_inner(), dir, &dockerfile, &depends_on, &name)?,
     };
     let tests = validate_tests(&src, raw.tests.unwrap_or_default(), &platforms, &args, &variants)?;
     let size = validate_size(&src, raw.size)?;
     let lint = validate_lint(&src, raw.lint)?;
-    let rootfs = match raw.rootfs {
-        Some(r) if r.packages.is_empty() => {
-            return Err(src.error(
-                None,
-                "[rootfs] `packages` is empty".to_string(),
-                Some("list the Debian packages to unpack, e.g. [\"busybox-static\"]".to_string()),
-            ))
-        }
-        Some(r) => Some(Rootfs { packages: r.packages.into_iter().map(Spanned::into_inner).collect() }),
-        None => None,
-    };
+    let scan = validate_scan(&src, raw.scan)?;
+    let rootfs = raw.rootfs.map(|r| validate_rootfs(&src, r, &args, &variants)).transpose()?;
+    let secrets = validate_secrets(&src, raw.secrets.unwrap_or_default(), dir, &context)?;
+    let description = raw.description.map(|d| no_nul(&src, d, "description")).transpose()?;
 
     Ok(ImageDef {
         name,
         dir: dir.to_owned(),
-        description: raw.description,
+        description,
         repository,
         dockerfile,
         context,
@@ -506,7 +730,304 @@ pub fn validate_image(
         size,
         tests,
         lint,
+        scan,
+        secrets,
     })
+}
+
+/// `[[scan.allow]]`: each id a vulnerability id, listed once, with a real date and a reason.
+fn validate_scan(src: &Source<'_>, raw: Option<RawScan>) -> Result<ScanPolicy, DefinitionError> {
+    let mut allow: Vec<Allowance> = Vec::new();
+    for entry in raw.map(|r| r.allow).unwrap_or_default() {
+        let id = entry.id.get_ref();
+        if let Err(why) = check_vulnerability_id(id) {
+            return Err(src.at(
+                &entry.id,
+                format!("invalid vulnerability id {id:?}: {why}"),
+                "write the id the scanner reports, e.g. \"CVE-2024-1234\" or \"GHSA-xxxx-xxxx-xxxx\"".to_string(),
+            ));
+        }
+        if let Some(first) = allow.iter().find(|a| a.id == *id) {
+            return Err(src.at(
+                &entry.id,
+                format!("{id} is allowed twice (first at {})", first.at),
+                "keep one entry per id".to_string(),
+            ));
+        }
+        let until = match entry.until.get_ref() {
+            toml::Value::String(text) => Date::parse(text),
+            toml::Value::Datetime(dt) => match (dt.date, dt.time) {
+                (Some(d), None) => Ok(Date { year: d.year, month: d.month, day: d.day }),
+                _ => Err(format!("{dt} is not a plain date")),
+            },
+            other => Err(format!("expected a date, found a {}", other.type_str())),
+        }
+        .map_err(|why| {
+            src.at(
+                &entry.until,
+                format!("invalid `until`: {why}"),
+                "write the last day it holds, e.g. \"2027-01-31\"".to_string(),
+            )
+        })?;
+        if entry.reason.get_ref().trim().is_empty() {
+            return Err(src.at(
+                &entry.reason,
+                format!("the allowance of {id} gives no reason"),
+                "say why it is acceptable, e.g. \"not reachable: the image has no shell\"".to_string(),
+            ));
+        }
+        let at = format!("{}:{}", src.file, LineCol::of(src.text, entry.id.span().start));
+        allow.push(Allowance { id: id.clone(), until, reason: entry.reason.into_inner(), at });
+    }
+    Ok(ScanPolicy { allow })
+}
+
+/// `PREFIX-rest`: an upper-case source (`CVE`, `GHSA`, `RUSTSEC`, `GO`, `DSA` …), then letters,
+/// digits, `.`, `_`, `:` and `-`; a CVE id is `CVE-YYYY-NNNN…`.
+pub fn check_vulnerability_id(id: &str) -> Result<(), String> {
+    let Some((prefix, rest)) = id.split_once('-') else { return Err("it has no `PREFIX-` such as `CVE-`".to_string()) };
+    let prefix_ok = prefix.starts_with(|c: char| c.is_ascii_uppercase())
+        && prefix.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+    let rest_ok =
+        !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'));
+    if !prefix_ok || !rest_ok {
+        return Err("expected an upper-case source, `-`, then letters, digits, `.`, `_`, `:` or `-`".to_string());
+    }
+    if prefix == "CVE" {
+        let cve_ok = rest.split_once('-').is_some_and(|(year, number)| {
+            year.len() == 4 && number.len() >= 4 && (year.to_string() + number).bytes().all(|b| b.is_ascii_digit())
+        });
+        if !cve_ok {
+            return Err("a CVE id is CVE-YYYY-NNNN (four or more digits)".to_string());
+        }
+    }
+    Ok(())
+}
+
+/// Bounds on what one image.toml may declare. Real images stay far below; they keep the
+/// checks that multiply (every test in every variant) fast on hostile input.
+const MAX_VARIANTS: usize = 64;
+const MAX_TESTS: usize = 256;
+const MAX_REGEX: usize = 4096;
+/// Leaves room in the 128-character tag for `buildcache-` and `-<platform>`.
+const MAX_VARIANT_NAME: usize = 100;
+
+/// No argv or label can carry a NUL, so a value holding one would only fail later, less clearly.
+const NUL_HINT: &str = "remove the `\\u0000`: no command line can carry a NUL character";
+
+fn no_nul(src: &Source<'_>, value: Spanned<String>, key: &str) -> Result<String, DefinitionError> {
+    if value.get_ref().contains('\0') {
+        return Err(src.at(&value, format!("`{key}` holds a NUL character"), NUL_HINT.to_string()));
+    }
+    Ok(value.into_inner())
+}
+
+/// `[rootfs]`: either `packages` to unpack or a `suite` (with `variant`, `slim`) for mmdebstrap.
+fn validate_rootfs(
+    src: &Source<'_>,
+    raw: Spanned<RawRootfs>,
+    args: &BTreeMap<String, String>,
+    variants: &[Variant],
+) -> Result<Rootfs, DefinitionError> {
+    let table = raw.span();
+    let raw = raw.into_inner();
+    match (raw.packages, raw.suite) {
+        (Some(_), Some(suite)) => Err(src.at(
+            &suite,
+            "[rootfs] sets both `packages` and `suite`".to_string(),
+            "a root filesystem is either Debian packages unpacked (`packages`) or a Debian system \
+             bootstrapped by mmdebstrap (`suite`): keep one"
+                .to_string(),
+        )),
+        (None, None) => Err(src.error(
+            Some(table),
+            "[rootfs] has neither `packages` nor `suite`".to_string(),
+            Some("write `suite = \"bookworm\"` for a Debian system, or `packages = [\"busybox-static\"]`".to_string()),
+        )),
+        (Some(packages), None) => {
+            let mmdebstrap_only = (raw.variant.map(|v| ("variant", v.span())))
+                .or(raw.slim.map(|s| ("slim", s.span())))
+                .or(raw.include.map(|i| ("include", i.span())));
+            if let Some((key, span)) = mmdebstrap_only {
+                return Err(src.error(
+                    Some(span),
+                    format!("[rootfs] `{key}` applies to a `suite`, not to `packages`"),
+                    Some(format!("remove `{key}`, or bootstrap a Debian system with `suite` instead of `packages`")),
+                ));
+            }
+            validate_rootfs_packages(src, packages)
+        }
+        (None, Some(suite)) => {
+            for variant in variants {
+                let mut known = args.clone();
+                known.extend(variant.args.clone());
+                let what = variant.name.as_ref().map_or("this image".to_string(), |n| format!("variant {n:?}"));
+                let resolved = substitute(suite.get_ref(), |name| known.get(name).cloned()).map_err(|name| {
+                    let names: Vec<&str> = known.keys().map(String::as_str).collect();
+                    src.at(
+                        &suite,
+                        format!("`{{{name}}}` in [rootfs] `suite` is not a build arg of {what}"),
+                        format!(
+                            "set {name} in [args] or in the variant's `args` (build args here: {})",
+                            if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                        ),
+                    )
+                })?;
+                let valid = resolved.starts_with(|c: char| c.is_ascii_lowercase())
+                    && resolved.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+                if !valid {
+                    let of = if resolved == *suite.get_ref() { String::new() } else { format!(" (for {what})") };
+                    return Err(src.at(
+                        &suite,
+                        format!("invalid Debian suite {resolved:?}{of}"),
+                        "write a codename or suite such as \"bookworm\", \"trixie\" or \"stable\"".to_string(),
+                    ));
+                }
+            }
+            let variant = match raw.variant {
+                Some(v) if MMDEBSTRAP_VARIANTS.contains(&v.get_ref().as_str()) => v.into_inner(),
+                Some(v) => {
+                    let hint = match nearest(v.get_ref(), MMDEBSTRAP_VARIANTS) {
+                        Some(close) => format!("did you mean {close:?}? Variants: {}", MMDEBSTRAP_VARIANTS.join(", ")),
+                        None => format!("use one of: {}", MMDEBSTRAP_VARIANTS.join(", ")),
+                    };
+                    return Err(src.at(&v, format!("unknown mmdebstrap variant {:?}", v.get_ref()), hint));
+                }
+                None => "minbase".to_string(),
+            };
+            let include = match raw.include {
+                Some(list) => package_names(src, list.into_inner())?,
+                None => Vec::new(),
+            };
+            Ok(Rootfs::Mmdebstrap(Bootstrap {
+                suite: suite.into_inner(),
+                variant,
+                slim: raw.slim.is_some_and(Spanned::into_inner),
+                include,
+            }))
+        }
+    }
+}
+
+/// `[rootfs] packages`: not empty.
+fn validate_rootfs_packages(
+    src: &Source<'_>,
+    packages: Spanned<Vec<Spanned<String>>>,
+) -> Result<Rootfs, DefinitionError> {
+    if packages.get_ref().is_empty() {
+        return Err(src.at(
+            &packages,
+            "[rootfs] `packages` is empty".to_string(),
+            "list the Debian packages to unpack, e.g. [\"busybox-static\"]".to_string(),
+        ));
+    }
+    Ok(Rootfs::Packages(package_names(src, packages.into_inner())?))
+}
+
+/// Debian package names, which also keeps them from reading as apt or mmdebstrap options.
+fn package_names(src: &Source<'_>, packages: Vec<Spanned<String>>) -> Result<Vec<String>, DefinitionError> {
+    for package in &packages {
+        let name = package.get_ref();
+        let valid = name.len() >= 2
+            && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.'));
+        if !valid {
+            return Err(src.at(
+                package,
+                format!("invalid Debian package name {name:?}"),
+                "package names are lowercase letters, digits, `+`, `-` and `.`, starting alphanumeric".to_string(),
+            ));
+        }
+    }
+    Ok(packages.into_iter().map(Spanned::into_inner).collect())
+}
+
+/// `[secrets]`: ids as `RUN --mount=type=secret,id=<id>` names them, each with one source.
+fn validate_secrets(
+    src: &Source<'_>,
+    raw: BTreeMap<Spanned<String>, Spanned<RawSecret>>,
+    dir: &Utf8Path,
+    context: &Utf8Path,
+) -> Result<BTreeMap<String, Secret>, DefinitionError> {
+    let mut secrets = BTreeMap::new();
+    for (id, source) in raw {
+        let valid = (1..=128).contains(&id.get_ref().len())
+            && id.get_ref().bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+        if !valid {
+            return Err(src.at(
+                &id,
+                format!("invalid secret id {:?}", id.get_ref()),
+                "secret ids are letters, digits, `_`, `.` and `-`, as in `RUN --mount=type=secret,id=npm_token`"
+                    .to_string(),
+            ));
+        }
+        let span = source.span();
+        let source = source.into_inner();
+        let secret = match (source.env, source.file) {
+            (Some(env), None) if is_arg_name(env.get_ref()) => Secret::Env(env.into_inner()),
+            (Some(env), None) => {
+                return Err(src.at(
+                    &env,
+                    format!("invalid environment variable name {:?}", env.get_ref()),
+                    "names are letters, digits and `_`, not starting with a digit, e.g. \"NPM_TOKEN\"".to_string(),
+                ))
+            }
+            (None, Some(file)) => Secret::File(secret_file(src, file, dir, context)?),
+            (Some(_), Some(file)) => {
+                return Err(src.at(
+                    &file,
+                    format!("secret {:?} has both `env` and `file`", id.get_ref()),
+                    "keep one of them: buildx reads a secret from one source".to_string(),
+                ))
+            }
+            (None, None) => {
+                return Err(src.error(
+                    Some(span),
+                    format!("secret {:?} has no source", id.get_ref()),
+                    Some("write `{ env = \"VARIABLE\" }` or `{ file = \"~/path\" }`".to_string()),
+                ))
+            }
+        };
+        secrets.insert(id.into_inner(), secret);
+    }
+    Ok(secrets)
+}
+
+/// A secret file as buildx gets it: absolute and `~/...` as written, others relative to the
+/// image directory, inside the workspace but not in the build context, where a `COPY` could
+/// put it into the image. `,` and `"` would split or quote buildx's `--secret` list.
+fn secret_file(
+    src: &Source<'_>,
+    file: Spanned<String>,
+    dir: &Utf8Path,
+    context: &Utf8Path,
+) -> Result<String, DefinitionError> {
+    let path = file.get_ref();
+    let home_relative = path.starts_with("~/") && path.len() > 2;
+    let valid =
+        !path.is_empty() && !path.contains([',', '"', '\n', '\r', '\0']) && (home_relative || !path.starts_with('~'));
+    if !valid {
+        return Err(src.at(
+            &file,
+            format!("invalid secret file {path:?}"),
+            "write an absolute path, `~/...`, or a path relative to the image directory, without `,` or `\"`"
+                .to_string(),
+        ));
+    }
+    if home_relative || path.starts_with('/') {
+        return Ok(file.into_inner());
+    }
+    let resolved = inside(src, &file, dir, "file")?;
+    if context == "." || resolved.starts_with(context) {
+        return Err(src.at(
+            &file,
+            format!(
+                "secret file {resolved} is inside the build context {context}, where a COPY could put it in the image"
+            ),
+            "keep it outside the context, e.g. under ~/ or in the CI runner's temporary directory".to_string(),
+        ));
+    }
+    Ok(resolved.into_string())
 }
 
 /// `[lint] allow`: rule ids, each known and listed once.
@@ -605,9 +1126,19 @@ fn validate_variants(
     image: &str,
 ) -> Result<Vec<Variant>, DefinitionError> {
     let mut variants: Vec<Variant> = Vec::new();
-    let mut names: Vec<Spanned<String>> = Vec::new();
+    // Name to where it was first written: a map, as aliases may be many.
+    let mut names: BTreeMap<String, usize> = BTreeMap::new();
+    let first_name = list.first().map(|v| v.name.span());
     let mut defaults = Vec::new();
     for raw in list {
+        if raw.name.get_ref().len() > MAX_VARIANT_NAME {
+            return Err(src.at(
+                &raw.name,
+                format!("variant name {:?} is longer than {MAX_VARIANT_NAME} characters", raw.name.get_ref()),
+                "shorten it: it becomes part of tags such as `buildcache-<variant>-ppc64le`, which OCI limits to 128"
+                    .to_string(),
+            ));
+        }
         for tag_name in std::iter::once(&raw.name).chain(&raw.aliases) {
             crate::tags::check_tag(tag_name.get_ref()).map_err(|why| {
                 src.at(
@@ -616,15 +1147,15 @@ fn validate_variants(
                     "variant names become tags: use letters, digits, `.`, `_` and `-`".to_string(),
                 )
             })?;
-            if let Some(first) = names.iter().find(|n| n.get_ref() == tag_name.get_ref()) {
-                let at = LineCol::of(src.text, first.span().start);
+            if let Some(&first) = names.get(tag_name.get_ref()) {
+                let at = LineCol::of(src.text, first);
                 return Err(src.at(
                     tag_name,
                     format!("variant name {:?} is used twice (first at line {})", tag_name.get_ref(), at.line),
                     "give each variant and alias a distinct name".to_string(),
                 ));
             }
-            names.push(tag_name.clone());
+            names.insert(tag_name.get_ref().clone(), tag_name.span().start);
         }
         if let Some(d) = raw.default.as_ref().filter(|d| *d.get_ref()) {
             defaults.push(d.clone());
@@ -634,8 +1165,9 @@ fn validate_variants(
             None => image_dockerfile.to_owned(),
         };
         let own = parse_dependencies(src, raw.depends_on.unwrap_or_default(), image)?;
+        let replaced: std::collections::BTreeSet<&str> = own.iter().map(|o| o.image.as_str()).collect();
         let mut depends_on: Vec<Dependency> =
-            image_depends_on.iter().filter(|d| !own.iter().any(|o| o.image == d.image)).cloned().collect();
+            image_depends_on.iter().filter(|d| !replaced.contains(d.image.as_str())).cloned().collect();
         depends_on.extend(own);
         variants.push(Variant {
             name: Some(raw.name.into_inner()),
@@ -649,7 +1181,7 @@ fn validate_variants(
     match defaults.as_slice() {
         [_] => Ok(variants),
         [] => Err(src.error(
-            None,
+            first_name,
             "no variant is marked `default = true`".to_string(),
             Some("mark exactly one [[variants]] entry with `default = true`".to_string()),
         )),
@@ -709,6 +1241,10 @@ fn validate_args(
                     "build arg names are letters, digits and `_`, not starting with a digit".to_string(),
                 ));
             }
+            if value.contains('\0') {
+                let message = format!("build arg {:?} holds a NUL character", key.get_ref());
+                return Err(src.at(&key, message, NUL_HINT.to_string()));
+            }
             Ok((key.into_inner(), value))
         })
         .collect()
@@ -732,6 +1268,9 @@ fn inside(
     if path.is_absolute() {
         return Err(escape());
     }
+    if value.get_ref().contains('\0') {
+        return Err(src.at(value, format!("`{key}` holds a NUL character"), NUL_HINT.to_string()));
+    }
     let mut out = Utf8PathBuf::new();
     for part in dir.components().chain(path.components()) {
         match part {
@@ -748,7 +1287,8 @@ fn inside(
     Ok(if out.as_str().is_empty() { Utf8PathBuf::from(".") } else { out })
 }
 
-const KNOWN_PLATFORMS: &[&str] = &[
+/// Every platform `platforms` may name (also the JSON Schema's choices).
+pub const KNOWN_PLATFORMS: &[&str] = &[
     "linux/amd64",
     "linux/arm64",
     "linux/arm/v7",
@@ -759,24 +1299,18 @@ const KNOWN_PLATFORMS: &[&str] = &[
     "linux/386",
 ];
 
-fn validate_platforms(src: &Source<'_>, list: Vec<Spanned<String>>) -> Result<Vec<String>, DefinitionError> {
-    if list.is_empty() {
-        return Err(src.error(
-            None,
+fn validate_platforms(src: &Source<'_>, list: Spanned<Vec<Spanned<String>>>) -> Result<Vec<String>, DefinitionError> {
+    if list.get_ref().is_empty() {
+        return Err(src.at(
+            &list,
             "`platforms` is empty".to_string(),
-            Some("list at least one platform, e.g. [\"linux/amd64\"]".to_string()),
+            "list at least one platform, e.g. [\"linux/amd64\"]".to_string(),
         ));
     }
     let mut out: Vec<String> = Vec::new();
-    for p in list {
+    for p in list.into_inner() {
+        check_platform(src, &p)?;
         let value = p.get_ref();
-        if !KNOWN_PLATFORMS.contains(&value.as_str()) {
-            let hint = match nearest(value, KNOWN_PLATFORMS.iter().copied()) {
-                Some(close) => format!("did you mean {close:?}? Known platforms: {}", KNOWN_PLATFORMS.join(", ")),
-                None => format!("use os/arch[/variant], one of: {}", KNOWN_PLATFORMS.join(", ")),
-            };
-            return Err(src.at(&p, format!("unknown platform {value:?}"), hint));
-        }
         if out.contains(value) {
             return Err(src.at(
                 &p,
@@ -787,6 +1321,18 @@ fn validate_platforms(src: &Source<'_>, list: Vec<Spanned<String>>) -> Result<Ve
         out.push(value.clone());
     }
     Ok(out)
+}
+
+fn check_platform(src: &Source<'_>, p: &Spanned<String>) -> Result<(), DefinitionError> {
+    let value = p.get_ref();
+    if KNOWN_PLATFORMS.contains(&value.as_str()) {
+        return Ok(());
+    }
+    let hint = match nearest(value, KNOWN_PLATFORMS.iter().copied()) {
+        Some(close) => format!("did you mean {close:?}? Known platforms: {}", KNOWN_PLATFORMS.join(", ")),
+        None => format!("use os/arch[/variant], one of: {}", KNOWN_PLATFORMS.join(", ")),
+    };
+    Err(src.at(p, format!("unknown platform {value:?}"), hint))
 }
 
 /// Checks a repository path against the OCI distribution grammar.
@@ -817,27 +1363,43 @@ fn separators_valid(part: &str) -> bool {
         .all(|sep| sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|b| b == b'-'))
 }
 
-/// Checks `host[:port]` for a registry.
+/// Checks `host[:port]` for a registry, as docker tells a registry from a path: a
+/// bare word such as `myregistry` would send every push to Docker Hub.
 pub fn check_registry_host(host: &str) -> Result<(), String> {
-    let (name, port) = match host.rsplit_once(':') {
-        Some((n, p)) if !n.ends_with(']') || host.starts_with('[') => (n, Some(p)),
-        _ => (host, None),
+    let invalid = || format!("invalid registry host {host:?}");
+    if host.contains("://") {
+        return Err(format!("registry {host:?} is a URL: write the host alone, without the scheme"));
+    }
+    let (name, port) = match host.strip_prefix('[') {
+        Some(rest) => {
+            let (ip, tail) = rest.split_once(']').ok_or_else(invalid)?;
+            if ip.is_empty() || !ip.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.') {
+                return Err(invalid());
+            }
+            (None, if tail.is_empty() { None } else { Some(tail.strip_prefix(':').ok_or_else(invalid)?) })
+        }
+        None => match host.split_once(':') {
+            Some((n, p)) => (Some(n), Some(p)),
+            None => (Some(host), None),
+        },
     };
     if let Some(port) = port {
-        if port.parse::<u16>().is_err() {
+        if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) || port.parse::<u16>().is_err() {
             return Err(format!("invalid port {port:?} in registry {host:?}"));
         }
     }
-    let name_ok = !name.is_empty()
-        && (name.starts_with('[') && name.ends_with(']')
-            || name
-                .split('.')
-                .all(|label| !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')));
-    if name_ok {
-        Ok(())
-    } else {
-        Err(format!("invalid registry host {host:?}"))
+    let Some(name) = name else { return Ok(()) };
+    let label_ok =
+        |l: &str| l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') && !l.starts_with('-') && !l.ends_with('-');
+    if !name.split('.').all(|l| !l.is_empty() && label_ok(l)) {
+        return Err(invalid());
     }
+    if port.is_none() && !name.contains('.') && name != "localhost" {
+        return Err(format!(
+            "docker would read {host:?} as a Docker Hub namespace, not a registry host: add the port or the domain"
+        ));
+    }
+    Ok(())
 }
 
 // ---- [[tests]] ----------------------------------------------------------------------------
@@ -969,14 +1531,18 @@ struct RawService {
 }
 
 /// The build args of each variant a test runs on, so a placeholder is checked where it will be filled.
-struct TestArgs {
+struct TestArgs<'a> {
     /// (`variant "x"` or `this image`, the variant's args).
-    sets: Vec<(String, BTreeMap<String, String>)>,
+    sets: Vec<&'a (String, BTreeMap<String, String>)>,
 }
 
-impl TestArgs {
+impl TestArgs<'_> {
     /// `value` with its placeholders checked in every variant (and, for a regex, compiled).
     fn check(&self, src: &Source<'_>, value: Spanned<String>, regex: bool) -> Result<String, DefinitionError> {
+        if value.get_ref().contains('\0') {
+            return Err(src.at(&value, format!("{:?} holds a NUL character", value.get_ref()), NUL_HINT.to_string()));
+        }
+        let mut compiled: Vec<String> = Vec::new();
         for (what, args) in &self.sets {
             let lookup = |name: &str| {
                 let arg = args.get(name).cloned().or_else(|| PLATFORM_ARGS.contains(&name).then(String::new));
@@ -998,7 +1564,15 @@ impl TestArgs {
                     ),
                 )
             })?;
-            if regex {
+            // Most regexes read no build arg and are the same in every variant: compile each text once.
+            if regex && text.len() > MAX_REGEX {
+                return Err(src.at(
+                    &value,
+                    format!("the regex is {} bytes long, over the {MAX_REGEX}-byte limit", text.len()),
+                    "match a shorter, distinctive part of the output".to_string(),
+                ));
+            }
+            if regex && !compiled.contains(&text) {
                 regex_lite::Regex::new(&text).map_err(|err| {
                     src.at(
                         &value,
@@ -1006,6 +1580,7 @@ impl TestArgs {
                         "the syntax is the `regex` crate's; build arg values are matched literally".to_string(),
                     )
                 })?;
+                compiled.push(text);
             }
         }
         Ok(value.into_inner())
@@ -1063,7 +1638,23 @@ fn validate_tests(
     image_args: &BTreeMap<String, String>,
     variants: &[Variant],
 ) -> Result<Vec<TestDef>, DefinitionError> {
-    let mut names: Vec<Spanned<String>> = Vec::new();
+    if let Some(extra) = raw.get(MAX_TESTS) {
+        return Err(src.at(
+            &extra.name,
+            format!("{} tests, more than the {MAX_TESTS} an image may have", raw.len()),
+            "merge checks into fewer tests: a test may hold many files and services".to_string(),
+        ));
+    }
+    // Each variant's build args, merged once rather than once per test.
+    let variant_args: Vec<(String, BTreeMap<String, String>)> = variants
+        .iter()
+        .map(|v| {
+            let mut args = image_args.clone();
+            args.extend(v.args.clone());
+            (v.name.as_ref().map_or("this image".to_string(), |n| format!("variant {n:?}")), args)
+        })
+        .collect();
+    let mut names: BTreeMap<String, usize> = BTreeMap::new();
     let mut tests = Vec::new();
     for raw in raw {
         let name = raw.name;
@@ -1074,28 +1665,24 @@ fn validate_tests(
                 "give each test a short one-line name".to_string(),
             ));
         }
-        if let Some(first) = names.iter().find(|n| n.get_ref() == name.get_ref()) {
-            let at = LineCol::of(src.text, first.span().start);
+        if let Some(&first) = names.get(name.get_ref()) {
+            let at = LineCol::of(src.text, first);
             return Err(src.at(
                 &name,
                 format!("test name {:?} is used twice (first at line {})", name.get_ref(), at.line),
                 "give each test a distinct name: reports and JUnit identify tests by it".to_string(),
             ));
         }
-        names.push(name.clone());
+        names.insert(name.get_ref().clone(), name.span().start);
 
         let test_variants = validate_test_variants(src, raw.variants.unwrap_or_default(), variants)?;
         let test_platforms = validate_test_platforms(src, raw.platforms.unwrap_or_default(), platforms)?;
         let args = TestArgs {
             sets: variants
                 .iter()
-                .filter(|v| test_variants.is_empty() || v.name.as_ref().is_some_and(|n| test_variants.contains(n)))
-                .map(|v| {
-                    let mut args = image_args.clone();
-                    args.extend(v.args.clone());
-                    let what = v.name.as_ref().map_or("this image".to_string(), |n| format!("variant {n:?}"));
-                    (what, args)
-                })
+                .zip(&variant_args)
+                .filter(|(v, _)| test_variants.is_empty() || v.name.as_ref().is_some_and(|n| test_variants.contains(n)))
+                .map(|(_, args)| args)
                 .collect(),
         };
 
@@ -1455,18 +2042,33 @@ pub fn is_root_user(user: &str) -> bool {
 
 // ---- Loading from disk --------------------------------------------------------------------
 
-/// Reads the workspace settings and every `images/*/image.toml` below `root`.
+/// The largest Cargo.toml, image.toml or Dockerfile read. Definitions are a few kilobytes:
+/// a bigger file is a mistake (or hostile), refused before parsing rather than parsed slowly.
+pub const MAX_DEFINITION_BYTES: u64 = 1024 * 1024;
+
+/// Reads the workspace settings and every `images/*/image.toml` below `root`, and checks
+/// the paths they name on disk: symlinks must not lead a context or Dockerfile out of it.
 pub fn load(root: &Utf8Path) -> Result<Definitions> {
-    let manifest_path = root.join("Cargo.toml");
-    let text = std::fs::read_to_string(&manifest_path).with_context(|| format!("reading {manifest_path}"))?;
-    let settings = validate_settings(&relative(root, &manifest_path), &text)?;
+    let real_root = std::fs::canonicalize(root).with_context(|| format!("resolving {root}"))?;
+    let disk = Disk { root, real_root: &real_root };
+    let manifest = Utf8Path::new("Cargo.toml");
+    let settings = validate_settings(manifest, &disk.read(manifest)?)?;
 
     let images_dir = root.join("images");
+    let listing = match std::fs::read_dir(&images_dir) {
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Err(no_images("there is no images/ directory"))?,
+        listing => listing.with_context(|| format!("reading {images_dir}"))?,
+    };
     let mut dirs = Vec::new();
-    for entry in std::fs::read_dir(&images_dir).with_context(|| format!("reading {images_dir}"))? {
+    for entry in listing {
         let entry = entry.with_context(|| format!("reading {images_dir}"))?;
         let Ok(name) = entry.file_name().into_string() else {
-            bail!("{images_dir}: the entry {:?} has a name that is not UTF-8; rename it", entry.file_name());
+            Err(DefinitionError {
+                file: "images/".into(),
+                at: None,
+                message: format!("the entry {:?} has a name that is not UTF-8", entry.file_name()),
+                hint: Some("rename it: an image's directory name is its name, in ASCII".to_string()),
+            })?
         };
         if entry.path().join("image.toml").is_file() {
             dirs.push(name);
@@ -1474,33 +2076,180 @@ pub fn load(root: &Utf8Path) -> Result<Definitions> {
     }
     dirs.sort();
     if dirs.is_empty() {
-        bail!("{images_dir} holds no image: add images/<name>/image.toml (see README.md, \"Adding an image\")");
+        Err(no_images("no directory under images/ holds an image.toml"))?;
     }
     let mut images = Vec::new();
     let mut dockerfiles = BTreeMap::new();
     for name in dirs {
         let dir = Utf8PathBuf::from("images").join(&name);
         let file = dir.join("image.toml");
-        let text = std::fs::read_to_string(root.join(&file)).with_context(|| format!("reading {file}"))?;
-        let image = validate_image(&file, &text, &dir, &settings)?;
-        for variant in &image.variants {
-            if !dockerfiles.contains_key(&variant.dockerfile) {
-                let dockerfile = std::fs::read_to_string(root.join(&variant.dockerfile)).with_context(|| {
-                    format!(
-                        "{file}: reading the Dockerfile {} (create it, or set `dockerfile` to the right file)",
-                        variant.dockerfile
-                    )
-                })?;
-                dockerfiles.insert(variant.dockerfile.clone(), dockerfile);
+        let text = disk.read(&file)?;
+        let mut image = validate_image(&file, &text, &dir, &settings)?;
+        // buildx does not expand `~`; a missing HOME leaves it for `build` to report.
+        if let Some(home) = std::env::var("HOME").ok().filter(|h| !h.is_empty()) {
+            for secret in image.secrets.values_mut() {
+                if let Secret::File(path) = secret {
+                    if let Some(rest) = path.strip_prefix("~/") {
+                        *path = format!("{}/{rest}", home.trim_end_matches('/'));
+                    }
+                }
             }
+        }
+        // Validation passed, so this parse does too; it only recovers where the paths were written.
+        let spans: Option<PathSpans> = toml::from_str(&text).ok();
+        let at = |span: Option<&Spanned<String>>| span.map(|s| LineCol::of(&text, s.span().start));
+        let error = |span: Option<&Spanned<String>>, message: String, hint: &str| DefinitionError {
+            file: file.clone(),
+            at: at(span),
+            message,
+            hint: Some(hint.to_string()),
+        };
+
+        let context_span = spans.as_ref().and_then(|s| s.context.as_ref());
+        match disk.locate(&image.context)? {
+            Located::Missing => Err(error(
+                context_span,
+                format!("the build context {} does not exist", image.context),
+                "create the directory, or point `context` at one",
+            ))?,
+            Located::Outside(real) => Err(error(
+                context_span,
+                format!("the build context {} resolves to {}, outside the workspace", image.context, real.display()),
+                OUTSIDE_HINT,
+            ))?,
+            Located::Inside(real) if !real.is_dir() => Err(error(
+                context_span,
+                format!("the build context {} is not a directory", image.context),
+                "point `context` at a directory",
+            ))?,
+            Located::Inside(_) => {}
+        }
+        for (index, variant) in image.variants.iter().enumerate() {
+            if dockerfiles.contains_key(&variant.dockerfile) {
+                continue;
+            }
+            let span = spans
+                .as_ref()
+                .and_then(|s| s.variants.get(index).and_then(|v| v.dockerfile.as_ref()).or(s.dockerfile.as_ref()));
+            match disk.locate(&variant.dockerfile)? {
+                Located::Missing => Err(error(
+                    span,
+                    format!("the Dockerfile {} does not exist", variant.dockerfile),
+                    "create it, or set `dockerfile` to the right file",
+                ))?,
+                Located::Outside(real) => Err(error(
+                    span,
+                    format!(
+                        "the Dockerfile {} resolves to {}, outside the workspace",
+                        variant.dockerfile,
+                        real.display()
+                    ),
+                    OUTSIDE_HINT,
+                ))?,
+                Located::Inside(_) => {}
+            }
+            dockerfiles.insert(variant.dockerfile.clone(), disk.read(&variant.dockerfile)?);
         }
         images.push(image);
     }
     Ok(Definitions { settings, images, dockerfiles })
 }
 
-fn relative(root: &Utf8Path, path: &Utf8Path) -> Utf8PathBuf {
-    path.strip_prefix(root).map(Utf8Path::to_owned).unwrap_or_else(|_| path.to_owned())
+const OUTSIDE_HINT: &str =
+    "a symlink leads out of the workspace, which would hand files from elsewhere on this machine to the build: \
+     replace the symlink with a copy of what it points to";
+
+fn no_images(message: &str) -> DefinitionError {
+    DefinitionError {
+        file: "images/".into(),
+        at: None,
+        message: message.to_string(),
+        hint: Some(
+            "add images/<name>/image.toml and images/<name>/Dockerfile (see README.md, \"Adding an image\")".into(),
+        ),
+    }
+}
+
+/// Where image.toml wrote its paths, for the errors found on disk after validation.
+#[derive(Deserialize)]
+struct PathSpans {
+    context: Option<Spanned<String>>,
+    dockerfile: Option<Spanned<String>>,
+    #[serde(default)]
+    variants: Vec<VariantPathSpans>,
+}
+
+#[derive(Deserialize)]
+struct VariantPathSpans {
+    dockerfile: Option<Spanned<String>>,
+}
+
+/// The workspace on disk, with its real location to tell where symlinks lead.
+struct Disk<'a> {
+    root: &'a Utf8Path,
+    real_root: &'a std::path::Path,
+}
+
+enum Located {
+    Missing,
+    /// Inside the workspace, at this real path.
+    Inside(std::path::PathBuf),
+    /// Its real path, outside the workspace.
+    Outside(std::path::PathBuf),
+}
+
+impl Disk<'_> {
+    /// Where a workspace-relative path really is, symlinks resolved.
+    fn locate(&self, path: &Utf8Path) -> Result<Located> {
+        match std::fs::canonicalize(self.root.join(path)) {
+            Ok(real) if real.starts_with(self.real_root) => Ok(Located::Inside(real)),
+            Ok(real) => Ok(Located::Outside(real)),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Located::Missing),
+            Err(err) => Err(err).with_context(|| format!("resolving {path}")),
+        }
+    }
+
+    /// A definition file's text: a regular file inside the workspace, at most
+    /// `MAX_DEFINITION_BYTES`, UTF-8. Reads no more than the limit, whatever the file claims.
+    fn read(&self, file: &Utf8Path) -> Result<String> {
+        use std::io::Read;
+        let error = |at: Option<LineCol>, message: String, hint: &str| DefinitionError {
+            file: file.to_owned(),
+            at,
+            message,
+            hint: Some(hint.to_string()),
+        };
+        match self.locate(file)? {
+            Located::Missing => Err(error(None, "does not exist".to_string(), "create it"))?,
+            Located::Outside(real) => {
+                Err(error(None, format!("resolves to {}, outside the workspace", real.display()), OUTSIDE_HINT))?
+            }
+            Located::Inside(real) if !real.is_file() => {
+                Err(error(None, "is not a regular file".to_string(), "replace it with a text file"))?
+            }
+            Located::Inside(_) => {}
+        }
+        let path = self.root.join(file);
+        let mut bytes = Vec::new();
+        std::fs::File::open(&path)
+            .and_then(|f| f.take(MAX_DEFINITION_BYTES + 1).read_to_end(&mut bytes))
+            .with_context(|| format!("reading {file}"))?;
+        if bytes.len() as u64 > MAX_DEFINITION_BYTES {
+            let size = std::fs::metadata(&path).map_or(bytes.len() as u64, |m| m.len());
+            Err(error(
+                None,
+                format!("is {size} bytes, over the {MAX_DEFINITION_BYTES}-byte (1 MiB) limit for definition files"),
+                "definitions hold settings and build steps, not data: move large content into the build context",
+            ))?;
+        }
+        String::from_utf8(bytes).map_err(|err| {
+            let valid = err.utf8_error().valid_up_to();
+            let bytes = err.as_bytes();
+            let before = std::str::from_utf8(&bytes[..valid]).unwrap_or_default();
+            let message = format!("is not UTF-8 text (byte 0x{:02x})", bytes[valid]);
+            error(Some(LineCol::of(before, valid)), message, "save it as UTF-8").into()
+        })
+    }
 }
 
 #[cfg(test)]
@@ -1541,7 +2290,89 @@ mod tests {
 
         let err = validate_settings(Utf8Path::new("Cargo.toml"), "[workspace.metadata.images]\nregistyr = \"x\"\n")
             .unwrap_err();
-        assert_eq!(err.to_string(), "Cargo.toml:2:1: unknown key `registyr`\n  hint: did you mean `registry`? Valid keys here: registry, namespace, platforms, network, tags");
+        assert_eq!(err.to_string(), "Cargo.toml:2:1: unknown key `registyr`\n  hint: did you mean `registry`? Valid keys here: registry, namespace, platforms, network, tags, runners, builders");
+    }
+
+    #[test]
+    fn runners_and_builders_map_known_platforms_to_safe_names() {
+        let s = settings();
+        assert_eq!(s.runners["linux/amd64"], "ubuntu-24.04");
+        assert_eq!(s.runners["linux/arm64"], "ubuntu-24.04-arm");
+        assert!(s.builders.is_empty());
+
+        let text =
+            "[workspace.metadata.images.runners]\n\"linux/arm64\" = \"arm-box\"\n\"linux/arm/v7\" = \"ubuntu-24.04\"\n\
+                    [workspace.metadata.images.builders]\n\"linux/arm64\" = \"arm-native\"\n";
+        let s = validate_settings(Utf8Path::new("Cargo.toml"), text).unwrap();
+        let runners: Vec<(&str, &str)> = s.runners.iter().map(|(p, r)| (p.as_str(), r.as_str())).collect();
+        assert_eq!(
+            runners,
+            [("linux/amd64", "ubuntu-24.04"), ("linux/arm/v7", "ubuntu-24.04"), ("linux/arm64", "arm-box")]
+        );
+        assert_eq!(s.builders, BTreeMap::from([("linux/arm64".to_string(), "arm-native".to_string())]));
+
+        let err = |text: &str| validate_settings(Utf8Path::new("Cargo.toml"), text).unwrap_err().to_string();
+        assert_eq!(
+            err("[workspace.metadata.images.runners]\n\"linux/arm46\" = \"x\"\n"),
+            "Cargo.toml:2:1: unknown platform \"linux/arm46\"\n  hint: did you mean \"linux/arm64\"? Known platforms: \
+             linux/amd64, linux/arm64, linux/arm/v7, linux/arm/v6, linux/ppc64le, linux/s390x, linux/riscv64, linux/386"
+        );
+        assert_eq!(
+            err("[workspace.metadata.images.runners]\n\"linux/arm64\" = \"${{ github.actor }}\"\n"),
+            "Cargo.toml:2:17: invalid runner label \"${{ github.actor }}\" for linux/arm64\n  hint: use letters, \
+             digits, `.`, `_` and `-`, starting with a letter or digit, e.g. \"ubuntu-24.04-arm\""
+        );
+        assert!(err("[workspace.metadata.images.builders]\n\"linux/amd64\" = \"\"\n")
+            .starts_with("Cargo.toml:2:17: invalid builder name \"\" for linux/amd64"));
+    }
+
+    #[test]
+    fn scan_allowances_need_an_id_a_real_date_and_a_reason() {
+        let img = image(
+            "[[scan.allow]]\nid = \"CVE-2024-1234\"\nuntil = \"2027-01-31\"\nreason = \"no shell to reach it\"\n\
+             [[scan.allow]]\nid = \"GHSA-abcd-1234-efgh\"\nuntil = 2028-02-29\nreason = \"test only\"\n",
+        )
+        .unwrap();
+        let allow = &img.scan.allow;
+        assert_eq!(allow[0].id, "CVE-2024-1234");
+        assert_eq!(allow[0].until, Date { year: 2027, month: 1, day: 31 });
+        assert_eq!(allow[0].at, "images/orb/image.toml:2:6");
+        assert_eq!(allow[1].until.to_string(), "2028-02-29", "a TOML date works as well as a string");
+        assert_eq!(image("").unwrap().scan, ScanPolicy::default());
+
+        let entry = |id: &str, until: &str, reason: &str| {
+            image(&format!("[[scan.allow]]\nid = {id}\nuntil = {until}\nreason = {reason}\n")).unwrap_err()
+        };
+        assert_eq!(
+            entry("\"CVE-24-1\"", "\"2027-01-31\"", "\"r\""),
+            "images/orb/image.toml:2:6: invalid vulnerability id \"CVE-24-1\": a CVE id is CVE-YYYY-NNNN (four or \
+             more digits)\n  hint: write the id the scanner reports, e.g. \"CVE-2024-1234\" or \"GHSA-xxxx-xxxx-xxxx\""
+        );
+        assert!(entry("\"cve-2024-1234\"", "\"2027-01-31\"", "\"r\"").contains("upper-case source"));
+        assert!(entry("\"CVE-2024-1234\"", "\"2027-02-29\"", "\"r\"").starts_with(
+            "images/orb/image.toml:3:9: invalid `until`: \"2027-02-29\" is not a day: 2027-02 has 28 days"
+        ));
+        assert!(entry("\"CVE-2024-1234\"", "\"31.01.2027\"", "\"r\"").contains("write YYYY-MM-DD"));
+        assert!(entry("\"CVE-2024-1234\"", "2027-01-31T10:00:00", "\"r\"").contains("is not a plain date"));
+        assert!(entry("\"CVE-2024-1234\"", "\"2027-01-31\"", "\" \"")
+            .starts_with("images/orb/image.toml:4:10: the allowance of CVE-2024-1234 gives no reason"));
+        let twice = image(
+            "[[scan.allow]]\nid = \"CVE-2024-1234\"\nuntil = \"2027-01-31\"\nreason = \"a\"\n\
+             [[scan.allow]]\nid = \"CVE-2024-1234\"\nuntil = \"2027-01-31\"\nreason = \"b\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            twice.starts_with(
+                "images/orb/image.toml:6:6: CVE-2024-1234 is allowed twice (first at images/orb/image.toml:2:6)"
+            ),
+            "{twice}"
+        );
+        let unknown =
+            image("[[scan.allow]]\nid = \"CVE-2024-1234\"\nuntil = \"2027-01-31\"\nreson = \"x\"\n").unwrap_err();
+        assert!(
+            unknown.starts_with("images/orb/image.toml:4:1: unknown key `reson`\n  hint: did you mean `reason`?"),
+            "{unknown}"
+        );
     }
 
     #[test]
@@ -1669,7 +2500,7 @@ default = true
     #[test]
     fn missing_default_variant_and_type_errors() {
         let err = image("[[variants]]\nname = \"a\"\n").unwrap_err();
-        assert_eq!(err, "images/orb/image.toml: no variant is marked `default = true`\n  hint: mark exactly one [[variants]] entry with `default = true`");
+        assert_eq!(err, "images/orb/image.toml:2:8: no variant is marked `default = true`\n  hint: mark exactly one [[variants]] entry with `default = true`");
         let err = image("platforms = \"linux/amd64\"").unwrap_err();
         assert!(err.starts_with("images/orb/image.toml:1:13: invalid type"), "{err}");
         let err = image("description = \"x\n").unwrap_err();
@@ -1694,6 +2525,32 @@ default = true
     }
 
     #[test]
+    fn secrets_record_where_each_value_is() {
+        let img = image("[secrets]\nnpm = { env = \"NPM_TOKEN\" }\nnetrc = { file = \"~/.netrc\" }\nkey = { file = \"/run/k\" }\nsibling = { file = \"../shared/token\" }\n").unwrap();
+        let secrets: Vec<(&str, &Secret)> = img.secrets.iter().map(|(id, s)| (id.as_str(), s)).collect();
+        assert_eq!(
+            secrets,
+            [
+                ("key", &Secret::File("/run/k".into())),
+                ("netrc", &Secret::File("~/.netrc".into())),
+                ("npm", &Secret::Env("NPM_TOKEN".into())),
+                ("sibling", &Secret::File("images/shared/token".into())),
+            ]
+        );
+        let err = image("[secrets]\nt = { file = \"token.txt\" }\n").unwrap_err();
+        assert!(
+            err.starts_with(
+                "images/orb/image.toml:2:14: secret file images/orb/token.txt is inside the build context images/orb"
+            ),
+            "{err}"
+        );
+        let err = image("context = \"../..\"\n[secrets]\nt = { file = \"../shared/token\" }\n").unwrap_err();
+        assert!(err.contains("is inside the build context ."), "the whole workspace as context: {err}");
+        let err = image("[secrets]\nt = { file = \"../../../token\" }\n").unwrap_err();
+        assert!(err.contains("`file` \"../../../token\" points outside the workspace"), "{err}");
+    }
+
+    #[test]
     fn repository_grammar() {
         for ok in ["a", "orb", "acme/orb", "a.b_c__d--e", "x/y/z0"] {
             assert_eq!(check_repository(ok), Ok(()), "{ok}");
@@ -1708,7 +2565,9 @@ default = true
         for ok in ["localhost:5000", "ghcr.io", "127.0.0.1:41234", "[::1]:5000", "registry-1.example.test"] {
             assert_eq!(check_registry_host(ok), Ok(()), "{ok}");
         }
-        for bad in ["", "localhost:port", "a b", "host/path", "a..b"] {
+        let bad =
+            ["", "localhost:port", "a b", "host/path", "a..b", "-a.test", "a-.test", "myregistry", "[zz]:1", "r:+5"];
+        for bad in bad {
             assert!(check_registry_host(bad).is_err(), "{bad:?} should be rejected");
         }
     }
@@ -1978,6 +2837,69 @@ exit_code = 3
         }
         for user in ["65534", "nobody:nogroup", "1000:0"] {
             assert!(!is_root_user(user), "{user:?}");
+        }
+    }
+
+    #[test]
+    fn rootfs_is_unpacked_packages_or_a_bootstrapped_suite_resolved_per_variant() {
+        let packages = image("[rootfs]\npackages = [\"busybox-static\"]\n").unwrap();
+        assert_eq!(packages.rootfs, Some(Rootfs::Packages(vec!["busybox-static".into()])));
+        let debian = image(
+            "[rootfs]\nsuite = \"{SUITE}\"\nslim = true\ninclude = [\"ca-certificates\"]\n\
+             [[variants]]\nname = \"bookworm\"\ndefault = true\nargs = { SUITE = \"bookworm\" }\n\
+             [[variants]]\nname = \"trixie\"\nargs = { SUITE = \"trixie\" }\n",
+        )
+        .unwrap();
+        let rootfs = debian.rootfs.unwrap();
+        let bootstrap = |suite: &str, variant: &str, slim, include: &[&str]| {
+            let include = include.iter().map(|p| p.to_string()).collect();
+            Rootfs::Mmdebstrap(Bootstrap { suite: suite.into(), variant: variant.into(), slim, include })
+        };
+        let certificates = ["ca-certificates"];
+        assert_eq!(rootfs, bootstrap("{SUITE}", "minbase", true, &certificates), "minbase unless told otherwise");
+        assert_eq!(rootfs.resolve(&debian.variants[1].args), Ok(bootstrap("trixie", "minbase", true, &certificates)));
+        assert_eq!(rootfs.resolve(&BTreeMap::new()), Err("SUITE".to_string()));
+        let plain = image("[args]\nSUITE = \"trixie\"\n[rootfs]\nsuite = \"{SUITE}\"\nvariant = \"apt\"\n").unwrap();
+        assert_eq!(plain.rootfs.unwrap().resolve(&plain.args), Ok(bootstrap("trixie", "apt", false, &[])));
+        let serialized = serde_json::to_string(&bootstrap("trixie", "minbase", true, &certificates)).unwrap();
+        assert_eq!(
+            serialized,
+            r#"{"mmdebstrap":{"suite":"trixie","variant":"minbase","slim":true,"include":["ca-certificates"]}}"#
+        );
+    }
+
+    #[test]
+    fn rootfs_errors_point_at_the_key() {
+        let cases = [
+            ("[rootfs]\npackages = [\"busybox-static\"]\nsuite = \"bookworm\"\n", "3:9", "[rootfs] sets both `packages` and `suite`", "keep one"),
+            ("[rootfs]\n", "1:1", "[rootfs] has neither `packages` nor `suite`", "suite = \"bookworm\""),
+            ("[rootfs]\npackages = [\"busybox-static\"]\nslim = true\n", "3:8", "[rootfs] `slim` applies to a `suite`, not to `packages`", "remove `slim`"),
+            ("[rootfs]\npackages = [\"busybox-static\"]\nvariant = \"apt\"\n", "3:11", "[rootfs] `variant` applies to a `suite`", "remove `variant`"),
+            ("[rootfs]\npackages = [\"busybox-static\"]\ninclude = [\"curl\"]\n", "3:11", "[rootfs] `include` applies to a `suite`", "remove `include`"),
+            ("[rootfs]\nsuite = \"bookworm\"\ninclude = [\"--hook-dir=/x\"]\n", "3:12", "invalid Debian package name \"--hook-dir=/x\"", "lowercase"),
+            ("[rootfs]\nsuite = \"bookworm\"\nvariant = \"minbas\"\n", "3:11", "unknown mmdebstrap variant \"minbas\"", "did you mean \"minbase\"?"),
+            ("[rootfs]\nsuite = \"Bookworm\"\n", "2:9", "invalid Debian suite \"Bookworm\"", "\"trixie\""),
+            ("[rootfs]\nsuite = \"bookworm --include=x\"\n", "2:9", "invalid Debian suite", "codename"),
+            ("[rootfs]\nsuite = \"{SUITE}\"\n", "2:9", "`{SUITE}` in [rootfs] `suite` is not a build arg of this image", "build args here: none"),
+            (
+                "[rootfs]\nsuite = \"{SUITE}\"\n[[variants]]\nname = \"a\"\ndefault = true\nargs = { SUITE = \"bookworm\" }\n[[variants]]\nname = \"b\"\n",
+                "2:9",
+                "`{SUITE}` in [rootfs] `suite` is not a build arg of variant \"b\"",
+                "set SUITE in [args] or in the variant's `args`",
+            ),
+            (
+                "[rootfs]\nsuite = \"{SUITE}\"\n[[variants]]\nname = \"a\"\ndefault = true\nargs = { SUITE = \"Sid\" }\n",
+                "2:9",
+                "invalid Debian suite \"Sid\" (for variant \"a\")",
+                "codename",
+            ),
+            ("[rootfs]\nsuite = \"bookworm\"\nmirror = \"x\"\n", "3:1", "unknown key `mirror`", "suite"),
+        ];
+        for (text, at, message, hint) in cases {
+            let err = image(text).unwrap_err();
+            let (first, rest) = err.split_once('\n').unwrap_or((&err, ""));
+            assert!(first.starts_with(&format!("images/orb/image.toml:{at}: {message}")), "{text:?}: {err}");
+            assert!(rest.starts_with("  hint: ") && rest.contains(hint), "{text:?}: {err}");
         }
     }
 }

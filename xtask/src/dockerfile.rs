@@ -374,11 +374,19 @@ pub struct Expanded {
 /// and `${VAR+alt}` as BuildKit does; `lookup` gives `None` for an unset variable.
 pub fn expand(word: &str, lookup: impl Fn(&str) -> Option<String>) -> Expanded {
     let mut out = Expanded { text: String::new(), unset: Vec::new() };
-    expand_into(word, &lookup, &mut out);
+    expand_into(word, &lookup, &mut out, 0);
     out
 }
 
-fn expand_into(word: &str, lookup: &dyn Fn(&str) -> Option<String>, out: &mut Expanded) {
+/// How deep `${A:-${B:-...}}` defaults nest before the rest is kept as written: real files
+/// nest two or three, and a hostile one must not exhaust the stack.
+const MAX_NESTING: usize = 32;
+
+fn expand_into(word: &str, lookup: &dyn Fn(&str) -> Option<String>, out: &mut Expanded, depth: usize) {
+    if depth > MAX_NESTING {
+        out.text.push_str(word);
+        return;
+    }
     let mut rest = word;
     while let Some(dollar) = rest.find('$') {
         out.text.push_str(&rest[..dollar]);
@@ -401,8 +409,8 @@ fn expand_into(word: &str, lookup: &dyn Fn(&str) -> Option<String>, out: &mut Ex
             // With `:`, an empty value counts as unset.
             let set = value.as_ref().is_some_and(|v| !colon || !v.is_empty());
             match op.chars().next() {
-                Some('-') if !set => expand_into(&op[1..], lookup, out),
-                Some('+') if set => expand_into(&op[1..], lookup, out),
+                Some('-') if !set => expand_into(&op[1..], lookup, out, depth + 1),
+                Some('+') if set => expand_into(&op[1..], lookup, out, depth + 1),
                 Some('+') => {}
                 _ => match value {
                     Some(v) if set || !colon => out.text.push_str(&v),
@@ -568,6 +576,10 @@ mod tests {
             ("a-$NOPE-${OTHER}", "a--", vec!["NOPE", "OTHER"]),
             ("cost $5 and $", "cost $5 and $", vec![]),
         ];
+        let deep = format!("{}x{}", "${NOPE:-".repeat(100_000), "}".repeat(100_000));
+        let kept = 100_000 - MAX_NESTING - 1;
+        let kept = format!("{}x{}", "${NOPE:-".repeat(kept), "}".repeat(kept));
+        assert_eq!(expand(&deep, lookup).text, kept, "nesting past the limit is kept as written, without recursing");
         for (word, text, unset) in cases {
             let got = expand(word, lookup);
             assert_eq!((got.text.as_str(), got.unset), (text, unset.iter().map(|s| s.to_string()).collect()), "{word}");

@@ -92,14 +92,20 @@ pub fn detect(
     if flags.branch.is_some() {
         event.branch = flags.branch.clone();
     }
-    if flags.sha.is_some() {
-        event.sha = flags.sha.clone();
+    if let Some(sha) = &flags.sha {
+        // It becomes part of tags and of the revision label: only what git prints is accepted.
+        if sha.is_empty() || sha.len() > 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+            bail!("--sha {sha:?} is not a commit SHA: pass the hex digits `git rev-parse HEAD` prints");
+        }
+        event.sha = Some(sha.clone());
     }
     if flags.pr.is_some() {
         event.pr = flags.pr;
     }
     for tag in &flags.tags {
-        crate::tags::check_tag(tag).map_err(|why| anyhow::anyhow!("--tag {tag:?} is not a valid tag: {why}"))?;
+        crate::tags::check_tag(tag).map_err(|why| {
+            anyhow::anyhow!("--tag {tag:?} is not a valid tag: {why}; use letters, digits, `_`, `.` and `-`")
+        })?;
     }
     event.extra_tags = flags.tags.clone();
     if event.kind == EventKind::PullRequest && event.pr.is_none() {
@@ -332,6 +338,7 @@ mod tests {
         check(EventFlags { version: Some("1.2".into()), ..Default::default() }, "use X.Y.Z");
         check(EventFlags { event: Some("pull-request".into()), ..Default::default() }, "pass --pr N");
         check(EventFlags { tags: vec!["a/b".into()], ..Default::default() }, "--tag \"a/b\"");
+        check(EventFlags { sha: Some("HEAD~1".into()), ..Default::default() }, "is not a commit SHA");
     }
 
     #[test]

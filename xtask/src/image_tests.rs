@@ -512,6 +512,7 @@ fn xml_escape(text: &str, attribute: bool) -> String {
 // ---- The command --------------------------------------------------------------------------
 
 pub fn run(ws: &Workspace, flags: &flags::Test) -> Result<()> {
+    let began = std::time::SystemTime::now();
     let format = ws.format.require("test", &[Format::Table, Format::Json, Format::Junit])?;
     let jobs = match flags.jobs {
         Some(0) => bail!("--jobs 0 would run nothing: pass 1 or more"),
@@ -604,6 +605,8 @@ pub fn run(ws: &Workspace, flags: &flags::Test) -> Result<()> {
         c.skipped,
         output::duration(started.elapsed())
     );
+    let success = c.failed + c.errors == 0 && leftovers.is_ok() && !ctx.interrupted.load(Ordering::SeqCst);
+    crate::metrics::record(ws, "test", began, success, unit_metrics(&results));
     leftovers?;
     if ctx.interrupted.load(Ordering::SeqCst) {
         return Err(
@@ -614,6 +617,45 @@ pub fn run(ws: &Workspace, flags: &flags::Test) -> Result<()> {
         bail!("{} of {} test case(s) failed or could not run (details above)", c.failed + c.errors, c.tests);
     }
     Ok(())
+}
+
+/// A metrics record per unit and platform: the worst status of its cases, their
+/// summed time and the manifest digest they ran.
+fn unit_metrics(results: &[CaseResult]) -> Vec<crate::metrics::UnitPlatformRecord> {
+    let mut out: Vec<crate::metrics::UnitPlatformRecord> = Vec::new();
+    for r in results {
+        let at = match out.iter().position(|m| m.unit == r.unit && m.platform == r.platform) {
+            Some(at) => at,
+            None => {
+                out.push(crate::metrics::UnitPlatformRecord {
+                    unit: r.unit.clone(),
+                    platform: r.platform.clone(),
+                    status: "skipped".to_string(),
+                    seconds: Some(0.0),
+                    digest: None,
+                    input_digest: None,
+                    skipped: false,
+                    compressed_size: None,
+                });
+                out.len() - 1
+            }
+        };
+        let m = &mut out[at];
+        m.seconds = Some(m.seconds.unwrap_or(0.0) + r.seconds);
+        let digest = r.image.as_deref().and_then(|i| i.split_once('@')).map(|(_, d)| d.to_string());
+        m.digest = m.digest.take().or(digest);
+        let rank = |status: &str| ["skipped", "passed", "error", "failed"].iter().position(|s| *s == status);
+        let status = match r.status {
+            Status::Passed => "passed",
+            Status::Failed => "failed",
+            Status::Error => "error",
+            Status::Skipped => "skipped",
+        };
+        if rank(status) > rank(&m.status) {
+            m.status = status.to_string();
+        }
+    }
+    out
 }
 
 /// Seconds since the epoch: tells this run's containers from an earlier run's with a reused pid.
@@ -789,6 +831,9 @@ fn prepare_published(unit: &Unit, tag: &str, platform: &str) -> Result<Prepared>
         .config(repository, &config_digest)
         .with_context(|| format!("reading the {platform} image config of {tag}"))?;
     let reference = format!("{}@{}", unit.repository, entry.digest);
+    // The digest comes from the registry: it reaches docker's command line only if it is one.
+    crate::reference::parse(&reference)
+        .map_err(|why| anyhow::anyhow!("{tag}: the registry lists {reference:?}: {why}"))?;
     let pull = duct::cmd!("docker", "pull", "--quiet", "--platform", platform, &reference)
         .stdin_null()
         .stderr_to_stdout()
@@ -1445,6 +1490,30 @@ entrypoint = ["/entry", "{TARGETARCH}"]
         );
         let table = summary_table(&[case("base", "shell", Status::Passed)]);
         assert_eq!(table.lines().nth(2), Some("base  linux/arm64  shell  passed  0.5s"));
+    }
+
+    #[test]
+    fn metrics_per_unit_and_platform_take_the_worst_status() {
+        let local = CaseResult { image: Some("app:local".into()), ..case("app", "a", Status::Passed) };
+        let results = [
+            case("app:quiet", "greets", Status::Passed),
+            case("base", "shell", Status::Skipped),
+            case("app:quiet", "says", Status::Failed),
+            case("app:quiet", "later", Status::Error),
+            case("base", "files", Status::Passed),
+            local,
+        ];
+        let got: Vec<(String, String, Option<f64>, Option<String>)> =
+            unit_metrics(&results).into_iter().map(|m| (m.unit, m.status, m.seconds, m.digest)).collect();
+        let digest = Some("sha256:ab".to_string());
+        assert_eq!(
+            got,
+            [
+                ("app:quiet".into(), "failed".into(), Some(1.5), digest.clone()),
+                ("base".into(), "passed".into(), Some(1.0), digest),
+                ("app".into(), "passed".into(), Some(0.5), None),
+            ]
+        );
     }
 
     #[test]

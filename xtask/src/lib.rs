@@ -9,9 +9,11 @@ pub mod bench;
 pub mod build;
 pub mod buildx;
 pub mod ci;
+pub mod ci_workflow;
 pub mod definitions;
 pub mod diag;
 pub mod dockerfile;
+pub mod doctor;
 pub mod event;
 /// An error that ends the process with a specific exit status (e.g. 2 for
 /// "registry unreachable"), where 1 would blur two different outcomes.
@@ -31,14 +33,24 @@ impl std::error::Error for Exit {}
 
 pub mod flags;
 pub mod image_tests;
+pub mod inputs;
 pub mod lint;
+pub mod matrix;
+pub mod metrics;
 pub mod output;
 pub mod plan;
 pub mod provision;
 pub mod publish;
+pub mod reference;
 pub mod registry;
+pub mod report;
+pub mod rollback;
 pub mod rootfs;
+pub mod sbom;
+pub mod scaffold;
+pub mod scan;
 pub mod schedule;
+pub mod schema;
 pub mod size;
 pub mod tags;
 pub mod verify;

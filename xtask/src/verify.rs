@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
+use crate::metrics::UnitPlatformRecord;
 use crate::plan::{self, Unit};
 use crate::registry::{map_concurrent, split_repository, Descriptor, ImageConfig, Manifest, Registry};
 use crate::workspace::{Format, Workspace};
@@ -208,6 +209,46 @@ pub fn check_unit(unit: &Unit, observed: &Observed, release: bool) -> UnitReport
     }
 }
 
+/// A metrics record per declared platform: the image it has in the index most tags
+/// agree on, that image's compressed size and the input digest it is labelled with.
+fn platform_metrics(unit: &Unit, report: &UnitReport, observed: &Observed) -> Vec<UnitPlatformRecord> {
+    let failed = report.problems.iter().any(|p| p.severity == Severity::Error);
+    let top = observed
+        .tags
+        .values()
+        .filter_map(|m| m.as_ref().ok()?.as_ref())
+        .find(|m| report.digest.as_ref() == Some(&m.digest));
+    unit.platforms
+        .iter()
+        .map(|platform| {
+            let image = top.and_then(|m| {
+                if !is_index(&m.media_type) {
+                    return (unit.platforms.len() == 1).then_some(m);
+                }
+                let entry = m
+                    .body
+                    .manifests
+                    .iter()
+                    .filter(|d| !is_attestation(d))
+                    .find(|d| d.platform.as_ref().is_some_and(|p| p.name() == *platform))?;
+                observed.images.get(&entry.digest)?.as_ref().ok()?.as_ref()
+            });
+            let config =
+                image.and_then(|m| m.body.config.as_ref()).and_then(|c| observed.configs.get(&c.digest)?.as_ref().ok());
+            UnitPlatformRecord {
+                unit: unit.id.clone(),
+                platform: platform.clone(),
+                status: if failed { "failed" } else { "ok" }.to_string(),
+                seconds: None,
+                digest: image.map(|m| m.digest.clone()),
+                input_digest: config.and_then(|c| c.labels().remove(crate::inputs::INPUT_DIGEST_LABEL)),
+                skipped: false,
+                compressed_size: image.map(|m| crate::size::measure(m).0),
+            }
+        })
+        .collect()
+}
+
 /// The digest most of `found` point at; the earliest tag's wins a tie.
 fn consensus_digest(found: &[(&str, &Manifest)]) -> Option<String> {
     let count = |digest: &str| found.iter().filter(|(_, m)| m.digest == digest).count();
@@ -296,6 +337,7 @@ pub fn observe(client: &Registry, units: &[Unit]) -> BTreeMap<String, Observed> 
 }
 
 pub fn run(ws: &Workspace, flags: &crate::flags::VerifyManifests) -> Result<()> {
+    let started_at = std::time::SystemTime::now();
     let format = ws.format.require("verify-manifests", &[Format::Table, Format::Json])?;
     let units = plan::plan(&ws.defs, &ws.event, &ws.registry, &flags.units)?;
     let client = Registry::new(&ws.registry)?;
@@ -307,8 +349,16 @@ pub fn run(ws: &Workspace, flags: &crate::flags::VerifyManifests) -> Result<()> 
     let started = std::time::Instant::now();
     let mut observed = observe(&client, &units);
     let release = ws.event.kind == crate::event::EventKind::Release;
-    let reports: Vec<UnitReport> =
-        units.iter().map(|u| check_unit(u, &observed.remove(&u.id).unwrap_or_default(), release)).collect();
+    let mut metrics = Vec::new();
+    let reports: Vec<UnitReport> = units
+        .iter()
+        .map(|u| {
+            let observed = observed.remove(&u.id).unwrap_or_default();
+            let report = check_unit(u, &observed, release);
+            metrics.extend(platform_metrics(u, &report, &observed));
+            report
+        })
+        .collect();
     let errors = reports.iter().flat_map(|r| &r.problems).filter(|p| p.severity == Severity::Error).count();
     let warnings = reports.iter().flat_map(|r| &r.problems).filter(|p| p.severity == Severity::Warning).count();
     if format == Format::Json {
@@ -339,6 +389,7 @@ pub fn run(ws: &Workspace, flags: &crate::flags::VerifyManifests) -> Result<()> 
             crate::output::duration(started.elapsed())
         );
     }
+    crate::metrics::record(ws, "verify-manifests", started_at, errors == 0, metrics);
     if errors > 0 {
         return Err(crate::Exit { code: 1, message: format!("{errors} problem(s) in the registry") }.into());
     }
@@ -437,6 +488,37 @@ mod tests {
         let report = check_unit(&unit(&["linux/amd64", "linux/arm64"]), &healthy(), true);
         assert_eq!(messages(&report), Vec::<String>::new());
         assert_eq!(report.digest.as_deref(), Some("sha256:idx"));
+    }
+
+    #[test]
+    fn metrics_name_each_platform_image_its_size_and_input_digest() {
+        let unit = unit(&["linux/amd64", "linux/arm64", "linux/arm/v7"]);
+        let mut o = healthy();
+        let mut labelled = config("arm64", true);
+        labelled.config = Some(serde_json::json!({ "Labels": { crate::inputs::INPUT_DIGEST_LABEL: "sha256:in" } }));
+        o.configs.insert("sha256:cb".into(), Ok(labelled));
+        let report = check_unit(&unit, &o, true);
+        let records = platform_metrics(&unit, &report, &o);
+        let got: Vec<String> = records
+            .iter()
+            .map(|r| {
+                let (digest, input) = (r.digest.as_deref(), r.input_digest.as_deref());
+                format!("{} {} {digest:?} {:?} {input:?}", r.platform, r.status, r.compressed_size)
+            })
+            .collect();
+        // `descriptor` sizes are 1: a config and no layers.
+        assert_eq!(
+            got,
+            [
+                "linux/amd64 failed Some(\"sha256:a\") Some(1) None",
+                "linux/arm64 failed Some(\"sha256:b\") Some(1) Some(\"sha256:in\")",
+                "linux/arm/v7 failed None None None",
+            ]
+        );
+        let two = unit.platforms[..2].to_vec();
+        let unit = Unit { platforms: two, ..unit };
+        let report = check_unit(&unit, &healthy(), true);
+        assert!(platform_metrics(&unit, &report, &healthy()).iter().all(|r| r.status == "ok"));
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub fn engine_lock() -> MutexGuard<'static, ()> {
 pub struct TestRegistry {
     pub host: String,
     pub storage: Utf8PathBuf,
-    _process: RegistryProcess,
+    process: Option<RegistryProcess>,
 }
 
 impl TestRegistry {
@@ -32,7 +32,7 @@ impl TestRegistry {
         let storage = scratch(&format!("registry-{name}"));
         let process = start_registry(&host, &storage, None)
             .expect("starting docker-registry (run `cargo xtask provision` first)");
-        TestRegistry { host, storage, _process: process }
+        TestRegistry { host, storage, process: Some(process) }
     }
 
     /// Like `start`, but every request needs one of the bcrypt logins in `htpasswd` (the
@@ -45,11 +45,21 @@ impl TestRegistry {
         std::fs::write(&logins, htpasswd).unwrap();
         let process = start_registry(&host, &storage, Some(&logins))
             .expect("starting docker-registry (run `cargo xtask provision` first)");
-        TestRegistry { host, storage, _process: process }
+        TestRegistry { host, storage, process: Some(process) }
     }
 
     pub fn client(&self) -> Registry {
         Registry::new(&self.host).unwrap()
+    }
+
+    /// Kills the registry, as a crash would; its storage stays.
+    pub fn stop(&mut self) {
+        self.process = None;
+    }
+
+    /// Serves the same storage on the same address again (without logins).
+    pub fn restart(&mut self) {
+        self.process = Some(start_registry(&self.host, &self.storage, None).expect("restarting docker-registry"));
     }
 }
 
@@ -106,6 +116,11 @@ fn copy_tree(from: &Utf8Path, to: &Utf8Path) {
 
 /// Runs the xtask binary on `root`, pushing to `registry`.
 pub fn xtask(root: &Utf8Path, registry: &str, args: &[&str]) -> Output {
+    xtask_with_env(root, registry, args, &[])
+}
+
+/// Like `xtask`, with extra environment variables for the binary.
+pub fn xtask_with_env(root: &Utf8Path, registry: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
         .arg("--root")
         .arg(root)
@@ -115,6 +130,7 @@ pub fn xtask(root: &Utf8Path, registry: &str, args: &[&str]) -> Output {
         // Builds of fixtures share the downloaded packages and root filesystems.
         .env("XTASK_CACHE_DIR", Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/xtask/cache"))
         .env_remove("GITHUB_EVENT_NAME")
+        .envs(env.iter().copied())
         .output()
         .expect("running the xtask binary");
     eprintln!(

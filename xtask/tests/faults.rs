@@ -1,0 +1,219 @@
+//! Fault injection against the real engine and registry: each test asserts the
+//! registry's state before and after the fault.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use camino::Utf8Path;
+use common::{engine_lock, fixture, xtask, xtask_ok, TestRegistry};
+
+/// Tags of `repository` other than the staging and input-digest tags builds push.
+fn final_tags(registry: &TestRegistry, repository: &str) -> Vec<String> {
+    let mut tags: Vec<String> = registry
+        .client()
+        .tags(repository)
+        .unwrap()
+        .into_iter()
+        .filter(|t| !t.starts_with("staging-") && !t.starts_with("inputs-"))
+        .collect();
+    tags.sort();
+    tags
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn an_unreachable_registry_stops_the_build_before_anything_is_built() {
+    let root = fixture("arm-fails");
+    let output = xtask(&root, "registry.invalid:5000", &["build"]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stderr(&output);
+    let errors: Vec<&str> = text.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "one error:\n{text}");
+    assert!(errors[0].starts_with("error: registry registry.invalid:5000 is unreachable"), "{text}");
+    assert!(!text.contains("started"), "nothing was built:\n{text}");
+    assert!(
+        !root.join("target/xtask/logs").exists() || root.join("target/xtask/logs").read_dir().unwrap().count() == 0
+    );
+}
+
+#[test]
+fn a_stopped_docker_daemon_is_one_clear_error() {
+    let root = fixture("arm-fails");
+    let registry = TestRegistry::start("no-daemon");
+    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["--root", root.as_str(), "--registry", &registry.host, "build"])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(stderr(&output).trim(), "error: docker daemon is not running: run `cargo xtask provision`");
+}
+
+#[test]
+fn a_registry_killed_between_push_and_publish_leaves_no_tag_and_a_rerun_completes() {
+    let _engine = engine_lock();
+    let mut registry = TestRegistry::start("killed");
+    let root = fixture("arm-fails");
+    let release = ["--event", "release", "--version", "2.0.0"];
+    let digests = root.join("digests");
+    // The CI fan-out: each platform is built and pushed on its own, recording its digest.
+    for (platform, file) in [("linux/amd64", "amd64.json"), ("linux/arm64", "arm64.json")] {
+        let file = digests.join(file);
+        let mut args = release.to_vec();
+        args.extend(["build", "--platform", platform, "--digest-file", file.as_str()]);
+        xtask_ok(&root, &registry.host, &args);
+    }
+    assert_eq!(final_tags(&registry, "fragile"), Vec::<String>::new(), "pushing platforms moves no tag");
+
+    registry.stop();
+    let publish = |registry: &TestRegistry| {
+        let mut args = release.to_vec();
+        let (a, b) = (digests.join("amd64.json"), digests.join("arm64.json"));
+        args.extend(["publish", "--digests", a.as_str(), b.as_str()]);
+        xtask(&root, &registry.host, &args)
+    };
+    let failed = publish(&registry);
+    assert!(!failed.status.success(), "publishing to a dead registry fails");
+
+    registry.restart();
+    assert_eq!(final_tags(&registry, "fragile"), Vec::<String>::new(), "no tag points at a partial index");
+    let done = publish(&registry);
+    assert!(done.status.success(), "the re-run completes:\n{}", stderr(&done));
+    assert_eq!(final_tags(&registry, "fragile"), ["2", "2.0", "2.0.0", "latest"]);
+    let mut verify = release.to_vec();
+    verify.push("verify-manifests");
+    xtask_ok(&root, &registry.host, &verify);
+}
+
+#[test]
+fn an_unwritable_release_record_refuses_the_publish_before_any_tag_moves() {
+    let _engine = engine_lock();
+    let registry = TestRegistry::start("no-record");
+    let root = fixture("arm-fails");
+    xtask_ok(&root, &registry.host, &["--event", "release", "--version", "1.0.0", "build"]);
+    let before = registry.client().manifest("fragile", "latest").unwrap().unwrap().digest;
+
+    // A file where the records' directory must go: creating it fails, as on a full or read-only disk.
+    let releases = root.join("target/xtask/releases");
+    std::fs::remove_dir_all(&releases).unwrap();
+    std::fs::write(&releases, "not a directory").unwrap();
+    let dockerfile = root.join("images/fragile/Dockerfile");
+    let text = std::fs::read_to_string(&dockerfile).unwrap();
+    std::fs::write(&dockerfile, text.replace("USER 65534:65534", "RUN echo changed > /changed\nUSER 65534:65534"))
+        .unwrap();
+    let output = xtask(&root, &registry.host, &["--event", "release", "--version", "1.1.0", "build"]);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("writing the release record; no tag was moved"), "{}", stderr(&output));
+    assert_eq!(final_tags(&registry, "fragile"), ["1", "1.0", "1.0.0", "latest"], "no 1.1 tag exists");
+    assert_eq!(registry.client().manifest("fragile", "latest").unwrap().unwrap().digest, before, "latest did not move");
+}
+
+#[test]
+fn rollback_restores_the_previous_release_and_removes_new_tags() {
+    let _engine = engine_lock();
+    let registry = TestRegistry::start("rollback");
+    let root = fixture("arm-fails");
+    let client = registry.client();
+    xtask_ok(&root, &registry.host, &["--event", "release", "--version", "1.0.0", "build"]);
+    let v1 = client.manifest("fragile", "latest").unwrap().unwrap().digest;
+
+    let dockerfile = root.join("images/fragile/Dockerfile");
+    let text = std::fs::read_to_string(&dockerfile).unwrap();
+    std::fs::write(&dockerfile, text.replace("USER 65534:65534", "RUN echo two > /release\nUSER 65534:65534")).unwrap();
+    xtask_ok(&root, &registry.host, &["--event", "release", "--version", "1.1.0", "build"]);
+    let v2 = client.manifest("fragile", "latest").unwrap().unwrap().digest;
+    assert_ne!(v1, v2);
+    assert_eq!(final_tags(&registry, "fragile"), ["1", "1.0", "1.0.0", "1.1", "1.1.0", "latest"]);
+
+    let dry = xtask_ok(&root, &registry.host, &["rollback", "--dry-run"]);
+    assert!(dry.contains("move back to") && dry.contains("Dry run"), "{dry}");
+    assert_eq!(client.manifest("fragile", "latest").unwrap().unwrap().digest, v2, "a dry run changes nothing");
+
+    xtask_ok(&root, &registry.host, &["rollback"]);
+    assert_eq!(client.manifest("fragile", "latest").unwrap().unwrap().digest, v1, "latest is back on 1.0.0");
+    assert_eq!(client.manifest("fragile", "1").unwrap().unwrap().digest, v1);
+    assert_eq!(final_tags(&registry, "fragile"), ["1", "1.0", "1.0.0", "latest"], "the tags new in 1.1.0 are gone");
+}
+
+#[test]
+fn ctrl_c_stops_the_build_moves_no_tag_and_leaves_nothing_running() {
+    let _engine = engine_lock();
+    let registry = TestRegistry::start("interrupt");
+    let root = fixture("arm-fails");
+    let dockerfile = root.join("images/fragile/Dockerfile");
+    let text = std::fs::read_to_string(&dockerfile).unwrap();
+    std::fs::write(&dockerfile, text.replace("USER 65534:65534", "RUN sleep 300\nUSER 65534:65534")).unwrap();
+    let containers_before = count_containers();
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["--root", root.as_str(), "--registry", &registry.host, "build"])
+        .env("XTASK_CACHE_DIR", Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/xtask/cache"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = root.join("target/xtask/logs/fragile-amd64.log");
+    wait_for(
+        || std::fs::read_to_string(&log).is_ok_and(|l| l.contains("sleep 300")),
+        "the build to reach its slow step",
+    );
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let started = Instant::now();
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(60), "the interrupt does not wait for the 300 s step");
+    assert!(err.contains("Interrupted"), "{err}");
+    assert_eq!(final_tags(&registry, "fragile"), Vec::<String>::new(), "no tag moved");
+    let buildx_left = Command::new("pgrep").args(["-f", &format!("buildx build.*{}", root.as_str())]).output().unwrap();
+    assert!(buildx_left.stdout.is_empty(), "a buildx process outlived the interrupt");
+    assert_eq!(count_containers(), containers_before, "no container is left behind");
+}
+
+fn count_containers() -> usize {
+    let out = Command::new("docker").args(["ps", "-aq"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+fn wait_for(mut ready: impl FnMut() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn an_unregistered_arm64_emulator_is_caught_before_any_build() {
+    let _engine = engine_lock();
+    let entry = Utf8Path::new("/proc/sys/fs/binfmt_misc/qemu-aarch64");
+    assert!(entry.exists(), "the arm64 emulator is registered (run `cargo xtask provision`)");
+    /// Registers the emulator again however the test ends, as `provision` would.
+    struct Reregister;
+    impl Drop for Reregister {
+        fn drop(&mut self) {
+            let status = Command::new("update-binfmts").args(["--enable", "qemu-aarch64"]).status();
+            assert!(
+                status.is_ok_and(|s| s.success()),
+                "re-registering qemu-aarch64 failed: run `cargo xtask provision`"
+            );
+        }
+    }
+    let _reregister = Reregister;
+    std::fs::write(entry, "-1").unwrap(); // unregisters it
+    let registry = TestRegistry::start("no-emulator");
+    let root = fixture("arm-fails");
+    let output = xtask(&root, &registry.host, &["build"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output).trim(),
+        "error: linux/arm64 needs the qemu-aarch64 emulator, which is not enabled: run `cargo xtask provision`"
+    );
+    assert_eq!(final_tags(&registry, "fragile"), Vec::<String>::new());
+}

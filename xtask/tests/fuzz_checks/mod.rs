@@ -1,0 +1,131 @@
+//! What the parsers must do with any input, shared by the cargo-fuzz targets (`fuzz/`) and
+//! the generated-corpus test (`tests/fuzz_parsers.rs`): never panic; refuse image.toml text
+//! with an error that has a location and a hint; and, when they accept it, produce only
+//! what later steps rely on (one default variant, paths inside the workspace, image
+//! references that docker reads as meant, `--secret` values with their one comma).
+
+#![allow(dead_code)] // Each fuzz target uses one half of this module.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
+
+use camino::{Utf8Path, Utf8PathBuf};
+use xtask::definitions::{self, Definitions, Settings};
+use xtask::event::{self, Event, EventFlags};
+use xtask::lint::{self, LintContext};
+
+const FILE: &str = "images/orb/image.toml";
+
+fn settings() -> &'static Settings {
+    static SETTINGS: OnceLock<Settings> = OnceLock::new();
+    SETTINGS.get_or_init(|| {
+        definitions::validate_settings(Utf8Path::new("Cargo.toml"), "[workspace.metadata.images]\n").unwrap()
+    })
+}
+
+/// A branch build and a release, so both sets of tag templates are rendered.
+fn events() -> &'static [Event; 2] {
+    static EVENTS: OnceLock<[Event; 2]> = OnceLock::new();
+    EVENTS.get_or_init(|| {
+        let detect = |flags: EventFlags| event::detect(&flags, |_| None, None, "20260101000000".into()).unwrap();
+        [
+            detect(EventFlags {
+                branch: Some("main".into()),
+                sha: Some("0123456789abcdef".into()),
+                ..Default::default()
+            }),
+            detect(EventFlags { event: Some("release".into()), version: Some("1.2.3".into()), ..Default::default() }),
+        ]
+    })
+}
+
+/// image.toml text, and the same text as a workspace Cargo.toml.
+pub fn image_toml(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    settings_toml(text);
+    let file = Utf8Path::new(FILE);
+    let image = match definitions::validate_image(file, text, Utf8Path::new("images/orb"), settings()) {
+        Ok(image) => image,
+        Err(err) => {
+            let shown = err.to_string();
+            assert!(err.at.is_some(), "an image.toml error without a location: {shown}");
+            assert!(err.hint.is_some(), "an image.toml error without a hint: {shown}");
+            assert!(shown.starts_with(&format!("{FILE}:")), "{shown}");
+            let at = err.at.unwrap();
+            assert!(at.line >= 1 && at.line <= text.lines().count() + 1 && at.col >= 1, "{shown} is beyond the text");
+            return;
+        }
+    };
+    assert_eq!(image.variants.iter().filter(|v| v.default).count(), 1, "not one default variant");
+    for path in std::iter::once(&image.context).chain(image.variants.iter().map(|v| &v.dockerfile)) {
+        assert!(!path.is_absolute() && !path.as_str().split('/').any(|p| p == ".."), "{path} leaves the workspace");
+    }
+    let dockerfiles: BTreeMap<Utf8PathBuf, String> =
+        image.variants.iter().map(|v| (v.dockerfile.clone(), "FROM scratch\n".to_string())).collect();
+    let defs = Definitions { settings: settings().clone(), images: vec![image], dockerfiles };
+    for event in events() {
+        let Ok(units) = xtask::plan::plan(&defs, event, "localhost:5000", &[]) else { continue };
+        for unit in &units {
+            for tag in &unit.tags {
+                xtask::reference::parse(tag).unwrap_or_else(|why| panic!("planned tag {tag:?}: {why}"));
+            }
+            for platform in &unit.platforms {
+                for reference in [xtask::buildx::staging_ref(unit, platform), xtask::buildx::cache_ref(unit, platform)]
+                {
+                    xtask::reference::parse(&reference).unwrap_or_else(|why| panic!("{reference:?}: {why}"));
+                }
+            }
+            for (id, secret) in &unit.secrets {
+                let flag = xtask::buildx::secret_flag(id, secret);
+                assert_eq!(flag.matches(',').count(), 1, "{flag:?} splits into more than id and source");
+            }
+        }
+    }
+}
+
+/// Settings errors carry a location, except a manifest without the table at all.
+fn settings_toml(text: &str) {
+    if let Err(err) = definitions::validate_settings(Utf8Path::new("Cargo.toml"), text) {
+        let shown = err.to_string();
+        assert!(err.at.is_some() || shown.contains("no [workspace.metadata.images] table"), "no location: {shown}");
+        assert!(err.hint.is_some(), "a Cargo.toml error without a hint: {shown}");
+    }
+}
+
+/// Dockerfile text (and, after a `\0\0`, a .dockerignore) through the parser and every lint rule.
+pub fn dockerfile(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let (dockerfile, ignore) = text.split_once("\0\0").unwrap_or((text, ""));
+    let doc = xtask::dockerfile::parse(dockerfile);
+    let lines = dockerfile.lines().count();
+    let mut previous = 0;
+    for instruction in &doc.instructions {
+        assert!(instruction.line > previous && instruction.line <= lines, "line {} out of order", instruction.line);
+        previous = instruction.line;
+        assert!(!instruction.keyword.is_empty() && instruction.keyword == instruction.keyword.to_ascii_uppercase());
+        instruction.words();
+        instruction.assignments();
+    }
+    let args = BTreeMap::from([("BASE_IMAGE".to_string(), "localhost:5000/base:1".to_string())]);
+    for (_, value) in doc.global_arg_values(&args) {
+        if let Some(value) = value {
+            xtask::dockerfile::expand(&value, |name| args.get(name).cloned());
+        }
+    }
+    for from in xtask::dockerfile::froms(dockerfile) {
+        xtask::dockerfile::referenced_args(&from.image);
+    }
+    let ctx = LintContext {
+        args,
+        platforms: vec!["linux/amd64".into(), "linux/arm64".into(), "linux/arm/v7".into()],
+        context: "images/orb".into(),
+        files: BTreeSet::from(["app".into(), "app/main.py".into(), "rootfs".into()]),
+        dockerignore: Some(ignore.to_string()),
+        rootfs: true,
+        ..LintContext::default()
+    };
+    for finding in lint::lint(Utf8Path::new("images/orb/Dockerfile"), dockerfile, &ctx) {
+        assert!(finding.line >= 1 && finding.line <= lines.max(1), "finding at line {}: {finding}", finding.line);
+    }
+    lint::inherited(dockerfile, &ctx);
+}

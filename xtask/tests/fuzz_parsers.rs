@@ -1,0 +1,371 @@
+//! The fuzz targets' checks (`fuzz_checks`) over a generated corpus, for machines without
+//! nightly Rust: mutations of every image.toml, Cargo.toml and Dockerfile in the repository
+//! and the bad-input corpus (bit flips, interesting bytes and tokens, deletions,
+//! duplications, runs of one byte, truncations, splices, random keys with random values),
+//! from a fixed seed.
+//!
+//! `XTASK_FUZZ_CASES` sets the number of cases per parser (default 2000), `XTASK_FUZZ_SEED`
+//! the seed. A failing case is written to `target/fuzz-failures/` and named with its seed
+//! and number, so it can be replayed with `cargo fuzz run <target> <file>` or rerun here.
+
+mod fuzz_checks;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+use camino::{Utf8Path, Utf8PathBuf};
+
+/// xorshift64*: a few lines, deterministic, good enough to pick mutations.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
+/// The largest input tried: far below the 1 MiB `load` accepts, so cases stay fast.
+const MAX_LEN: usize = 64 * 1024;
+
+const BYTES: &[u8] = b"\0\xff\xc3\"'[]{}=\n\r\t\\$.,#:/<-+*`@~ ";
+
+const TOKENS: &[&str] = &[
+    "\"\"\"",
+    "'''",
+    "[[",
+    "]]",
+    "= ",
+    "\\u0000",
+    "\\U0010FFFF",
+    "\\",
+    "{}",
+    "[]",
+    "[[]]",
+    "1e999",
+    "-0",
+    "inf",
+    "nan",
+    "1979-05-27T07:32:00Z",
+    "2027-02-29",
+    "0x7f",
+    "true",
+    "9223372036854775808",
+    "a.b.c",
+    "\"a.b\"",
+    "\u{feff}",
+    "é",
+    "€",
+    "\u{1F600}",
+    "\\\n",
+    "<<EOF\n",
+    "<<-\"X\"\n",
+    "EOF\n",
+    "${A:-${B:+x}}",
+    "${",
+    "$",
+    "--mount=type=secret,id=a",
+    "# escape=`\n",
+    "# syntax=docker/dockerfile:1\n",
+    "FROM ",
+    "ARG ",
+    "ENV ",
+    "COPY --from=",
+    "RUN ",
+    "USER ",
+    "\t",
+    "{version}",
+    "{{",
+    "}}",
+    "{",
+    "}",
+    "../",
+    "/etc/passwd",
+    "~/",
+    ",",
+    "\0\0",
+];
+
+const KEYS: &[&str] = &[
+    "description",
+    "repository",
+    "dockerfile",
+    "context",
+    "platforms",
+    "version",
+    "depends_on",
+    "network",
+    "args",
+    "variants",
+    "tags",
+    "rootfs",
+    "tests",
+    "size",
+    "lint",
+    "scan",
+    "secrets",
+    "name",
+    "aliases",
+    "default",
+    "packages",
+    "command",
+    "stdout",
+    "stdout_regex",
+    "exit_code",
+    "timeout",
+    "path",
+    "exists",
+    "mode",
+    "owner",
+    "user",
+    "allow_root",
+    "healthcheck",
+    "env",
+    "exposed_ports",
+    "entrypoint",
+    "wait",
+    "probe",
+    "max",
+    "max_growth",
+    "max_arch_spread",
+    "allow",
+    "file",
+    "release",
+    "branch",
+    "pull_request",
+    "registry",
+    "namespace",
+    "id",
+    "until",
+    "reason",
+    "suite",
+    "A_IMAGE",
+    "npm_token",
+];
+
+const HEADERS: &[&str] = &[
+    "",
+    "[args]",
+    "[[variants]]",
+    "[tags]",
+    "[rootfs]",
+    "[size]",
+    "[lint]",
+    "[secrets]",
+    "[[tests]]",
+    "[[tests.files]]",
+    "[tests.metadata]",
+    "[[tests.service]]",
+    "[[scan.allow]]",
+    "[workspace.metadata.images]",
+    "[workspace.metadata.images.tags]",
+];
+
+const STRINGS: &[&str] = &[
+    "",
+    "linux/amd64",
+    "linux/arm64",
+    "linux/arm/v7",
+    "..",
+    "../../etc",
+    "/abs",
+    ".",
+    "a",
+    "A B",
+    "-x",
+    "{version}",
+    "{branch}-{sha}",
+    "{vesion}",
+    "a(",
+    "^x$",
+    "30s",
+    "0s",
+    "1h1m",
+    "0755",
+    "9999",
+    "0:0",
+    "root",
+    "nonroot",
+    "healthy",
+    "log:",
+    "delay:5m",
+    "150MB",
+    "20%",
+    "1.2.3",
+    "1.2.3-rc.1",
+    "v1",
+    "base",
+    "base:x",
+    "~/.netrc",
+    "NPM_TOKEN",
+    "busybox-static",
+    "root-user",
+    "CVE-2024-1234",
+    "2027-01-31",
+    "8080/tcp",
+    "x\u{0}y",
+];
+
+fn random_value(rng: &mut Rng, depth: usize) -> String {
+    match rng.below(if depth > 2 { 4 } else { 6 }) {
+        0 => format!("{:?}", rng.pick(STRINGS)),
+        1 => format!("{}", rng.next() as i64 >> rng.below(64)),
+        2 => rng.pick(&["true", "false", "1.5", "-0.0", "1979-05-27"]).to_string(),
+        3 => format!("'{}'", rng.pick(STRINGS).replace('\'', "")),
+        4 => {
+            let items: Vec<String> = (0..rng.below(4)).map(|_| random_value(rng, depth + 1)).collect();
+            format!("[{}]", items.join(", "))
+        }
+        _ => {
+            let items: Vec<String> =
+                (0..rng.below(3)).map(|_| format!("{} = {}", rng.pick(KEYS), random_value(rng, depth + 1))).collect();
+            format!("{{ {} }}", items.join(", "))
+        }
+    }
+}
+
+/// One to eight stacked mutations of `seed`, another seed available for splicing.
+fn mutate(rng: &mut Rng, seed: &[u8], other: &[u8]) -> Vec<u8> {
+    let mut data = seed.to_vec();
+    for _ in 0..1 + rng.below(8) {
+        let at = rng.below(data.len() + 1);
+        match rng.below(11) {
+            0 if !data.is_empty() => {
+                let i = rng.below(data.len());
+                data[i] ^= 1 << rng.below(8);
+            }
+            1 if !data.is_empty() => {
+                let i = rng.below(data.len());
+                data[i] = *rng.pick(BYTES);
+            }
+            2 => {
+                data.splice(at..at, rng.pick(TOKENS).bytes());
+            }
+            3 if !data.is_empty() => {
+                let end = (at + rng.below(64)).min(data.len());
+                data.drain(at.min(end)..end);
+            }
+            4 if !data.is_empty() => {
+                let start = rng.below(data.len());
+                let end = (start + 1 + rng.below(128)).min(data.len());
+                let copy = data[start..end].to_vec();
+                let to = rng.below(data.len() + 1);
+                data.splice(to..to, copy);
+            }
+            5 => data.truncate(at),
+            6 => {
+                let from = rng.below(other.len() + 1);
+                data.truncate(at);
+                data.extend_from_slice(&other[from..]);
+            }
+            7 => {
+                let header = rng.pick(HEADERS);
+                let line = format!("\n{header}\n{} = {}\n", rng.pick(KEYS), random_value(rng, 0));
+                data.splice(at..at, line.into_bytes());
+            }
+            8 => {
+                // A line-start boundary, so whole lines repeat: deep or long structure.
+                let start = data[..at].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+                let end = data[at..].iter().position(|&b| b == b'\n').map_or(data.len(), |i| at + i + 1);
+                let line = data[start..end].to_vec();
+                for _ in 0..rng.below(200) {
+                    data.splice(end..end, line.iter().copied());
+                }
+            }
+            9 => {
+                // A long run of one byte: names and values just past a length limit.
+                let byte = if rng.below(2) == 0 { *rng.pick(BYTES) } else { b'a' + rng.below(26) as u8 };
+                data.splice(at..at, std::iter::repeat_n(byte, rng.below(300)));
+            }
+            _ => {
+                let key = format!("{} = {}\n", rng.pick(KEYS), random_value(rng, 0));
+                data.splice(at..at, key.into_bytes());
+            }
+        }
+        // Like cargo-fuzz's `-max_len`: stacked repetitions would otherwise grow without bound.
+        data.truncate(MAX_LEN);
+    }
+    data
+}
+
+/// Files under `dir` (recursively) whose name satisfies `wanted`.
+fn files(dir: &Utf8Path, wanted: &dyn Fn(&str) -> bool, out: &mut Vec<Vec<u8>>) {
+    let Ok(entries) = dir.read_dir_utf8() else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() && entry.file_name() != "target" && entry.file_name() != "rootfs" {
+            files(path, wanted, out);
+        } else if path.is_file() && wanted(entry.file_name()) {
+            out.push(std::fs::read(path).unwrap());
+        }
+    }
+}
+
+fn repo() -> Utf8PathBuf {
+    Utf8PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Runs `check` on `cases` mutations of `seeds`; fails with the first crashing input saved.
+fn fuzz(target: &str, seeds: &[Vec<u8>], check: fn(&[u8])) {
+    assert!(!seeds.is_empty(), "no seeds for {target}");
+    let cases = env_number("XTASK_FUZZ_CASES", 2000);
+    let seed = env_number("XTASK_FUZZ_SEED", 0x5eed);
+    let started = Instant::now();
+    let mut slowest = (Duration::ZERO, 0);
+    for case in 0..cases {
+        let mut rng = Rng::new(seed ^ case.wrapping_mul(0xD1B5_4A32_D192_ED03));
+        let (first, second) = (rng.below(seeds.len()), rng.below(seeds.len()));
+        let input = mutate(&mut rng, &seeds[first], &seeds[second]);
+        let began = Instant::now();
+        if catch_unwind(AssertUnwindSafe(|| check(&input))).is_err() {
+            let dir = repo().join("target/fuzz-failures");
+            std::fs::create_dir_all(&dir).unwrap();
+            let file = dir.join(format!("{target}-seed{seed}-case{case}"));
+            std::fs::write(&file, &input).unwrap();
+            panic!("{target}: case {case} of seed {seed} failed (see the panic above); input saved to {file}");
+        }
+        slowest = slowest.max((began.elapsed(), case));
+    }
+    eprintln!(
+        "{target}: {cases} cases from {} seeds in {:.1?}, no failure; slowest case {} took {:.1?}",
+        seeds.len(),
+        started.elapsed(),
+        slowest.1,
+        slowest.0
+    );
+}
+
+#[test]
+fn image_toml_parser_survives_generated_inputs() {
+    let mut seeds = Vec::new();
+    files(&repo().join("images"), &|name| name.ends_with(".toml"), &mut seeds);
+    files(&repo().join("xtask/tests"), &|name| name.ends_with(".toml"), &mut seeds);
+    seeds.push(std::fs::read(repo().join("Cargo.toml")).unwrap());
+    fuzz("image_toml", &seeds, fuzz_checks::image_toml);
+}
+
+#[test]
+fn dockerfile_parser_survives_generated_inputs() {
+    let mut seeds = Vec::new();
+    files(&repo().join("images"), &|name| name.starts_with("Dockerfile"), &mut seeds);
+    files(&repo().join("xtask/tests"), &|name| name.starts_with("Dockerfile") || name == ".dockerignore", &mut seeds);
+    fuzz("dockerfile", &seeds, fuzz_checks::dockerfile);
+}

@@ -1,0 +1,178 @@
+//! The image library in `images/`, end to end: the debian root filesystem is the same
+//! tarball twice, and pgbouncer in front of postgres serves a client over SCRAM-SHA-256.
+//! Both run on amd64 only: an arm64 minbase bootstrap takes about three minutes under
+//! emulation, and the per-platform checks are the images' own `[[tests]]`.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use camino::{Utf8Path, Utf8PathBuf};
+use common::{engine_lock, run, scratch, xtask_ok, TestRegistry};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use xtask::definitions::Bootstrap;
+
+fn sha256(path: &Utf8Path) -> String {
+    let bytes = std::fs::read(path).unwrap();
+    Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn the_debian_rootfs_is_the_same_tarball_twice() {
+    let _engine = engine_lock();
+    let bootstrap = Bootstrap { suite: "bookworm".into(), variant: "minbase".into(), slim: true, include: vec![] };
+    // 2023-11-14 22:13:20 UTC.
+    let epoch = Some(1_700_000_000);
+    let (cache_a, cache_b) = (scratch("rootfs-a"), scratch("rootfs-b"));
+    let first = xtask::rootfs::bootstrapped(&cache_a, &bootstrap, "linux/amd64", epoch).unwrap();
+    let second = xtask::rootfs::bootstrapped(&cache_b, &bootstrap, "linux/amd64", epoch).unwrap();
+    assert!(first.starts_with(&cache_a) && second.starts_with(&cache_b));
+    assert_eq!(first.file_name(), second.file_name(), "the same inputs give the same cache key");
+    assert_eq!(sha256(&first), sha256(&second), "two runs of mmdebstrap gave different tarballs");
+
+    // Nothing in it is newer than SOURCE_DATE_EPOCH.
+    let listing = run("tar", &["--list", "--verbose", "--full-time", "--utc", "--file", first.as_str()]);
+    let newest =
+        listing.lines().map(|line| line.split_whitespace().skip(3).take(2).collect::<Vec<_>>().join(" ")).max();
+    assert_eq!(newest.as_deref(), Some("2023-11-14 22:13:20"), "{}", &listing[..listing.len().min(2000)]);
+    assert!(listing.contains("./etc/apt/sources.list.d/0000debian.sources"), "the mirror is in the image");
+    assert!(!listing.contains("./usr/share/man/man1/"), "slim leaves man pages out");
+
+    // The second request is answered from the cache.
+    let built = std::fs::metadata(&first).unwrap().modified().unwrap();
+    assert_eq!(xtask::rootfs::bootstrapped(&cache_a, &bootstrap, "linux/amd64", epoch).unwrap(), first);
+    assert_eq!(std::fs::metadata(&first).unwrap().modified().unwrap(), built, "a cached tarball was rebuilt");
+    for cache in [cache_a, cache_b] {
+        std::fs::remove_dir_all(cache).unwrap();
+    }
+}
+
+/// A container removed (with its anonymous volumes) when the test ends, however it ends.
+struct Container {
+    id: String,
+}
+
+impl Container {
+    fn start(args: &[&str]) -> Container {
+        let mut argv = vec!["run", "--detach", "--pull", "never", "--health-interval", "1s"];
+        argv.extend(args);
+        Container { id: run("docker", &argv) }
+    }
+
+    fn logs(&self) -> String {
+        let output = Command::new("docker").args(["logs", &self.id]).output().unwrap();
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    }
+
+    fn wait_healthy(&self, timeout: Duration) {
+        let started = Instant::now();
+        loop {
+            let state = run("docker", &["inspect", "--format", "{{.State.Status}} {{.State.Health.Status}}", &self.id]);
+            match state.as_str() {
+                "running healthy" => return,
+                "running starting" if started.elapsed() < timeout => std::thread::sleep(Duration::from_millis(500)),
+                _ => panic!(
+                    "container {} is {state:?} after {:?}; its logs:\n{}",
+                    self.id,
+                    started.elapsed(),
+                    self.logs()
+                ),
+            }
+        }
+    }
+
+    /// `psql` inside this container as a client of `conninfo`, with `password`.
+    fn psql(&self, password: &str, conninfo: &str, sql: &str) -> std::process::Output {
+        let password = format!("PGPASSWORD={password}");
+        Command::new("docker")
+            .args(["exec", "--env", &password, &self.id, "psql", conninfo, "--no-psqlrc", "-At", "-c", sql])
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rm", "--force", "--volumes", &self.id]).output();
+    }
+}
+
+/// `Cargo.toml` and `images/` of this repository, without root filesystems a build left there.
+fn library_copy() -> Utf8PathBuf {
+    fn copy(from: &Utf8Path, to: &Utf8Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in from.read_dir_utf8().unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_dir() {
+                if entry.file_name() != "rootfs" {
+                    copy(entry.path(), &to.join(entry.file_name()));
+                }
+            } else {
+                std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+            }
+        }
+    }
+    let repo = Utf8Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let root = scratch("library");
+    std::fs::copy(repo.join("Cargo.toml"), root.join("Cargo.toml")).unwrap();
+    copy(&repo.join("images"), &root.join("images"));
+    root
+}
+
+#[test]
+fn pgbouncer_in_front_of_postgres_serves_a_client_over_scram() {
+    let _engine = engine_lock();
+    let registry = TestRegistry::start("library");
+    let root = library_copy();
+    // The host platform into the local engine: debian:trixie, then postgres and pgbouncer on it.
+    xtask_ok(&root, &registry.host, &["build", "--load", "postgres", "pgbouncer"]);
+    let plan: Vec<Value> =
+        serde_json::from_str(&xtask_ok(&root, &registry.host, &["--format", "json", "plan"])).unwrap();
+    let image = |unit: &str| {
+        let unit = plan.iter().find(|u| u["id"] == unit).unwrap_or_else(|| panic!("no unit {unit} in the plan"));
+        unit["tags"][0].as_str().unwrap().to_string()
+    };
+
+    let init = scratch("library-initdb");
+    std::fs::write(
+        init.join("01-greeting.sql"),
+        "CREATE TABLE greeting (text text);\nINSERT INTO greeting VALUES ('hello through pgbouncer');\n",
+    )
+    .unwrap();
+    let mount = format!("{init}:/docker-entrypoint-initdb.d:ro");
+    let postgres = Container::start(&[
+        "--network=none",
+        "--env=POSTGRES_USER=app",
+        "--env=POSTGRES_PASSWORD=s3cret pass",
+        "--env=POSTGRES_DB=appdb",
+        "--volume",
+        &mount,
+        &image("postgres"),
+    ]);
+    postgres.wait_healthy(Duration::from_secs(180));
+    // One network namespace: pgbouncer reaches the server on 127.0.0.1:5432.
+    let network = format!("--network=container:{}", postgres.id);
+    let pgbouncer = Container::start(&[
+        &network,
+        "--env=PGBOUNCER_USER=app",
+        "--env=PGBOUNCER_PASSWORD=s3cret pass",
+        &image("pgbouncer"),
+    ]);
+    pgbouncer.wait_healthy(Duration::from_secs(60));
+
+    // The client insists on SCRAM-SHA-256 from PgBouncer, which logs in to the server with it.
+    let through = "host=127.0.0.1 port=6432 user=app dbname=appdb require_auth=scram-sha-256";
+    let output = postgres.psql("s3cret pass", through, "SELECT text FROM greeting");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}\n{}", String::from_utf8_lossy(&output.stderr), pgbouncer.logs());
+    assert_eq!(stdout.trim(), "hello through pgbouncer", "the init script's row, read through pgbouncer");
+    let logs = pgbouncer.logs();
+    assert!(logs.contains("login attempt: db=appdb user=app"), "pgbouncer saw no login:\n{logs}");
+
+    let wrong = postgres.psql("wrong", through, "SELECT 1");
+    assert!(!wrong.status.success(), "a wrong password was accepted");
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert!(stderr.contains("password authentication failed for user \"app\""), "{stderr}");
+}
