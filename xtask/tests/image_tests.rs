@@ -141,39 +141,6 @@ fn fixture_images_pass_their_tests_on_both_platforms() {
     }
 }
 
-/// The repository's own images: `build`, then `test` on both platforms, as CI would.
-#[test]
-fn repository_images_pass_their_tests() {
-    let _engine = engine_lock();
-    let registry = TestRegistry::start("test-images");
-    let repo = Utf8Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let root = scratch("repository-images");
-    std::fs::copy(repo.join("Cargo.toml"), root.join("Cargo.toml")).unwrap();
-    copy_images(&repo.join("images"), &root.join("images"));
-    xtask_ok(&root, &registry.host, &["build"]);
-    let json: Value = serde_json::from_str(&xtask_ok(&root, &registry.host, &["--format", "json", "test"])).unwrap();
-    let platforms: BTreeSet<&str> =
-        json["results"].as_array().unwrap().iter().map(|r| r["platform"].as_str().unwrap()).collect();
-    assert_eq!(platforms, ["linux/amd64", "linux/arm64"].into());
-    assert!(json["tests"].as_u64() > Some(0) && json["passed"] == json["tests"], "{json:#}");
-    assert_eq!(leftover_containers(), Vec::<String>::new());
-}
-
-/// `images/` without the root filesystems a build prepared in it.
-fn copy_images(from: &Utf8Path, to: &Utf8Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in from.read_dir_utf8().unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_dir() {
-            if entry.file_name() != "rootfs" {
-                copy_images(entry.path(), &to.join(entry.file_name()));
-            }
-        } else {
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-        }
-    }
-}
-
 #[test]
 fn broken_images_fail_precisely_and_leave_no_container() {
     let _engine = engine_lock();

@@ -92,8 +92,11 @@ pub fn scratch(name: &str) -> Utf8PathBuf {
 
 /// A fresh copy of `xtask/tests/fixtures/<name>`, so tests may change it.
 pub fn fixture(name: &str) -> Utf8PathBuf {
+    // One copy per call: tests of one binary run in parallel and must not share a workspace.
+    static COPIES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let copy = COPIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let source = Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
-    let dest = scratch(&format!("fixture-{name}"));
+    let dest = scratch(&format!("fixture-{name}-{copy}"));
     copy_tree(&source, &dest);
     dest
 }
