@@ -91,8 +91,8 @@ fn unpacked(cache: &Utf8Path, apt: &IsolatedApt, packages: &[String], platform: 
     if tarball.is_file() {
         return Ok(tarball);
     }
-    // Private names per process: concurrent builds never see a half-written tarball.
-    let tree = dir.join(format!("{key}.d.{}", std::process::id()));
+    // Private names: concurrent builds never see a half-written tarball.
+    let tree = dir.join(format!("{key}.d.{}", private_suffix()));
     if tree.exists() {
         std::fs::remove_dir_all(&tree).with_context(|| format!("removing {tree}"))?;
     }
@@ -100,7 +100,7 @@ fn unpacked(cache: &Utf8Path, apt: &IsolatedApt, packages: &[String], platform: 
     for deb in &debs {
         duct::cmd!("dpkg-deb", "-x", deb, &tree).stdin_null().run().with_context(|| format!("unpacking {deb}"))?;
     }
-    let partial = dir.join(format!("{key}.tar.partial.{}", std::process::id()));
+    let partial = dir.join(format!("{key}.tar.partial.{}", private_suffix()));
     // Sorted names, fixed owners and times: the same packages always give the same bytes.
     duct::cmd!(
         "tar",
@@ -127,27 +127,27 @@ fn unpacked(cache: &Utf8Path, apt: &IsolatedApt, packages: &[String], platform: 
 /// Everything one mmdebstrap run depends on. The same inputs give the same tarball, byte
 /// for byte: the cache key is made of them, so a tarball is rebuilt exactly when one changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BootstrapInputs {
-    pub suite: String,
-    pub variant: String,
-    pub slim: bool,
-    pub include: Vec<String>,
+struct BootstrapInputs {
+    suite: String,
+    variant: String,
+    slim: bool,
+    include: Vec<String>,
     /// Debian architecture name: `amd64`, `arm64`.
-    pub arch: String,
+    arch: String,
     /// deb822 sources for the suite on the host's mirrors; they end up in the image too.
-    pub sources: String,
+    sources: String,
     /// sha256 of each suite's InRelease, in the order of `sources`: the archive's state.
-    pub releases: Vec<String>,
+    releases: Vec<String>,
     /// `--aptopt` values carried over from the host.
-    pub apt_options: Vec<String>,
+    apt_options: Vec<String>,
     /// Timestamps in the tarball, and the day of every account's last password change.
-    pub source_date_epoch: u64,
+    source_date_epoch: u64,
     /// `mmdebstrap --version`: another version may lay files out differently.
-    pub mmdebstrap: String,
+    mmdebstrap: String,
 }
 
 impl BootstrapInputs {
-    pub fn key(&self) -> String {
+    fn key(&self) -> String {
         let epoch = self.source_date_epoch.to_string();
         let slim = if self.slim { "slim" } else { "full" };
         let include = self.include.join(",");
@@ -168,11 +168,11 @@ impl BootstrapInputs {
     }
 
     /// mmdebstrap's arguments, writing an uncompressed tarball to `out` from `sources_file`.
-    pub fn argv(&self, sources_file: &Utf8Path, out: &Utf8Path) -> Vec<String> {
+    fn argv(&self, sources_file: &Utf8Path, out: &Utf8Path) -> Vec<String> {
         let mut argv = vec![
             format!("--variant={}", self.variant),
             format!("--architectures={}", self.arch),
-            // The output's name ends in `.partial.<pid>`: say what to write.
+            // The output's name ends in `.partial.<suffix>`: say what to write.
             "--format=tar".to_owned(),
             format!("--hook-dir={MERGED_USR_HOOK}"),
         ];
@@ -241,7 +241,7 @@ pub fn bootstrapped(
 }
 
 /// Builds `<cache>/rootfs/<key>.tar` with mmdebstrap unless it is there already.
-pub fn run_mmdebstrap(cache: &Utf8Path, inputs: &BootstrapInputs) -> Result<Utf8PathBuf> {
+fn run_mmdebstrap(cache: &Utf8Path, inputs: &BootstrapInputs) -> Result<Utf8PathBuf> {
     let key = inputs.key();
     let dir = cache.join("rootfs");
     let tarball = dir.join(format!("{key}.tar"));
@@ -249,18 +249,23 @@ pub fn run_mmdebstrap(cache: &Utf8Path, inputs: &BootstrapInputs) -> Result<Utf8
         return Ok(tarball);
     }
     // The sources file's name becomes the image's `/etc/apt/sources.list.d/0000debian.sources`.
-    let work = dir.join(format!("{key}.d.{}", std::process::id()));
+    let work = dir.join(format!("{key}.d.{}", private_suffix()));
     std::fs::create_dir_all(&work).with_context(|| format!("creating {work}"))?;
     let sources_file = work.join("debian.sources");
     std::fs::write(&sources_file, &inputs.sources).with_context(|| format!("writing {sources_file}"))?;
-    let partial = dir.join(format!("{key}.tar.partial.{}", std::process::id()));
+    let partial = dir.join(format!("{key}.tar.partial.{}", private_suffix()));
     let what = format!("mmdebstrap {} {} for {}", inputs.variant, inputs.suite, inputs.arch);
-    apt::run(
+    let ran = apt::run(
         duct::cmd("mmdebstrap", inputs.argv(&sources_file, &partial))
             .env("SOURCE_DATE_EPOCH", inputs.source_date_epoch.to_string())
             .dir(&work),
-    )
-    .with_context(|| format!("{what} (foreign architectures run through qemu: `cargo xtask provision` sets it up)"))?;
+    );
+    if let Err(err) = ran {
+        let _ = std::fs::remove_file(&partial);
+        let _ = std::fs::remove_dir_all(&work);
+        return Err(err)
+            .context(format!("{what} (foreign architectures run through qemu: `cargo xtask provision` sets it up)"));
+    }
     std::fs::rename(&partial, &tarball).with_context(|| format!("renaming {partial}"))?;
     std::fs::remove_dir_all(&work).with_context(|| format!("removing {work}"))?;
     Ok(tarball)
@@ -278,7 +283,7 @@ fn place(cache: &Utf8Path, cached: &Utf8Path, context: &Utf8Path, platform: &str
         File::create(&lock).and_then(|file| file.lock().map(|()| file)).with_context(|| format!("locking {lock}"))?;
     if !same_file(cached, &dest) {
         // Link (or copy) beside it, then rename over it: a reader never sees half a tarball.
-        let partial = dir.join(format!(".{}.partial.{}", tarball_name(platform), std::process::id()));
+        let partial = dir.join(format!(".{}.partial.{}", tarball_name(platform), private_suffix()));
         let _ = std::fs::remove_file(&partial);
         if std::fs::hard_link(cached, &partial).is_err() {
             std::fs::copy(cached, &partial).with_context(|| format!("copying {cached} to {partial}"))?;
@@ -286,6 +291,13 @@ fn place(cache: &Utf8Path, cached: &Utf8Path, context: &Utf8Path, platform: &str
         std::fs::rename(&partial, &dest).with_context(|| format!("renaming {partial} to {dest}"))?;
     }
     Ok(Prepared { _turn: turn })
+}
+
+/// A name part no other process, nor another build thread of this one, uses at the same time.
+fn private_suffix() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}-{n}", std::process::id())
 }
 
 /// Whether `a` and `b` are one file (a hard link made by an earlier build).
@@ -315,7 +327,7 @@ fn hex(bytes: &[u8]) -> String {
 /// deb822 sources for `suite` on the host's mirrors: every enabled binary stanza of
 /// `system` (main archive, updates, security), with the host's suite name swapped for
 /// `suite` (`bookworm-security` becomes `trixie-security`). No host name is written anywhere.
-pub fn mirror_sources(system: &str, suite: &str) -> Result<String> {
+fn mirror_sources(system: &str, suite: &str) -> Result<String> {
     let host = apt::suite_of(system)?;
     let mut out: Vec<String> = Vec::new();
     for stanza in apt::stanzas(system) {
