@@ -247,10 +247,11 @@ pub(crate) fn suite_of(system: &str) -> Result<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    const BOOKWORM: &str = "\
+    /// A bookworm host's deb822 sources: main archive with updates, and security.
+    pub(crate) const BOOKWORM: &str = "\
 Types: deb
 # http://snapshot.debian.org/archive/debian/20250520T000000Z
 URIs: http://mirror.example/debian

@@ -256,6 +256,9 @@ pub fn oci_labels(
     if let Some(description) = &unit.description {
         put("description", description);
     }
+    if let Some(licenses) = &unit.licenses {
+        put("licenses", licenses);
+    }
     labels
 }
 
@@ -444,5 +447,8 @@ mod tests {
         let keys: Vec<&str> = labels.keys().map(|k| k.trim_start_matches("org.opencontainers.image.")).collect();
         assert_eq!(keys, ["created", "description", "revision", "source", "title", "version"]);
         assert_eq!(labels["org.opencontainers.image.title"], "python");
+        u.licenses = Some("PSF-2.0 AND 0BSD".into());
+        let labels = oci_labels(&u, None, None, "2026-11-24T00:00:00Z");
+        assert_eq!(labels["org.opencontainers.image.licenses"], "PSF-2.0 AND 0BSD");
     }
 }

@@ -99,6 +99,8 @@ pub struct ImageDef {
     /// Workspace-relative path of the image directory.
     pub dir: Utf8PathBuf,
     pub description: Option<String>,
+    /// SPDX license expression, for the `org.opencontainers.image.licenses` label.
+    pub licenses: Option<String>,
     /// Repository path below registry and namespace.
     pub repository: String,
     pub dockerfile: Utf8PathBuf,
@@ -544,6 +546,7 @@ const REPOSITORY_HINT: &str =
 #[serde(deny_unknown_fields)]
 struct RawImage {
     description: Option<Spanned<String>>,
+    licenses: Option<Spanned<String>>,
     repository: Option<Spanned<String>>,
     dockerfile: Option<Spanned<String>>,
     context: Option<Spanned<String>>,
@@ -711,11 +714,13 @@ pub fn validate_image(
     let rootfs = raw.rootfs.map(|r| validate_rootfs(&src, r, &args, &variants)).transpose()?;
     let secrets = validate_secrets(&src, raw.secrets.unwrap_or_default(), dir, &context)?;
     let description = raw.description.map(|d| no_nul(&src, d, "description")).transpose()?;
+    let licenses = raw.licenses.map(|l| validate_licenses(&src, l)).transpose()?;
 
     Ok(ImageDef {
         name,
         dir: dir.to_owned(),
         description,
+        licenses,
         repository,
         dockerfile,
         context,
@@ -820,6 +825,20 @@ fn no_nul(src: &Source<'_>, value: Spanned<String>, key: &str) -> Result<String,
         return Err(src.at(&value, format!("`{key}` holds a NUL character"), NUL_HINT.to_string()));
     }
     Ok(value.into_inner())
+}
+
+/// `licenses`: an SPDX expression, since scanners and SBOM tools parse the label.
+fn validate_licenses(src: &Source<'_>, value: Spanned<String>) -> Result<String, DefinitionError> {
+    crate::spdx::check_expression(value.get_ref()).map_err(|why| {
+        src.at(
+            &value,
+            format!("`licenses` is not an SPDX license expression: {why}"),
+            "write SPDX identifiers joined by AND, OR and WITH, e.g. `MIT`, `Apache-2.0 OR MIT`, \
+             `GPL-2.0-or-later WITH Classpath-exception-2.0`, or `LicenseRef-<name>` for your own"
+                .to_string(),
+        )
+    })?;
+    Ok(value.into_inner().trim().to_string())
 }
 
 /// `[rootfs]`: either `packages` to unpack or a `suite` (with `variant`, `slim`) for mmdebstrap.
@@ -2392,6 +2411,7 @@ mod tests {
         let img = image(
             r#"
 description = "Python runtime"
+licenses = " PSF-2.0 AND 0BSD "
 repository = "tools/orb"
 context = ".."
 platforms = ["linux/arm64"]
@@ -2413,6 +2433,7 @@ default = true
         )
         .unwrap();
         assert_eq!(img.repository, "tools/orb");
+        assert_eq!(img.licenses.as_deref(), Some("PSF-2.0 AND 0BSD"), "trimmed");
         assert_eq!(img.context, "images");
         assert_eq!(img.network, Network::Host);
         assert_eq!(img.default_variant().name.as_deref(), Some("python3.13"));
@@ -2451,6 +2472,12 @@ default = true
             ("context = \"../../../etc\"", "1:11", "points outside the workspace", "keep it inside"),
             ("dockerfile = \"/etc/passwd\"", "1:14", "points outside the workspace", "relative to images/orb"),
             ("version = \"1.2\"", "1:11", "invalid version", "semantic versioning"),
+            (
+                "licenses = \"MIT/Apache-2.0\"",
+                "1:12",
+                "`licenses` is not an SPDX license expression: `/` is not allowed",
+                "Apache-2.0 OR MIT",
+            ),
             ("depends_on = [\"orb\"]", "1:15", "depends on itself", "remove it"),
             ("[args]\n\"BAD-NAME\" = \"1\"", "2:1", "invalid build arg name", "letters, digits"),
             ("[tags]\nrelease = [\"{vesion}\"]", "2:12", "invalid tag template", "placeholders"),

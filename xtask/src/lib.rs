@@ -52,6 +52,7 @@ pub mod scan;
 pub mod schedule;
 pub mod schema;
 pub mod size;
+pub mod spdx;
 pub mod tags;
 pub mod verify;
 pub mod workspace;

@@ -20,6 +20,7 @@ pub struct Unit {
     pub variant: Option<String>,
     pub default: bool,
     pub description: Option<String>,
+    pub licenses: Option<String>,
     /// `registry/namespace/repository`, without tag.
     pub repository: String,
     pub platforms: Vec<String>,
@@ -160,6 +161,7 @@ fn resolve(
         variant: variant.name.clone(),
         default: variant.default,
         description: image.description.clone(),
+        licenses: image.licenses.clone(),
         tags: tags.iter().map(|t| format!("{repository}:{t}")).collect(),
         repository,
         platforms: image.platforms.clone(),
@@ -292,6 +294,7 @@ pub fn sample_unit() -> Unit {
         variant: Some("python3.13".into()),
         default: true,
         description: Some("Python runtime".into()),
+        licenses: None,
         repository: "localhost:5000/acme/python".into(),
         platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
         dockerfile: "images/python/Dockerfile".into(),

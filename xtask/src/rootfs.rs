@@ -430,29 +430,17 @@ mod tests {
         assert_eq!(tarball_name("linux/arm/v7"), "armv7.tar");
     }
 
-    const BOOKWORM: &str = "\
-Types: deb
-# http://snapshot.debian.org/archive/debian/20250520T000000Z
-URIs: http://mirror.example/debian
-Suites: bookworm bookworm-updates
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-
-Types: deb
-URIs: http://mirror.example/debian-security
-Suites: bookworm-security
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-
-Types: deb-src
-URIs: http://mirror.example/debian
-Suites: bookworm
-Components: main
-";
+    /// The host's sources, with a source-only stanza that no bootstrap uses.
+    fn bookworm() -> String {
+        format!(
+            "{}\nTypes: deb-src\nURIs: http://mirror.example/debian\nSuites: bookworm\n",
+            crate::apt::tests::BOOKWORM
+        )
+    }
 
     #[test]
     fn mirror_sources_carry_the_host_mirrors_updates_and_security_over_to_the_suite() {
-        let trixie = mirror_sources(BOOKWORM, "trixie").unwrap();
+        let trixie = mirror_sources(&bookworm(), "trixie").unwrap();
         assert_eq!(
             trixie,
             "Types: deb\nURIs: http://mirror.example/debian\nSuites: trixie trixie-updates\nComponents: main\n\
@@ -468,7 +456,7 @@ Components: main
                 "http://mirror.example/debian-security/dists/trixie-security/InRelease",
             ]
         );
-        let same = mirror_sources(BOOKWORM, "bookworm").unwrap();
+        let same = mirror_sources(&bookworm(), "bookworm").unwrap();
         assert!(same.contains("Suites: bookworm bookworm-updates\n") && same.contains("Suites: bookworm-security\n"));
     }
 

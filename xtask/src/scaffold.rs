@@ -163,7 +163,9 @@ fn image_toml(req: &Request<'_>, parent: &Known, parent_variant: Option<&str>) -
     out.push_str(&format!(
         "# {name}: built on the in-repo image `{parent}`. Every key is described in docs/image-toml.md;\n\
          # `cargo xtask plan {name}` shows the units and tags it makes.\n\
-         description = \"{name}, built on {parent}\"\n",
+         description = \"{name}, built on {parent}\"\n\
+         # The OCI `licenses` label, an SPDX expression; verify-manifests checks it once declared.\n\
+         # licenses = \"MIT\"\n",
         parent = parent.name
     ));
     if let Some(variant) = parent_variant {

@@ -75,6 +75,20 @@ pub struct Key {
     pub doc: &'static str,
 }
 
+/// A `[tags]` key: a list of templates whose default is also its example.
+const fn tag_templates(name: &'static str, templates: &'static str, doc: &'static str) -> Key {
+    Key {
+        table: "tags",
+        name,
+        ty: Ty::Strs,
+        required: false,
+        default: Absent::Value(templates),
+        example: templates,
+        instead_of: None,
+        doc,
+    }
+}
+
 fn networks() -> Vec<&'static str> {
     vec!["none", "host", "default"]
 }
@@ -160,6 +174,16 @@ pub const KEYS: &[Key] = &[
         example: r#""Python for data jobs""#,
         instead_of: None,
         doc: "One line; also the `org.opencontainers.image.description` label.",
+    },
+    Key {
+        table: "",
+        name: "licenses",
+        ty: Ty::Str,
+        required: false,
+        default: Absent::None,
+        example: r#""PostgreSQL AND MIT""#,
+        instead_of: None,
+        doc: "An SPDX license expression (identifiers joined by `AND`, `OR`, `WITH`), checked for its grammar but not against the SPDX list; the `org.opencontainers.image.licenses` label, which `verify-manifests` then requires on every platform image.",
     },
     Key {
         table: "",
@@ -301,66 +325,36 @@ pub const KEYS: &[Key] = &[
         instead_of: None,
         doc: "In-repo parents of this variant; an entry replaces the image's entry for the same parent.",
     },
-    Key {
-        table: "tags",
-        name: "release",
-        ty: Ty::Strs,
-        required: false,
-        default: Absent::Value(r#"["latest", "{version}", "{major}.{minor}", "{major}"]"#),
-        example: r#"["latest", "{version}", "{major}.{minor}", "{major}"]"#,
-        instead_of: None,
-        doc: "Tags of the default variant for a release `X.Y.Z`; a pre-release keeps only templates with `{version}`.",
-    },
-    Key {
-        table: "tags",
-        name: "release_variant",
-        ty: Ty::Strs,
-        required: false,
-        default: Absent::Value(r#"["{variant}", "{version}-{variant}"]"#),
-        example: r#"["{variant}", "{version}-{variant}"]"#,
-        instead_of: None,
-        doc: "Tags of every named variant for a release.",
-    },
-    Key {
-        table: "tags",
-        name: "branch",
-        ty: Ty::Strs,
-        required: false,
-        default: Absent::Value(r#"["{branch}", "{branch}-{sha}"]"#),
-        example: r#"["{branch}", "{branch}-{sha}"]"#,
-        instead_of: None,
-        doc: "Tags of the default variant for a branch build (and a manual one).",
-    },
-    Key {
-        table: "tags",
-        name: "branch_variant",
-        ty: Ty::Strs,
-        required: false,
-        default: Absent::Value(r#"["{branch}-{variant}"]"#),
-        example: r#"["{branch}-{variant}"]"#,
-        instead_of: None,
-        doc: "Tags of every named variant for a branch build.",
-    },
-    Key {
-        table: "tags",
-        name: "pull_request",
-        ty: Ty::Strs,
-        required: false,
-        default: Absent::Value(r#"["pr-{pr}"]"#),
-        example: r#"["pr-{pr}"]"#,
-        instead_of: None,
-        doc: "Tags of the default variant for a pull request (built, pushed only with `--push`).",
-    },
-    Key {
-        table: "tags",
-        name: "pull_request_variant",
-        ty: Ty::Strs,
-        required: false,
-        default: Absent::Value(r#"["pr-{pr}-{variant}"]"#),
-        example: r#"["pr-{pr}-{variant}"]"#,
-        instead_of: None,
-        doc: "Tags of every named variant for a pull request.",
-    },
+    tag_templates(
+        "release",
+        r#"["latest", "{version}", "{major}.{minor}", "{major}"]"#,
+        "Tags of the default variant for a release `X.Y.Z`; a pre-release keeps only templates with `{version}`.",
+    ),
+    tag_templates(
+        "release_variant",
+        r#"["{variant}", "{version}-{variant}"]"#,
+        "Tags of every named variant for a release.",
+    ),
+    tag_templates(
+        "branch",
+        r#"["{branch}", "{branch}-{sha}"]"#,
+        "Tags of the default variant for a branch build (and a manual one).",
+    ),
+    tag_templates(
+        "branch_variant",
+        r#"["{branch}-{variant}"]"#,
+        "Tags of every named variant for a branch build.",
+    ),
+    tag_templates(
+        "pull_request",
+        r#"["pr-{pr}"]"#,
+        "Tags of the default variant for a pull request (built, pushed only with `--push`).",
+    ),
+    tag_templates(
+        "pull_request_variant",
+        r#"["pr-{pr}-{variant}"]"#,
+        "Tags of every named variant for a pull request.",
+    ),
     Key {
         table: "rootfs",
         name: "suite",

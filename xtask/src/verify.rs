@@ -18,6 +18,9 @@ const INDEX_TYPES: &[&str] =
 /// Labels `build` sets on every image; their absence is a warning.
 pub const EXPECTED_LABELS: &[&str] = &["created", "revision", "source", "title"];
 
+/// Checked against image.toml's `licenses` where it is declared.
+const LICENSES_LABEL: &str = "org.opencontainers.image.licenses";
+
 /// How many registry requests run at once.
 const CONCURRENCY: usize = 8;
 
@@ -196,6 +199,26 @@ pub fn check_unit(unit: &Unit, observed: &Observed, release: bool) -> UnitReport
                     reference: tag.to_string(),
                     severity: Severity::Warning,
                     message: format!("is missing the label {full}"),
+                });
+            }
+        }
+        // A declared license that the published image does not carry is wrong metadata, not a gap.
+        if let Some(declared) = &unit.licenses {
+            let actual = labels.and_then(|l| l.get(LICENSES_LABEL)).and_then(|v| v.as_str());
+            if actual != Some(declared.as_str()) {
+                let platform = crate::registry::Platform {
+                    os: config.os.clone(),
+                    architecture: config.architecture.clone(),
+                    variant: config.variant.clone(),
+                };
+                let found = actual.map_or_else(|| "no licenses label".to_string(), |a| format!("licenses `{a}`"));
+                problems.push(Problem {
+                    reference: tag.to_string(),
+                    severity: Severity::Error,
+                    message: format!(
+                        "its {} image has {found}, not the declared `{declared}`: `cargo xtask build` rebuilds it",
+                        platform.name()
+                    ),
                 });
             }
         }
@@ -628,5 +651,34 @@ mod tests {
         assert!(report.problems.iter().all(|p| p.severity == Severity::Warning));
         assert_eq!(report.problems.len(), 5, "{:?}", messages(&report));
         assert!(messages(&report)[0].ends_with("is missing the label org.opencontainers.image.created"));
+    }
+
+    #[test]
+    fn declared_licenses_must_be_the_label_of_every_platform_image() {
+        let unit = Unit { licenses: Some("MIT OR Apache-2.0".into()), ..unit(&["linux/amd64", "linux/arm64"]) };
+        let mut o = healthy();
+        let with_licenses = |arch: &str, licenses: &str| {
+            let mut config = config(arch, true);
+            config.config.as_mut().unwrap()["Labels"][LICENSES_LABEL] = serde_json::json!(licenses);
+            config
+        };
+        o.configs.insert("sha256:ca".into(), Ok(with_licenses("amd64", "MIT OR Apache-2.0")));
+        o.configs.insert("sha256:cb".into(), Ok(with_licenses("arm64", "MIT OR Apache-2.0")));
+        assert_eq!(messages(&check_unit(&unit, &o, true)), Vec::<String>::new());
+
+        o.configs.insert("sha256:cb".into(), Ok(with_licenses("arm64", "MIT")));
+        let report = check_unit(&unit, &o, true);
+        assert_eq!(
+            messages(&report),
+            ["r.test/app:latest: its linux/arm64 image has licenses `MIT`, not the declared `MIT OR Apache-2.0`: \
+              `cargo xtask build` rebuilds it"]
+        );
+        assert!(report.problems.iter().all(|p| p.severity == Severity::Error));
+
+        o.configs.insert("sha256:cb".into(), Ok(config("arm64", true)));
+        assert!(messages(&check_unit(&unit, &o, true))[0].contains("has no licenses label, not the declared"));
+        // Undeclared, the label is not looked at.
+        let undeclared = Unit { licenses: None, ..unit };
+        assert_eq!(messages(&check_unit(&undeclared, &o, true)), Vec::<String>::new());
     }
 }

@@ -6,7 +6,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use camino::{Utf8Path, Utf8PathBuf};
-use common::{engine_lock, fixture, scratch, TestRegistry};
+use common::{engine_lock, fixture, scratch, xtask_with_env, TestRegistry};
 
 /// A `docker` on PATH that logs every invocation, then runs the real one.
 fn docker_shim() -> (Utf8PathBuf, Utf8PathBuf) {
@@ -30,14 +30,8 @@ fn build(
 ) -> (BTreeMap<String, String>, usize) {
     let _ = std::fs::remove_file(log);
     let path = format!("{shim}:{}", std::env::var("PATH").unwrap());
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["--root", root.as_str(), "--registry", &registry.host, "--event", "release", "--version", "1.0.0"])
-        .args(["--format", "json", "build"])
-        .env("PATH", path)
-        .env("XTASK_CACHE_DIR", Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/xtask/cache"))
-        .env_remove("GITHUB_EVENT_NAME")
-        .output()
-        .unwrap();
+    let args = ["--event", "release", "--version", "1.0.0", "--format", "json", "build"];
+    let output = xtask_with_env(root, &registry.host, &args, &[("PATH", &path)]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "build failed:\n{stderr}");
     let results: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();

@@ -8,7 +8,7 @@ mod common;
 use std::process::Output;
 
 use camino::{Utf8Path, Utf8PathBuf};
-use common::{engine_lock, fixture, scratch, xtask, xtask_ok, TestRegistry};
+use common::{engine_lock, fixture, scratch, xtask, xtask_ok, xtask_with_env, TestRegistry};
 
 /// The event is explicit: the stand-in scanners run without git on the PATH to detect one.
 fn on_branch<'a>(args: &[&'a str]) -> Vec<&'a str> {
@@ -21,19 +21,7 @@ fn reports() -> Utf8PathBuf {
 
 /// The xtask binary with `PATH` set to `path` only, so the scanners it finds are the ones given.
 fn xtask_with_path(root: &Utf8Path, registry: &str, path: &Utf8Path, args: &[&str]) -> Output {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["--root", root.as_str(), "--registry", registry])
-        .args(args)
-        .env("PATH", path)
-        .env_remove("GITHUB_EVENT_NAME")
-        .output()
-        .expect("running the xtask binary");
-    eprintln!(
-        "--- xtask {args:?}\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
+    xtask_with_env(root, registry, args, &[("PATH", path.as_str())])
 }
 
 /// A directory holding a stand-in `scanner` that logs its argv and its registry variables to

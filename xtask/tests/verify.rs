@@ -135,6 +135,27 @@ fn verify_manifests_passes_healthy_lists_and_names_each_defect() {
         xtask_release(&root, &registry.host, &["verify-manifests"]).status.success(),
         "rebuilding repairs every tag"
     );
+
+    // 5. A license declared after publishing: the images lack the label until rebuilt.
+    let manifest = root.join("images/fragile/image.toml");
+    let declared = format!("licenses = \"GPL-2.0-only AND MIT\"\n{}", std::fs::read_to_string(&manifest).unwrap());
+    std::fs::write(&manifest, declared).unwrap();
+    let errors = verify_fails(&root, &registry.host);
+    let lacking = |arch: &str| {
+        format!(
+            "{repo}:latest: its linux/{arch} image has no licenses label, not the declared `GPL-2.0-only AND MIT`: \
+                 `cargo xtask build` rebuilds it"
+        )
+    };
+    assert_eq!(errors, [lacking("amd64"), lacking("arm64")]);
+    xtask_ok(&root, &registry.host, &build);
+    assert!(xtask_release(&root, &registry.host, &["verify-manifests"]).status.success(), "the rebuild labels them");
+    let (amd64, arm64) = platform_digests(&client);
+    for digest in [amd64, arm64] {
+        let image = client.manifest("fragile", &digest).unwrap().unwrap();
+        let config = client.config("fragile", &image.body.config.unwrap().digest).unwrap();
+        assert_eq!(config.labels()["org.opencontainers.image.licenses"], "GPL-2.0-only AND MIT");
+    }
 }
 
 #[test]
