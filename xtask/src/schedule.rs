@@ -1,7 +1,8 @@
 //! A dependency-ordered scheduler as a pure state machine: `build` asks for
 //! ready tasks and reports how each ended; threads and processes live there.
-//! Tasks have weights (an emulated build costs more than a native one) that
-//! share a capacity (`--jobs`), so heavy work does not oversubscribe the cores.
+//! Tasks have weights that share a capacity (`--jobs`), so work does not oversubscribe
+//! the cores, and estimated costs: of the ready tasks, the one heading the costliest
+//! chain of work starts first, so long emulated chains do not end up alone at the end.
 
 /// How a task ended, or why it never ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,13 +20,18 @@ pub enum State {
 #[derive(Debug, Clone)]
 pub struct Task {
     pub deps: Vec<usize>,
+    /// Slots of the capacity it holds while it runs; 0 for bookkeeping.
     pub weight: usize,
+    /// Estimated duration, in any unit shared by all tasks.
+    pub cost: u64,
 }
 
 #[derive(Debug)]
 pub struct Schedule {
     tasks: Vec<Task>,
     states: Vec<State>,
+    /// Per task: its cost plus that of the costliest chain of tasks depending on it.
+    priority: Vec<u64>,
     capacity: usize,
     in_use: usize,
     keep_going: bool,
@@ -36,7 +42,8 @@ impl Schedule {
     /// `capacity` is at least 1; a task heavier than the capacity runs alone.
     pub fn new(tasks: Vec<Task>, capacity: usize, keep_going: bool) -> Schedule {
         let states = vec![State::Waiting; tasks.len()];
-        Schedule { tasks, states, capacity: capacity.max(1), in_use: 0, keep_going, stopped: false }
+        let priority = chain_costs(&tasks);
+        Schedule { tasks, states, priority, capacity: capacity.max(1), in_use: 0, keep_going, stopped: false }
     }
 
     /// The next task whose dependencies are done and that fits the free capacity, now Running.
@@ -44,11 +51,14 @@ impl Schedule {
         if self.stopped {
             return None;
         }
-        let ready = (0..self.tasks.len()).find(|&i| {
-            self.states[i] == State::Waiting
-                && self.tasks[i].deps.iter().all(|&d| self.states[d] == State::Done)
-                && self.fits(self.tasks[i].weight)
-        })?;
+        // The costliest chain first; among equals, the order the tasks were given in.
+        let ready = (0..self.tasks.len())
+            .filter(|&i| {
+                self.states[i] == State::Waiting
+                    && self.tasks[i].deps.iter().all(|&d| self.states[d] == State::Done)
+                    && self.fits(self.tasks[i].weight)
+            })
+            .min_by_key(|&i| (std::cmp::Reverse(self.priority[i]), i))?;
         self.states[ready] = State::Running;
         self.in_use += self.cost(ready);
         Some(ready)
@@ -115,12 +125,46 @@ impl Schedule {
     }
 }
 
+/// Each task's cost plus the largest such sum among the tasks that depend on it: the
+/// length of the critical path that starts with it (list scheduling's "bottom level").
+fn chain_costs(tasks: &[Task]) -> Vec<u64> {
+    let mut dependents = vec![Vec::new(); tasks.len()];
+    let mut pending: Vec<usize> = tasks.iter().map(|t| t.deps.len()).collect();
+    for (i, task) in tasks.iter().enumerate() {
+        for &d in &task.deps {
+            dependents[d].push(i);
+        }
+    }
+    // Kahn's order: parents before children.
+    let mut order: Vec<usize> = (0..tasks.len()).filter(|&i| pending[i] == 0).collect();
+    let mut next = 0;
+    while next < order.len() {
+        for &child in &dependents[order[next]] {
+            pending[child] -= 1;
+            if pending[child] == 0 {
+                order.push(child);
+            }
+        }
+        next += 1;
+    }
+    let mut priority: Vec<u64> = tasks.iter().map(|t| t.cost).collect();
+    for &i in order.iter().rev() {
+        let longest = dependents[i].iter().map(|&c| priority[c]).max().unwrap_or(0);
+        priority[i] = tasks[i].cost + longest;
+    }
+    priority
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn task(deps: &[usize], weight: usize) -> Task {
-        Task { deps: deps.to_vec(), weight }
+        Task { deps: deps.to_vec(), weight, cost: 1 }
+    }
+
+    fn costly(deps: &[usize], cost: u64) -> Task {
+        Task { deps: deps.to_vec(), weight: 1, cost }
     }
 
     /// Runs the schedule to the end, finishing tasks in start order; `fails` lists failing tasks.
@@ -158,6 +202,19 @@ mod tests {
         // A task heavier than the capacity still runs, alone.
         let (waves, _) = drive(Schedule::new(vec![task(&[], 5), task(&[], 1)], 2, false), &[]);
         assert_eq!(waves, [vec![0], vec![1]]);
+    }
+
+    #[test]
+    fn the_costliest_chain_starts_first() {
+        // 0, 1: native builds of two images; 2: an emulated build whose child 3 is emulated too.
+        let tasks = vec![costly(&[], 1), costly(&[], 1), costly(&[], 5), costly(&[2], 5)];
+        assert_eq!(chain_costs(&tasks), [1, 1, 10, 5]);
+        let (waves, _) = drive(Schedule::new(tasks, 2, false), &[]);
+        assert_eq!(waves, [vec![2, 0], vec![3, 1]]);
+        // A cheap task that heads a long chain goes before a costlier lone one.
+        let tasks = vec![costly(&[], 3), costly(&[], 1), costly(&[1], 4), costly(&[2], 4)];
+        let (waves, _) = drive(Schedule::new(tasks, 1, false), &[]);
+        assert_eq!(waves, [vec![1], vec![2], vec![3], vec![0]]);
     }
 
     #[test]
