@@ -219,8 +219,9 @@ const NATIVE_COST: u64 = 1;
 const EMULATED_COST: u64 = 5;
 
 /// The jobs and their dependencies: a platform build waits for its parents' builds of the
-/// same platform (and, when publishing, for the parents' publish); a publish waits for
-/// every platform of its unit.
+/// same platform only (it is pinned to their digests), so an arm64 chain never waits for
+/// amd64; a publish waits for every platform of its unit and for its parents' publish, so
+/// no child is published on a parent that was not.
 fn jobs_for(units: &[Unit], platforms: &[String], publishing: bool, host: &str) -> (Vec<Job>, Vec<Task>) {
     let mut jobs = Vec::new();
     let mut index = BTreeMap::new();
@@ -244,9 +245,6 @@ fn jobs_for(units: &[Unit], platforms: &[String], publishing: bool, host: &str) 
                 let name = &units[unit].platforms[platform];
                 let mut deps = Vec::new();
                 for parent in units[unit].depends_on.iter().filter_map(|id| unit_index(id)) {
-                    if publishing {
-                        deps.extend(index.get(&Job::Publish { unit: parent }));
-                    }
                     let parent_platform = units[parent].platforms.iter().position(|p| p == name);
                     deps.extend(parent_platform.and_then(|p| index.get(&Job::Build { unit: parent, platform: p })));
                 }
@@ -257,6 +255,13 @@ fn jobs_for(units: &[Unit], platforms: &[String], publishing: bool, host: &str) 
             Job::Publish { unit } => Task {
                 deps: (0..units[unit].platforms.len())
                     .filter_map(|p| index.get(&Job::Build { unit, platform: p }).copied())
+                    .chain(
+                        units[unit]
+                            .depends_on
+                            .iter()
+                            .filter_map(|id| unit_index(id))
+                            .filter_map(|parent| index.get(&Job::Publish { unit: parent }).copied()),
+                    )
                     .collect(),
                 weight: 0,
                 cost: 0,
@@ -620,7 +625,11 @@ fn collect(
                 }
                 Some(Err(err)) => results[unit].error = Some(format!("publishing failed: {err}")),
                 None if results[unit].error.is_none() => {
-                    results[unit].error = Some("not published: the run stopped first".to_string())
+                    results[unit].error = Some(if state == State::SkippedParentFailed {
+                        "not published: a parent was not published".to_string()
+                    } else {
+                        "not published: the run stopped first".to_string()
+                    })
                 }
                 None => {}
             },
@@ -915,7 +924,9 @@ mod tests {
             ]
         );
         let deps: Vec<&[usize]> = tasks.iter().map(|t| t.deps.as_slice()).collect();
-        assert_eq!(deps, [&[][..], &[], &[0, 1], &[2, 0], &[2, 1], &[3, 4]]);
+        // The child's arm64 build waits for the parent's arm64 build alone; its publish for
+        // both its platforms and the parent's publish.
+        assert_eq!(deps, [&[][..], &[], &[0, 1], &[0], &[1], &[3, 4, 2]]);
         let weights: Vec<(usize, u64)> = tasks.iter().map(|t| (t.weight, t.cost)).collect();
         assert_eq!(
             weights,

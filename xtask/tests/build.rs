@@ -158,6 +158,54 @@ fn a_failing_arm64_build_moves_no_tag() {
 }
 
 #[test]
+fn keep_going_builds_a_childs_good_platform_but_publishes_no_child_of_a_failed_parent() {
+    let _engine = engine_lock();
+    let registry = TestRegistry::start("arm-fails-child");
+    let root = fixture("arm-fails");
+    let toml = root.join("images/fragile/image.toml");
+    let text = std::fs::read_to_string(&toml).unwrap().replace("FAIL_ON = \"none\"", "FAIL_ON = \"aarch64\"");
+    std::fs::write(&toml, text).unwrap();
+    let child = root.join("images/child");
+    std::fs::create_dir_all(&child).unwrap();
+    std::fs::write(child.join("image.toml"), "description = \"On fragile\"\n").unwrap();
+    std::fs::write(child.join("Dockerfile"), "ARG FRAGILE_IMAGE\nFROM ${FRAGILE_IMAGE}\nUSER 65534:65534\n").unwrap();
+
+    let output = xtask(&root, &registry.host, &["--branch", "main", "--format", "json", "build", "--keep-going"]);
+    assert!(!output.status.success(), "the build must fail");
+    let results: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let statuses: Vec<String> = results
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|u| {
+            u["platforms"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(move |p| format!("{} {} {}", u["unit"], p["platform"], p["status"]))
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            r#""fragile" "linux/amd64" "built""#,
+            r#""fragile" "linux/arm64" "failed""#,
+            r#""child" "linux/amd64" "built""#,
+            r#""child" "linux/arm64" "skipped""#,
+        ],
+        "the child's amd64 build needs only the parent's amd64 image"
+    );
+    for unit in results.as_array().unwrap() {
+        assert_eq!(unit["published"], false, "{unit}");
+    }
+    assert_eq!(results[1]["error"], "linux/arm64 skipped: a parent failed");
+    // Only the amd64 image's own push tags (staging, input digest) exist; no policy tag.
+    let tags = registry.client().tags("child").unwrap();
+    assert!(tags.iter().all(|t| t.starts_with("staging-") || t.starts_with("inputs-")), "{tags:?}");
+    assert!(tags.iter().any(|t| t.starts_with("staging-")), "the child's amd64 build pushed nothing: {tags:?}");
+}
+
+#[test]
 fn pull_requests_build_but_publish_nothing() {
     let _engine = engine_lock();
     let registry = TestRegistry::start("pr");
