@@ -368,7 +368,7 @@ fn parallel(ws: &Workspace, runs: usize) -> Result<()> {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let rows = vec![
         vec!["--jobs 1".to_string(), millis(serial)],
-        vec![format!("default (--jobs {cpus}, emulated builds weigh 2)"), millis(default)],
+        vec![format!("default (--jobs {cpus}, costliest chain first)"), millis(default)],
     ];
     println!("{}", crate::output::table(&[&format!("COLD BUILD OF {BUILD_UNITS} UNITS × 2 PLATFORMS"), "TIME"], &rows));
     println!("The default is {:.2}x faster than one build at a time.", serial.as_secs_f64() / default.as_secs_f64());
