@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{engine_lock, fixture, run, xtask, xtask_ok, TestRegistry};
+use common::{engine_lock, fixture, replace_in, run, xtask, xtask_ok, TestRegistry};
 use xtask::registry::{split_repository, Registry};
 
 const LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
@@ -138,9 +138,7 @@ fn a_failing_arm64_build_moves_no_tag() {
     xtask_ok(&root, &registry.host, &["--branch", "main", "--sha", "1111111", "build"]);
     let before = client.manifest("fragile", "main").unwrap().expect("main was published").digest;
 
-    let toml = root.join("images/fragile/image.toml");
-    let text = std::fs::read_to_string(&toml).unwrap().replace("FAIL_ON = \"none\"", "FAIL_ON = \"aarch64\"");
-    std::fs::write(&toml, text).unwrap();
+    replace_in(&root.join("images/fragile/image.toml"), "FAIL_ON = \"none\"", "FAIL_ON = \"aarch64\"");
     let output = xtask(&root, &registry.host, &["--branch", "main", "--sha", "2222222", "build"]);
     assert!(!output.status.success(), "the build must fail");
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -162,9 +160,7 @@ fn keep_going_builds_a_childs_good_platform_but_publishes_no_child_of_a_failed_p
     let _engine = engine_lock();
     let registry = TestRegistry::start("arm-fails-child");
     let root = fixture("arm-fails");
-    let toml = root.join("images/fragile/image.toml");
-    let text = std::fs::read_to_string(&toml).unwrap().replace("FAIL_ON = \"none\"", "FAIL_ON = \"aarch64\"");
-    std::fs::write(&toml, text).unwrap();
+    replace_in(&root.join("images/fragile/image.toml"), "FAIL_ON = \"none\"", "FAIL_ON = \"aarch64\"");
     let child = root.join("images/child");
     std::fs::create_dir_all(&child).unwrap();
     std::fs::write(child.join("image.toml"), "description = \"On fragile\"\n").unwrap();

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use camino::Utf8Path;
-use common::{engine_lock, fixture, xtask, xtask_ok, TestRegistry};
+use common::{engine_lock, fixture, replace_in, xtask, xtask_ok, TestRegistry};
 
 /// Tags of `repository` other than the staging and input-digest tags builds push.
 fn final_tags(registry: &TestRegistry, repository: &str) -> Vec<String> {
@@ -102,10 +102,11 @@ fn an_unwritable_release_record_refuses_the_publish_before_any_tag_moves() {
     let releases = root.join("target/xtask/releases");
     std::fs::remove_dir_all(&releases).unwrap();
     std::fs::write(&releases, "not a directory").unwrap();
-    let dockerfile = root.join("images/fragile/Dockerfile");
-    let text = std::fs::read_to_string(&dockerfile).unwrap();
-    std::fs::write(&dockerfile, text.replace("USER 65534:65534", "RUN echo changed > /changed\nUSER 65534:65534"))
-        .unwrap();
+    replace_in(
+        &root.join("images/fragile/Dockerfile"),
+        "USER 65534:65534",
+        "RUN echo changed > /changed\nUSER 65534:65534",
+    );
     let output = xtask(&root, &registry.host, &["--event", "release", "--version", "1.1.0", "build"]);
     assert!(!output.status.success());
     assert!(stderr(&output).contains("writing the release record; no tag was moved"), "{}", stderr(&output));
@@ -122,9 +123,11 @@ fn rollback_restores_the_previous_release_and_removes_new_tags() {
     xtask_ok(&root, &registry.host, &["--event", "release", "--version", "1.0.0", "build"]);
     let v1 = client.manifest("fragile", "latest").unwrap().unwrap().digest;
 
-    let dockerfile = root.join("images/fragile/Dockerfile");
-    let text = std::fs::read_to_string(&dockerfile).unwrap();
-    std::fs::write(&dockerfile, text.replace("USER 65534:65534", "RUN echo two > /release\nUSER 65534:65534")).unwrap();
+    replace_in(
+        &root.join("images/fragile/Dockerfile"),
+        "USER 65534:65534",
+        "RUN echo two > /release\nUSER 65534:65534",
+    );
     xtask_ok(&root, &registry.host, &["--event", "release", "--version", "1.1.0", "build"]);
     let v2 = client.manifest("fragile", "latest").unwrap().unwrap().digest;
     assert_ne!(v1, v2);
@@ -145,9 +148,7 @@ fn ctrl_c_stops_the_build_moves_no_tag_and_leaves_nothing_running() {
     let _engine = engine_lock();
     let registry = TestRegistry::start("interrupt");
     let root = fixture("arm-fails");
-    let dockerfile = root.join("images/fragile/Dockerfile");
-    let text = std::fs::read_to_string(&dockerfile).unwrap();
-    std::fs::write(&dockerfile, text.replace("USER 65534:65534", "RUN sleep 300\nUSER 65534:65534")).unwrap();
+    replace_in(&root.join("images/fragile/Dockerfile"), "USER 65534:65534", "RUN sleep 300\nUSER 65534:65534");
     let containers_before = count_containers();
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))

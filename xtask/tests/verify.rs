@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{engine_lock, fixture, run, xtask, xtask_ok, TestRegistry};
+use common::{engine_lock, fixture, replace_in, run, xtask, xtask_ok, TestRegistry};
 use xtask::registry::Registry;
 
 const RELEASE: [&str; 4] = ["--event", "release", "--version", "1.2.3"];
@@ -208,13 +208,11 @@ fn size_reports_registry_sums_budgets_and_baselines() {
 
     // Growth against a saved report and against a published release.
     std::fs::write(&toml, &original).unwrap();
-    let dockerfile = root.join("images/fragile/Dockerfile");
-    let text = std::fs::read_to_string(&dockerfile).unwrap();
-    std::fs::write(
-        &dockerfile,
-        text.replace("USER 65534:65534", "RUN head -c 300000 /dev/urandom > /padding\nUSER 65534:65534"),
-    )
-    .unwrap();
+    replace_in(
+        &root.join("images/fragile/Dockerfile"),
+        "USER 65534:65534",
+        "RUN head -c 300000 /dev/urandom > /padding\nUSER 65534:65534",
+    );
     xtask_ok(&root, &registry.host, &["--event", "release", "--version", "1.1.0", "build"]);
     std::fs::write(&toml, format!("{original}\n[size]\nmax_growth = \"10%\"\n")).unwrap();
     for baseline in [saved.as_str(), "1.0.0"] {

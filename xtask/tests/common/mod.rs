@@ -157,3 +157,11 @@ pub fn run(program: &str, args: &[&str]) -> String {
     assert!(output.status.success(), "{program} {args:?} failed:\n{}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).unwrap().trim().to_string()
 }
+
+/// Replaces `from` with `to` in a fixture file; `from` must be there, so an edit that stops
+/// matching the fixture fails the test instead of silently testing the unchanged file.
+pub fn replace_in(file: &Utf8Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("reading {file}: {e}"));
+    assert!(text.contains(from), "{file} does not contain {from:?}");
+    std::fs::write(file, text.replace(from, to)).unwrap_or_else(|e| panic!("writing {file}: {e}"));
+}
