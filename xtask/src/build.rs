@@ -151,7 +151,11 @@ pub fn run(ws: &Workspace, flags: &flags::Build) -> Result<()> {
         digest_cache: crate::inputs::DigestCache::load(&ws.target()),
     };
 
-    let (job_list, tasks) = jobs_for(&units, &platforms, publishing, crate::provision::host_platform());
+    // Costs from earlier runs put the slowest chains first; without metrics, estimates do.
+    let history = crate::metrics::read_all(&crate::metrics::path(&ws.target()))
+        .map(|records| crate::metrics::last_build_seconds(&records))
+        .unwrap_or_default();
+    let (job_list, tasks) = jobs_for(&units, &platforms, publishing, crate::provision::host_platform(), &history);
     let mut schedule = Schedule::new(tasks, jobs, flags.keep_going);
     let (outcomes, interrupted) = execute(&ctx, &job_list, &mut schedule)?;
     if let Err(err) = ctx.digest_cache.save() {
@@ -213,16 +217,23 @@ struct BuildContext<'a> {
     digest_cache: crate::inputs::DigestCache,
 }
 
-/// Estimated durations for scheduling: an emulated build took 3.5× (a Debian bootstrap) to
-/// 6× (`apt-get install python3`) as long as the native one here.
-const NATIVE_COST: u64 = 1;
-const EMULATED_COST: u64 = 5;
+/// Expected seconds of a build never timed here (no metrics line has it): an emulated build
+/// took 3.5× (a Debian bootstrap) to 11× (byte-compiling Python) as long as the native one.
+const NATIVE_ESTIMATE_SECS: u64 = 20;
+const EMULATED_ESTIMATE_SECS: u64 = 100;
 
 /// The jobs and their dependencies: a platform build waits for its parents' builds of the
 /// same platform only (it is pinned to their digests), so an arm64 chain never waits for
 /// amd64; a publish waits for every platform of its unit and for its parents' publish, so
 /// no child is published on a parent that was not.
-fn jobs_for(units: &[Unit], platforms: &[String], publishing: bool, host: &str) -> (Vec<Job>, Vec<Task>) {
+/// Each build's cost is its duration in the last run that built it (`history`), else an estimate.
+fn jobs_for(
+    units: &[Unit],
+    platforms: &[String],
+    publishing: bool,
+    host: &str,
+    history: &BTreeMap<(String, String), f64>,
+) -> (Vec<Job>, Vec<Task>) {
     let mut jobs = Vec::new();
     let mut index = BTreeMap::new();
     for (u, unit) in units.iter().enumerate() {
@@ -250,7 +261,9 @@ fn jobs_for(units: &[Unit], platforms: &[String], publishing: bool, host: &str) 
                 }
                 // Every build holds one slot: emulation makes a build slower, not wider (one
                 // emulated build leaves the second core of this machine half idle).
-                Task { deps, weight: 1, cost: if name == host { NATIVE_COST } else { EMULATED_COST } }
+                let estimate = if name == host { NATIVE_ESTIMATE_SECS } else { EMULATED_ESTIMATE_SECS };
+                let timed = history.get(&(units[unit].id.clone(), name.clone()));
+                Task { deps, weight: 1, cost: timed.map_or(estimate, |s| (s.ceil() as u64).max(1)) }
             }
             Job::Publish { unit } => Task {
                 deps: (0..units[unit].platforms.len())
@@ -911,7 +924,7 @@ mod tests {
     fn jobs_wait_for_parents_and_publishes_wait_for_platforms() {
         let units = [unit("base", &[]), unit("app", &["base"])];
         let platforms = vec!["linux/amd64".to_string(), "linux/arm64".to_string()];
-        let (jobs, tasks) = jobs_for(&units, &platforms, true, "linux/amd64");
+        let (jobs, tasks) = jobs_for(&units, &platforms, true, "linux/amd64", &BTreeMap::new());
         assert_eq!(
             jobs,
             [
@@ -930,15 +943,19 @@ mod tests {
         let weights: Vec<(usize, u64)> = tasks.iter().map(|t| (t.weight, t.cost)).collect();
         assert_eq!(
             weights,
-            [(1, 1), (1, 5), (0, 0), (1, 1), (1, 5), (0, 0)],
+            [(1, 20), (1, 100), (0, 0), (1, 20), (1, 100), (0, 0)],
             "a build holds a slot, an emulated one costs more; publishing takes no slot"
         );
+        let history = BTreeMap::from([(("app".to_string(), "linux/arm64".to_string()), 321.4)]);
+        let (_, tasks) = jobs_for(&units, &platforms, true, "linux/amd64", &history);
+        let costs: Vec<u64> = tasks.iter().map(|t| t.cost).collect();
+        assert_eq!(costs, [20, 100, 0, 20, 322, 0], "a build timed before costs what it took");
     }
 
     #[test]
     fn recording_digests_builds_one_platform_without_publishing() {
         let units = [unit("base", &[]), unit("app", &["base"])];
-        let (jobs, tasks) = jobs_for(&units, &["linux/arm64".to_string()], false, "linux/amd64");
+        let (jobs, tasks) = jobs_for(&units, &["linux/arm64".to_string()], false, "linux/amd64", &BTreeMap::new());
         assert_eq!(jobs, [Job::Build { unit: 0, platform: 1 }, Job::Build { unit: 1, platform: 1 }]);
         assert_eq!(tasks[1].deps, [0], "the child's arm64 build waits for the parent's arm64 build");
     }

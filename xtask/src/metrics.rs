@@ -4,6 +4,7 @@
 //! The file is append-only and each line goes out in one `write_all` with
 //! `O_APPEND`, so concurrent runs never interleave within a line.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::SystemTime;
 
@@ -95,6 +96,20 @@ pub fn parse(text: &str) -> (Vec<RunRecord>, usize) {
         }
     }
     (records, malformed)
+}
+
+/// The seconds of the latest real build of each (unit, platform) in `records`: what the
+/// scheduler expects it to take next time.
+pub fn last_build_seconds(records: &[RunRecord]) -> BTreeMap<(String, String), f64> {
+    let mut seconds = BTreeMap::new();
+    for record in records.iter().filter(|r| r.command == "build") {
+        for unit in record.units.iter().filter(|u| u.status == "built" && !u.skipped) {
+            if let Some(s) = unit.seconds {
+                seconds.insert((unit.unit.clone(), unit.platform.clone()), s);
+            }
+        }
+    }
+    seconds
 }
 
 /// Appends the line of a run of `command` that began at `started`. Metrics
@@ -195,6 +210,29 @@ mod tests {
         let (records, malformed) = parse(&std::fs::read_to_string(path(&dir)).unwrap());
         assert_eq!((records.len(), malformed), (100, 0));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_latest_real_build_of_each_unit_and_platform_is_its_expected_time() {
+        let failed = UnitPlatformRecord { status: "failed".into(), ..unit("base", "linux/amd64", 1.0) };
+        let up_to_date = UnitPlatformRecord { skipped: true, ..unit("base", "linux/arm64", 0.1) };
+        let tested = RunRecord { command: "test".into(), ..run("3", vec![unit("base", "linux/arm64", 9.0)]) };
+        let records = [
+            run("1", vec![unit("base", "linux/amd64", 20.0), unit("base", "linux/arm64", 150.0)]),
+            run("2", vec![failed, up_to_date, unit("app", "linux/arm64", 30.0)]),
+            tested,
+        ];
+        let seconds: Vec<(String, String, f64)> =
+            last_build_seconds(&records).into_iter().map(|((u, p), s)| (u, p, s)).collect();
+        assert_eq!(
+            seconds,
+            [
+                ("app".into(), "linux/arm64".into(), 30.0),
+                ("base".into(), "linux/amd64".into(), 20.0),
+                ("base".into(), "linux/arm64".into(), 150.0),
+            ],
+            "failures, up-to-date skips and test runs say nothing about a build's duration"
+        );
     }
 
     #[test]
