@@ -196,8 +196,7 @@ impl Publisher<'_> {
                 .with_context(|| format!("{} vanished", image.digest))?;
             let config = manifest.body.config.with_context(|| format!("{} has no config", image.digest))?;
             let config = self.client.config(repository, &config.digest)?;
-            let actual =
-                crate::registry::Platform { os: config.os, architecture: config.architecture, variant: config.variant };
+            let actual = config.platform();
             if !platform_matches(&image.platform, &actual) {
                 bail!("{}: the {} image {} is a {} image", unit.id, image.platform, image.digest, actual.name());
             }

@@ -141,6 +141,11 @@ pub struct ImageConfig {
 }
 
 impl ImageConfig {
+    /// The platform the image says it is for.
+    pub fn platform(&self) -> Platform {
+        Platform { os: self.os.clone(), architecture: self.architecture.clone(), variant: self.variant.clone() }
+    }
+
     /// The image's labels (`config.Labels`); values that are not strings are left out.
     pub fn labels(&self) -> BTreeMap<String, String> {
         let labels = self.config.as_ref().and_then(|c| c.get("Labels")).and_then(|l| l.as_object());

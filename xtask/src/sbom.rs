@@ -52,8 +52,7 @@ pub fn published_platforms(client: &Registry, unit: &Unit) -> Result<Vec<Publish
     let config = manifest.body.config.as_ref().with_context(|| format!("{reference} has no image config"))?;
     let config =
         client.config(repository, &config.digest).with_context(|| format!("reading the config of {reference}"))?;
-    let platform =
-        crate::registry::Platform { os: config.os, architecture: config.architecture, variant: config.variant };
+    let platform = config.platform();
     Ok(vec![Published {
         platform: platform.name(),
         digest: manifest.digest,

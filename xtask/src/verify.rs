@@ -163,11 +163,7 @@ pub fn check_unit(unit: &Unit, observed: &Observed, release: bool) -> UnitReport
             };
             match config {
                 Ok(config) => {
-                    let actual = crate::registry::Platform {
-                        os: config.os.clone(),
-                        architecture: config.architecture.clone(),
-                        variant: config.variant.clone(),
-                    };
+                    let actual = config.platform();
                     if actual.os != declared.os
                         || actual.architecture != declared.architecture
                         || (declared.variant.is_some() && actual.variant != declared.variant)
@@ -206,11 +202,7 @@ pub fn check_unit(unit: &Unit, observed: &Observed, release: bool) -> UnitReport
         if let Some(declared) = &unit.licenses {
             let actual = labels.and_then(|l| l.get(LICENSES_LABEL)).and_then(|v| v.as_str());
             if actual != Some(declared.as_str()) {
-                let platform = crate::registry::Platform {
-                    os: config.os.clone(),
-                    architecture: config.architecture.clone(),
-                    variant: config.variant.clone(),
-                };
+                let platform = config.platform();
                 let found = actual.map_or_else(|| "no licenses label".to_string(), |a| format!("licenses `{a}`"));
                 problems.push(Problem {
                     reference: tag.to_string(),
