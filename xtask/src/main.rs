@@ -1,6 +1,6 @@
 use anyhow::Result;
-use xtask::flags::{self, XtaskCmd};
-use xtask::workspace::Workspace;
+use xtask::cli::flags::{self, XtaskCmd};
+use xtask::sys::workspace::Workspace;
 
 fn main() {
     if let Err(err) = try_main() {
@@ -22,25 +22,25 @@ fn try_main() -> Result<()> {
     let ws = Workspace::load(&flags)?;
     match &flags.subcommand {
         XtaskCmd::Help(_) => Ok(()),
-        XtaskCmd::Plan(cmd) => xtask::plan::run(&ws, cmd),
-        XtaskCmd::Build(cmd) => xtask::build::run(&ws, cmd),
-        XtaskCmd::Provision(_) => xtask::provision::provision(&ws.host()),
-        XtaskCmd::Ci(_) => xtask::ci::run(&ws),
+        XtaskCmd::Plan(cmd) => xtask::core::plan::run(&ws, cmd),
+        XtaskCmd::Build(cmd) => xtask::ops::build::run(&ws, cmd),
+        XtaskCmd::Provision(_) => xtask::sys::provision::provision(&ws.host()),
+        XtaskCmd::Ci(_) => xtask::commands::ci::run(&ws),
         // Commands declared for the work in progress; each gets its module as it is written.
-        XtaskCmd::Publish(cmd) => xtask::build::publish_command(&ws, cmd),
-        XtaskCmd::Rollback(cmd) => xtask::rollback::run(&ws, cmd),
-        XtaskCmd::Sbom(cmd) => xtask::sbom::run(&ws, cmd),
-        XtaskCmd::Scan(cmd) => xtask::scan::run(&ws, cmd),
-        XtaskCmd::VerifyManifests(cmd) => xtask::verify::run(&ws, cmd),
-        XtaskCmd::Size(cmd) => xtask::size::run(&ws, cmd),
-        XtaskCmd::Bench(cmd) => xtask::bench::run(&ws, cmd),
-        XtaskCmd::Report(cmd) => xtask::report::run(&ws, cmd),
-        XtaskCmd::Test(cmd) => xtask::image_tests::run(&ws, cmd),
-        XtaskCmd::Lint(cmd) => xtask::lint::run(&ws, cmd),
-        XtaskCmd::CiWorkflow(cmd) => xtask::ci_workflow::run(&ws, cmd),
-        XtaskCmd::New(cmd) => xtask::scaffold::run(&ws, cmd),
-        XtaskCmd::Doctor(cmd) => xtask::doctor::run(&ws, cmd),
-        XtaskCmd::Docs(cmd) => xtask::schema::docs(&ws, cmd),
-        XtaskCmd::Schema(cmd) => xtask::schema::schema(&ws, cmd),
+        XtaskCmd::Publish(cmd) => xtask::ops::build::publish_command(&ws, cmd),
+        XtaskCmd::Rollback(cmd) => xtask::commands::rollback::run(&ws, cmd),
+        XtaskCmd::Sbom(cmd) => xtask::commands::sbom::run(&ws, cmd),
+        XtaskCmd::Scan(cmd) => xtask::commands::scan::run(&ws, cmd),
+        XtaskCmd::VerifyManifests(cmd) => xtask::commands::verify_manifests::run(&ws, cmd),
+        XtaskCmd::Size(cmd) => xtask::commands::size::run(&ws, cmd),
+        XtaskCmd::Bench(cmd) => xtask::commands::bench::run(&ws, cmd),
+        XtaskCmd::Report(cmd) => xtask::commands::report::run(&ws, cmd),
+        XtaskCmd::Test(cmd) => xtask::commands::test::run(&ws, cmd),
+        XtaskCmd::Lint(cmd) => xtask::core::lint::run(&ws, cmd),
+        XtaskCmd::CiWorkflow(cmd) => xtask::core::workflow::run(&ws, cmd),
+        XtaskCmd::New(cmd) => xtask::commands::new::run(&ws, cmd),
+        XtaskCmd::Doctor(cmd) => xtask::commands::doctor::run(&ws, cmd),
+        XtaskCmd::Docs(cmd) => xtask::core::schema::docs(&ws, cmd),
+        XtaskCmd::Schema(cmd) => xtask::core::schema::schema(&ws, cmd),
     }
 }

@@ -90,7 +90,7 @@ fn platform_digest(registry: &TestRegistry, root: &Utf8Path, unit: &str, archite
         serde_json::from_str(&xtask_ok(root, &registry.host, &["--format", "json", "plan"])).unwrap();
     let unit = plan.iter().find(|u| u["id"] == unit).unwrap();
     let (repository, tag) = unit["tags"][0].as_str().unwrap().rsplit_once(':').unwrap();
-    let (_, path) = xtask::registry::split_repository(repository);
+    let (_, path) = xtask::sys::registry::split_repository(repository);
     let list = registry.client().manifest(path, tag).unwrap().unwrap();
     let entry = list.body.manifests.iter().find(|m| m.platform.as_ref().unwrap().architecture == architecture);
     format!("{repository}@{}", entry.unwrap().digest)
@@ -231,7 +231,7 @@ fn broken_images_fail_precisely_and_leave_no_container() {
     assert!(!output.status.success());
     let json: Value = serde_json::from_slice(&output.stdout).unwrap();
     let results = json["results"].as_array().unwrap();
-    let host_platform = xtask::provision::host_platform();
+    let host_platform = xtask::sys::provision::host_platform();
     assert_eq!(results.len(), 5, "{json:#}");
     let plan: Vec<Value> = serde_json::from_str(&xtask_ok(&root, host, &["--format", "json", "plan"])).unwrap();
     for result in results {

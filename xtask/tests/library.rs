@@ -12,7 +12,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use common::{engine_lock, run, scratch, xtask_ok, TestRegistry};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use xtask::definitions::Bootstrap;
+use xtask::core::definitions::Bootstrap;
 
 fn sha256(path: &Utf8Path) -> String {
     let bytes = std::fs::read(path).unwrap();
@@ -26,8 +26,8 @@ fn the_debian_rootfs_is_the_same_tarball_twice() {
     // 2023-11-14 22:13:20 UTC.
     let epoch = Some(1_700_000_000);
     let (cache_a, cache_b) = (scratch("rootfs-a"), scratch("rootfs-b"));
-    let first = xtask::rootfs::bootstrapped(&cache_a, &bootstrap, "linux/amd64", epoch).unwrap();
-    let second = xtask::rootfs::bootstrapped(&cache_b, &bootstrap, "linux/amd64", epoch).unwrap();
+    let first = xtask::sys::rootfs::bootstrapped(&cache_a, &bootstrap, "linux/amd64", epoch).unwrap();
+    let second = xtask::sys::rootfs::bootstrapped(&cache_b, &bootstrap, "linux/amd64", epoch).unwrap();
     assert!(first.starts_with(&cache_a) && second.starts_with(&cache_b));
     assert_eq!(first.file_name(), second.file_name(), "the same inputs give the same cache key");
     assert_eq!(sha256(&first), sha256(&second), "two runs of mmdebstrap gave different tarballs");
@@ -42,7 +42,7 @@ fn the_debian_rootfs_is_the_same_tarball_twice() {
 
     // The second request is answered from the cache.
     let built = std::fs::metadata(&first).unwrap().modified().unwrap();
-    assert_eq!(xtask::rootfs::bootstrapped(&cache_a, &bootstrap, "linux/amd64", epoch).unwrap(), first);
+    assert_eq!(xtask::sys::rootfs::bootstrapped(&cache_a, &bootstrap, "linux/amd64", epoch).unwrap(), first);
     assert_eq!(std::fs::metadata(&first).unwrap().modified().unwrap(), built, "a cached tarball was rebuilt");
     for cache in [cache_a, cache_b] {
         std::fs::remove_dir_all(cache).unwrap();

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{engine_lock, fixture, replace_in, run, xtask, xtask_ok, TestRegistry};
-use xtask::registry::Registry;
+use xtask::sys::registry::Registry;
 
 const RELEASE: [&str; 4] = ["--event", "release", "--version", "1.2.3"];
 

@@ -8,8 +8,8 @@ use std::process::Output;
 use std::sync::{Mutex, MutexGuard};
 
 use camino::{Utf8Path, Utf8PathBuf};
-use xtask::provision::{start_registry, RegistryProcess};
-use xtask::registry::Registry;
+use xtask::sys::provision::{start_registry, RegistryProcess};
+use xtask::sys::registry::Registry;
 
 /// Engine-heavy tests run one at a time: they share the engine, the apt cache
 /// and the two cores, and parallel buildx runs only slow each other down.

@@ -10,9 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
 use camino::{Utf8Path, Utf8PathBuf};
-use xtask::definitions::{self, Definitions, Settings};
-use xtask::event::{self, Event, EventFlags};
-use xtask::lint::{self, LintContext};
+use xtask::core::definitions::{self, Definitions, Settings};
+use xtask::core::event::{self, Event, EventFlags};
+use xtask::core::lint::{self, LintContext};
 
 const FILE: &str = "images/orb/image.toml";
 
@@ -64,19 +64,20 @@ pub fn image_toml(data: &[u8]) {
         image.variants.iter().map(|v| (v.dockerfile.clone(), "FROM scratch\n".to_string())).collect();
     let defs = Definitions { settings: settings().clone(), images: vec![image], dockerfiles };
     for event in events() {
-        let Ok(units) = xtask::plan::plan(&defs, event, "localhost:5000", &[]) else { continue };
+        let Ok(units) = xtask::core::plan::plan(&defs, event, "localhost:5000", &[]) else { continue };
         for unit in &units {
             for tag in &unit.tags {
-                xtask::reference::parse(tag).unwrap_or_else(|why| panic!("planned tag {tag:?}: {why}"));
+                xtask::oci::reference::parse(tag).unwrap_or_else(|why| panic!("planned tag {tag:?}: {why}"));
             }
             for platform in &unit.platforms {
-                for reference in [xtask::buildx::staging_ref(unit, platform), xtask::buildx::cache_ref(unit, platform)]
+                for reference in
+                    [xtask::core::buildx::staging_ref(unit, platform), xtask::core::buildx::cache_ref(unit, platform)]
                 {
-                    xtask::reference::parse(&reference).unwrap_or_else(|why| panic!("{reference:?}: {why}"));
+                    xtask::oci::reference::parse(&reference).unwrap_or_else(|why| panic!("{reference:?}: {why}"));
                 }
             }
             for (id, secret) in &unit.secrets {
-                let flag = xtask::buildx::secret_flag(id, secret);
+                let flag = xtask::core::buildx::secret_flag(id, secret);
                 assert_eq!(flag.matches(',').count(), 1, "{flag:?} splits into more than id and source");
             }
         }
@@ -96,7 +97,7 @@ fn settings_toml(text: &str) {
 pub fn dockerfile(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let (dockerfile, ignore) = text.split_once("\0\0").unwrap_or((text, ""));
-    let doc = xtask::dockerfile::parse(dockerfile);
+    let doc = xtask::core::dockerfile::parse(dockerfile);
     let lines = dockerfile.lines().count();
     let mut previous = 0;
     for instruction in &doc.instructions {
@@ -109,11 +110,11 @@ pub fn dockerfile(data: &[u8]) {
     let args = BTreeMap::from([("BASE_IMAGE".to_string(), "localhost:5000/base:1".to_string())]);
     for (_, value) in doc.global_arg_values(&args) {
         if let Some(value) = value {
-            xtask::dockerfile::expand(&value, |name| args.get(name).cloned());
+            xtask::core::dockerfile::expand(&value, |name| args.get(name).cloned());
         }
     }
-    for from in xtask::dockerfile::froms(dockerfile) {
-        xtask::dockerfile::referenced_args(&from.image);
+    for from in xtask::core::dockerfile::froms(dockerfile) {
+        xtask::core::dockerfile::referenced_args(&from.image);
     }
     let ctx = LintContext {
         args,

@@ -1,0 +1,11 @@
+pub mod bench;
+pub mod ci;
+pub mod doctor;
+pub mod new;
+pub mod report;
+pub mod rollback;
+pub mod sbom;
+pub mod scan;
+pub mod size;
+pub mod test;
+pub mod verify_manifests;

@@ -1,0 +1,454 @@
+//! `docker buildx` argv construction, per builder driver. Pure: the same inputs
+//! always give the same argv, and every strategy is unit-tested here.
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Context, Result};
+use camino::Utf8PathBuf;
+
+use crate::core::definitions::{Network, Secret};
+use crate::core::plan::Unit;
+
+/// The buildx builder's driver decides what the build can export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Driver {
+    /// BuildKit inside dockerd: one platform per build, inline cache only,
+    /// no push-by-digest. Platforms are pushed under staging tags.
+    Docker,
+    /// docker-container, remote, kubernetes: registry cache export (`mode=max`).
+    Container(String),
+}
+
+impl Driver {
+    /// Reads the `Driver:` line of `docker buildx inspect`.
+    pub fn from_inspect(output: &str) -> Result<Driver> {
+        let driver = output
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Driver:"))
+            .map(str::trim)
+            .context("`docker buildx inspect` printed no `Driver:` line")?;
+        Ok(match driver {
+            "docker" => Driver::Docker,
+            "" => bail!("`docker buildx inspect` printed an empty driver"),
+            other => Driver::Container(other.to_string()),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Driver::Docker => "docker",
+            Driver::Container(name) => name,
+        }
+    }
+}
+
+/// Where one platform build goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// Push under the staging tag; the digest is read from the metadata file.
+    Push,
+    /// Load into the local engine under the unit's tags (`--load`).
+    Load,
+    /// Build only (pull requests, `--no-push`).
+    None,
+}
+
+/// Everything one `docker buildx build` needs beyond the unit itself.
+#[derive(Debug, Clone)]
+pub struct PlatformBuild<'a> {
+    pub unit: &'a Unit,
+    pub platform: &'a str,
+    pub driver: &'a Driver,
+    /// A named builder from the settings; `None` uses the current one.
+    pub builder: Option<&'a str>,
+    /// `--build-arg` values for in-repo parents, already pinned (`repo@digest`).
+    pub parent_args: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+    pub output: Output,
+    pub metadata_file: Utf8PathBuf,
+    /// A second tag for the pushed image, named after its input digest, so an
+    /// unchanged unit is found without building (see `inputs.rs`).
+    pub input_tag: Option<String>,
+}
+
+/// `arm64` for `linux/arm64`, `arm-v7` for `linux/arm/v7`: for tags and file names.
+pub fn platform_slug(platform: &str) -> String {
+    platform.strip_prefix("linux/").unwrap_or(platform).replace('/', "-")
+}
+
+/// The per-platform tag a build is pushed under before the manifest list exists.
+pub fn staging_ref(unit: &Unit, platform: &str) -> String {
+    match &unit.variant {
+        Some(v) => format!("{}:staging-{v}-{}", unit.repository, platform_slug(platform)),
+        None => format!("{}:staging-{}", unit.repository, platform_slug(platform)),
+    }
+}
+
+/// The per-platform registry cache of drivers that can export one.
+pub fn cache_ref(unit: &Unit, platform: &str) -> String {
+    match &unit.variant {
+        Some(v) => format!("{}:buildcache-{v}-{}", unit.repository, platform_slug(platform)),
+        None => format!("{}:buildcache-{}", unit.repository, platform_slug(platform)),
+    }
+}
+
+/// `docker buildx build ...` for one unit and platform, without the program name. Every image
+/// reference in it is checked against the OCI grammar first, so none can read as a flag or
+/// send a push elsewhere.
+pub fn build_argv(b: &PlatformBuild<'_>) -> Result<Vec<String>> {
+    let unit = b.unit;
+    let mut argv: Vec<String> = vec!["buildx".into(), "build".into()];
+    if let Some(builder) = b.builder {
+        argv.extend(["--builder".into(), builder.into()]);
+    }
+    argv.extend([
+        "--platform".into(),
+        b.platform.into(),
+        "--file".into(),
+        unit.dockerfile.to_string(),
+        "--progress".into(),
+        "plain".into(),
+    ]);
+    if unit.network != Network::Default {
+        argv.extend(["--network".into(), unit.network.as_str().into()]);
+    }
+    let mut args = unit.args.clone();
+    for (key, reference) in &b.parent_args {
+        args.insert(key.clone(), checked(reference.clone())?);
+    }
+    for (key, value) in &args {
+        argv.extend(["--build-arg".into(), format!("{key}={value}")]);
+    }
+    for (key, value) in &b.labels {
+        argv.extend(["--label".into(), format!("{key}={value}")]);
+    }
+    for (id, secret) in &unit.secrets {
+        argv.extend(["--secret".into(), secret_flag(id, secret)]);
+    }
+    let staging = checked(staging_ref(unit, b.platform))?;
+    match b.driver {
+        Driver::Docker => {
+            // The docker driver cannot export a cache: embed it in the image and read it back from the last staging push.
+            argv.extend(["--cache-from".into(), format!("type=registry,ref={staging}")]);
+            argv.extend(["--cache-to".into(), "type=inline".into()]);
+        }
+        Driver::Container(_) => {
+            let cache = checked(cache_ref(unit, b.platform))?;
+            argv.extend(["--cache-from".into(), format!("type=registry,ref={cache}")]);
+            if b.output == Output::Push {
+                argv.extend(["--cache-to".into(), format!("type=registry,ref={cache},mode=max")]);
+            }
+        }
+    }
+    match b.output {
+        Output::Push => {
+            argv.extend(["--tag".into(), staging]);
+            if let Some(tag) = &b.input_tag {
+                argv.extend(["--tag".into(), checked(tag.clone())?]);
+            }
+            argv.push("--push".into());
+            // Attestations would wrap each platform in an index of its own; the merge step makes the index.
+            argv.push("--provenance=false".into());
+        }
+        Output::Load => {
+            for tag in &unit.tags {
+                argv.extend(["--tag".into(), checked(tag.clone())?]);
+            }
+            argv.push("--load".into());
+        }
+        Output::None => {
+            argv.extend(["--tag".into(), staging]);
+        }
+    }
+    argv.extend(["--metadata-file".into(), b.metadata_file.to_string()]);
+    // The context is workspace-relative; one named `-x` must not read as a flag.
+    let context = unit.context.as_str();
+    argv.push(if context.starts_with('-') { format!("./{context}") } else { context.to_string() });
+    Ok(argv)
+}
+
+/// An image reference for docker's command line, refused unless it follows the OCI grammar.
+fn checked(reference: String) -> Result<String> {
+    crate::oci::reference::parse(&reference)
+        .map_err(|why| anyhow::anyhow!("refusing to pass the image reference {reference:?} to docker: {why}"))?;
+    Ok(reference)
+}
+
+/// `--secret` for buildx: `id=<id>,env=<VAR>` or `id=<id>,src=<path>`. Only where the value is:
+/// buildx reads it, xtask never does, so no argv, log or record of this run can show it.
+pub fn secret_flag(id: &str, secret: &Secret) -> String {
+    match secret {
+        Secret::Env(variable) => format!("id={id},env={variable}"),
+        Secret::File(path) => format!("id={id},src={path}"),
+    }
+}
+
+/// Checks, before anything builds, that every secret of `units` can be read: its variable
+/// is set and not empty (CI leaves secrets empty for forks), or its file exists. `env` and
+/// `is_file` look; nothing here reads or keeps a value.
+pub fn check_secrets(
+    units: &[Unit],
+    root: &camino::Utf8Path,
+    env: impl Fn(&str) -> Option<std::ffi::OsString>,
+    is_file: impl Fn(&camino::Utf8Path) -> bool,
+) -> Result<()> {
+    for unit in units {
+        for (id, secret) in &unit.secrets {
+            let file = format!("images/{}/image.toml", unit.image);
+            let problem = match secret {
+                Secret::Env(variable) => match env(variable) {
+                    None => format!("the environment variable {variable} is not set"),
+                    Some(value) if value.is_empty() => format!("the environment variable {variable} is empty"),
+                    Some(_) => continue,
+                },
+                Secret::File(path) if path.starts_with("~/") => {
+                    format!("its file {path} is in the home directory, but HOME is not set")
+                }
+                Secret::File(path) if !is_file(&root.join(path)) => {
+                    format!("its file {path} does not exist or is not a regular file")
+                }
+                Secret::File(_) => continue,
+            };
+            bail!(
+                "{}: secret {id:?} of {}: {problem}\n  hint: provide it before building, or change [secrets] in {file}",
+                file,
+                unit.id
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The image digest buildx wrote into `--metadata-file`.
+pub fn digest_from_metadata(json: &str) -> Result<String> {
+    let value: serde_json::Value = serde_json::from_str(json).context("parsing the buildx metadata file")?;
+    let digest = value
+        .get("containerimage.digest")
+        .and_then(|d| d.as_str())
+        .context("the buildx metadata file has no `containerimage.digest`")?;
+    crate::oci::reference::check_digest(digest)
+        .map_err(|why| anyhow::anyhow!("the buildx metadata file holds a malformed digest: {why}"))?;
+    Ok(digest.to_string())
+}
+
+/// The OCI annotations every image carries.
+pub fn oci_labels(
+    unit: &Unit,
+    source: Option<&str>,
+    revision: Option<&str>,
+    created: &str,
+) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    let mut put = |key: &str, value: &str| {
+        labels.insert(format!("org.opencontainers.image.{key}"), value.to_string());
+    };
+    put("created", created);
+    put("title", unit.repository.rsplit('/').next().unwrap_or(&unit.repository));
+    if let Some(source) = source {
+        put("source", source);
+    }
+    if let Some(revision) = revision {
+        put("revision", revision);
+    }
+    if let Some(version) = &unit.version {
+        put("version", version);
+    }
+    if let Some(description) = &unit.description {
+        put("description", description);
+    }
+    if let Some(licenses) = &unit.licenses {
+        put("licenses", licenses);
+    }
+    labels
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DIGEST: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
+    fn unit() -> Unit {
+        crate::core::plan::sample_unit()
+    }
+
+    fn request<'a>(unit: &'a Unit, driver: &'a Driver, output: Output) -> PlatformBuild<'a> {
+        PlatformBuild {
+            unit,
+            platform: "linux/arm64",
+            driver,
+            builder: None,
+            parent_args: BTreeMap::from([("DEBIAN_IMAGE".into(), format!("localhost:5000/acme/debian@{DIGEST}"))]),
+            labels: BTreeMap::from([("org.opencontainers.image.revision".into(), "abc".into())]),
+            output,
+            metadata_file: "target/xtask/meta/python-python3.13-arm64.json".into(),
+            input_tag: None,
+        }
+    }
+
+    #[test]
+    fn docker_driver_pushes_a_staging_tag_with_inline_cache() {
+        let u = unit();
+        let argv = build_argv(&request(&u, &Driver::Docker, Output::Push)).unwrap().join(" ");
+        assert_eq!(
+            argv.replace(DIGEST, "<digest>"),
+            "buildx build --platform linux/arm64 --file images/python/Dockerfile --progress plain --network host \
+             --build-arg DEBIAN_IMAGE=localhost:5000/acme/debian@<digest> --build-arg PY=3.13 \
+             --label org.opencontainers.image.revision=abc \
+             --cache-from type=registry,ref=localhost:5000/acme/python:staging-python3.13-arm64 --cache-to type=inline \
+             --tag localhost:5000/acme/python:staging-python3.13-arm64 --push --provenance=false \
+             --metadata-file target/xtask/meta/python-python3.13-arm64.json images/python"
+        );
+    }
+
+    #[test]
+    fn container_drivers_use_a_registry_cache_per_platform() {
+        let mut u = unit();
+        u.network = Network::Default;
+        let driver = Driver::Container("docker-container".into());
+        let mut req = request(&u, &driver, Output::Push);
+        req.builder = Some("arm-native");
+        let argv = build_argv(&req).unwrap();
+        let joined = argv.join(" ");
+        assert!(joined.starts_with("buildx build --builder arm-native --platform linux/arm64"), "{joined}");
+        assert!(joined.contains("--cache-from type=registry,ref=localhost:5000/acme/python:buildcache-python3.13-arm64 --cache-to type=registry,ref=localhost:5000/acme/python:buildcache-python3.13-arm64,mode=max"), "{joined}");
+        assert!(!joined.contains("--network"), "the default network passes no flag");
+        // Build-only runs read the cache but never write it.
+        let joined = build_argv(&request(&u, &driver, Output::None)).unwrap().join(" ");
+        assert!(
+            joined.contains("--cache-from") && !joined.contains("--cache-to") && !joined.contains("--push"),
+            "{joined}"
+        );
+    }
+
+    #[test]
+    fn load_tags_the_image_with_every_unit_tag() {
+        let u = unit();
+        let argv = build_argv(&request(&u, &Driver::Docker, Output::Load)).unwrap();
+        let joined = argv.join(" ");
+        assert!(
+            joined
+                .contains("--tag localhost:5000/acme/python:main --tag localhost:5000/acme/python:main-abc1234 --load"),
+            "{joined}"
+        );
+        assert!(!joined.contains("--push") && !joined.contains("--tag localhost:5000/acme/python:staging"), "{joined}");
+        assert_eq!(argv.last().map(String::as_str), Some("images/python"));
+    }
+
+    #[test]
+    fn the_input_digest_tag_is_pushed_with_the_staging_tag() {
+        let u = unit();
+        let mut req = request(&u, &Driver::Docker, Output::Push);
+        req.input_tag = Some("localhost:5000/acme/python:inputs-0123-arm64".into());
+        let joined = build_argv(&req).unwrap().join(" ");
+        assert!(
+            joined.contains("--tag localhost:5000/acme/python:staging-python3.13-arm64 --tag localhost:5000/acme/python:inputs-0123-arm64 --push"),
+            "{joined}"
+        );
+    }
+
+    #[test]
+    fn secrets_pass_their_source_never_a_value() {
+        let mut u = unit();
+        u.secrets = BTreeMap::from([
+            ("netrc".into(), Secret::File("/root/.netrc".into())),
+            ("npm_token".into(), Secret::Env("NPM_TOKEN".into())),
+            ("site".into(), Secret::File("images/python/site.key".into())),
+        ]);
+        let joined = build_argv(&request(&u, &Driver::Docker, Output::Push)).unwrap().join(" ");
+        assert!(
+            joined.contains(
+                "--label org.opencontainers.image.revision=abc --secret id=netrc,src=/root/.netrc \
+                 --secret id=npm_token,env=NPM_TOKEN --secret id=site,src=images/python/site.key --cache-from"
+            ),
+            "{joined}"
+        );
+
+        let env = |name: &str| match name {
+            "NPM_TOKEN" => Some("s3cr3t-value".into()),
+            "EMPTY" => Some(std::ffi::OsString::new()),
+            _ => None,
+        };
+        let present = |path: &camino::Utf8Path| path == "/root/.netrc" || path == "/ws/images/python/site.key";
+        assert!(check_secrets(&[u.clone()], "/ws".into(), env, present).is_ok());
+        let cases = [
+            (
+                Secret::Env("UNSET".into()),
+                "secret \"x\" of python:python3.13: the environment variable UNSET is not set",
+            ),
+            (Secret::Env("EMPTY".into()), "the environment variable EMPTY is empty"),
+            (Secret::File("/nope".into()), "its file /nope does not exist or is not a regular file"),
+            (Secret::File("~/.netrc".into()), "its file ~/.netrc is in the home directory, but HOME is not set"),
+        ];
+        for (secret, message) in cases {
+            u.secrets = BTreeMap::from([("x".into(), secret)]);
+            let err = check_secrets(&[u.clone()], "/ws".into(), env, present).unwrap_err().to_string();
+            assert!(err.starts_with("images/python/image.toml: ") && err.contains(message), "{err}");
+            assert!(err.contains("hint: provide it before building"), "{err}");
+            assert!(!err.contains("s3cr3t-value"), "{err}");
+        }
+    }
+
+    #[test]
+    fn references_are_checked_before_they_reach_the_argv() {
+        let mut u = unit();
+        u.context = "-rf".into();
+        let argv = build_argv(&request(&u, &Driver::Docker, Output::None)).unwrap();
+        assert_eq!(argv.last().map(String::as_str), Some("./-rf"), "a context never reads as a flag");
+
+        let mut req = request(&u, &Driver::Docker, Output::Push);
+        req.parent_args.insert("BASE_IMAGE".into(), "localhost:5000/base@sha256:short".into());
+        let err = build_argv(&req).unwrap_err().to_string();
+        assert!(err.starts_with("refusing to pass the image reference \"localhost:5000/base@sha256:short\""), "{err}");
+        let mut req = request(&u, &Driver::Docker, Output::Push);
+        req.input_tag = Some("localhost:5000/acme/python:-x".into());
+        assert!(build_argv(&req).unwrap_err().to_string().contains("invalid tag \"-x\""));
+        u.repository = "--output=type=local,dest=/".into();
+        let err = build_argv(&request(&u, &Driver::Docker, Output::None)).unwrap_err().to_string();
+        assert!(err.contains("refusing to pass the image reference"), "{err}");
+    }
+
+    #[test]
+    fn staging_refs_and_slugs() {
+        let mut u = unit();
+        assert_eq!(staging_ref(&u, "linux/arm/v7"), "localhost:5000/acme/python:staging-python3.13-arm-v7");
+        u.variant = None;
+        assert_eq!(staging_ref(&u, "linux/amd64"), "localhost:5000/acme/python:staging-amd64");
+        assert_eq!(cache_ref(&u, "linux/amd64"), "localhost:5000/acme/python:buildcache-amd64");
+    }
+
+    #[test]
+    fn driver_detection() {
+        let docker =
+            "Name:          default\nDriver:        docker\nLast Activity: now\n\nNodes:\nName:      default\n";
+        assert_eq!(Driver::from_inspect(docker).unwrap(), Driver::Docker);
+        let container = "Name:   multi\nDriver: docker-container\n";
+        assert_eq!(Driver::from_inspect(container).unwrap(), Driver::Container("docker-container".into()));
+        assert!(Driver::from_inspect("Name: x\n").is_err());
+    }
+
+    #[test]
+    fn metadata_digest() {
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let json =
+            format!("{{\"containerimage.digest\": \"{digest}\", \"containerimage.config.digest\": \"sha256:bb\"}}");
+        assert_eq!(digest_from_metadata(&json).unwrap(), digest);
+        assert!(digest_from_metadata("{}").unwrap_err().to_string().contains("no `containerimage.digest`"));
+        assert!(digest_from_metadata("{\"containerimage.digest\": \"sha256:short\"}").is_err());
+        let upper = format!("{{\"containerimage.digest\": \"sha256:{}\"}}", "A".repeat(64));
+        assert!(digest_from_metadata(&upper).unwrap_err().to_string().contains("64 lower-case hex digits"));
+    }
+
+    #[test]
+    fn labels() {
+        let mut u = unit();
+        u.version = Some("1.2.3".into());
+        let labels = oci_labels(&u, Some("https://example.test/repo"), Some("abc"), "2026-11-24T00:00:00Z");
+        let keys: Vec<&str> = labels.keys().map(|k| k.trim_start_matches("org.opencontainers.image.")).collect();
+        assert_eq!(keys, ["created", "description", "revision", "source", "title", "version"]);
+        assert_eq!(labels["org.opencontainers.image.title"], "python");
+        u.licenses = Some("PSF-2.0 AND 0BSD".into());
+        let labels = oci_labels(&u, None, None, "2026-11-24T00:00:00Z");
+        assert_eq!(labels["org.opencontainers.image.licenses"], "PSF-2.0 AND 0BSD");
+    }
+}

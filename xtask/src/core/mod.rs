@@ -1,0 +1,14 @@
+pub mod buildx;
+pub mod definitions;
+pub mod diag;
+pub mod dockerfile;
+pub mod event;
+pub mod inputs;
+pub mod lint;
+pub mod matrix;
+pub mod plan;
+pub mod schedule;
+pub mod schema;
+pub mod spdx;
+pub mod tags;
+pub mod workflow;

@@ -1,0 +1,455 @@
+//! `plan`: definitions and an event in, build units in dependency order out.
+//! Pure: the command module prints it, `build` executes it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::{bail, Result};
+use camino::Utf8PathBuf;
+use serde::Serialize;
+
+use crate::core::definitions::{Definitions, Dependency, ImageDef, Network, Rootfs, Secret, SizeBudget, Variant};
+use crate::core::event::Event;
+use crate::core::tags::{self, VariantNames, Version};
+
+/// One image × variant: what `build` runs buildx for, once per platform.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Unit {
+    /// `image` for an image without variants, else `image:variant`.
+    pub id: String,
+    pub image: String,
+    pub variant: Option<String>,
+    pub default: bool,
+    pub description: Option<String>,
+    pub licenses: Option<String>,
+    /// `registry/namespace/repository`, without tag.
+    pub repository: String,
+    pub platforms: Vec<String>,
+    pub dockerfile: Utf8PathBuf,
+    pub context: Utf8PathBuf,
+    pub args: BTreeMap<String, String>,
+    /// Ids of the units this one builds on.
+    pub depends_on: Vec<String>,
+    /// How each parent reaches the Dockerfile: `--build-arg <arg>=<parent>@<digest>`.
+    pub parents: Vec<Parent>,
+    /// Full references: `repository:tag`.
+    pub tags: Vec<String>,
+    pub version: Option<String>,
+    pub network: Network,
+    /// What `build` writes to `rootfs/<arch>.tar` in the context first, its suite resolved.
+    pub rootfs: Option<Rootfs>,
+    pub size: SizeBudget,
+    /// `[secrets]` of the image: ids and where buildx reads them, never values.
+    pub secrets: BTreeMap<String, Secret>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Parent {
+    pub arg: String,
+    pub unit: String,
+}
+
+impl Unit {
+    /// A name safe for file names and staging tags: `image` or `image-variant`.
+    pub fn slug(&self) -> String {
+        self.id.replace(':', "-")
+    }
+}
+
+/// The build arg that carries an in-repo parent: `BASE_IMAGE` for `images/base`.
+pub fn parent_arg(image: &str) -> String {
+    format!("{}_IMAGE", image.to_uppercase().replace('-', "_"))
+}
+
+fn unit_id(image: &str, variant: Option<&str>) -> String {
+    match variant {
+        Some(v) => format!("{image}:{v}"),
+        None => image.to_string(),
+    }
+}
+
+/// Resolves every unit (or the `selection` and what it depends on) for `event`.
+pub fn plan(defs: &Definitions, event: &Event, registry: &str, selection: &[String]) -> Result<Vec<Unit>> {
+    let images: BTreeMap<&str, &ImageDef> = defs.images.iter().map(|i| (i.name.as_str(), i)).collect();
+    let mut units = BTreeMap::new();
+    for image in &defs.images {
+        for variant in &image.variants {
+            let unit = resolve(defs, &images, image, variant, event, registry)?;
+            units.insert(unit.id.clone(), unit);
+        }
+    }
+    let wanted = select(&units, &images, selection)?;
+    let order = dependency_order(&units)?;
+    Ok(order
+        .into_iter()
+        .filter(|id| wanted.contains(id))
+        .map(|id| units.remove(&id).expect("ordered ids come from units"))
+        .collect())
+}
+
+fn resolve(
+    defs: &Definitions,
+    images: &BTreeMap<&str, &ImageDef>,
+    image: &ImageDef,
+    variant: &Variant,
+    event: &Event,
+    registry: &str,
+) -> Result<Unit> {
+    let file = image.dir.join("image.toml");
+    let mut dependencies: BTreeSet<Dependency> = variant.depends_on.iter().cloned().collect();
+    // A `FROM ${X_IMAGE}` naming an in-repo image implies the dependency.
+    let dockerfile = defs.dockerfiles.get(&variant.dockerfile).map(String::as_str).unwrap_or_default();
+    for from in crate::core::dockerfile::froms(dockerfile) {
+        for arg in crate::core::dockerfile::referenced_args(&from.image) {
+            let implied = images.keys().find(|name| parent_arg(name) == arg && **name != image.name);
+            if let Some(name) = implied {
+                if !dependencies.iter().any(|d| d.image == *name) {
+                    dependencies.insert(Dependency { image: name.to_string(), variant: None });
+                }
+            }
+        }
+    }
+
+    let mut parents = Vec::new();
+    for dep in &dependencies {
+        let Some(parent) = images.get(dep.image.as_str()) else {
+            let hint = match crate::core::diag::nearest(&dep.image, images.keys().copied()) {
+                Some(close) => format!("did you mean {close:?}?"),
+                None => format!("in-repo images are: {}", images.keys().copied().collect::<Vec<_>>().join(", ")),
+            };
+            bail!("{file}: `depends_on` names {:?}, which is not an image under images/\n  hint: {hint}", dep.image);
+        };
+        let parent_variant = match &dep.variant {
+            Some(v) => parent.variant(v).ok_or_else(|| {
+                let names: Vec<&str> = parent.variants.iter().filter_map(|v| v.name.as_deref()).collect();
+                anyhow::anyhow!("{file}: `depends_on` names {dep}, but image {:?} has no variant {v:?}\n  hint: its variants are: {}", dep.image, if names.is_empty() { "none".to_string() } else { names.join(", ") })
+            })?,
+            None => parent.default_variant(),
+        };
+        if let Some(missing) = image.platforms.iter().find(|p| !parent.platforms.contains(p)) {
+            bail!("{file}: builds for {missing}, but its parent {dep} does not\n  hint: add {missing} to the platforms of {}, or remove it here", parent.dir.join("image.toml"));
+        }
+        parents.push(Parent {
+            arg: parent_arg(&parent.name),
+            unit: unit_id(&parent.name, parent_variant.name.as_deref()),
+        });
+    }
+
+    let version_text = image.version.as_deref().or(event.version.as_deref());
+    let version = version_text
+        .map(Version::parse)
+        .transpose()
+        .map_err(|why| anyhow::anyhow!("version {version_text:?}: {why}"))?;
+    let names = VariantNames { name: variant.name.as_deref(), aliases: &variant.aliases, default: variant.default };
+    let repository = full_repository(registry, &defs.settings.namespace, &image.repository);
+    let tags =
+        tags::compute(&image.tags, event, version.as_ref(), names).map_err(|why| anyhow::anyhow!("{file}: {why}"))?;
+    // Registry, namespace and repository are each valid; together they can still be too long.
+    crate::oci::reference::check_name_length(&repository).map_err(|why| {
+        anyhow::anyhow!(
+            "{file}: the image name {repository:?} is invalid: {why}\n  hint: shorten `repository` or the namespace"
+        )
+    })?;
+
+    let mut args = image.args.clone();
+    args.extend(variant.args.clone());
+    let rootfs = image.rootfs.as_ref().map(|r| r.resolve(&args)).transpose().map_err(|name| {
+        anyhow::anyhow!("{file}: [rootfs] `suite` names `{{{name}}}`, which is not a build arg of {}", image.name)
+    })?;
+    Ok(Unit {
+        id: unit_id(&image.name, variant.name.as_deref()),
+        image: image.name.clone(),
+        variant: variant.name.clone(),
+        default: variant.default,
+        description: image.description.clone(),
+        licenses: image.licenses.clone(),
+        tags: tags.iter().map(|t| format!("{repository}:{t}")).collect(),
+        repository,
+        platforms: image.platforms.clone(),
+        dockerfile: variant.dockerfile.clone(),
+        context: image.context.clone(),
+        args,
+        depends_on: parents.iter().map(|p| p.unit.clone()).collect(),
+        parents,
+        version: version.map(|v| v.tag),
+        network: image.network,
+        rootfs,
+        size: image.size,
+        secrets: image.secrets.clone(),
+    })
+}
+
+pub fn full_repository(registry: &str, namespace: &str, repository: &str) -> String {
+    [registry, namespace, repository].iter().filter(|p| !p.is_empty()).copied().collect::<Vec<_>>().join("/")
+}
+
+/// The selected unit ids plus everything they depend on.
+fn select(
+    units: &BTreeMap<String, Unit>,
+    images: &BTreeMap<&str, &ImageDef>,
+    selection: &[String],
+) -> Result<BTreeSet<String>> {
+    if selection.is_empty() {
+        return Ok(units.keys().cloned().collect());
+    }
+    let mut wanted = BTreeSet::new();
+    let mut todo: Vec<String> = Vec::new();
+    for item in selection {
+        let matching: Vec<&String> = units.keys().filter(|id| *id == item || units[*id].image == *item).collect();
+        if matching.is_empty() {
+            let hint = match crate::core::diag::nearest(
+                item,
+                units.keys().map(String::as_str).chain(images.keys().copied()),
+            ) {
+                Some(close) => format!("did you mean {close:?}?"),
+                None => "run `cargo xtask plan` to list the units".to_string(),
+            };
+            bail!("{item:?} is not an image or image:variant in images/\n  hint: {hint}");
+        }
+        todo.extend(matching.into_iter().cloned());
+    }
+    while let Some(id) = todo.pop() {
+        if wanted.insert(id.clone()) {
+            todo.extend(units[&id].depends_on.iter().cloned());
+        }
+    }
+    Ok(wanted)
+}
+
+/// Unit ids so that parents come before children; ties broken by id. A cycle is an error showing its path.
+fn dependency_order(units: &BTreeMap<String, Unit>) -> Result<Vec<String>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        Visiting,
+        Done,
+    }
+    fn visit(
+        id: &str,
+        units: &BTreeMap<String, Unit>,
+        marks: &mut BTreeMap<String, Mark>,
+        path: &mut Vec<String>,
+        out: &mut Vec<String>,
+    ) -> Result<()> {
+        match marks.get(id) {
+            Some(Mark::Done) => return Ok(()),
+            Some(Mark::Visiting) => {
+                let start = path.iter().position(|p| p == id).unwrap_or(0);
+                let mut cycle = path[start..].to_vec();
+                cycle.push(id.to_string());
+                bail!(
+                    "images/{}/image.toml: dependency cycle: {}\n  hint: remove one of these `depends_on` entries or FROM lines",
+                    units[id].image,
+                    cycle.join(" -> ")
+                );
+            }
+            None => {}
+        }
+        marks.insert(id.to_string(), Mark::Visiting);
+        path.push(id.to_string());
+        for parent in &units[id].depends_on {
+            visit(parent, units, marks, path, out)?;
+        }
+        path.pop();
+        marks.insert(id.to_string(), Mark::Done);
+        out.push(id.to_string());
+        Ok(())
+    }
+    let mut marks = BTreeMap::new();
+    let mut out = Vec::new();
+    for id in units.keys() {
+        visit(id, units, &mut marks, &mut Vec::new(), &mut out)?;
+    }
+    Ok(out)
+}
+
+/// `cargo xtask plan`: prints the units, as a table, as JSON or as a CI matrix.
+pub fn run(ws: &crate::sys::workspace::Workspace, flags: &crate::cli::flags::Plan) -> Result<()> {
+    use crate::sys::workspace::Format;
+    let format = ws.format.require("plan", &[Format::Table, Format::Json, Format::GithubMatrix])?;
+    let units = plan(&ws.defs, &ws.event, &ws.registry, &flags.units)?;
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&units)?);
+        return Ok(());
+    }
+    if format == Format::GithubMatrix {
+        // One line: a step writes it to $GITHUB_OUTPUT as `matrix=<json>`.
+        println!("{}", serde_json::to_string(&crate::core::matrix::github_matrix(&units, &ws.defs.settings)?)?);
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = units
+        .iter()
+        .map(|u| {
+            let tags: Vec<&str> =
+                u.tags.iter().map(|t| t.rsplit_once(':').map_or(t.as_str(), |(_, tag)| tag)).collect();
+            vec![u.id.clone(), u.platforms.join(","), u.depends_on.join(","), tags.join(" ")]
+        })
+        .collect();
+    println!("{}", crate::cli::output::table(&["UNIT", "PLATFORMS", "DEPENDS ON", "TAGS"], &rows));
+    Ok(())
+}
+
+/// A fully populated unit for other modules' unit tests.
+#[cfg(test)]
+pub fn sample_unit() -> Unit {
+    Unit {
+        id: "python:python3.13".into(),
+        image: "python".into(),
+        variant: Some("python3.13".into()),
+        default: true,
+        description: Some("Python runtime".into()),
+        licenses: None,
+        repository: "localhost:5000/acme/python".into(),
+        platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
+        dockerfile: "images/python/Dockerfile".into(),
+        context: "images/python".into(),
+        args: BTreeMap::from([("PY".into(), "3.13".into())]),
+        depends_on: vec!["debian:trixie".into()],
+        parents: vec![],
+        tags: vec!["localhost:5000/acme/python:main".into(), "localhost:5000/acme/python:main-abc1234".into()],
+        version: None,
+        network: Network::Host,
+        rootfs: None,
+        size: SizeBudget::default(),
+        secrets: BTreeMap::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::definitions::{validate_image, validate_settings};
+    use crate::core::event::EventKind;
+    use camino::Utf8Path;
+
+    /// A workspace from inline (dir, image.toml, Dockerfile) triples.
+    fn defs(images: &[(&str, &str, &str)]) -> Definitions {
+        let settings =
+            validate_settings(Utf8Path::new("Cargo.toml"), "[workspace.metadata.images]\nnamespace = \"acme\"\n")
+                .unwrap();
+        let mut dockerfiles = BTreeMap::new();
+        let images = images
+            .iter()
+            .map(|(name, toml, dockerfile)| {
+                let dir = Utf8PathBuf::from(format!("images/{name}"));
+                let image = validate_image(&dir.join("image.toml"), toml, &dir, &settings).unwrap();
+                for v in &image.variants {
+                    dockerfiles.insert(v.dockerfile.clone(), dockerfile.to_string());
+                }
+                image
+            })
+            .collect();
+        Definitions { settings, images, dockerfiles }
+    }
+
+    fn branch() -> Event {
+        Event {
+            kind: EventKind::Branch,
+            version: None,
+            branch: Some("main".into()),
+            sha: Some("abcdef123".into()),
+            pr: None,
+            extra_tags: vec![],
+            timestamp: "t".into(),
+        }
+    }
+
+    fn ids(units: &[Unit]) -> Vec<&str> {
+        units.iter().map(|u| u.id.as_str()).collect()
+    }
+
+    const FROM_BASE: &str = "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n";
+
+    #[test]
+    fn parents_come_first_and_are_inferred_from_from_lines() {
+        let d = defs(&[
+            ("app", "", FROM_BASE),
+            ("base", "", "FROM scratch\n"),
+            ("zzz-tool", "depends_on = [\"app\"]", "FROM scratch\n"),
+        ]);
+        let units = plan(&d, &branch(), "localhost:5000", &[]).unwrap();
+        assert_eq!(ids(&units), ["base", "app", "zzz-tool"]);
+        assert_eq!(units[1].parents, [Parent { arg: "BASE_IMAGE".into(), unit: "base".into() }]);
+        assert_eq!(units[1].tags, ["localhost:5000/acme/app:main", "localhost:5000/acme/app:main-abcdef1"]);
+        assert_eq!(units[2].parents, [Parent { arg: "APP_IMAGE".into(), unit: "app".into() }]);
+    }
+
+    #[test]
+    fn variants_are_units_with_their_own_parents_args_and_tags() {
+        let d = defs(&[
+            ("debian", "[[variants]]\nname = \"bookworm\"\ndefault = true\n[[variants]]\nname = \"trixie\"\n", "FROM scratch\n"),
+            (
+                "python",
+                "depends_on = [\"debian\"]\n[args]\nA = \"1\"\n[[variants]]\nname = \"python3.11\"\nargs = { PY = \"3.11\", A = \"2\" }\n[[variants]]\nname = \"python3.13\"\ndefault = true\ndepends_on = [\"debian:trixie\"]\n",
+                "ARG DEBIAN_IMAGE\nFROM $DEBIAN_IMAGE\n",
+            ),
+        ]);
+        let units = plan(&d, &branch(), "r.test", &[]).unwrap();
+        assert_eq!(ids(&units), ["debian:bookworm", "debian:trixie", "python:python3.11", "python:python3.13"]);
+        assert_eq!(units[2].depends_on, ["debian:bookworm"]);
+        assert_eq!(units[3].depends_on, ["debian:trixie"]);
+        assert_eq!(
+            units[2].args,
+            BTreeMap::from([("A".to_string(), "2".to_string()), ("PY".to_string(), "3.11".to_string())])
+        );
+        assert_eq!(units[2].tags, ["r.test/acme/python:main-python3.11"]);
+        assert_eq!(units[3].tags, ["r.test/acme/python:main", "r.test/acme/python:main-abcdef1"]);
+    }
+
+    #[test]
+    fn selection_pulls_in_dependencies_only() {
+        let d = defs(&[("app", "", FROM_BASE), ("base", "", "FROM scratch\n"), ("other", "", "FROM scratch\n")]);
+        assert_eq!(ids(&plan(&d, &branch(), "r", &["app".into()]).unwrap()), ["base", "app"]);
+        let err = plan(&d, &branch(), "r", &["ap".into()]).unwrap_err().to_string();
+        assert!(err.contains("\"ap\" is not an image") && err.contains("did you mean \"app\"?"), "{err}");
+    }
+
+    #[test]
+    fn cycles_are_reported_with_their_path() {
+        let d = defs(&[
+            ("a", "depends_on = [\"b\"]", "FROM scratch\n"),
+            ("b", "depends_on = [\"c\"]", "FROM scratch\n"),
+            ("c", "", "ARG A_IMAGE\nFROM ${A_IMAGE}\n"),
+        ]);
+        let err = plan(&d, &branch(), "r", &[]).unwrap_err().to_string();
+        assert!(err.starts_with("images/a/image.toml: dependency cycle: a -> b -> c -> a"), "{err}");
+    }
+
+    #[test]
+    fn unknown_parents_and_platform_gaps_are_errors() {
+        let d = defs(&[("app", "depends_on = [\"bsae\"]", "FROM scratch\n"), ("base", "", "FROM scratch\n")]);
+        let err = plan(&d, &branch(), "r", &[]).unwrap_err().to_string();
+        assert!(
+            err.starts_with("images/app/image.toml: `depends_on` names \"bsae\"")
+                && err.contains("did you mean \"base\"?"),
+            "{err}"
+        );
+
+        let d = defs(&[("app", "depends_on = [\"base:nope\"]", "FROM scratch\n"), ("base", "", "FROM scratch\n")]);
+        let err = plan(&d, &branch(), "r", &[]).unwrap_err().to_string();
+        assert!(err.contains("image \"base\" has no variant \"nope\""), "{err}");
+
+        let d = defs(&[("app", "", FROM_BASE), ("base", "platforms = [\"linux/amd64\"]", "FROM scratch\n")]);
+        let err = plan(&d, &branch(), "r", &[]).unwrap_err().to_string();
+        assert!(
+            err.starts_with("images/app/image.toml: builds for linux/arm64, but its parent base does not"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn release_version_comes_from_the_image_first() {
+        let d = defs(&[("a", "version = \"2.1.0\"", "FROM scratch\n"), ("b", "", "FROM scratch\n")]);
+        let mut event = branch();
+        event.kind = EventKind::Release;
+        event.version = Some("0.5.0".into());
+        let units = plan(&d, &event, "r", &[]).unwrap();
+        assert_eq!(units[0].tags, ["r/acme/a:latest", "r/acme/a:2.1.0", "r/acme/a:2.1", "r/acme/a:2"]);
+        assert_eq!(units[1].tags, ["r/acme/b:latest", "r/acme/b:0.5.0", "r/acme/b:0.5"]);
+    }
+
+    #[test]
+    fn slugs_and_parent_args() {
+        assert_eq!(parent_arg("ci-runner"), "CI_RUNNER_IMAGE");
+        let d = defs(&[("py", "[[variants]]\nname = \"3.13\"\ndefault = true\n", "FROM scratch\n")]);
+        assert_eq!(plan(&d, &branch(), "r", &[]).unwrap()[0].slug(), "py-3.13");
+    }
+}

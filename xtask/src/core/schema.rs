@@ -1,0 +1,1136 @@
+//! The one description of image.toml's keys. `cargo xtask docs` writes
+//! docs/image-toml.md from it and `cargo xtask schema` writes the JSON Schema that
+//! editors use (docs/image.schema.json); `--check` fails when either file is stale.
+//! A unit test holds the description against `definitions::validate_image`, so a key
+//! added to the parser but not here (or the reverse) fails the tests, naming the key.
+
+use anyhow::{bail, Context, Result};
+use camino::Utf8Path;
+use serde_json::{json, Map, Value};
+
+use crate::sys::workspace::Workspace;
+
+/// Where the generated files live, relative to the workspace root.
+pub const DOCS_FILE: &str = "docs/image-toml.md";
+pub const SCHEMA_FILE: &str = "docs/image.schema.json";
+
+/// A table of image.toml: the top level (`""`), `[name]`, `[[name]]`, or `[name.<id>]`.
+pub struct Table {
+    /// Dotted path: `""`, `variants`, `tests.files`.
+    pub path: &'static str,
+    pub kind: Kind,
+    pub doc: &'static str,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `[name]`.
+    Table,
+    /// `[[name]]`: any number of them.
+    Array,
+    /// `[name.<id>]`: tables under names the user picks; the example and tests use this id.
+    Map(&'static str),
+}
+
+/// The value type of a key.
+pub enum Ty {
+    Str,
+    Bool,
+    Int {
+        min: i64,
+        max: i64,
+    },
+    /// `YYYY-MM-DD`, as a TOML date or a string.
+    Date,
+    Strs,
+    /// A table of string values under names the user picks (build args, environment).
+    Map,
+    /// One of the strings the function lists.
+    OneOf(fn() -> Vec<&'static str>),
+    /// A list of distinct strings, each one of those the function lists.
+    ListOf(fn() -> Vec<&'static str>),
+}
+
+/// What a key means when it is absent.
+pub enum Absent {
+    /// No value: the feature is off.
+    None,
+    /// A TOML literal, also the JSON Schema `default`.
+    Value(&'static str),
+    /// Derived from elsewhere, as a sentence.
+    Derived(&'static str),
+}
+
+pub struct Key {
+    /// The `Table::path` it belongs to.
+    pub table: &'static str,
+    pub name: &'static str,
+    pub ty: Ty,
+    pub required: bool,
+    pub default: Absent,
+    /// A TOML value that is valid in the document made of every example (see `example_document`).
+    pub example: &'static str,
+    /// A key it excludes: it is left out of the example document and checked on its own.
+    pub instead_of: Option<&'static str>,
+    pub doc: &'static str,
+}
+
+/// A `[tags]` key: a list of templates whose default is also its example.
+const fn tag_templates(name: &'static str, templates: &'static str, doc: &'static str) -> Key {
+    Key {
+        table: "tags",
+        name,
+        ty: Ty::Strs,
+        required: false,
+        default: Absent::Value(templates),
+        example: templates,
+        instead_of: None,
+        doc,
+    }
+}
+
+fn networks() -> Vec<&'static str> {
+    vec!["none", "host", "default"]
+}
+
+fn platforms() -> Vec<&'static str> {
+    crate::core::definitions::KNOWN_PLATFORMS.to_vec()
+}
+
+/// mmdebstrap's `--variant`s; a unit test holds this list against the parser's.
+fn mmdebstrap_variants() -> Vec<&'static str> {
+    vec!["extract", "custom", "essential", "apt", "required", "minbase", "buildd", "important", "standard"]
+}
+
+fn lint_rules() -> Vec<&'static str> {
+    crate::core::lint::Rule::ALL.map(crate::core::lint::Rule::id).to_vec()
+}
+
+/// Every table, parents before children, in the order the reference shows them.
+pub const TABLES: &[Table] = &[
+    Table { path: "", kind: Kind::Table, doc: "The image as a whole. Every key is optional; an empty image.toml is valid." },
+    Table {
+        path: "variants",
+        kind: Kind::Array,
+        doc: "Builds of the same image that differ in build args or Dockerfile; each is a unit with its own tags. Exactly one is `default = true`.",
+    },
+    Table {
+        path: "tags",
+        kind: Kind::Table,
+        doc: "Tag templates for this image, replacing the workspace's (`[workspace.metadata.images.tags]`) key by key. Placeholders: `{version}` `{major}` `{minor}` `{patch}` `{variant}` `{branch}` `{sha}` `{pr}` `{timestamp}`.",
+    },
+    Table {
+        path: "rootfs",
+        kind: Kind::Table,
+        doc: "The root filesystem of an image built `FROM scratch`, written to `rootfs/<arch>.tar` in the build context before each platform's build; the Dockerfile adds it with `ADD rootfs/${TARGETARCH}${TARGETVARIANT}.tar /`. Either Debian packages unpacked without their maintainer scripts (`packages`: no emulation, seconds), or a Debian system bootstrapped by mmdebstrap (`suite`: maintainer scripts run, under emulation for foreign platforms).",
+    },
+    Table { path: "size", kind: Kind::Table, doc: "Budgets that `cargo xtask size` enforces per platform, on compressed sizes read from the registry." },
+    Table {
+        path: "secrets",
+        kind: Kind::Map("npm_token"),
+        doc: "Build secrets by id (letters, digits, `_`, `.`, `-`), as a Dockerfile mounts them with `RUN --mount=type=secret,id=<id>`; each has exactly one source, which `build` hands to buildx. xtask never reads a value, so it cannot print one.",
+    },
+    Table {
+        path: "scan",
+        kind: Kind::Table,
+        doc: "Exceptions to `cargo xtask scan`, which fails on HIGH and CRITICAL findings.",
+    },
+    Table {
+        path: "scan.allow",
+        kind: Kind::Array,
+        doc: "A HIGH or CRITICAL finding accepted until a day, for a reason; from the day after, `scan` reports it as an error.",
+    },
+    Table { path: "lint", kind: Kind::Table, doc: "Exemptions from the Dockerfile policy that `cargo xtask lint` (and `build`) check." },
+    Table {
+        path: "tests",
+        kind: Kind::Array,
+        doc: "Checks `cargo xtask test` runs on every platform of every unit they apply to. A test needs at least one of `command`, `[[tests.files]]`, `[tests.metadata]` and `[[tests.service]]`. `{NAME}` in commands, expected output, paths, env values, entrypoint and probe is the unit's build arg `NAME` or one of `TARGETPLATFORM`, `TARGETOS`, `TARGETARCH`, `TARGETVARIANT`; `{{NAME}}` is the literal text `{NAME}`.",
+    },
+    Table {
+        path: "tests.files",
+        kind: Kind::Array,
+        doc: "A path inside the image, read without starting it (`docker create` and `docker cp`); symlinks are followed.",
+    },
+    Table {
+        path: "tests.metadata",
+        kind: Kind::Table,
+        doc: "Checks on the image config. Any of them fails an image whose final user is root unless `allow_root = true`.",
+    },
+    Table {
+        path: "tests.service",
+        kind: Kind::Array,
+        doc: "Runs the image's own command, waits until it is ready, then runs `probe` inside it (containers have no network).",
+    },
+];
+
+/// Every key, grouped by table in `TABLES` order.
+pub const KEYS: &[Key] = &[
+    Key {
+        table: "",
+        name: "description",
+        ty: Ty::Str,
+        required: false,
+        default: Absent::None,
+        example: r#""Python for data jobs""#,
+        instead_of: None,
+        doc: "One line; also the `org.opencontainers.image.description` label.",
+    },
+    Key {
+        table: "",
+        name: "licenses",
+        ty: Ty::Str,
+        required: false,
+        default: Absent::None,
+        example: r#""PostgreSQL AND MIT""#,
+        instead_of: None,
+        doc: "An SPDX license expression (identifiers joined by `AND`, `OR`, `WITH`), checked for its grammar but not against the SPDX list; the `org.opencontainers.image.licenses` label, which `verify-manifests` then requires on every platform image.",
+    },
+    Key {
+        table: "",
+        name: "repository",
+        ty: Ty::Str,
+        required: false,
+        default: Absent::Derived("the directory name"),
+        example: r#""acme/orb""#,
+        instead_of: None,
+        doc: "Path below the registry and namespace, in the OCI name grammar (lowercase, digits, `.` `_` `__` `-` separators, `/` between parts).",
+    },
+    Key {
+        table: "",
+        name: "dockerfile",
+        ty: Ty::Str,
+        required: false,
+        default: Absent::Value(r#""Dockerfile""#),
+        example: r#""Dockerfile""#,
+        instead_of: None,
+        doc: "The Dockerfile, relative to the image directory, inside the workspace.",
+    },
+    Key {
+        table: "",
+        name: "context",
+        ty: Ty::Str,
+        required: false,
+        default: Absent::Value(r#"".""#),
+        example: r#"".""#,
+        instead_of: None,
+        doc: "The build context, relative to the image directory, inside the workspace.",
+    },
+    Key {
+        table: "",
+        name: "platforms",
+        ty: Ty::ListOf(platforms),
+        required: false,
+        default: Absent::Derived("the workspace's `platforms`"),
+        example: r#"["linux/amd64", "linux/arm64"]"#,
+        instead_of: None,
+        doc: "Platforms to build, each listed once. A child may only build platforms its in-repo parents build.",
+    },
+    Key {
+        table: "",
+        name: "version",
+        ty: Ty::Str,
+        required: false,
+        default: Absent::Derived("`--version`, else the git tag `vX.Y.Z` on HEAD"),
+        example: r#""1.4.2""#,
+        instead_of: None,
+        doc: "Semantic version for release tags, e.g. `1.4.2` or `2.0.0-rc.1`.",
+    },
+    Key {
+        table: "",
+        name: "depends_on",
+        ty: Ty::Strs,
+        required: false,
+        default: Absent::Derived("inferred from `FROM ${X_IMAGE}` lines"),
+        example: r#"["base"]"#,
+        instead_of: None,
+        doc: "In-repo parents, as `name` (its default variant) or `name:variant`; each reaches the Dockerfile as the build arg `<NAME>_IMAGE`, pinned by digest per platform.",
+    },
+    Key {
+        table: "",
+        name: "network",
+        ty: Ty::OneOf(networks),
+        required: false,
+        default: Absent::Derived("the workspace's `network` (`none`)"),
+        example: r#""none""#,
+        instead_of: None,
+        doc: "Network of `RUN` steps: `none` (hermetic), `host` (for steps that download, such as apt or pip), `default` (the builder's).",
+    },
+    Key {
+        table: "",
+        name: "args",
+        ty: Ty::Map,
+        required: false,
+        default: Absent::None,
+        example: r#"{ GREETING = "hello" }"#,
+        instead_of: None,
+        doc: "Build args for every variant; names are letters, digits and `_`, not starting with a digit. Also usable as `{NAME}` placeholders in tests.",
+    },
+    Key {
+        table: "variants",
+        name: "name",
+        ty: Ty::Str,
+        required: true,
+        default: Absent::None,
+        example: r#""quiet""#,
+        instead_of: None,
+        doc: "Distinct within the image; it becomes part of tags, so letters, digits, `.`, `_` and `-`.",
+    },
+    Key {
+        table: "variants",
+        name: "default",
+        ty: Ty::Bool,
+        required: false,
+        default: Absent::Value("false"),
+        example: "true",
+        instead_of: None,
+        doc: "The variant that gets the image's plain tags (`latest`, `X.Y.Z`); exactly one variant has it.",
+    },
+    Key {
+        table: "variants",
+        name: "aliases",
+        ty: Ty::Strs,
+        required: false,
+        default: Absent::None,
+        example: r#"["calm"]"#,
+        instead_of: None,
+        doc: "Extra names that get this variant's tags too (e.g. `12` for `bookworm`).",
+    },
+    Key {
+        table: "variants",
+        name: "args",
+        ty: Ty::Map,
+        required: false,
+        default: Absent::None,
+        example: r#"{ GREETING = "hi" }"#,
+        instead_of: None,
+        doc: "Build args of this variant, over the image's `args`.",
+    },
+    Key {
+        table: "variants",
+        name: "dockerfile",
+        ty: Ty::Str,
+        required: false,
+        default: Absent::Derived("the image's `dockerfile`"),
+        example: r#""Dockerfile""#,
+        instead_of: None,
+        doc: "A Dockerfile of this variant, relative to the image directory.",
+    },
+    Key {
+        table: "variants",
+        name: "depends_on",
+        ty: Ty::Strs,
+        required: false,
+        default: Absent::Derived("the image's `depends_on`"),
+        example: r#"["base:slim"]"#,
+        instead_of: None,
+        doc: "In-repo parents of this variant; an entry replaces the image's entry for the same parent.",
+    },
+    tag_templates(
+        "release",
+        r#"["latest", "{version}", "{major}.{minor}", "{major}"]"#,
+        "Tags of the default variant for a release `X.Y.Z`; a pre-release keeps only templates with `{version}`.",
+    ),
+    tag_templates(
+        "release_variant",
+        r#"["{variant}", "{version}-{variant}"]"#,
+        "Tags of every named variant for a release.",
+    ),
+    tag_templates(
+        "branch",
+        r#"["{branch}", "{branch}-{sha}"]"#,
+        "Tags of the default variant for a branch build (and a manual one).",
+    ),
+    tag_templates(
+        "branch_variant",
+        r#"["{branch}-{variant}"]"#,
+        "Tags of every named variant for a branch build.",
+    ),
+    tag_templates(
+        "pull_request",
+        r#"["pr-{pr}"]"#,
+        "Tags of the default variant for a pull request (built, pushed only with `--push`).",
+    ),
+    tag_templates(
+        "pull_request_variant",
+        r#"["pr-{pr}-{variant}"]"#,
+        "Tags of every named variant for a pull request.",
+    ),
+    Key {
+        table: "rootfs",
+        name: "suite",
+        ty: Ty::Str,
+        required: false,
+        default: Absent::None,
+        example: r#""bookworm""#,
+        instead_of: None,
+        doc: "The Debian suite or codename mmdebstrap bootstraps, from the host's mirror. It may name build args, e.g. `{DEBIAN_SUITE}`, filled in per variant.",
+    },
+    Key {
+        table: "rootfs",
+        name: "variant",
+        ty: Ty::OneOf(mmdebstrap_variants),
+        required: false,
+        default: Absent::Value(r#""minbase""#),
+        example: r#""minbase""#,
+        instead_of: None,
+        doc: "mmdebstrap's `--variant`: which packages make the system. Only with `suite`.",
+    },
+    Key {
+        table: "rootfs",
+        name: "slim",
+        ty: Ty::Bool,
+        required: false,
+        default: Absent::Value("false"),
+        example: "true",
+        instead_of: None,
+        doc: "Leaves out documentation, man pages and locales, with dpkg path filters that stay in the image, so packages its children install are slim too. Only with `suite`.",
+    },
+    Key {
+        table: "rootfs",
+        name: "include",
+        ty: Ty::Strs,
+        required: false,
+        default: Absent::Value("[]"),
+        example: r#"["ca-certificates"]"#,
+        instead_of: None,
+        doc: "Debian packages installed besides the variant's (`mmdebstrap --include`), once in the cached tarball rather than in every child. Only with `suite`.",
+    },
+    Key {
+        table: "rootfs",
+        name: "packages",
+        ty: Ty::Strs,
+        required: false,
+        default: Absent::None,
+        example: r#"["busybox-static"]"#,
+        instead_of: Some("suite"),
+        doc: "Debian packages of the host's suite, for the target architecture, unpacked without running their maintainer scripts (e.g. `busybox-static`); not empty.",
+    },
+    Key {
+        table: "size",
+        name: "max",
+        ty: Ty::Str,
+        required: false,
+        default: Absent::None,
+        example: r#""150MB""#,
+        instead_of: None,
+        doc: "Most compressed bytes per platform: a number and `B`, `kB`, `MB`, `GB`, `KiB`, `MiB` or `GiB`.",
+    },
+    Key {
+        table: "size",
+        name: "max_growth",
+        ty: Ty::Str,
+        required: false,
+        default: Absent::None,
+        example: r#""20%""#,
+        instead_of: None,
+        doc: "Most growth over `size --baseline` (a saved report or a published release), as a percentage.",
+    },
+    Key {
+        table: "size",
+        name: "max_arch_spread",
+        ty: Ty::Str,
+        required: false,
+        default: Absent::None,
+        example: r#""25%""#,
+        instead_of: None,
+        doc: "How much larger one platform may be than the smallest, as a percentage.",
+    },
+    Key {
+        table: "secrets",
+        name: "env",
+        ty: Ty::Str,
+        required: false,
+        default: Absent::None,
+        example: r#""NPM_TOKEN""#,
+        instead_of: None,
+        doc: "An environment variable of the process that runs `build`.",
+    },
+    Key {
+        table: "secrets",
+        name: "file",
+        ty: Ty::Str,
+        required: false,
+        default: Absent::None,
+        example: r#""~/.npmrc""#,
+        instead_of: Some("env"),
+        doc: "A file: absolute, `~/...`, or relative to the image directory and then outside the build context, where a `COPY` could put it into the image.",
+    },
+    Key {
+        table: "scan.allow",
+        name: "id",
+        ty: Ty::Str,
+        required: true,
+        default: Absent::None,
+        example: r#""CVE-2024-1234""#,
+        instead_of: None,
+        doc: "The vulnerability id the scanner reports: `CVE-YYYY-NNNN`, `GHSA-…`, `DSA-…`; each listed once.",
+    },
+    Key {
+        table: "scan.allow",
+        name: "until",
+        ty: Ty::Date,
+        required: true,
+        default: Absent::None,
+        example: r#""2027-01-31""#,
+        instead_of: None,
+        doc: "The last day the allowance holds (UTC).",
+    },
+    Key {
+        table: "scan.allow",
+        name: "reason",
+        ty: Ty::Str,
+        required: true,
+        default: Absent::None,
+        example: r#""not reachable: the image has no shell""#,
+        instead_of: None,
+        doc: "Why the finding is acceptable; not empty.",
+    },
+    Key {
+        table: "lint",
+        name: "allow",
+        ty: Ty::ListOf(lint_rules),
+        required: false,
+        default: Absent::None,
+        example: r#"["package-cache"]"#,
+        instead_of: None,
+        doc: "Rule ids this image is exempt from, each listed once (README.md, \"Lint rules\").",
+    },
+    Key {
+        table: "tests",
+        name: "name",
+        ty: Ty::Str,
+        required: true,
+        default: Absent::None,
+        example: r#""greets""#,
+        instead_of: None,
+        doc: "Distinct within the image; reports and JUnit name the test by it.",
+    },
+    Key {
+        table: "tests",
+        name: "command",
+        ty: Ty::Strs,
+        required: false,
+        default: Absent::None,
+        example: r#"["cat", "/greeting"]"#,
+        instead_of: None,
+        doc: "Argv run in a fresh container in place of the image's `CMD` (its `ENTRYPOINT` stays); not empty.",
+    },
+    Key {
+        table: "tests",
+        name: "stdout",
+        ty: Ty::Str,
+        required: false,
+        default: Absent::None,
+        example: r#""{GREETING} from {TARGETARCH}""#,
+        instead_of: None,
+        doc: "A substring of the command's stdout.",
+    },
+    Key {
+        table: "tests",
+        name: "stdout_regex",
+        ty: Ty::Str,
+        required: false,
+        default: Absent::None,
+        example: r#"'^\w+ from (amd64|arm64)$'"#,
+        instead_of: None,
+        doc: "A regex (the `regex` crate's syntax) that stdout, without its final newline, must match; placeholders match literally.",
+    },
+    Key {
+        table: "tests",
+        name: "exit_code",
+        ty: Ty::Int { min: 0, max: 255 },
+        required: false,
+        default: Absent::Value("0"),
+        example: "0",
+        instead_of: None,
+        doc: "The command's exit status.",
+    },
+    Key {
+        table: "tests",
+        name: "variants",
+        ty: Ty::Strs,
+        required: false,
+        default: Absent::Derived("every variant"),
+        example: r#"["quiet"]"#,
+        instead_of: None,
+        doc: "Only these variants of the image.",
+    },
+    Key {
+        table: "tests",
+        name: "platforms",
+        ty: Ty::ListOf(platforms),
+        required: false,
+        default: Absent::Derived("every platform of the image"),
+        example: r#"["linux/arm64"]"#,
+        instead_of: None,
+        doc: "Only these of the image's platforms.",
+    },
+    Key {
+        table: "tests",
+        name: "timeout",
+        ty: Ty::Str,
+        required: false,
+        default: Absent::Value(r#""60s""#),
+        example: r#""30s""#,
+        instead_of: None,
+        doc: "For the whole test on one platform: `500ms`, `30s`, `2m`, `1m30s`. Emulated platforms are slower.",
+    },
+    Key {
+        table: "tests.files",
+        name: "path",
+        ty: Ty::Str,
+        required: true,
+        default: Absent::None,
+        example: r#""/greeting""#,
+        instead_of: None,
+        doc: "Absolute path inside the image.",
+    },
+    Key {
+        table: "tests.files",
+        name: "exists",
+        ty: Ty::Bool,
+        required: false,
+        default: Absent::Value("true"),
+        example: "true",
+        instead_of: None,
+        doc: "Whether the path must exist; `false` goes with neither `mode` nor `owner`.",
+    },
+    Key {
+        table: "tests.files",
+        name: "mode",
+        ty: Ty::Str,
+        required: false,
+        default: Absent::None,
+        example: r#""0644""#,
+        instead_of: None,
+        doc: "Permission bits in octal, e.g. `\"0755\"` or `\"1777\"`.",
+    },
+    Key {
+        table: "tests.files",
+        name: "owner",
+        ty: Ty::Str,
+        required: false,
+        default: Absent::None,
+        example: r#""0:0""#,
+        instead_of: None,
+        doc: "Numeric `\"uid:gid\"`.",
+    },
+    Key {
+        table: "tests.metadata",
+        name: "user",
+        ty: Ty::Str,
+        required: false,
+        default: Absent::None,
+        example: r#""nonroot""#,
+        instead_of: None,
+        doc: "The configured user: `\"nonroot\"` (anything but root), a name or uid, or `user:group`.",
+    },
+    Key {
+        table: "tests.metadata",
+        name: "allow_root",
+        ty: Ty::Bool,
+        required: false,
+        default: Absent::Value("false"),
+        example: "false",
+        instead_of: None,
+        doc: "Lets the metadata checks pass on an image whose final user is root.",
+    },
+    Key {
+        table: "tests.metadata",
+        name: "healthcheck",
+        ty: Ty::Bool,
+        required: false,
+        default: Absent::None,
+        example: "false",
+        instead_of: None,
+        doc: "Whether the image has a `HEALTHCHECK` (`true`) or has none (`false`).",
+    },
+    Key {
+        table: "tests.metadata",
+        name: "env",
+        ty: Ty::Map,
+        required: false,
+        default: Absent::None,
+        example: r#"{ PATH = "/bin" }"#,
+        instead_of: None,
+        doc: "Each variable set to exactly this value in the image config.",
+    },
+    Key {
+        table: "tests.metadata",
+        name: "exposed_ports",
+        ty: Ty::Strs,
+        required: false,
+        default: Absent::None,
+        example: r#"["8080/tcp"]"#,
+        instead_of: None,
+        doc: "The exact set of exposed ports, as `port[/proto]`; `\"8080\"` means `\"8080/tcp\"`.",
+    },
+    Key {
+        table: "tests.metadata",
+        name: "entrypoint",
+        ty: Ty::Strs,
+        required: false,
+        default: Absent::None,
+        example: "[]",
+        instead_of: None,
+        doc: "The exact entrypoint (`[]` for none).",
+    },
+    Key {
+        table: "tests.service",
+        name: "env",
+        ty: Ty::Map,
+        required: false,
+        default: Absent::None,
+        example: r#"{ MODE = "test" }"#,
+        instead_of: None,
+        doc: "Environment of the service container.",
+    },
+    Key {
+        table: "tests.service",
+        name: "wait",
+        ty: Ty::Str,
+        required: false,
+        default: Absent::Value(r#""healthy""#),
+        example: r#""log:listening""#,
+        instead_of: None,
+        doc: "When it is ready: `healthy` (its HEALTHCHECK passes, probed every second), `log:<text>` (in its output) or `delay:<duration>` (still running then).",
+    },
+    Key {
+        table: "tests.service",
+        name: "probe",
+        ty: Ty::Strs,
+        required: false,
+        default: Absent::None,
+        example: r#"["wget", "-q", "-O-", "http://127.0.0.1:8080/"]"#,
+        instead_of: None,
+        doc: "Argv run inside the ready service; `stdout`, `stdout_regex` and `exit_code` check it.",
+    },
+    Key {
+        table: "tests.service",
+        name: "stdout",
+        ty: Ty::Str,
+        required: false,
+        default: Absent::None,
+        example: r#""hello""#,
+        instead_of: None,
+        doc: "A substring of the probe's stdout.",
+    },
+    Key {
+        table: "tests.service",
+        name: "stdout_regex",
+        ty: Ty::Str,
+        required: false,
+        default: Absent::None,
+        example: r#"'^hello'"#,
+        instead_of: None,
+        doc: "A regex the probe's stdout, without its final newline, must match.",
+    },
+    Key {
+        table: "tests.service",
+        name: "exit_code",
+        ty: Ty::Int { min: 0, max: 255 },
+        required: false,
+        default: Absent::Value("0"),
+        example: "0",
+        instead_of: None,
+        doc: "The probe's exit status.",
+    },
+];
+
+impl Ty {
+    fn name(&self) -> String {
+        match self {
+            Ty::Str => "string".to_string(),
+            Ty::Bool => "boolean".to_string(),
+            Ty::Int { min, max } => format!("integer, {min} to {max}"),
+            Ty::Date => "date, `2027-01-31` (quoted or not)".to_string(),
+            Ty::Strs => "array of strings".to_string(),
+            Ty::Map => "table of strings".to_string(),
+            Ty::OneOf(values) => format!("one of {}", quoted(&values())),
+            Ty::ListOf(values) => format!("array of {}", quoted(&values())),
+        }
+    }
+
+    fn json(&self) -> Value {
+        match self {
+            Ty::Str => json!({ "type": "string" }),
+            Ty::Bool => json!({ "type": "boolean" }),
+            Ty::Int { min, max } => json!({ "type": "integer", "minimum": min, "maximum": max }),
+            // Editors hand TOML dates to JSON Schema as strings.
+            Ty::Date => json!({ "type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$" }),
+            Ty::Strs => json!({ "type": "array", "items": { "type": "string" } }),
+            Ty::Map => json!({ "type": "object", "additionalProperties": { "type": "string" } }),
+            Ty::OneOf(values) => json!({ "type": "string", "enum": values() }),
+            Ty::ListOf(values) => {
+                json!({ "type": "array", "items": { "type": "string", "enum": values() }, "uniqueItems": true })
+            }
+        }
+    }
+}
+
+fn quoted(values: &[&str]) -> String {
+    values.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
+}
+
+/// The keys of one table.
+fn keys_of(table: &str) -> impl Iterator<Item = &'static Key> + '_ {
+    KEYS.iter().filter(move |k| k.table == table)
+}
+
+/// The tables directly inside `table`.
+fn children_of(table: &str) -> impl Iterator<Item = &'static Table> + '_ {
+    TABLES.iter().filter(move |t| !t.path.is_empty() && parent_path(t.path) == table)
+}
+
+fn parent_path(path: &str) -> &str {
+    path.rsplit_once('.').map_or("", |(parent, _)| parent)
+}
+
+fn last_segment(path: &str) -> &str {
+    path.rsplit_once('.').map_or(path, |(_, last)| last)
+}
+
+fn table_at(path: &str) -> &'static Table {
+    TABLES.iter().find(|t| t.path == path).unwrap_or_else(|| panic!("no table {path:?} in TABLES"))
+}
+
+/// The dotted TOML path of `table`, naming each map entry on the way `<id>`, or with
+/// `example` the map's example id.
+fn dotted(table: &Table, example: bool) -> String {
+    let own = last_segment(table.path);
+    let own = match table.kind {
+        Kind::Map(id) => format!("{own}.{}", if example { id } else { "<id>" }),
+        Kind::Table | Kind::Array => own.to_string(),
+    };
+    match parent_path(table.path) {
+        "" => own,
+        parent => format!("{}.{own}", dotted(table_at(parent), example)),
+    }
+}
+
+/// `[tests.metadata]`, `[[tests]]`, `[secrets.<id>]`, or "the top level"; with `example`,
+/// the header the example document uses.
+fn header(table: &Table, example: bool) -> String {
+    match table.kind {
+        _ if table.path.is_empty() => "the top level".to_string(),
+        Kind::Array => format!("[[{}]]", dotted(table, example)),
+        Kind::Table | Kind::Map(_) => format!("[{}]", dotted(table, example)),
+    }
+}
+
+/// A TOML literal as JSON.
+fn toml_literal(literal: &str) -> Result<Value> {
+    let table: toml::Table = toml::from_str(&format!("v = {literal}")).with_context(|| format!("TOML {literal}"))?;
+    serde_json::to_value(&table["v"]).context("converting a TOML value to JSON")
+}
+
+/// An image.toml that sets every key (but those `instead_of` another) to its example: shown in
+/// the reference, and validated in the tests.
+pub fn example_document() -> String {
+    let mut out = String::new();
+    for table in TABLES {
+        // A table with only tables inside (`[scan]`) needs no header of its own.
+        let own = keys_of(table.path).any(|k| k.instead_of.is_none()) || children_of(table.path).next().is_none();
+        if !table.path.is_empty() && own {
+            out.push_str(&format!("\n{}\n", header(table, true)));
+        }
+        for key in keys_of(table.path).filter(|k| k.instead_of.is_none()) {
+            out.push_str(&format!("{} = {}\n", key.name, key.example));
+        }
+    }
+    out
+}
+
+/// docs/image-toml.md.
+pub fn markdown() -> String {
+    let mut out = String::from(
+        "<!-- Generated by `cargo xtask docs` from xtask/src/schema.rs: edit that file, then run `cargo xtask docs`. -->\n\
+         # `image.toml` reference\n\n\
+         Each `images/<name>/image.toml` declares one image. Unknown keys and bad values are rejected with the \
+         file, line, column and a hint. Editors with a TOML language server can validate and complete these files \
+         with the JSON Schema in [`image.schema.json`](image.schema.json) (see README.md, \"Editor support\").\n\n\
+         Every key at once (each value is valid, though no real image needs them all):\n\n```toml\n",
+    );
+    out.push_str(&example_document());
+    out.push_str("```\n");
+    for table in TABLES {
+        let title = if table.path.is_empty() { "Top level".to_string() } else { format!("`{}`", header(table, false)) };
+        out.push_str(&format!("\n## {title}\n\n{}\n", table.doc));
+        let children: Vec<String> = children_of(table.path).map(|c| format!("`{}`", header(c, false))).collect();
+        if !children.is_empty() {
+            out.push_str(&format!("\nTables inside it: {}.\n", children.join(", ")));
+        }
+        if keys_of(table.path).next().is_some() {
+            out.push_str("\n| key | type | default | meaning |\n| --- | --- | --- | --- |\n");
+        }
+        for key in keys_of(table.path) {
+            let default = match (&key.default, key.required) {
+                (_, true) => "required".to_string(),
+                (Absent::None, false) => "none".to_string(),
+                (Absent::Value(literal), false) => format!("`{literal}`"),
+                (Absent::Derived(text), false) => text.to_string(),
+            };
+            let meaning = match key.instead_of {
+                Some(other) => format!("{} Not together with `{other}`.", key.doc),
+                None => key.doc.to_string(),
+            };
+            let row = [format!("`{}`", key.name), key.ty.name(), default, meaning];
+            out.push_str(&format!("| {} |\n", row.map(|cell| cell.replace('|', "\\|")).join(" | ")));
+        }
+    }
+    out
+}
+
+/// The JSON Schema (draft 4, the newest taplo reads) of `table` and the tables inside it.
+fn table_schema(table: &Table) -> Result<Value> {
+    let mut properties = Map::new();
+    let mut required = Vec::new();
+    for key in keys_of(table.path) {
+        let mut schema = key.ty.json();
+        let mut description = key.doc.to_string();
+        if let Some(other) = key.instead_of {
+            description.push_str(&format!(" Not together with `{other}`."));
+        }
+        match &key.default {
+            Absent::Value(literal) => {
+                schema["default"] = toml_literal(literal)?;
+            }
+            Absent::Derived(text) => description.push_str(&format!(" Default: {text}.")),
+            Absent::None => {}
+        }
+        schema["description"] = Value::String(description);
+        properties.insert(key.name.to_string(), schema);
+        if key.required {
+            required.push(key.name);
+        }
+    }
+    for child in children_of(table.path) {
+        let inner = table_schema(child)?;
+        let schema = match child.kind {
+            Kind::Table => inner,
+            Kind::Array => json!({ "type": "array", "description": child.doc, "items": inner }),
+            Kind::Map(_) => json!({ "type": "object", "description": child.doc, "additionalProperties": inner }),
+        };
+        properties.insert(last_segment(child.path).to_string(), schema);
+    }
+    let mut schema =
+        json!({ "type": "object", "description": table.doc, "properties": properties, "additionalProperties": false });
+    if !required.is_empty() {
+        schema["required"] = json!(required);
+    }
+    Ok(schema)
+}
+
+/// docs/image.schema.json.
+pub fn json_schema() -> Result<String> {
+    let mut schema = table_schema(&TABLES[0])?;
+    schema["$schema"] = json!("http://json-schema.org/draft-04/schema#");
+    schema["title"] = json!("image.toml");
+    let mut text = serde_json::to_string_pretty(&schema).context("serializing the JSON Schema")?;
+    text.push('\n');
+    Ok(text)
+}
+
+/// Writes `text` to `file`, or with `check` fails when the file differs from it.
+fn write_or_check(root: &Utf8Path, file: &str, text: &str, check: bool, command: &str) -> Result<()> {
+    let path = root.join(file);
+    if check {
+        let current = std::fs::read_to_string(&path).unwrap_or_default();
+        if current != text {
+            bail!("{file} is out of date with xtask/src/schema.rs: run `{command}` and commit the result");
+        }
+        println!("{file} is up to date");
+        return Ok(());
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {dir}"))?;
+    }
+    std::fs::write(&path, text).with_context(|| format!("writing {path}"))?;
+    println!("wrote {file}");
+    Ok(())
+}
+
+/// `cargo xtask docs [--check]`.
+pub fn docs(ws: &Workspace, flags: &crate::cli::flags::Docs) -> Result<()> {
+    write_or_check(&ws.root, DOCS_FILE, &markdown(), flags.check, "cargo xtask docs")
+}
+
+/// `cargo xtask schema [--check]`.
+pub fn schema(ws: &Workspace, flags: &crate::cli::flags::Schema) -> Result<()> {
+    write_or_check(&ws.root, SCHEMA_FILE, &json_schema()?, flags.check, "cargo xtask schema")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::definitions::{validate_image, validate_settings, DefinitionError};
+    use std::collections::BTreeSet;
+
+    const PROBE: &str = "zz_not_a_key";
+
+    fn validate(text: &str) -> Result<(), DefinitionError> {
+        let settings = validate_settings(Utf8Path::new("Cargo.toml"), "[workspace.metadata.images]\n").unwrap();
+        validate_image(Utf8Path::new("images/orb/image.toml"), text, Utf8Path::new("images/orb"), &settings).map(|_| ())
+    }
+
+    /// The smallest document that opens `table` (its parents' headers and required keys included).
+    fn skeleton(table: &Table) -> String {
+        if table.path.is_empty() {
+            return String::new();
+        }
+        let mut out = skeleton(table_at(parent_path(table.path)));
+        out.push_str(&format!("{}\n", header(table, true)));
+        for key in keys_of(table.path).filter(|k| k.required) {
+            out.push_str(&format!("{} = {}\n", key.name, key.example));
+        }
+        out
+    }
+
+    /// The keys the parser accepts in `table`, read from the hint of its unknown-key error.
+    fn parser_keys(table: &Table) -> Result<BTreeSet<String>, String> {
+        let text = format!("{}{PROBE} = 1\n", skeleton(table));
+        let err = match validate(&text) {
+            Ok(()) => return Err(format!("{} accepted the unknown key `{PROBE}`", header(table, false))),
+            Err(err) => err,
+        };
+        if err.message != format!("unknown key `{PROBE}`") {
+            return Err(format!("probing {} gave another error: {err}\n--- document:\n{text}", header(table, false)));
+        }
+        let hint = err.hint.unwrap_or_default();
+        let list = hint.rsplit_once(": ").map(|(_, list)| list).unwrap_or_default();
+        Ok(list.split(", ").filter(|k| !k.is_empty()).map(str::to_string).collect())
+    }
+
+    #[test]
+    fn every_key_the_parser_accepts_is_described_and_no_other() {
+        let mut problems = Vec::new();
+        for table in TABLES {
+            let accepted = match parser_keys(table) {
+                Ok(keys) => keys,
+                Err(problem) => {
+                    problems.push(problem);
+                    continue;
+                }
+            };
+            let described: BTreeSet<String> = keys_of(table.path)
+                .map(|k| k.name.to_string())
+                .chain(children_of(table.path).map(|t| last_segment(t.path).to_string()))
+                .collect();
+            for missing in accepted.difference(&described) {
+                let full = if table.path.is_empty() { missing.clone() } else { format!("{}.{missing}", table.path) };
+                problems.push(format!(
+                    "`{full}`: definitions::validate_image accepts `{missing}` in {}, but xtask/src/schema.rs does not \
+                     describe it: add a Key {{ table: {:?}, name: {missing:?}, .. }} to KEYS (or a Table {{ path: {full:?}, .. }} \
+                     to TABLES if it is a table), then run `cargo xtask docs` and `cargo xtask schema`",
+                    header(table, false),
+                    table.path
+                ));
+            }
+            for stale in described.difference(&accepted) {
+                problems.push(format!(
+                    "`{stale}` in {}: xtask/src/schema.rs describes it, but definitions::validate_image rejects it \
+                     (it accepts: {}): remove or rename it in schema.rs",
+                    header(table, false),
+                    accepted.iter().cloned().collect::<Vec<_>>().join(", ")
+                ));
+            }
+        }
+        assert!(problems.is_empty(), "image.toml schema drift:\n- {}", problems.join("\n- "));
+    }
+
+    #[test]
+    fn the_example_document_is_a_valid_image() {
+        let document = example_document();
+        if let Err(err) = validate(&document) {
+            panic!("the example of some key in xtask/src/schema.rs is rejected: {err}\n--- document:\n{document}");
+        }
+        // Keys that exclude another are valid on their own.
+        for key in KEYS.iter().filter(|k| k.instead_of.is_some()) {
+            let text = format!("{}{} = {}\n", skeleton(table_at(key.table)), key.name, key.example);
+            if let Err(err) = validate(&text) {
+                panic!("the example of `{}` is rejected: {err}\n--- document:\n{text}", key.name);
+            }
+        }
+        // Each key appears once, in its table.
+        for key in KEYS {
+            assert!(
+                TABLES.iter().any(|t| t.path == key.table),
+                "key `{}` names the table {:?}, which is not in TABLES",
+                key.name,
+                key.table
+            );
+        }
+    }
+
+    #[test]
+    fn every_listed_choice_is_accepted_and_networks_are_all_of_them() {
+        for key in KEYS.iter().filter(|k| table_at(k.table).kind == Kind::Table) {
+            let values = match &key.ty {
+                Ty::OneOf(values) => values().into_iter().map(|v| format!("{v:?}")).collect::<Vec<_>>(),
+                Ty::ListOf(values) => values().into_iter().map(|v| format!("[{v:?}]")).collect(),
+                _ => continue,
+            };
+            // The table as the example document has it, with this key set to each choice.
+            let others: String = keys_of(key.table)
+                .filter(|k| k.name != key.name && k.instead_of.is_none())
+                .map(|k| format!("{} = {}\n", k.name, k.example))
+                .collect();
+            for value in values {
+                let text = format!("{}{others}{} = {value}\n", skeleton(table_at(key.table)), key.name);
+                assert!(validate(&text).is_ok(), "{text} is rejected: {:?}", validate(&text));
+            }
+        }
+        // serde lists the variants it knows when it meets another.
+        let err = validate("network = \"zz\"").unwrap_err();
+        let known: Vec<&str> = err.message.split('`').skip(3).step_by(2).collect();
+        assert_eq!(known, networks(), "{err}");
+        let err = validate("[rootfs]\nsuite = \"bookworm\"\nvariant = \"zz\"").unwrap_err();
+        let hint = err.hint.clone().unwrap_or_default();
+        let known: Vec<&str> = hint.rsplit_once(": ").map_or(vec![], |(_, list)| list.split(", ").collect());
+        assert_eq!(known, mmdebstrap_variants(), "{err}");
+    }
+
+    #[test]
+    fn the_json_schema_mirrors_the_tables() {
+        let schema: Value = serde_json::from_str(&json_schema().unwrap()).unwrap();
+        assert_eq!(schema["$schema"], "http://json-schema.org/draft-04/schema#");
+        assert_eq!(schema["additionalProperties"], false);
+        let files = &schema["properties"]["tests"]["items"]["properties"]["files"];
+        assert_eq!(files["type"], "array");
+        assert_eq!(files["items"]["required"], json!(["path"]));
+        assert_eq!(files["items"]["properties"]["exists"]["default"], true);
+        assert_eq!(schema["properties"]["tags"]["properties"]["pull_request"]["default"], json!(["pr-{pr}"]));
+        assert_eq!(schema["properties"]["network"]["enum"], json!(["none", "host", "default"]));
+        assert_eq!(schema["properties"]["lint"]["properties"]["allow"]["items"]["enum"][0], "root-user");
+        let platforms = &schema["properties"]["platforms"];
+        assert!(platforms["description"].as_str().unwrap().ends_with("Default: the workspace's `platforms`."));
+        // Every key of every table is a property at its place.
+        for key in KEYS {
+            let mut at = &schema;
+            if !key.table.is_empty() {
+                for segment in key.table.split('.') {
+                    at = &at["properties"][segment];
+                    if at["type"] == "array" {
+                        at = &at["items"];
+                    } else if at["additionalProperties"].is_object() {
+                        at = &at["additionalProperties"];
+                    }
+                }
+            }
+            assert!(at["properties"][key.name].is_object(), "{}.{} is not in the schema", key.table, key.name);
+        }
+    }
+
+    #[test]
+    fn the_reference_documents_every_key_and_table() {
+        let text = markdown();
+        for table in &TABLES[1..] {
+            let header = header(table, false);
+            assert!(text.contains(&format!("\n## `{header}`\n")), "{header} has no section");
+        }
+        assert!(text.contains("| `stdout_regex` | string | none | A regex (the `regex` crate's syntax)"));
+        assert!(text.contains("| `exit_code` | integer, 0 to 255 | `0` | The command's exit status. |"));
+        assert!(text.contains("| `name` | string | required |"));
+        assert!(text.contains("\n[[tests.files]]\npath = \"/greeting\"\n"));
+    }
+}

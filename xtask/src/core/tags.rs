@@ -1,0 +1,439 @@
+//! The tag policy: which tags each unit gets for an event. One pure function,
+//! `compute`, driven by the templates in `[workspace.metadata.images.tags]`.
+//!
+//! Rules on top of the templates, as docker/metadata-action does them:
+//! - a pre-release keeps only the templates that contain `{version}`;
+//! - a template with `{major}` but no `{minor}` is skipped while the major is 0.
+
+use crate::core::definitions::TagTemplates;
+use crate::core::event::{Event, EventKind};
+
+const PLACEHOLDERS: &[&str] = &["version", "major", "minor", "patch", "variant", "branch", "sha", "pr", "timestamp"];
+
+/// A semantic version `X.Y.Z[-pre][+build]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    pub major: u64,
+    pub minor: u64,
+    pub patch: u64,
+    pub pre: Option<String>,
+    /// The whole version as a tag: `+` is not allowed in tags and becomes `-`.
+    pub tag: String,
+}
+
+impl Version {
+    pub fn parse(text: &str) -> Result<Version, String> {
+        let text = text.strip_prefix('v').unwrap_or(text);
+        let (core, build) = match text.split_once('+') {
+            Some((c, b)) => (c, Some(b)),
+            None => (text, None),
+        };
+        let (core, pre) = match core.split_once('-') {
+            Some((c, p)) => (c, Some(p)),
+            None => (core, None),
+        };
+        let numbers: Vec<&str> = core.split('.').collect();
+        let [major, minor, patch] = numbers.as_slice() else {
+            return Err("expected MAJOR.MINOR.PATCH".to_string());
+        };
+        let number = |s: &str| -> Result<u64, String> {
+            if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0')) {
+                return Err(format!("{s:?} is not a version number"));
+            }
+            s.parse().map_err(|_| format!("{s:?} is too large"))
+        };
+        let ident_ok = |s: &str| {
+            !s.is_empty()
+                && s.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        };
+        if pre.is_some_and(|p| !ident_ok(p)) || build.is_some_and(|b| !ident_ok(b)) {
+            return Err("pre-release and build parts are dot-separated [0-9A-Za-z-] identifiers".to_string());
+        }
+        Ok(Version {
+            major: number(major)?,
+            minor: number(minor)?,
+            patch: number(patch)?,
+            pre: pre.map(str::to_string),
+            tag: text.replace('+', "-"),
+        })
+    }
+
+    pub fn is_prerelease(&self) -> bool {
+        self.pre.is_some()
+    }
+}
+
+/// The variant a unit builds, as the policy sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct VariantNames<'a> {
+    /// `None` for an image without `[[variants]]`.
+    pub name: Option<&'a str>,
+    pub aliases: &'a [String],
+    pub default: bool,
+}
+
+/// The tags (without repository) one unit gets for `event`, in template order, deduplicated.
+pub fn compute(
+    templates: &TagTemplates,
+    event: &Event,
+    version: Option<&Version>,
+    variant: VariantNames<'_>,
+) -> Result<Vec<String>, String> {
+    let named = variant.name.map(|n| std::iter::once(n).chain(variant.aliases.iter().map(String::as_str)));
+    let mut rendered: Vec<String> = Vec::new();
+    let mut render_all = |list: &[String], variant_name: Option<&str>| -> Result<(), String> {
+        for template in list {
+            if let Some(tag) = render(template, event, version, variant_name)? {
+                if !rendered.contains(&tag) {
+                    rendered.push(tag);
+                }
+            }
+        }
+        Ok(())
+    };
+    match event.kind {
+        EventKind::Release => {
+            if version.is_none() {
+                return Err(
+                    "a release needs a version\n  hint: set `version` in image.toml, pass --version X.Y.Z, or tag HEAD vX.Y.Z"
+                        .to_string(),
+                );
+            }
+            if variant.default {
+                render_all(&templates.release, variant.name)?;
+            }
+            for name in named.into_iter().flatten() {
+                render_all(&templates.release_variant, Some(name))?;
+            }
+        }
+        EventKind::Branch | EventKind::Manual => match (variant.default, variant.name) {
+            (true, name) => render_all(&templates.branch, name)?,
+            (false, Some(name)) => render_all(&templates.branch_variant, Some(name))?,
+            (false, None) => unreachable!("an implicit variant is always the default"),
+        },
+        EventKind::PullRequest => match (variant.default, variant.name) {
+            (true, name) => render_all(&templates.pull_request, name)?,
+            (false, Some(name)) => render_all(&templates.pull_request_variant, Some(name))?,
+            (false, None) => unreachable!("an implicit variant is always the default"),
+        },
+    }
+    for extra in &event.extra_tags {
+        let tag = match (variant.default, variant.name) {
+            (false, Some(name)) => format!("{extra}-{name}"),
+            _ => extra.clone(),
+        };
+        check_tag(&tag).map_err(|why| format!("--tag {extra:?} gives the invalid tag {tag:?}: {why}"))?;
+        if !rendered.contains(&tag) {
+            rendered.push(tag);
+        }
+    }
+    Ok(rendered)
+}
+
+/// Renders one template; `None` when the policy skips it for this version.
+fn render(
+    template: &str,
+    event: &Event,
+    version: Option<&Version>,
+    variant: Option<&str>,
+) -> Result<Option<String>, String> {
+    let uses = |p: &str| template.contains(&format!("{{{p}}}"));
+    if let Some(v) = version.filter(|_| event.kind == EventKind::Release) {
+        if v.is_prerelease() && !uses("version") {
+            return Ok(None);
+        }
+        if v.major == 0 && uses("major") && !uses("minor") {
+            return Ok(None);
+        }
+    }
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let close = rest[open..].find('}').ok_or_else(|| format!("unclosed `{{` in template {template:?}"))? + open;
+        let name = &rest[open + 1..close];
+        let missing = |what: &str| format!("template {template:?} uses {{{name}}}, but {what}");
+        let value = match name {
+            "version" => {
+                version.ok_or_else(|| missing("no version is known (set `version` or pass --version)"))?.tag.clone()
+            }
+            "major" => version.ok_or_else(|| missing("no version is known"))?.major.to_string(),
+            "minor" => version.ok_or_else(|| missing("no version is known"))?.minor.to_string(),
+            "patch" => version.ok_or_else(|| missing("no version is known"))?.patch.to_string(),
+            "variant" => variant.ok_or_else(|| missing("this image has no variants"))?.to_string(),
+            "branch" => {
+                sanitize_branch(event.branch.as_deref().ok_or_else(|| missing("no branch is known (pass --branch)"))?)
+            }
+            // Outside git there is no commit: the `-{sha}` tag is skipped, not an error.
+            "sha" => match event.sha.as_deref() {
+                Some(sha) => sha.chars().take(7).collect(),
+                None => return Ok(None),
+            },
+            "pr" => event.pr.ok_or_else(|| missing("no pull request number is known (pass --pr)"))?.to_string(),
+            "timestamp" => event.timestamp.clone(),
+            other => return Err(format!("unknown placeholder {{{other}}} in template {template:?}")),
+        };
+        out.push_str(&value);
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
+    check_tag(&out).map_err(|why| {
+        format!("template {template:?} renders the invalid tag {out:?}: {why}\n  hint: shorten the template, or the --branch, --tag or version it uses")
+    })?;
+    Ok(Some(out))
+}
+
+/// Turns a branch name into tag text: `feature/x` becomes `feature-x`.
+pub fn sanitize_branch(branch: &str) -> String {
+    let replaced: String = branch
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') { c } else { '-' })
+        .collect();
+    let trimmed = replaced.trim_start_matches(['.', '-']);
+    let short: String = trimmed.chars().take(100).collect();
+    if short.is_empty() {
+        "branch".to_string()
+    } else {
+        short
+    }
+}
+
+/// Checks a tag against the OCI grammar `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+pub fn check_tag(tag: &str) -> Result<(), String> {
+    let Some(first) = tag.bytes().next() else { return Err("a tag cannot be empty".to_string()) };
+    if tag.len() > 128 {
+        return Err("a tag has at most 128 characters".to_string());
+    }
+    if !(first.is_ascii_alphanumeric() || first == b'_') {
+        return Err("a tag starts with a letter, digit or `_`".to_string());
+    }
+    if let Some(bad) = tag.chars().find(|&c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))) {
+        return Err(format!("{bad:?} is not allowed in a tag"));
+    }
+    Ok(())
+}
+
+/// Checks a template's syntax and that it renders a valid tag for sample values.
+pub fn check_template(template: &str) -> Result<(), String> {
+    let mut sample = String::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        sample.push_str(&rest[..open]);
+        let close = rest[open..].find('}').ok_or("unclosed `{`")? + open;
+        let name = &rest[open + 1..close];
+        if !PLACEHOLDERS.contains(&name) {
+            return Err(match crate::core::diag::nearest(name, PLACEHOLDERS.iter().copied()) {
+                Some(close) => format!("unknown placeholder {{{name}}}; did you mean {{{close}}}?"),
+                None => format!("unknown placeholder {{{name}}}"),
+            });
+        }
+        sample.push('x');
+        rest = &rest[close + 1..];
+    }
+    sample.push_str(rest);
+    if sample.contains('}') {
+        return Err("unmatched `}`".to_string());
+    }
+    check_tag(&sample)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: EventKind) -> Event {
+        Event {
+            kind,
+            version: None,
+            branch: Some("main".to_string()),
+            sha: Some("0123456789abcdef".to_string()),
+            pr: Some(42),
+            extra_tags: vec![],
+            timestamp: "20261124211500".to_string(),
+        }
+    }
+
+    fn tags(event: &Event, version: Option<&str>, name: Option<&str>, aliases: &[&str], default: bool) -> Vec<String> {
+        try_tags(event, version, name, aliases, default).unwrap()
+    }
+
+    fn try_tags(
+        event: &Event,
+        version: Option<&str>,
+        name: Option<&str>,
+        aliases: &[&str],
+        default: bool,
+    ) -> Result<Vec<String>, String> {
+        let version = version.map(|v| Version::parse(v).unwrap());
+        let aliases: Vec<String> = aliases.iter().map(|s| s.to_string()).collect();
+        compute(&TagTemplates::default(), event, version.as_ref(), VariantNames { name, aliases: &aliases, default })
+    }
+
+    #[test]
+    fn release_of_an_image_without_variants() {
+        let e = event(EventKind::Release);
+        assert_eq!(tags(&e, Some("1.4.2"), None, &[], true), ["latest", "1.4.2", "1.4", "1"]);
+    }
+
+    #[test]
+    fn release_of_the_orb_example_from_the_spec() {
+        let e = event(EventKind::Release);
+        assert_eq!(
+            tags(&e, Some("0.2.3"), Some("python3.13"), &[], true),
+            ["latest", "0.2.3", "0.2", "python3.13", "0.2.3-python3.13"]
+        );
+        for v in ["python3.9", "python3.10", "python3.11", "python3.12"] {
+            assert_eq!(tags(&e, Some("0.2.3"), Some(v), &[], false), [v.to_string(), format!("0.2.3-{v}")]);
+        }
+    }
+
+    #[test]
+    fn major_zero_skips_the_bare_major_tag_only() {
+        let e = event(EventKind::Release);
+        assert_eq!(tags(&e, Some("0.9.0"), None, &[], true), ["latest", "0.9.0", "0.9"]);
+        assert_eq!(tags(&e, Some("10.0.0"), None, &[], true), ["latest", "10.0.0", "10.0", "10"]);
+    }
+
+    #[test]
+    fn prerelease_gets_only_exact_tags() {
+        let e = event(EventKind::Release);
+        assert_eq!(tags(&e, Some("1.0.0-rc.1"), None, &[], true), ["1.0.0-rc.1"]);
+        assert_eq!(
+            tags(&e, Some("1.0.0-rc.1"), Some("python3.13"), &[], true),
+            ["1.0.0-rc.1", "1.0.0-rc.1-python3.13"]
+        );
+        assert_eq!(tags(&e, Some("1.0.0-rc.1"), Some("python3.11"), &[], false), ["1.0.0-rc.1-python3.11"]);
+        assert_eq!(
+            tags(&e, Some("2.0.0+build.5"), None, &[], true),
+            ["latest", "2.0.0-build.5", "2.0", "2"],
+            "`+` is not a tag character"
+        );
+    }
+
+    #[test]
+    fn variant_aliases_get_variant_tags() {
+        let e = event(EventKind::Release);
+        assert_eq!(
+            tags(&e, Some("1.0.0"), Some("bookworm"), &["12"], true),
+            ["latest", "1.0.0", "1.0", "1", "bookworm", "1.0.0-bookworm", "12", "1.0.0-12"]
+        );
+        assert_eq!(
+            tags(&e, Some("1.0.0"), Some("trixie"), &["13"], false),
+            ["trixie", "1.0.0-trixie", "13", "1.0.0-13"]
+        );
+    }
+
+    #[test]
+    fn release_without_version_is_an_error_with_the_fix() {
+        let err = try_tags(&event(EventKind::Release), None, None, &[], true).unwrap_err();
+        assert!(err.contains("--version"), "{err}");
+    }
+
+    #[test]
+    fn branch_tags_use_sanitized_branch_and_short_sha() {
+        let mut e = event(EventKind::Branch);
+        assert_eq!(tags(&e, None, None, &[], true), ["main", "main-0123456"]);
+        assert_eq!(tags(&e, None, Some("python3.13"), &[], true), ["main", "main-0123456"]);
+        assert_eq!(tags(&e, None, Some("python3.11"), &[], false), ["main-python3.11"]);
+        e.branch = Some("feature/Ünïcode x".to_string());
+        assert_eq!(tags(&e, None, None, &[], true), ["feature--n-code-x", "feature--n-code-x-0123456"]);
+    }
+
+    #[test]
+    fn sanitize_branch_cases() {
+        assert_eq!(sanitize_branch("feature/x"), "feature-x");
+        assert_eq!(sanitize_branch("-.lead"), "lead");
+        assert_eq!(sanitize_branch("release/1.2"), "release-1.2");
+        assert_eq!(sanitize_branch("///"), "branch");
+        assert_eq!(sanitize_branch(&"a".repeat(300)).len(), 100);
+    }
+
+    #[test]
+    fn pull_request_tags() {
+        let e = event(EventKind::PullRequest);
+        assert_eq!(tags(&e, None, None, &[], true), ["pr-42"]);
+        assert_eq!(tags(&e, None, Some("python3.11"), &[], false), ["pr-42-python3.11"]);
+    }
+
+    #[test]
+    fn extra_tags_apply_to_every_event() {
+        let mut e = event(EventKind::Manual);
+        e.extra_tags = vec!["nightly".to_string(), "main".to_string()];
+        assert_eq!(tags(&e, None, None, &[], true), ["main", "main-0123456", "nightly"]);
+        assert_eq!(tags(&e, None, Some("go"), &[], false), ["main-go", "nightly-go"], "duplicates are dropped");
+        e.extra_tags = vec!["bad tag".to_string()];
+        assert!(try_tags(&e, None, None, &[], true).unwrap_err().contains("--tag \"bad tag\""));
+    }
+
+    #[test]
+    fn custom_templates_render_every_placeholder() {
+        let templates = TagTemplates {
+            release: vec!["v{major}.{minor}.{patch}".to_string(), "{version}-{timestamp}".to_string()],
+            branch: vec!["{branch}.{sha}.{timestamp}".to_string()],
+            ..TagTemplates::default()
+        };
+        let v = Version::parse("3.1.4").unwrap();
+        let names = VariantNames { name: None, aliases: &[], default: true };
+        assert_eq!(
+            compute(&templates, &event(EventKind::Release), Some(&v), names).unwrap(),
+            ["v3.1.4", "3.1.4-20261124211500"]
+        );
+        assert_eq!(
+            compute(&templates, &event(EventKind::Branch), None, names).unwrap(),
+            ["main.0123456.20261124211500"]
+        );
+    }
+
+    #[test]
+    fn templates_missing_their_inputs_fail_clearly() {
+        let templates = TagTemplates { branch: vec!["{version}".to_string()], ..TagTemplates::default() };
+        let err = compute(
+            &templates,
+            &event(EventKind::Branch),
+            None,
+            VariantNames { name: None, aliases: &[], default: true },
+        )
+        .unwrap_err();
+        assert!(err.contains("uses {version}, but no version is known"), "{err}");
+        let mut e = event(EventKind::Branch);
+        e.sha = None;
+        e.branch = Some("local".to_string());
+        assert_eq!(tags(&e, None, None, &[], true), ["local"], "no commit known: the sha tag is skipped");
+    }
+
+    #[test]
+    fn template_checks() {
+        assert_eq!(check_template("{version}-{variant}"), Ok(()));
+        assert_eq!(check_template("latest"), Ok(()));
+        assert_eq!(
+            check_template("{vesion}"),
+            Err("unknown placeholder {vesion}; did you mean {version}?".to_string())
+        );
+        assert!(check_template("{version").is_err());
+        assert!(check_template("a}b").is_err());
+        assert!(check_template("-{version}").is_err(), "a tag cannot start with `-`");
+        assert!(check_template("a/b").is_err());
+        assert!(check_template("").is_err());
+    }
+
+    #[test]
+    fn tag_grammar() {
+        assert_eq!(check_tag("_a.b-C9"), Ok(()));
+        assert!(check_tag(&"a".repeat(128)).is_ok());
+        assert!(check_tag(&"a".repeat(129)).is_err());
+        assert!(check_tag(".a").is_err());
+        assert!(check_tag("a:b").is_err());
+    }
+
+    #[test]
+    fn version_parsing() {
+        let v = Version::parse("v1.2.3-rc.1").unwrap();
+        assert_eq!(
+            (v.major, v.minor, v.patch, v.pre.as_deref(), v.tag.as_str()),
+            (1, 2, 3, Some("rc.1"), "1.2.3-rc.1")
+        );
+        for bad in ["1.2", "1.2.3.4", "01.2.3", "1.x.3", "1.2.3-", "1.2.3-a..b", ""] {
+            assert!(Version::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}

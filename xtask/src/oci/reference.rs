@@ -1,0 +1,108 @@
+//! Image references as docker reads them, `host[:port]/path[:tag][@sha256:<hex>]`, checked
+//! against the OCI distribution grammar before any of them reaches a command line: a
+//! reference that docker would read differently (another registry, a flag) is refused.
+
+use crate::core::definitions::{check_registry_host, check_repository};
+use crate::core::tags::check_tag;
+
+/// The OCI limit on a whole name, registry included.
+const NAME_MAX: usize = 255;
+
+/// A checked reference, split into its parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reference<'a> {
+    pub registry: &'a str,
+    pub repository: &'a str,
+    pub tag: Option<&'a str>,
+    pub digest: Option<&'a str>,
+}
+
+/// Parses a fully qualified reference: the registry is required, because docker sends a
+/// reference whose first part does not look like a host to Docker Hub.
+pub fn parse(reference: &str) -> Result<Reference<'_>, String> {
+    let (name_tag, digest) = match reference.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (reference, None),
+    };
+    // A `:` after the last `/` starts the tag; one before it is the registry's port.
+    let (name, tag) = match name_tag.rsplit_once(':') {
+        Some((n, t)) if !t.contains('/') => (n, Some(t)),
+        _ => (name_tag, None),
+    };
+    check_name_length(name)?;
+    let Some((registry, repository)) = name.split_once('/') else {
+        return Err("it names no registry (`host[:port]/path`)".to_string());
+    };
+    check_registry_host(registry)?;
+    check_repository(repository).map_err(|why| format!("invalid repository {repository:?}: {why}"))?;
+    if let Some(tag) = tag {
+        check_tag(tag).map_err(|why| format!("invalid tag {tag:?}: {why}"))?;
+    }
+    if let Some(digest) = digest {
+        check_digest(digest)?;
+    }
+    Ok(Reference { registry, repository, tag, digest })
+}
+
+/// A whole name, `registry/namespace/repository`, within the OCI limit.
+pub fn check_name_length(name: &str) -> Result<(), String> {
+    if name.len() > NAME_MAX {
+        return Err(format!("it is {} characters long, more than the {NAME_MAX} OCI allows", name.len()));
+    }
+    Ok(())
+}
+
+/// `sha256:` and 64 lower-case hex digits: the only digests registries here produce.
+pub fn check_digest(digest: &str) -> Result<(), String> {
+    let hex = digest.strip_prefix("sha256:").ok_or_else(|| format!("digest {digest:?} is not `sha256:<hex>`"))?;
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return Err(format!("digest {digest:?} does not have 64 lower-case hex digits"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_what_the_build_produces() {
+        let digest = format!("sha256:{}", "0a".repeat(32));
+        let pinned = format!("localhost:5000/acme/python@{digest}");
+        let parsed = parse(&pinned).unwrap();
+        assert_eq!(
+            parsed,
+            Reference { registry: "localhost:5000", repository: "acme/python", tag: None, digest: Some(&digest) }
+        );
+        let parsed = parse("127.0.0.1:41234/base:staging-python3.13-arm64").unwrap();
+        assert_eq!((parsed.repository, parsed.tag), ("base", Some("staging-python3.13-arm64")));
+        for ok in ["ghcr.io/a/b:1.2.3", "[::1]:5000/x:latest", "r.test/a.b_c__d--e/f"] {
+            assert!(parse(ok).is_ok(), "{ok}: {:?}", parse(ok));
+        }
+        let both = format!("r.test/app:1.0@{digest}");
+        assert_eq!(parse(&both).unwrap().tag, Some("1.0"));
+    }
+
+    #[test]
+    fn refuses_what_docker_would_misread() {
+        let long = format!("r.test/{}:x", "a".repeat(250));
+        let cases = [
+            ("base:latest", "names no registry"),
+            ("--help/base:latest", "invalid registry host"),
+            ("myregistry/base:latest", "Docker Hub"),
+            ("r.test/Base:latest", "breaks the OCI name grammar"),
+            ("r.test/base:-latest", "invalid tag"),
+            ("r.test/base:la test", "invalid tag"),
+            ("r.test/base@sha256:abc", "64 lower-case hex digits"),
+            ("r.test/base@md5:0123", "is not `sha256:<hex>`"),
+            (long.as_str(), "more than the 255 OCI allows"),
+            ("r.test/base:", "a tag cannot be empty"),
+            ("r.test/", "it is empty"),
+        ];
+        for (reference, why) in cases {
+            let err = parse(reference).unwrap_err();
+            assert!(err.contains(why), "{reference:?} gave {err:?}, expected {why:?}");
+        }
+        assert!(check_digest(&format!("sha256:{}", "A".repeat(64))).is_err(), "upper-case hex");
+    }
+}

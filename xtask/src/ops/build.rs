@@ -1,0 +1,985 @@
+//! `cargo xtask build`: one `docker buildx build` per unit and platform, run in
+//! dependency order and in parallel (bounded by `--jobs`), then one atomic
+//! publish per unit (see `publish.rs`). A unit's tags move only after every
+//! one of its platforms succeeded and the index was verified.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use camino::Utf8PathBuf;
+use serde::{Deserialize, Serialize};
+
+use crate::cli::flags;
+use crate::cli::output::{self, last_lines, Progress};
+use crate::core::buildx::{self, Driver, Output, PlatformBuild};
+use crate::core::plan::{self, Unit};
+use crate::core::schedule::{Schedule, State, Task};
+use crate::ops::publish::{self, Publisher, Snapshot};
+use crate::sys::apt::IsolatedApt;
+use crate::sys::registry::Registry;
+use crate::sys::workspace::{display_path, Format, Workspace};
+
+/// What happened to one unit on one platform.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlatformResult {
+    pub platform: String,
+    pub status: Status,
+    pub seconds: f64,
+    pub digest: Option<String>,
+    /// What the image was built from (see `inputs.rs`); `None` when not pushing.
+    pub input_digest: Option<String>,
+    pub log: Utf8PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Built,
+    /// The registry already held an image with the same input digest: nothing was built.
+    UpToDate,
+    Failed,
+    /// A parent failed.
+    Skipped,
+    /// An earlier failure or an interrupt stopped the run first.
+    NotStarted,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UnitResult {
+    pub unit: String,
+    pub platforms: Vec<PlatformResult>,
+    /// The manifest list's digest, once published.
+    pub index_digest: Option<String>,
+    pub tags: Vec<String>,
+    pub published: bool,
+    pub error: Option<String>,
+}
+
+/// Per unit, the digest of each platform image: what `--digest-file` records and `publish` reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestFile {
+    pub registry: String,
+    pub units: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// One piece of work for the scheduler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Job {
+    Build { unit: usize, platform: usize },
+    Publish { unit: usize },
+}
+
+pub fn run(ws: &Workspace, flags: &flags::Build) -> Result<()> {
+    if flags.push && flags.no_push {
+        bail!("--push and --no-push contradict each other: pass one");
+    }
+    if flags.digest_file.is_some() && (flags.load || flags.no_push) {
+        bail!("--digest-file records pushed images: drop --load and --no-push");
+    }
+    let output = if flags.load {
+        Output::Load
+    } else if flags.no_push || (!flags.push && !ws.event.publishes_by_default() && flags.digest_file.is_none()) {
+        Output::None
+    } else {
+        Output::Push
+    };
+    ws.format.require("build", &[Format::Table, Format::Json])?;
+    let began = std::time::SystemTime::now();
+    let units = plan::plan(&ws.defs, &ws.event, &ws.registry, &flags.units)?;
+    buildx::check_secrets(&units, &ws.root, |name| std::env::var_os(name), |path| path.is_file())?;
+    let platforms = selected_platforms(&units, &flags.platform, flags.load)?;
+    if !flags.no_lint {
+        crate::core::lint::check_before_build(ws, &units)?;
+    }
+    // Only the platforms being built need an emulator (a native arm64 runner needs none for amd64).
+    let mut host = ws.host();
+    host.platforms = platforms.clone();
+    crate::sys::provision::preflight(&host)?;
+    let drivers = detect_drivers(&ws.defs.settings.builders, &platforms)?;
+    let apt = rootfs_apt(ws, &units)?;
+    let client = if output == Output::Push { Some(Registry::new(&ws.registry)?) } else { None };
+    // Publishing here, rather than recording digests for a later `publish`.
+    let publishing = output == Output::Push && flags.digest_file.is_none();
+    let before = match &client {
+        Some(client) if publishing => publish::snapshot(client, units.iter().flat_map(|u| u.tags.clone()).collect())
+            .context("reading the tags before building")?,
+        _ => Snapshot::new(),
+    };
+
+    let jobs = flags.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    eprintln!(
+        "Building {} unit(s) for {:?} ({} driver, {jobs} job(s)), {}",
+        units.len(),
+        ws.event.kind,
+        drivers
+            .values()
+            .map(Driver::name)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+            .join("+"),
+        match (output, publishing) {
+            (Output::Push, true) => format!("publishing to {}", ws.registry),
+            (Output::Push, false) => format!("pushing to {} and recording digests", ws.registry),
+            (Output::Load, _) => "loading into the local engine".to_string(),
+            (Output::None, _) => "publishing nothing".to_string(),
+        }
+    );
+    let progress = Progress::new(Duration::from_secs(30));
+    let ctx = BuildContext {
+        ws,
+        drivers: &drivers,
+        output,
+        apt: apt.as_ref(),
+        progress: &progress,
+        source: git_source(ws),
+        units: &units,
+        digests: Mutex::new(BTreeMap::new()),
+        running: Mutex::new(BTreeMap::new()),
+        publisher: client.as_ref().map(|client| Publisher {
+            client,
+            before: &before,
+            force_tags: flags.force_tags,
+            releases_dir: ws.target().join("releases"),
+            run: run_id(),
+            created: crate::core::event::utc(ws.build_time).1,
+        }),
+        force: flags.force,
+        digest_cache: crate::core::inputs::DigestCache::load(&ws.target()),
+    };
+
+    // Costs from earlier runs put the slowest chains first; without metrics, estimates do.
+    let history = crate::sys::metrics::read_all(&crate::sys::metrics::path(&ws.target()))
+        .map(|records| crate::sys::metrics::last_build_seconds(&records))
+        .unwrap_or_default();
+    let (job_list, tasks) = jobs_for(&units, &platforms, publishing, crate::sys::provision::host_platform(), &history);
+    let mut schedule = Schedule::new(tasks, jobs, flags.keep_going);
+    let (outcomes, interrupted) = execute(&ctx, &job_list, &mut schedule)?;
+    if let Err(err) = ctx.digest_cache.save() {
+        eprintln!("warning: the input digest cache was not saved: {err:#}");
+    }
+    let results = collect(ws, &units, &job_list, &schedule, &outcomes);
+
+    report(ws, &results)?;
+    let success = !interrupted && results.iter().all(|r| r.error.is_none());
+    crate::sys::metrics::record(ws, "build", began, success, metrics(&results));
+    if let Some(path) = &flags.digest_file {
+        // Parents pulled in by the selection are published by their own CI legs.
+        let selected: Vec<&UnitResult> = results
+            .iter()
+            .filter(|r| flags.units.is_empty() || flags.units.iter().any(|s| units_match(s, &r.unit)))
+            .collect();
+        write_digest_file(ws, path, &selected)?;
+    }
+    if interrupted {
+        return Err(crate::Exit {
+            code: 130,
+            message: "interrupted: builds were stopped, and no unit that had not finished publishing moved a tag"
+                .to_string(),
+        }
+        .into());
+    }
+    let failed: Vec<&UnitResult> = results.iter().filter(|r| r.error.is_some()).collect();
+    if let Some(first) = failed.first() {
+        bail!(
+            "{} of {} unit(s) failed; no tag of a failed unit moved. First failure: {}: {}",
+            failed.len(),
+            results.len(),
+            first.unit,
+            first.error.as_deref().unwrap_or("?")
+        );
+    }
+    Ok(())
+}
+
+struct BuildContext<'a> {
+    ws: &'a Workspace,
+    /// The builder's driver for each platform being built.
+    drivers: &'a BTreeMap<String, Driver>,
+    output: Output,
+    apt: Option<&'a IsolatedApt>,
+    progress: &'a Progress,
+    source: Option<String>,
+    /// Every planned unit, parents included (selection pulls them in).
+    units: &'a [Unit],
+    /// Pushed images of this run, by (unit id, platform).
+    digests: Mutex<BTreeMap<(String, String), String>>,
+    /// buildx processes in flight, so an interrupt can stop them.
+    running: Mutex<BTreeMap<usize, Arc<duct::Handle>>>,
+    /// Present when pushing; publishes only when no `--digest-file` defers it.
+    publisher: Option<Publisher<'a>>,
+    /// Rebuild even when an image with the same inputs exists.
+    force: bool,
+    /// File digests of earlier runs, so a no-op build does not rehash every context.
+    digest_cache: crate::core::inputs::DigestCache,
+}
+
+/// Expected seconds of a build never timed here (no metrics line has it): an emulated build
+/// took 3.5× (a Debian bootstrap) to 11× (byte-compiling Python) as long as the native one.
+const NATIVE_ESTIMATE_SECS: u64 = 20;
+const EMULATED_ESTIMATE_SECS: u64 = 100;
+
+/// The jobs and their dependencies: a platform build waits for its parents' builds of the
+/// same platform only (it is pinned to their digests), so an arm64 chain never waits for
+/// amd64; a publish waits for every platform of its unit and for its parents' publish, so
+/// no child is published on a parent that was not.
+/// Each build's cost is its duration in the last run that built it (`history`), else an estimate.
+fn jobs_for(
+    units: &[Unit],
+    platforms: &[String],
+    publishing: bool,
+    host: &str,
+    history: &BTreeMap<(String, String), f64>,
+) -> (Vec<Job>, Vec<Task>) {
+    let mut jobs = Vec::new();
+    let mut index = BTreeMap::new();
+    for (u, unit) in units.iter().enumerate() {
+        for (p, platform) in unit.platforms.iter().enumerate() {
+            if platforms.contains(platform) {
+                index.insert(Job::Build { unit: u, platform: p }, jobs.len());
+                jobs.push(Job::Build { unit: u, platform: p });
+            }
+        }
+        if publishing {
+            index.insert(Job::Publish { unit: u }, jobs.len());
+            jobs.push(Job::Publish { unit: u });
+        }
+    }
+    let unit_index = |id: &str| units.iter().position(|u| u.id == id);
+    let tasks = jobs
+        .iter()
+        .map(|job| match *job {
+            Job::Build { unit, platform } => {
+                let name = &units[unit].platforms[platform];
+                let mut deps = Vec::new();
+                for parent in units[unit].depends_on.iter().filter_map(|id| unit_index(id)) {
+                    let parent_platform = units[parent].platforms.iter().position(|p| p == name);
+                    deps.extend(parent_platform.and_then(|p| index.get(&Job::Build { unit: parent, platform: p })));
+                }
+                // Every build holds one slot: emulation makes a build slower, not wider (one
+                // emulated build leaves the second core of this machine half idle).
+                let estimate = if name == host { NATIVE_ESTIMATE_SECS } else { EMULATED_ESTIMATE_SECS };
+                let timed = history.get(&(units[unit].id.clone(), name.clone()));
+                Task { deps, weight: 1, cost: timed.map_or(estimate, |s| (s.ceil() as u64).max(1)) }
+            }
+            Job::Publish { unit } => Task {
+                deps: (0..units[unit].platforms.len())
+                    .filter_map(|p| index.get(&Job::Build { unit, platform: p }).copied())
+                    .chain(
+                        units[unit]
+                            .depends_on
+                            .iter()
+                            .filter_map(|id| unit_index(id))
+                            .filter_map(|parent| index.get(&Job::Publish { unit: parent }).copied()),
+                    )
+                    .collect(),
+                weight: 0,
+                cost: 0,
+            },
+        })
+        .collect();
+    (jobs, tasks)
+}
+
+impl PartialOrd for Job {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Job {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let key = |job: &Job| match *job {
+            Job::Build { unit, platform } => (unit, 0, platform),
+            Job::Publish { unit } => (unit, 1, 0),
+        };
+        key(self).cmp(&key(other))
+    }
+}
+
+/// What a finished job produced: a build's image (when pushed) or a publish's index.
+#[derive(Debug, Clone, Default)]
+struct Done {
+    digest: Option<String>,
+    input_digest: Option<String>,
+    up_to_date: bool,
+}
+
+/// How a job ended, with its duration in seconds, or the error.
+type Outcome = Result<(Done, f64), String>;
+
+/// Runs the schedule on threads until it is finished; an interrupt stops new work and
+/// kills running builds. Returns each job's outcome and whether the run was interrupted.
+fn execute(ctx: &BuildContext<'_>, jobs: &[Job], schedule: &mut Schedule) -> Result<(BTreeMap<usize, Outcome>, bool)> {
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&interrupted)).context("installing the Ctrl-C handler")?;
+    }
+    let mut outcomes = BTreeMap::new();
+    let mut stopped = false;
+    let mut interrupted_at: Option<Instant> = None;
+    std::thread::scope(|scope| {
+        let (done, finished) = mpsc::channel::<(usize, Outcome)>();
+        loop {
+            while let Some(task) = schedule.next_ready() {
+                let done = done.clone();
+                let job = jobs[task];
+                scope.spawn(move || {
+                    let started = Instant::now();
+                    let outcome = match job {
+                        Job::Build { unit, platform } => {
+                            build_platform(ctx, task, &ctx.units[unit], &ctx.units[unit].platforms[platform])
+                        }
+                        Job::Publish { unit } => publish_unit(ctx, &ctx.units[unit]),
+                    };
+                    let _ = done.send((
+                        task,
+                        outcome.map(|d| (d, started.elapsed().as_secs_f64())).map_err(|e| format!("{e:#}")),
+                    ));
+                });
+            }
+            if schedule.is_finished() {
+                break;
+            }
+            match finished.recv_timeout(Duration::from_millis(200)) {
+                Ok((task, outcome)) => {
+                    schedule.finish(task, outcome.is_ok());
+                    outcomes.insert(task, outcome);
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+            if interrupted.load(Ordering::Relaxed) && !stopped {
+                stopped = true;
+                eprintln!("Interrupted: stopping running builds; no further tag will move.");
+                schedule.stop();
+                signal_builds(ctx, "-INT");
+                interrupted_at = Some(Instant::now());
+            }
+            // BuildKit cancels on SIGINT; a build that ignores it for long is killed.
+            if interrupted_at.is_some_and(|at| at.elapsed() > Duration::from_secs(15)) {
+                signal_builds(ctx, "-KILL");
+                interrupted_at = None;
+            }
+        }
+    });
+    Ok((outcomes, stopped))
+}
+
+/// Sends `signal` (e.g. `-INT`) to the process group of every running build.
+fn signal_builds(ctx: &BuildContext<'_>, signal: &str) {
+    for handle in ctx.running.lock().unwrap_or_else(|p| p.into_inner()).values() {
+        for pid in handle.pids() {
+            let _ = duct::cmd!("kill", signal, "--", format!("-{pid}")).stderr_null().unchecked().run();
+        }
+    }
+}
+
+fn build_platform(ctx: &BuildContext<'_>, task: usize, unit: &Unit, platform: &str) -> Result<Done> {
+    let ws = ctx.ws;
+    let slug = format!("{}-{}", unit.slug(), buildx::platform_slug(platform));
+    let log = log_path(ws, &slug);
+    let what = format!("{} {platform}", unit.id);
+    let started = ctx.progress.start(&what);
+    let outcome = (|| -> Result<Done> {
+        // Held until buildx has read the context: another variant of the image may share it.
+        let _rootfs =
+            prepare_rootfs(ctx, unit, platform).with_context(|| format!("preparing the root filesystem of {what}"))?;
+        let parent_args = parent_args(ctx, unit, platform)?;
+        let mut labels = buildx::oci_labels(
+            unit,
+            ctx.source.as_deref(),
+            ws.event.sha.as_deref(),
+            &crate::core::event::utc(ws.build_time).1,
+        );
+        // Pushed images are named after their inputs, so an unchanged unit is found, not rebuilt.
+        let client = ctx.publisher.as_ref().map(|p| p.client).filter(|_| ctx.output == Output::Push);
+        let input_digest = match client {
+            Some(client) => unit_input_digest(ctx, client, unit, platform, &parent_args, &labels)?,
+            None => None,
+        };
+        let input_tag = input_digest.as_deref().map(|d| crate::core::inputs::inputs_ref(&unit.repository, d, platform));
+        if let (Some(client), Some(tag), false) = (client, &input_tag, ctx.force) {
+            let (repo_ref, tag_name) = tag.rsplit_once(':').context("an input tag has a tag")?;
+            if let Some(found) = client.head_manifest(crate::sys::registry::split_repository(repo_ref).1, tag_name)? {
+                let key = (unit.id.clone(), platform.to_string());
+                ctx.digests.lock().unwrap_or_else(|p| p.into_inner()).insert(key, found.digest.clone());
+                return Ok(Done { digest: Some(found.digest), input_digest, up_to_date: true });
+            }
+        }
+        if let Some(digest) = &input_digest {
+            labels.insert(crate::core::inputs::INPUT_DIGEST_LABEL.to_string(), digest.clone());
+        }
+        let metadata_file = ws.target().join("meta").join(format!("{slug}.json"));
+        let _ = std::fs::remove_file(&metadata_file);
+        for dir in [metadata_file.parent(), log.parent()].into_iter().flatten() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {dir}"))?;
+        }
+        let request = PlatformBuild {
+            unit,
+            platform,
+            driver: &ctx.drivers[platform],
+            builder: ws.defs.settings.builders.get(platform).map(String::as_str),
+            parent_args,
+            labels,
+            output: ctx.output,
+            metadata_file: metadata_file.clone(),
+            input_tag,
+        };
+        let handle = duct::cmd("docker", buildx::build_argv(&request)?)
+            .dir(&ws.root)
+            .stdin_null()
+            .stderr_to_stdout()
+            .stdout_path(&log)
+            .unchecked()
+            // Its own process group: an interrupt stops the CLI and the buildx plugin it runs.
+            .before_spawn(|command| {
+                std::os::unix::process::CommandExt::process_group(command, 0);
+                Ok(())
+            })
+            .start()
+            .context("starting docker buildx build")?;
+        let handle = Arc::new(handle);
+        ctx.running.lock().unwrap_or_else(|p| p.into_inner()).insert(task, Arc::clone(&handle));
+        let waited = handle.wait().map(|o| o.status);
+        ctx.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&task);
+        let status = waited.context("waiting for docker buildx build")?;
+        if !status.success() {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            bail!("docker buildx build {status}; its last lines:\n{}", last_lines(&text, 20));
+        }
+        if ctx.output != Output::Push {
+            return Ok(Done::default());
+        }
+        let metadata = std::fs::read_to_string(&metadata_file).with_context(|| format!("reading {metadata_file}"))?;
+        let digest = buildx::digest_from_metadata(&metadata)?;
+        ctx.digests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((unit.id.clone(), platform.to_string()), digest.clone());
+        Ok(Done { digest: Some(digest), input_digest, up_to_date: false })
+    })();
+    match &outcome {
+        Ok(done) => {
+            let word = if done.up_to_date { "up to date" } else { "built" };
+            let line =
+                done.digest.as_deref().map_or_else(|| word.to_string(), |d| format!("{word} {}", short_digest(d)));
+            ctx.progress.finish(&what, started, &line);
+        }
+        Err(err) => {
+            ctx.progress.finish(&what, started, "FAILED");
+            eprintln!("error: {what}: {err:#}\n  full log: {}", display_path(&ws.root, &log));
+        }
+    }
+    outcome
+}
+
+/// The input digest of `unit` on `platform`, or `None` when a base image cannot be
+/// resolved (then the unit is always built: there is nothing stable to key it on).
+fn unit_input_digest(
+    ctx: &BuildContext<'_>,
+    client: &Registry,
+    unit: &Unit,
+    platform: &str,
+    parent_args: &BTreeMap<String, String>,
+    labels: &BTreeMap<String, String>,
+) -> Result<Option<String>> {
+    let ws = ctx.ws;
+    let dockerfile =
+        ws.defs.dockerfiles.get(&unit.dockerfile).with_context(|| format!("{} was not read", unit.dockerfile))?;
+    let mut bases = BTreeMap::new();
+    for base in crate::core::inputs::external_bases(dockerfile, unit, platform) {
+        match resolve_base(client, &ws.registry, &base) {
+            Some(digest) => bases.insert(base, digest),
+            None => return Ok(None),
+        };
+    }
+    let dockerignore = crate::core::lint::read_dockerignore(&ws.root, unit)?;
+    let mut entries = ctx.digest_cache.context_entries(&ws.root.join(&unit.context), dockerignore.as_deref())?;
+    if unit.rootfs.is_some() {
+        // Only this platform's tarball reaches the build; the others may still be in the making.
+        let own = format!("rootfs/{}", crate::sys::rootfs::tarball_name(platform));
+        entries.retain(|e| !e.path.starts_with("rootfs/") || e.path == own);
+    }
+    Ok(Some(crate::core::inputs::input_digest(&crate::core::inputs::Inputs {
+        schema_version: crate::core::inputs::SCHEMA_VERSION,
+        dockerfile: dockerfile.as_bytes(),
+        context: &entries,
+        args: &unit.args,
+        platform,
+        network: unit.network.as_str(),
+        labels,
+        parents: parent_args,
+        bases: &bases,
+    })))
+}
+
+/// The digest an external `FROM` reference names: pinned in the reference, or resolved with
+/// one HEAD when it lives in the registry we push to. Other registries are not asked.
+fn resolve_base(client: &Registry, registry: &str, reference: &str) -> Option<String> {
+    if let Some((_, digest)) = reference.split_once('@') {
+        return Some(digest.to_string());
+    }
+    let rest = reference.strip_prefix(registry)?.strip_prefix('/')?;
+    let (repository, tag) = rest.rsplit_once(':').unwrap_or((rest, "latest"));
+    client.head_manifest(repository, tag).ok().flatten().map(|d| d.digest)
+}
+
+fn log_path(ws: &Workspace, slug: &str) -> Utf8PathBuf {
+    ws.target().join("logs").join(format!("{slug}.log"))
+}
+
+/// Writes the unit's root filesystem tarball into its context, for images built `FROM scratch`.
+fn prepare_rootfs(ctx: &BuildContext<'_>, unit: &Unit, platform: &str) -> Result<Option<crate::sys::rootfs::Prepared>> {
+    let (Some(rootfs), Some(apt)) = (&unit.rootfs, ctx.apt) else { return Ok(None) };
+    crate::sys::rootfs::prepare(&ctx.ws.cache(), apt, &ctx.ws.root.join(&unit.context), rootfs, platform).map(Some)
+}
+
+/// `--build-arg X_IMAGE=...` for each in-repo parent, pinned to what this run built for `platform`.
+fn parent_args(ctx: &BuildContext<'_>, unit: &Unit, platform: &str) -> Result<BTreeMap<String, String>> {
+    let mut args = BTreeMap::new();
+    for parent in &unit.parents {
+        let parent_unit =
+            ctx.units.iter().find(|u| u.id == parent.unit).context("a parent is missing from the plan")?;
+        let reference = match ctx.output {
+            Output::Push => {
+                let digests = ctx.digests.lock().unwrap_or_else(|p| p.into_inner());
+                let digest = digests
+                    .get(&(parent.unit.clone(), platform.to_string()))
+                    .with_context(|| format!("parent {} has no {platform} digest from this run", parent.unit))?;
+                format!("{}@{digest}", parent_unit.repository)
+            }
+            // Not pushed: the parent is in the local engine under its first tag or its staging tag.
+            Output::Load => parent_unit.tags.first().cloned().context("the parent has no tag to load under")?,
+            Output::None => buildx::staging_ref(parent_unit, platform),
+        };
+        args.insert(parent.arg.clone(), reference);
+    }
+    Ok(args)
+}
+
+/// The atomic publish of one unit, with a progress line.
+fn publish_unit(ctx: &BuildContext<'_>, unit: &Unit) -> Result<Done> {
+    let publisher = ctx.publisher.as_ref().context("publishing without a registry client")?;
+    let what = format!("{} manifest list", unit.id);
+    let started = ctx.progress.start(&what);
+    let digests: BTreeMap<String, String> = {
+        let all = ctx.digests.lock().unwrap_or_else(|p| p.into_inner());
+        all.iter().filter(|((id, _), _)| *id == unit.id).map(|((_, p), d)| (p.clone(), d.clone())).collect()
+    };
+    match publisher.publish(unit, &digests) {
+        Ok(index) => {
+            ctx.progress.finish(
+                &what,
+                started,
+                &format!("published {} tag(s) at {}", unit.tags.len(), short_digest(&index)),
+            );
+            Ok(Done { digest: Some(index), ..Done::default() })
+        }
+        Err(err) => {
+            ctx.progress.finish(&what, started, "FAILED");
+            Err(err)
+        }
+    }
+}
+
+/// Turns the schedule's end state into one result per unit.
+fn collect(
+    ws: &Workspace,
+    units: &[Unit],
+    jobs: &[Job],
+    schedule: &Schedule,
+    outcomes: &BTreeMap<usize, Outcome>,
+) -> Vec<UnitResult> {
+    let mut results: Vec<UnitResult> = units
+        .iter()
+        .map(|u| UnitResult {
+            unit: u.id.clone(),
+            platforms: vec![],
+            index_digest: None,
+            tags: u.tags.clone(),
+            published: false,
+            error: None,
+        })
+        .collect();
+    for (task, job) in jobs.iter().enumerate() {
+        let state = schedule.state(task);
+        let outcome = outcomes.get(&task);
+        match *job {
+            Job::Build { unit, platform } => {
+                let name = units[unit].platforms[platform].clone();
+                let log = log_path(ws, &format!("{}-{}", units[unit].slug(), buildx::platform_slug(&name)));
+                let (status, seconds, done) = match (state, outcome) {
+                    (State::Done, Some(Ok((done, _)))) if done.up_to_date => (Status::UpToDate, 0.0, done.clone()),
+                    (State::Done, Some(Ok((done, secs)))) => (Status::Built, *secs, done.clone()),
+                    (State::Failed, Some(Err(_))) => (Status::Failed, 0.0, Done::default()),
+                    (State::SkippedParentFailed, _) => (Status::Skipped, 0.0, Done::default()),
+                    _ => (Status::NotStarted, 0.0, Done::default()),
+                };
+                let result = &mut results[unit];
+                if result.error.is_none() {
+                    result.error = match status {
+                        Status::Failed => Some(format!("{name} failed (log: {})", display_path(&ws.root, &log))),
+                        Status::Skipped => Some(format!("{name} skipped: a parent failed")),
+                        Status::NotStarted => Some(format!("{name} not started: the run stopped first")),
+                        Status::Built | Status::UpToDate => None,
+                    };
+                }
+                let (digest, input_digest) = (done.digest, done.input_digest);
+                result.platforms.push(PlatformResult { platform: name, status, seconds, digest, input_digest, log });
+            }
+            Job::Publish { unit } => match outcome {
+                Some(Ok((done, _))) => {
+                    results[unit].index_digest = done.digest.clone();
+                    results[unit].published = true;
+                }
+                Some(Err(err)) => results[unit].error = Some(format!("publishing failed: {err}")),
+                None if results[unit].error.is_none() => {
+                    results[unit].error = Some(if state == State::SkippedParentFailed {
+                        "not published: a parent was not published".to_string()
+                    } else {
+                        "not published: the run stopped first".to_string()
+                    })
+                }
+                None => {}
+            },
+        }
+    }
+    results
+}
+
+/// One id for every record and metric line of this run: start time and process id.
+pub fn run_id() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    format!("{}-{}", crate::core::event::utc(now).0, std::process::id())
+}
+
+/// Whether the command-line selection `item` (NAME or NAME:VARIANT) names unit `id`.
+fn units_match(item: &str, id: &str) -> bool {
+    id == item || id.split(':').next() == Some(item)
+}
+
+fn write_digest_file(ws: &Workspace, path: &std::path::Path, results: &[&UnitResult]) -> Result<()> {
+    let mut file = DigestFile { registry: ws.registry.clone(), units: BTreeMap::new() };
+    for r in results.iter().filter(|r| r.error.is_none()) {
+        let digests: BTreeMap<String, String> =
+            r.platforms.iter().filter_map(|p| Some((p.platform.clone(), p.digest.clone()?))).collect();
+        file.units.insert(r.unit.clone(), digests);
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let json = serde_json::to_string_pretty(&file).context("serializing the digest file")?;
+    std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Reads and merges digest files from CI legs; a unit's platforms may come from several files.
+pub fn read_digest_files(paths: &[std::path::PathBuf]) -> Result<DigestFile> {
+    let mut merged = DigestFile::default();
+    for path in paths {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let file: DigestFile = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a digest file written by `build --digest-file`", path.display()))?;
+        if !merged.registry.is_empty() && merged.registry != file.registry {
+            bail!(
+                "{} records images in {}, the others in {}: publish them separately",
+                path.display(),
+                file.registry,
+                merged.registry
+            );
+        }
+        merged.registry = file.registry;
+        for (unit, platforms) in file.units {
+            let entry = merged.units.entry(unit.clone()).or_default();
+            for (platform, digest) in platforms {
+                if let Some(other) = entry.get(&platform).filter(|d| **d != digest) {
+                    bail!("{}: {unit} {platform} is {digest} there but {other} in another file", path.display());
+                }
+                entry.insert(platform, digest);
+            }
+        }
+    }
+    Ok(merged)
+}
+
+/// `cargo xtask publish`: joins digest files into manifest lists and moves the tags,
+/// with the same checks as `build`.
+pub fn publish_command(ws: &Workspace, flags: &flags::Publish) -> Result<()> {
+    if flags.files.is_empty() {
+        bail!("no digest files given: `cargo xtask publish --digests out/*.json`");
+    }
+    let recorded = read_digest_files(&flags.files)?;
+    if recorded.registry != ws.registry {
+        bail!(
+            "the digest files record images in {}, but this run publishes to {}: pass --registry {}",
+            recorded.registry,
+            ws.registry,
+            recorded.registry
+        );
+    }
+    let wanted: Vec<String> = recorded.units.keys().cloned().collect();
+    let units: Vec<Unit> = plan::plan(&ws.defs, &ws.event, &ws.registry, &wanted)?
+        .into_iter()
+        .filter(|u| recorded.units.contains_key(&u.id))
+        .collect();
+    let client = Registry::new(&ws.registry)?;
+    let before = publish::snapshot(&client, units.iter().flat_map(|u| u.tags.clone()).collect())?;
+    let publisher = Publisher {
+        client: &client,
+        before: &before,
+        force_tags: flags.force_tags,
+        releases_dir: ws.target().join("releases"),
+        run: run_id(),
+        created: crate::core::event::utc(ws.build_time).1,
+    };
+    let mut rows = Vec::new();
+    let mut failures = 0;
+    for unit in &units {
+        match publisher.publish(unit, &recorded.units[&unit.id]) {
+            Ok(index) => {
+                rows.push(vec![unit.id.clone(), format!("published {} tag(s)", unit.tags.len()), short_digest(&index)])
+            }
+            Err(err) => {
+                failures += 1;
+                rows.push(vec![unit.id.clone(), "NOT PUBLISHED".to_string(), format!("{err:#}")]);
+            }
+        }
+    }
+    println!("{}", output::table(&["UNIT", "RESULT", "DETAIL"], &rows));
+    if failures > 0 {
+        bail!("{failures} of {} unit(s) were not published; their tags did not move", units.len());
+    }
+    Ok(())
+}
+
+/// One metrics line per unit and platform.
+fn metrics(results: &[UnitResult]) -> Vec<crate::sys::metrics::UnitPlatformRecord> {
+    results
+        .iter()
+        .flat_map(|r| {
+            r.platforms.iter().map(move |p| crate::sys::metrics::UnitPlatformRecord {
+                unit: r.unit.clone(),
+                platform: p.platform.clone(),
+                status: serde_json::to_value(p.status)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                seconds: Some(p.seconds),
+                digest: p.digest.clone(),
+                input_digest: p.input_digest.clone(),
+                skipped: p.status == Status::UpToDate,
+                compressed_size: None,
+            })
+        })
+        .collect()
+}
+
+fn report(ws: &Workspace, results: &[UnitResult]) -> Result<()> {
+    if ws.format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(results).context("serializing the build results")?);
+        return Ok(());
+    }
+    let mut rows = Vec::new();
+    for r in results {
+        for p in &r.platforms {
+            let status = match p.status {
+                Status::Built => "built",
+                Status::UpToDate => "up to date",
+                Status::Failed => "FAILED",
+                Status::Skipped => "skipped (parent failed)",
+                Status::NotStarted => "not started",
+            };
+            rows.push(vec![
+                r.unit.clone(),
+                p.platform.clone(),
+                status.to_string(),
+                output::duration(Duration::from_secs_f64(p.seconds)),
+                p.digest.as_deref().map(short_digest).unwrap_or_default(),
+            ]);
+        }
+        let published = if r.published {
+            format!("published {} tag(s)", r.tags.len())
+        } else if r.error.is_some() {
+            "not published".to_string()
+        } else {
+            "built only".to_string()
+        };
+        rows.push(vec![
+            r.unit.clone(),
+            "manifest list".to_string(),
+            published,
+            String::new(),
+            r.index_digest.as_deref().map(short_digest).unwrap_or_default(),
+        ]);
+    }
+    println!("{}", output::table(&["UNIT", "PLATFORM", "RESULT", "DURATION", "DIGEST"], &rows));
+    Ok(())
+}
+
+fn short_digest(digest: &str) -> String {
+    digest.chars().take(19).collect()
+}
+
+/// Platforms to build: each unit's own, narrowed by --platform; the host's only with --load.
+fn selected_platforms(units: &[Unit], requested: &[String], load: bool) -> Result<Vec<String>> {
+    let declared: Vec<&String> = units.iter().flat_map(|u| &u.platforms).collect();
+    for p in requested {
+        if !declared.contains(&p) {
+            bail!(
+                "--platform {p}: no selected image builds for it (they build for {})",
+                dedup(declared.iter().map(|s| s.as_str())).join(", ")
+            );
+        }
+    }
+    if load {
+        let host = crate::sys::provision::host_platform();
+        if !requested.is_empty() && requested.iter().any(|p| p != host) {
+            bail!("--load builds the host platform ({host}) only: drop --platform");
+        }
+        return Ok(vec![host.to_string()]);
+    }
+    Ok(if requested.is_empty() { dedup(declared.iter().map(|s| s.as_str())) } else { requested.to_vec() })
+}
+
+fn dedup<'a>(items: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for item in items {
+        if !out.iter().any(|o| o == item) {
+            out.push(item.to_string());
+        }
+    }
+    out
+}
+
+/// Each platform's builder driver (`[builders]` names a builder per platform; others use
+/// the current one), read once per distinct builder.
+fn detect_drivers(builders: &BTreeMap<String, String>, platforms: &[String]) -> Result<BTreeMap<String, Driver>> {
+    let mut by_builder: BTreeMap<Option<&str>, Driver> = BTreeMap::new();
+    let mut drivers = BTreeMap::new();
+    for platform in platforms {
+        let builder = builders.get(platform).map(String::as_str);
+        let driver = match by_builder.entry(builder) {
+            std::collections::btree_map::Entry::Occupied(known) => known.get().clone(),
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                let mut argv = vec!["buildx", "inspect"];
+                argv.extend(builder);
+                let inspect = duct::cmd("docker", &argv)
+                    .stdin_null()
+                    .stderr_to_stdout()
+                    .unchecked()
+                    .read()
+                    .with_context(|| format!("running docker {}", argv.join(" ")))?;
+                let driver = Driver::from_inspect(&inspect).with_context(|| match builder {
+                    Some(name) => format!(
+                        "the builder {name:?} for {platform} (see [workspace.metadata.images.builders]): {}",
+                        inspect.trim()
+                    ),
+                    None => format!("the current buildx builder: {}", inspect.trim()),
+                })?;
+                slot.insert(driver).clone()
+            }
+        };
+        drivers.insert(platform.clone(), driver);
+    }
+    Ok(drivers)
+}
+
+/// An isolated apt for the architectures of units that unpack a root filesystem.
+fn rootfs_apt(ws: &Workspace, units: &[Unit]) -> Result<Option<IsolatedApt>> {
+    if !units.iter().any(|u| u.rootfs.is_some()) {
+        return Ok(None);
+    }
+    let archs: Vec<&str> = ws.all_platforms().iter().map(|p| crate::sys::apt::debian_arch(p)).collect::<Result<_>>()?;
+    Ok(Some(IsolatedApt::new(&ws.cache(), &crate::sys::apt::system_suite()?, &archs)?))
+}
+
+/// `org.opencontainers.image.source`: the git remote, as a browsable https URL where possible.
+fn git_source(ws: &Workspace) -> Option<String> {
+    let url = duct::cmd!("git", "-C", &ws.root, "config", "--get", "remote.origin.url").stderr_null().read().ok()?;
+    let url = url.trim();
+    let https = match url.strip_prefix("git@") {
+        Some(rest) => format!("https://{}", rest.replacen(':', "/", 1)),
+        None => url.to_string(),
+    };
+    Some(https.trim_end_matches(".git").to_string()).filter(|s| !s.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(id: &str, depends_on: &[&str]) -> Unit {
+        Unit {
+            id: id.into(),
+            depends_on: depends_on.iter().map(|s| s.to_string()).collect(),
+            platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
+            ..crate::core::plan::sample_unit()
+        }
+    }
+
+    #[test]
+    fn jobs_wait_for_parents_and_publishes_wait_for_platforms() {
+        let units = [unit("base", &[]), unit("app", &["base"])];
+        let platforms = vec!["linux/amd64".to_string(), "linux/arm64".to_string()];
+        let (jobs, tasks) = jobs_for(&units, &platforms, true, "linux/amd64", &BTreeMap::new());
+        assert_eq!(
+            jobs,
+            [
+                Job::Build { unit: 0, platform: 0 },
+                Job::Build { unit: 0, platform: 1 },
+                Job::Publish { unit: 0 },
+                Job::Build { unit: 1, platform: 0 },
+                Job::Build { unit: 1, platform: 1 },
+                Job::Publish { unit: 1 },
+            ]
+        );
+        let deps: Vec<&[usize]> = tasks.iter().map(|t| t.deps.as_slice()).collect();
+        // The child's arm64 build waits for the parent's arm64 build alone; its publish for
+        // both its platforms and the parent's publish.
+        assert_eq!(deps, [&[][..], &[], &[0, 1], &[0], &[1], &[3, 4, 2]]);
+        let weights: Vec<(usize, u64)> = tasks.iter().map(|t| (t.weight, t.cost)).collect();
+        assert_eq!(
+            weights,
+            [(1, 20), (1, 100), (0, 0), (1, 20), (1, 100), (0, 0)],
+            "a build holds a slot, an emulated one costs more; publishing takes no slot"
+        );
+        let history = BTreeMap::from([(("app".to_string(), "linux/arm64".to_string()), 321.4)]);
+        let (_, tasks) = jobs_for(&units, &platforms, true, "linux/amd64", &history);
+        let costs: Vec<u64> = tasks.iter().map(|t| t.cost).collect();
+        assert_eq!(costs, [20, 100, 0, 20, 322, 0], "a build timed before costs what it took");
+    }
+
+    #[test]
+    fn recording_digests_builds_one_platform_without_publishing() {
+        let units = [unit("base", &[]), unit("app", &["base"])];
+        let (jobs, tasks) = jobs_for(&units, &["linux/arm64".to_string()], false, "linux/amd64", &BTreeMap::new());
+        assert_eq!(jobs, [Job::Build { unit: 0, platform: 1 }, Job::Build { unit: 1, platform: 1 }]);
+        assert_eq!(tasks[1].deps, [0], "the child's arm64 build waits for the parent's arm64 build");
+    }
+
+    #[test]
+    fn digest_files_merge_and_refuse_conflicts() {
+        let dir = std::env::temp_dir().join(format!("xtask-digests-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |name: &str, platform: &str, digest: &str| {
+            let file = DigestFile {
+                registry: "r".into(),
+                units: [("app".to_string(), [(platform.to_string(), digest.to_string())].into())].into(),
+            };
+            let path = dir.join(name);
+            std::fs::write(&path, serde_json::to_string(&file).unwrap()).unwrap();
+            path
+        };
+        let amd64 = write("amd64.json", "linux/amd64", "sha256:aa");
+        let arm64 = write("arm64.json", "linux/arm64", "sha256:bb");
+        let merged = read_digest_files(&[amd64.clone(), arm64]).unwrap();
+        assert_eq!(merged.units["app"].len(), 2);
+        let clash = write("clash.json", "linux/amd64", "sha256:cc");
+        let err = read_digest_files(&[amd64, clash]).unwrap_err().to_string();
+        assert!(err.contains("app linux/amd64 is sha256:cc there but sha256:aa in another file"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,325 @@
+//! Atomic publishing: a unit's tags move only to a complete, verified index.
+//!
+//! Order, per unit: (1) every platform image is already pushed; (2) the index is
+//! pushed by digest; (3) it is read back and every platform's config checked;
+//! (4) a release record is written; (5) the tags move, each only if nobody else
+//! moved it since this run started; (6) each tag is read back.
+//! Used by `build` and by `publish` (joining digest files from CI legs).
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Context, Result};
+use camino::{Utf8Path, Utf8PathBuf};
+use serde::{Deserialize, Serialize};
+
+use crate::core::plan::Unit;
+use crate::sys::registry::{map_concurrent, split_repository, Registry};
+
+pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+
+/// One platform image of a unit, as pushed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlatformImage {
+    pub platform: String,
+    pub digest: String,
+    pub media_type: String,
+    pub size: u64,
+}
+
+/// What a tag pointed at when the run started (`None`: it did not exist).
+pub type Snapshot = BTreeMap<String, Option<String>>;
+
+/// One tag's move, as recorded for rollback.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TagMove {
+    /// Full reference, `registry/repo:tag`.
+    pub tag: String,
+    pub before: Option<String>,
+    pub after: String,
+}
+
+/// `target/xtask/releases/<timestamp>-<unit>.json`: written before any tag moves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseRecord {
+    /// Shared by every record of one run, so a run can be undone as a whole.
+    pub run: String,
+    pub created: String,
+    pub unit: String,
+    pub repository: String,
+    pub index: String,
+    pub moves: Vec<TagMove>,
+}
+
+/// The manifest list (docker) or OCI index joining `images`, as exact bytes.
+pub fn index_bytes(images: &[PlatformImage]) -> (String, Vec<u8>) {
+    let docker = images.iter().all(|i| i.media_type == DOCKER_MANIFEST);
+    let media_type = if docker { DOCKER_LIST } else { OCI_INDEX };
+    let manifests: Vec<serde_json::Value> = images
+        .iter()
+        .map(|image| {
+            let mut parts = image.platform.splitn(3, '/');
+            let (os, architecture) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+            let mut platform = serde_json::json!({ "architecture": architecture, "os": os });
+            if let Some(variant) = parts.next() {
+                platform["variant"] = serde_json::json!(variant);
+            }
+            serde_json::json!({
+                "mediaType": image.media_type,
+                "digest": image.digest,
+                "size": image.size,
+                "platform": platform,
+            })
+        })
+        .collect();
+    let index = serde_json::json!({ "schemaVersion": 2, "mediaType": media_type, "manifests": manifests });
+    (media_type.to_string(), serde_json::to_vec_pretty(&index).expect("an index serializes"))
+}
+
+/// The tags another publisher moved since `before` was taken (and not to `index`).
+pub fn moved_by_others(before: &Snapshot, now: &Snapshot, index: &str) -> Vec<String> {
+    now.iter()
+        .filter(|(tag, current)| {
+            let was = before.get(*tag).cloned().flatten();
+            **current != was && current.as_deref() != Some(index)
+        })
+        .map(|(tag, _)| tag.clone())
+        .collect()
+}
+
+/// What every tag of `units` points at now, read concurrently.
+pub fn snapshot(client: &Registry, tags: Vec<String>) -> Result<Snapshot> {
+    let read = map_concurrent(tags, 8, |full| {
+        let (repo_ref, tag) = full.rsplit_once(':').map_or((full.as_str(), ""), |(r, t)| (r, t));
+        let (_, repository) = split_repository(repo_ref);
+        let digest = client.head_manifest(repository, tag).map(|d| d.map(|d| d.digest));
+        (full.clone(), digest)
+    });
+    read.into_iter().map(|(tag, digest)| Ok((tag.clone(), digest.with_context(|| format!("reading {tag}"))?))).collect()
+}
+
+/// Everything one publish needs from the run.
+pub struct Publisher<'a> {
+    pub client: &'a Registry,
+    /// Tag digests when the run started.
+    pub before: &'a Snapshot,
+    /// Move tags even if another publisher moved them during this run.
+    pub force_tags: bool,
+    pub releases_dir: Utf8PathBuf,
+    pub run: String,
+    pub created: String,
+}
+
+impl Publisher<'_> {
+    /// Publishes `unit` from its pushed platform digests; returns the index digest.
+    pub fn publish(&self, unit: &Unit, digests: &BTreeMap<String, String>) -> Result<String> {
+        let (_, repository) = split_repository(&unit.repository);
+        for platform in &unit.platforms {
+            if !digests.contains_key(platform) {
+                bail!("{}: no {platform} image to publish; every declared platform must be built first", unit.id);
+            }
+        }
+        // (1) The platform images exist, with their exact sizes and media types.
+        let mut images = Vec::new();
+        for platform in &unit.platforms {
+            let digest = &digests[platform];
+            let found = self.client.head_manifest(repository, digest)?;
+            let descriptor =
+                found.with_context(|| format!("{}: the {platform} image {digest} is not in the registry", unit.id))?;
+            images.push(PlatformImage {
+                platform: platform.clone(),
+                digest: digest.clone(),
+                media_type: descriptor.media_type,
+                size: descriptor.size,
+            });
+        }
+        // (2) The index, pushed by digest: no tag points at it yet.
+        let (media_type, bytes) = index_bytes(&images);
+        let index = crate::sys::registry::sha256_digest(&bytes);
+        self.client.put_manifest(repository, &index, &media_type, &bytes).context("pushing the index by digest")?;
+        // (3) Read back and verified.
+        self.verify_index(unit, repository, &index, &images)?;
+        // (4) Nobody else moved the tags since the run started.
+        let now = snapshot(self.client, unit.tags.clone())?;
+        let moved = moved_by_others(self.before, &now, &index);
+        if !moved.is_empty() && !self.force_tags {
+            bail!(
+                "another publisher moved {} since this run started; refusing to move them (pass --force-tags to override)",
+                moved.join(", ")
+            );
+        }
+        // (5) The record first: a publish that cannot be undone does not happen.
+        let record = ReleaseRecord {
+            run: self.run.clone(),
+            created: self.created.clone(),
+            unit: unit.id.clone(),
+            repository: unit.repository.clone(),
+            index: index.clone(),
+            moves: unit
+                .tags
+                .iter()
+                .map(|t| TagMove { tag: t.clone(), before: now.get(t).cloned().flatten(), after: index.clone() })
+                .collect(),
+        };
+        write_record(&self.releases_dir, &record).context("writing the release record; no tag was moved")?;
+        // (6) Move each tag, then read it back.
+        for full in &unit.tags {
+            let tag = full.rsplit_once(':').map_or("", |(_, t)| t);
+            self.client.put_manifest(repository, tag, &media_type, &bytes).with_context(|| format!("moving {full}"))?;
+            let landed = self.client.head_manifest(repository, tag)?.map(|d| d.digest);
+            if landed.as_deref() != Some(index.as_str()) {
+                bail!("{full} reads back as {landed:?} after moving it to {index}");
+            }
+        }
+        Ok(index)
+    }
+
+    /// Every platform is present and each config's os/architecture/variant matches its slot.
+    fn verify_index(&self, unit: &Unit, repository: &str, index: &str, images: &[PlatformImage]) -> Result<()> {
+        let list =
+            self.client.manifest(repository, index)?.with_context(|| format!("the index {index} did not land"))?;
+        for image in images {
+            let entry = list.body.manifests.iter().find(|m| m.digest == image.digest);
+            let platform = entry.and_then(|e| e.platform.as_ref()).map(|p| p.name());
+            if platform.as_deref() != Some(image.platform.as_str()) {
+                bail!(
+                    "{}: the index read back holds {platform:?} for {}, expected {}",
+                    unit.id,
+                    image.digest,
+                    image.platform
+                );
+            }
+            let manifest = self
+                .client
+                .manifest(repository, &image.digest)?
+                .with_context(|| format!("{} vanished", image.digest))?;
+            let config = manifest.body.config.with_context(|| format!("{} has no config", image.digest))?;
+            let config = self.client.config(repository, &config.digest)?;
+            let actual = config.platform();
+            if !platform_matches(&image.platform, &actual) {
+                bail!("{}: the {} image {} is a {} image", unit.id, image.platform, image.digest, actual.name());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether an image config's platform is the declared one (a variant is compared when declared).
+pub fn platform_matches(declared: &str, actual: &crate::sys::registry::Platform) -> bool {
+    let mut parts = declared.splitn(3, '/');
+    let (os, architecture, variant) = (parts.next(), parts.next(), parts.next());
+    os == Some(actual.os.as_str())
+        && architecture == Some(actual.architecture.as_str())
+        && (variant.is_none() || variant == actual.variant.as_deref())
+}
+
+/// Writes `record` atomically (temporary file, then rename) under a unique name.
+pub fn write_record(dir: &Utf8Path, record: &ReleaseRecord) -> Result<Utf8PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {dir}"))?;
+    let stamp = record.created.replace([':', '-'], "");
+    let name = format!("{stamp}-{}-{}.json", record.run, record.unit.replace(':', "-"));
+    let path = dir.join(&name);
+    let partial = dir.join(format!(".{name}.partial"));
+    let json = serde_json::to_vec_pretty(record).context("serializing the release record")?;
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&partial)?;
+        file.write_all(&json)?;
+        file.sync_all()
+    };
+    write().with_context(|| format!("writing {partial}"))?;
+    std::fs::rename(&partial, &path).with_context(|| format!("renaming {partial} to {path}"))?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(platform: &str, digest: &str) -> PlatformImage {
+        PlatformImage {
+            platform: platform.into(),
+            digest: digest.into(),
+            media_type: DOCKER_MANIFEST.into(),
+            size: 528,
+        }
+    }
+
+    #[test]
+    fn index_lists_every_platform_with_its_variant() {
+        let (media_type, bytes) = index_bytes(&[image("linux/amd64", "sha256:aa"), image("linux/arm/v7", "sha256:bb")]);
+        assert_eq!(media_type, DOCKER_LIST);
+        let parsed: crate::sys::registry::ManifestBody = serde_json::from_slice(&bytes).unwrap();
+        let names: Vec<String> = parsed.manifests.iter().map(|m| m.platform.as_ref().unwrap().name()).collect();
+        assert_eq!(names, ["linux/amd64", "linux/arm/v7"]);
+        assert_eq!(parsed.manifests[1].size, 528);
+        // The same images always give the same bytes, so re-publishing is idempotent.
+        assert_eq!(index_bytes(&[image("linux/amd64", "sha256:aa"), image("linux/arm/v7", "sha256:bb")]).1, bytes);
+    }
+
+    #[test]
+    fn oci_images_make_an_oci_index() {
+        let mut oci = image("linux/arm64", "sha256:cc");
+        oci.media_type = "application/vnd.oci.image.manifest.v1+json".into();
+        assert_eq!(index_bytes(&[image("linux/amd64", "sha256:aa"), oci]).0, OCI_INDEX);
+    }
+
+    #[test]
+    fn platforms_match_on_os_architecture_and_declared_variant() {
+        let p = |arch: &str, variant: Option<&str>| crate::sys::registry::Platform {
+            os: "linux".into(),
+            architecture: arch.into(),
+            variant: variant.map(str::to_string),
+        };
+        assert!(platform_matches("linux/arm64", &p("arm64", Some("v8"))));
+        assert!(platform_matches("linux/arm/v7", &p("arm", Some("v7"))));
+        assert!(!platform_matches("linux/arm/v7", &p("arm", Some("v6"))));
+        assert!(!platform_matches("linux/arm64", &p("amd64", None)));
+    }
+
+    #[test]
+    fn concurrent_publishers_are_detected() {
+        let before: Snapshot =
+            [("r/a:latest".to_string(), Some("sha256:old".to_string())), ("r/a:1.0".to_string(), None)].into();
+        // Unchanged, or already where we are going: fine.
+        let now: Snapshot = [
+            ("r/a:latest".to_string(), Some("sha256:old".to_string())),
+            ("r/a:1.0".to_string(), Some("sha256:new".to_string())),
+        ]
+        .into();
+        assert!(moved_by_others(&before, &now, "sha256:new").is_empty());
+        // Someone else moved `latest`, and created `1.0` elsewhere.
+        let now: Snapshot = [
+            ("r/a:latest".to_string(), Some("sha256:theirs".to_string())),
+            ("r/a:1.0".to_string(), Some("sha256:theirs".to_string())),
+        ]
+        .into();
+        assert_eq!(moved_by_others(&before, &now, "sha256:new"), ["r/a:1.0", "r/a:latest"]);
+    }
+
+    #[test]
+    fn records_are_written_whole_and_refused_when_the_directory_cannot_exist() {
+        let dir =
+            Utf8PathBuf::from_path_buf(std::env::temp_dir().join(format!("xtask-records-{}", std::process::id())))
+                .unwrap();
+        let record = ReleaseRecord {
+            run: "r1".into(),
+            created: "2026-11-24T21:00:00Z".into(),
+            unit: "app:quiet".into(),
+            repository: "r/app".into(),
+            index: "sha256:new".into(),
+            moves: vec![TagMove { tag: "r/app:latest".into(), before: None, after: "sha256:new".into() }],
+        };
+        let path = write_record(&dir, &record).unwrap();
+        assert_eq!(path.file_name(), Some("20261124T210000Z-r1-app-quiet.json"));
+        let back: ReleaseRecord = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(back, record);
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "no partial file is left behind");
+        // A file where the directory should be: the write fails, so the publish stops.
+        let blocked = dir.join("blocked");
+        std::fs::write(&blocked, "").unwrap();
+        assert!(write_record(&blocked.join("releases"), &record).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

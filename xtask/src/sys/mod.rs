@@ -1,0 +1,6 @@
+pub mod apt;
+pub mod metrics;
+pub mod provision;
+pub mod registry;
+pub mod rootfs;
+pub mod workspace;
