@@ -11,7 +11,7 @@ use std::hash::{BuildHasher, Hasher};
 
 use camino::Utf8Path;
 use common::{engine_lock, fixture, scratch, xtask, xtask_with_env, TestRegistry};
-use xtask::sys::registry::sha256_digest;
+use xtask::oci::digest::sha256_digest;
 
 /// A value no file of the repository can hold: random for each run.
 fn secret_value(name: &str) -> String {

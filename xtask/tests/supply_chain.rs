@@ -86,7 +86,7 @@ fn sboms_for_every_platform_are_kept_and_attached_and_scans_judge_the_published_
         let raw: serde_json::Value = serde_json::from_slice(&raw).unwrap();
         assert_eq!(raw["artifactType"], "application/spdx+json");
         assert_eq!(raw["subject"]["digest"], digest);
-        assert_eq!(artifact.body.layers[0].digest, xtask::sys::registry::sha256_digest(&bytes));
+        assert_eq!(artifact.body.layers[0].digest, xtask::oci::digest::sha256_digest(&bytes));
         assert_eq!(client.blob("base", &artifact.body.layers[0].digest).unwrap(), bytes);
     }
 

@@ -6,9 +6,9 @@
 use anyhow::{bail, Context, Result};
 use camino::Utf8PathBuf;
 
-use crate::core::definitions::check_repository;
 use crate::core::diag::nearest;
 use crate::core::plan::parent_arg;
+use crate::oci::reference::check_repository;
 use crate::sys::workspace::Workspace;
 
 /// An image already in the workspace, as far as scaffolding cares.
@@ -52,7 +52,7 @@ pub fn parse_variants(list: &str) -> Result<Vec<String>> {
         if name.is_empty() {
             bail!("--variants {list:?} has an empty name: write names separated by commas, e.g. --variants slim,full");
         }
-        crate::core::tags::check_tag(name).map_err(|why| {
+        crate::oci::reference::check_tag(name).map_err(|why| {
             anyhow::anyhow!(
                 "variant name {name:?} is invalid: {why}\n  hint: variant names become tags: use letters, digits, `.`, `_` and `-`"
             )

@@ -8,25 +8,14 @@ use serde::Serialize;
 
 use crate::core::buildx::platform_slug;
 use crate::core::plan::Unit;
+use crate::oci::manifest::{PlatformImage, EMPTY_CONFIG, OCI_MANIFEST};
 use crate::sys::registry::{is_loopback, split_repository, Registry};
 use crate::sys::workspace::{Format, Workspace};
 
 pub const SPDX_MEDIA_TYPE: &str = "application/spdx+json";
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-/// The OCI 1.1 config of an artifact that has no config: the two bytes `{}`.
-const EMPTY_CONFIG: &str = "application/vnd.oci.empty.v1+json";
-
-/// One platform image behind a unit's tag.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Published {
-    pub platform: String,
-    pub digest: String,
-    pub media_type: String,
-    pub size: u64,
-}
 
 /// The platform images behind a unit's first planned tag, BuildKit attestations left out.
-pub fn published_platforms(client: &Registry, unit: &Unit) -> Result<Vec<Published>> {
+pub fn published_platforms(client: &Registry, unit: &Unit) -> Result<Vec<PlatformImage>> {
     let reference = unit.tags.first().with_context(|| format!("{} has no planned tag", unit.id))?;
     let (_, repository) = split_repository(&unit.repository);
     let tag = reference.rsplit_once(':').map_or(reference.as_str(), |(_, tag)| tag);
@@ -34,13 +23,13 @@ pub fn published_platforms(client: &Registry, unit: &Unit) -> Result<Vec<Publish
         .manifest_with_bytes(repository, tag)
         .with_context(|| format!("reading {reference}"))?
         .with_context(|| format!("{reference} is not published: run `cargo xtask build` first"))?;
-    if crate::commands::verify_manifests::is_index(&manifest.media_type) {
+    if crate::oci::manifest::is_index(&manifest.media_type) {
         return Ok(manifest
             .body
             .manifests
             .iter()
-            .filter(|d| !crate::commands::verify_manifests::is_attestation(d))
-            .map(|d| Published {
+            .filter(|d| !crate::oci::manifest::is_attestation(d))
+            .map(|d| PlatformImage {
                 platform: d.platform.as_ref().map_or_else(|| "unknown".to_string(), |p| p.name()),
                 digest: d.digest.clone(),
                 media_type: d.media_type.clone(),
@@ -53,7 +42,7 @@ pub fn published_platforms(client: &Registry, unit: &Unit) -> Result<Vec<Publish
     let config =
         client.config(repository, &config.digest).with_context(|| format!("reading the config of {reference}"))?;
     let platform = config.platform();
-    Ok(vec![Published {
+    Ok(vec![PlatformImage {
         platform: platform.name(),
         digest: manifest.digest,
         media_type: manifest.media_type,
@@ -94,12 +83,12 @@ pub fn summarize(sbom: &[u8]) -> Result<(String, usize)> {
 
 /// The OCI artifact manifest holding one SBOM blob, with `subject` pointing at the image, so
 /// registries that serve the referrers API list it there too.
-pub fn artifact_manifest(subject: &Published, sbom_digest: &str, sbom_size: usize, title: &str) -> Vec<u8> {
+pub fn artifact_manifest(subject: &PlatformImage, sbom_digest: &str, sbom_size: usize, title: &str) -> Vec<u8> {
     let manifest = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
         "artifactType": SPDX_MEDIA_TYPE,
-        "config": {"mediaType": EMPTY_CONFIG, "digest": crate::sys::registry::sha256_digest(b"{}"), "size": 2},
+        "config": {"mediaType": EMPTY_CONFIG, "digest": crate::oci::digest::sha256_digest(b"{}"), "size": 2},
         "layers": [{
             "mediaType": SPDX_MEDIA_TYPE,
             "digest": sbom_digest,
@@ -112,7 +101,7 @@ pub fn artifact_manifest(subject: &Published, sbom_digest: &str, sbom_size: usiz
 }
 
 /// Pushes the SBOM, the empty config and the artifact manifest; returns the tag.
-fn attach(client: &Registry, repository: &str, image: &Published, sbom: &[u8], title: &str) -> Result<String> {
+fn attach(client: &Registry, repository: &str, image: &PlatformImage, sbom: &[u8], title: &str) -> Result<String> {
     client.put_blob(repository, b"{}").context("uploading the empty artifact config")?;
     let digest = client.put_blob(repository, sbom).context("uploading the SBOM")?;
     let tag = sbom_tag(&image.digest);
@@ -214,8 +203,8 @@ pub fn run(ws: &Workspace, flags: &crate::cli::flags::Sbom) -> Result<()> {
 mod tests {
     use super::*;
 
-    fn image() -> Published {
-        Published {
+    fn image() -> PlatformImage {
+        PlatformImage {
             platform: "linux/arm64".into(),
             digest: format!("sha256:{}", "ab".repeat(32)),
             media_type: "application/vnd.docker.distribution.manifest.v2+json".into(),

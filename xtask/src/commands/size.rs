@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::commands::verify_manifests::is_attestation;
 use crate::core::definitions::SizeBudget;
 use crate::core::event::{Event, EventKind};
 use crate::core::plan::{self, Unit};
-use crate::sys::registry::{split_repository, Manifest, Registry};
+use crate::oci::manifest::{is_attestation, Manifest};
+use crate::sys::registry::{split_repository, Registry};
 use crate::sys::workspace::{Format, Workspace};
 
 /// A saved report: what `--save` writes and `--baseline FILE` reads.
@@ -225,7 +225,7 @@ fn sizes(client: &Registry, units: &[Unit], pick: impl Fn(&str) -> bool) -> Resu
             Ok(None) => bail!("{full} does not exist: build and publish it first (`cargo xtask build`)"),
             Err(err) => return Err(anyhow::anyhow!("reading {full}: {err:#}")),
         };
-        if crate::commands::verify_manifests::is_index(&manifest.media_type) {
+        if crate::oci::manifest::is_index(&manifest.media_type) {
             for d in manifest.body.manifests.iter().filter(|d| !is_attestation(d)) {
                 let platform = d.platform.as_ref().map(|p| p.name()).unwrap_or_default();
                 entries.push((id.clone(), repo.clone(), platform, d.digest.clone()));
@@ -333,7 +333,7 @@ fn parse_local_sizes(text: &str) -> BTreeMap<String, u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sys::registry::{Descriptor, ManifestBody};
+    use crate::oci::manifest::{Descriptor, ManifestBody};
 
     fn platform(name: &str, compressed: u64, baseline: Option<u64>) -> PlatformSize {
         PlatformSize {

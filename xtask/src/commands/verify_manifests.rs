@@ -8,12 +8,10 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::core::plan::{self, Unit};
+use crate::oci::manifest::{is_attestation, is_index, Descriptor, ImageConfig, Manifest};
 use crate::sys::metrics::UnitPlatformRecord;
-use crate::sys::registry::{map_concurrent, split_repository, Descriptor, ImageConfig, Manifest, Registry};
+use crate::sys::registry::{map_concurrent, split_repository, Registry};
 use crate::sys::workspace::{Format, Workspace};
-
-const INDEX_TYPES: &[&str] =
-    &["application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"];
 
 /// Labels `build` sets on every image; their absence is a warning.
 pub const EXPECTED_LABELS: &[&str] = &["created", "revision", "source", "title"];
@@ -56,16 +54,6 @@ pub struct UnitReport {
     pub tags: Vec<String>,
     pub platforms: Vec<String>,
     pub problems: Vec<Problem>,
-}
-
-/// An entry that BuildKit adds for provenance or SBOMs, not a runnable platform.
-pub fn is_attestation(descriptor: &Descriptor) -> bool {
-    descriptor.annotations.get("vnd.docker.reference.type").is_some_and(|t| t == "attestation-manifest")
-        || descriptor.platform.as_ref().is_some_and(|p| p.os == "unknown" && p.architecture == "unknown")
-}
-
-pub fn is_index(media_type: &str) -> bool {
-    INDEX_TYPES.contains(&media_type)
 }
 
 /// Judges one unit: tags exist, are lists of exactly the declared platforms whose
@@ -414,7 +402,8 @@ pub fn run(ws: &Workspace, flags: &crate::cli::flags::VerifyManifests) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sys::registry::{ManifestBody, Platform};
+    use crate::oci::manifest::ManifestBody;
+    use crate::oci::platform::Platform;
 
     const LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
     const IMAGE: &str = "application/vnd.docker.distribution.manifest.v2+json";

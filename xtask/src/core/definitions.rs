@@ -5,6 +5,7 @@
 //! out. Every error names the file, line, column and key, and says how to fix it.
 //! `load` is the thin shell that reads the files.
 
+use crate::oci::reference::{check_registry_host, check_repository};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
@@ -1159,7 +1160,7 @@ fn validate_variants(
             ));
         }
         for tag_name in std::iter::once(&raw.name).chain(&raw.aliases) {
-            crate::core::tags::check_tag(tag_name.get_ref()).map_err(|why| {
+            crate::oci::reference::check_tag(tag_name.get_ref()).map_err(|why| {
                 src.at(
                     tag_name,
                     format!("invalid variant name {:?}: {why}", tag_name.get_ref()),
@@ -1227,7 +1228,7 @@ fn parse_dependencies(
                 None => (entry.get_ref().clone(), None),
             };
             let bad = check_repository(&dep_image).is_err()
-                || variant.as_deref().is_some_and(|v| crate::core::tags::check_tag(v).is_err());
+                || variant.as_deref().is_some_and(|v| crate::oci::reference::check_tag(v).is_err());
             if bad {
                 return Err(src.at(
                     &entry,
@@ -1352,73 +1353,6 @@ fn check_platform(src: &Source<'_>, p: &Spanned<String>) -> Result<(), Definitio
         None => format!("use os/arch[/variant], one of: {}", KNOWN_PLATFORMS.join(", ")),
     };
     Err(src.at(p, format!("unknown platform {value:?}"), hint))
-}
-
-/// Checks a repository path against the OCI distribution grammar.
-pub fn check_repository(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("it is empty".to_string());
-    }
-    if name.len() > 255 {
-        return Err("it is longer than 255 characters".to_string());
-    }
-    for part in name.split('/') {
-        let ok = !part.is_empty()
-            && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
-            && part.as_bytes()[0].is_ascii_alphanumeric()
-            && part.as_bytes()[part.len() - 1].is_ascii_alphanumeric()
-            && separators_valid(part);
-        if !ok {
-            return Err(format!("{part:?} breaks the OCI name grammar"));
-        }
-    }
-    Ok(())
-}
-
-/// Between alphanumerics: one `.`, one or two `_`, or any number of `-`.
-fn separators_valid(part: &str) -> bool {
-    part.split(|c: char| c.is_ascii_alphanumeric())
-        .filter(|s| !s.is_empty())
-        .all(|sep| sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|b| b == b'-'))
-}
-
-/// Checks `host[:port]` for a registry, as docker tells a registry from a path: a
-/// bare word such as `myregistry` would send every push to Docker Hub.
-pub fn check_registry_host(host: &str) -> Result<(), String> {
-    let invalid = || format!("invalid registry host {host:?}");
-    if host.contains("://") {
-        return Err(format!("registry {host:?} is a URL: write the host alone, without the scheme"));
-    }
-    let (name, port) = match host.strip_prefix('[') {
-        Some(rest) => {
-            let (ip, tail) = rest.split_once(']').ok_or_else(invalid)?;
-            if ip.is_empty() || !ip.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.') {
-                return Err(invalid());
-            }
-            (None, if tail.is_empty() { None } else { Some(tail.strip_prefix(':').ok_or_else(invalid)?) })
-        }
-        None => match host.split_once(':') {
-            Some((n, p)) => (Some(n), Some(p)),
-            None => (Some(host), None),
-        },
-    };
-    if let Some(port) = port {
-        if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) || port.parse::<u16>().is_err() {
-            return Err(format!("invalid port {port:?} in registry {host:?}"));
-        }
-    }
-    let Some(name) = name else { return Ok(()) };
-    let label_ok =
-        |l: &str| l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') && !l.starts_with('-') && !l.ends_with('-');
-    if !name.split('.').all(|l| !l.is_empty() && label_ok(l)) {
-        return Err(invalid());
-    }
-    if port.is_none() && !name.contains('.') && name != "localhost" {
-        return Err(format!(
-            "docker would read {host:?} as a Docker Hub namespace, not a registry host: add the port or the domain"
-        ));
-    }
-    Ok(())
 }
 
 // ---- [[tests]] ----------------------------------------------------------------------------

@@ -103,7 +103,7 @@ pub fn detect(
         event.pr = flags.pr;
     }
     for tag in &flags.tags {
-        crate::core::tags::check_tag(tag).map_err(|why| {
+        crate::oci::reference::check_tag(tag).map_err(|why| {
             anyhow::anyhow!("--tag {tag:?} is not a valid tag: {why}; use letters, digits, `_`, `.` and `-`")
         })?;
     }

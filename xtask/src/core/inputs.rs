@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use crate::core::dockerfile;
 use crate::core::lint::DockerIgnore;
 use crate::core::plan::Unit;
+use crate::oci::digest::hex;
 
 /// The meaning of the tool's definitions. Bump it when image.toml or the way a
 /// build is run changes what the same files produce, so no old image is reused.
@@ -121,10 +122,6 @@ pub fn input_digest(inputs: &Inputs<'_>) -> String {
 fn put(h: &mut Sha256, bytes: &[u8]) {
     h.update((bytes.len() as u64).to_le_bytes());
     h.update(bytes);
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The tag an image with these inputs is pushed under:

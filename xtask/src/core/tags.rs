@@ -7,6 +7,7 @@
 
 use crate::core::definitions::TagTemplates;
 use crate::core::event::{Event, EventKind};
+use crate::oci::reference::check_tag;
 
 const PLACEHOLDERS: &[&str] = &["version", "major", "minor", "patch", "variant", "branch", "sha", "pr", "timestamp"];
 
@@ -196,21 +197,6 @@ pub fn sanitize_branch(branch: &str) -> String {
     } else {
         short
     }
-}
-
-/// Checks a tag against the OCI grammar `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
-pub fn check_tag(tag: &str) -> Result<(), String> {
-    let Some(first) = tag.bytes().next() else { return Err("a tag cannot be empty".to_string()) };
-    if tag.len() > 128 {
-        return Err("a tag has at most 128 characters".to_string());
-    }
-    if !(first.is_ascii_alphanumeric() || first == b'_') {
-        return Err("a tag starts with a letter, digit or `_`".to_string());
-    }
-    if let Some(bad) = tag.chars().find(|&c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))) {
-        return Err(format!("{bad:?} is not allowed in a tag"));
-    }
-    Ok(())
 }
 
 /// Checks a template's syntax and that it renders a valid tag for sample values.

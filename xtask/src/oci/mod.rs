@@ -1,1 +1,4 @@
+pub mod digest;
+pub mod manifest;
+pub mod platform;
 pub mod reference;

@@ -2,9 +2,6 @@
 //! against the OCI distribution grammar before any of them reaches a command line: a
 //! reference that docker would read differently (another registry, a flag) is refused.
 
-use crate::core::definitions::{check_registry_host, check_repository};
-use crate::core::tags::check_tag;
-
 /// The OCI limit on a whole name, registry included.
 const NAME_MAX: usize = 255;
 
@@ -57,6 +54,88 @@ pub fn check_digest(digest: &str) -> Result<(), String> {
     let hex = digest.strip_prefix("sha256:").ok_or_else(|| format!("digest {digest:?} is not `sha256:<hex>`"))?;
     if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
         return Err(format!("digest {digest:?} does not have 64 lower-case hex digits"));
+    }
+    Ok(())
+}
+
+/// Checks a repository path against the OCI distribution grammar.
+pub fn check_repository(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("it is empty".to_string());
+    }
+    if name.len() > 255 {
+        return Err("it is longer than 255 characters".to_string());
+    }
+    for part in name.split('/') {
+        let ok = !part.is_empty()
+            && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
+            && part.as_bytes()[0].is_ascii_alphanumeric()
+            && part.as_bytes()[part.len() - 1].is_ascii_alphanumeric()
+            && separators_valid(part);
+        if !ok {
+            return Err(format!("{part:?} breaks the OCI name grammar"));
+        }
+    }
+    Ok(())
+}
+
+/// Between alphanumerics: one `.`, one or two `_`, or any number of `-`.
+fn separators_valid(part: &str) -> bool {
+    part.split(|c: char| c.is_ascii_alphanumeric())
+        .filter(|s| !s.is_empty())
+        .all(|sep| sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|b| b == b'-'))
+}
+
+/// Checks `host[:port]` for a registry, as docker tells a registry from a path: a
+/// bare word such as `myregistry` would send every push to Docker Hub.
+pub fn check_registry_host(host: &str) -> Result<(), String> {
+    let invalid = || format!("invalid registry host {host:?}");
+    if host.contains("://") {
+        return Err(format!("registry {host:?} is a URL: write the host alone, without the scheme"));
+    }
+    let (name, port) = match host.strip_prefix('[') {
+        Some(rest) => {
+            let (ip, tail) = rest.split_once(']').ok_or_else(invalid)?;
+            if ip.is_empty() || !ip.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.') {
+                return Err(invalid());
+            }
+            (None, if tail.is_empty() { None } else { Some(tail.strip_prefix(':').ok_or_else(invalid)?) })
+        }
+        None => match host.split_once(':') {
+            Some((n, p)) => (Some(n), Some(p)),
+            None => (Some(host), None),
+        },
+    };
+    if let Some(port) = port {
+        if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) || port.parse::<u16>().is_err() {
+            return Err(format!("invalid port {port:?} in registry {host:?}"));
+        }
+    }
+    let Some(name) = name else { return Ok(()) };
+    let label_ok =
+        |l: &str| l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') && !l.starts_with('-') && !l.ends_with('-');
+    if !name.split('.').all(|l| !l.is_empty() && label_ok(l)) {
+        return Err(invalid());
+    }
+    if port.is_none() && !name.contains('.') && name != "localhost" {
+        return Err(format!(
+            "docker would read {host:?} as a Docker Hub namespace, not a registry host: add the port or the domain"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a tag against the OCI grammar `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+pub fn check_tag(tag: &str) -> Result<(), String> {
+    let Some(first) = tag.bytes().next() else { return Err("a tag cannot be empty".to_string()) };
+    if tag.len() > 128 {
+        return Err("a tag has at most 128 characters".to_string());
+    }
+    if !(first.is_ascii_alphanumeric() || first == b'_') {
+        return Err("a tag starts with a letter, digit or `_`".to_string());
+    }
+    if let Some(bad) = tag.chars().find(|&c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))) {
+        return Err(format!("{bad:?} is not allowed in a tag"));
     }
     Ok(())
 }

@@ -13,20 +13,9 @@ use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::core::plan::Unit;
+use crate::oci::manifest::{index_bytes, PlatformImage};
+use crate::oci::platform::platform_matches;
 use crate::sys::registry::{map_concurrent, split_repository, Registry};
-
-pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-
-/// One platform image of a unit, as pushed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PlatformImage {
-    pub platform: String,
-    pub digest: String,
-    pub media_type: String,
-    pub size: u64,
-}
 
 /// What a tag pointed at when the run started (`None`: it did not exist).
 pub type Snapshot = BTreeMap<String, Option<String>>;
@@ -50,31 +39,6 @@ pub struct ReleaseRecord {
     pub repository: String,
     pub index: String,
     pub moves: Vec<TagMove>,
-}
-
-/// The manifest list (docker) or OCI index joining `images`, as exact bytes.
-pub fn index_bytes(images: &[PlatformImage]) -> (String, Vec<u8>) {
-    let docker = images.iter().all(|i| i.media_type == DOCKER_MANIFEST);
-    let media_type = if docker { DOCKER_LIST } else { OCI_INDEX };
-    let manifests: Vec<serde_json::Value> = images
-        .iter()
-        .map(|image| {
-            let mut parts = image.platform.splitn(3, '/');
-            let (os, architecture) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
-            let mut platform = serde_json::json!({ "architecture": architecture, "os": os });
-            if let Some(variant) = parts.next() {
-                platform["variant"] = serde_json::json!(variant);
-            }
-            serde_json::json!({
-                "mediaType": image.media_type,
-                "digest": image.digest,
-                "size": image.size,
-                "platform": platform,
-            })
-        })
-        .collect();
-    let index = serde_json::json!({ "schemaVersion": 2, "mediaType": media_type, "manifests": manifests });
-    (media_type.to_string(), serde_json::to_vec_pretty(&index).expect("an index serializes"))
 }
 
 /// The tags another publisher moved since `before` was taken (and not to `index`).
@@ -136,7 +100,7 @@ impl Publisher<'_> {
         }
         // (2) The index, pushed by digest: no tag points at it yet.
         let (media_type, bytes) = index_bytes(&images);
-        let index = crate::sys::registry::sha256_digest(&bytes);
+        let index = crate::oci::digest::sha256_digest(&bytes);
         self.client.put_manifest(repository, &index, &media_type, &bytes).context("pushing the index by digest")?;
         // (3) Read back and verified.
         self.verify_index(unit, repository, &index, &images)?;
@@ -205,15 +169,6 @@ impl Publisher<'_> {
     }
 }
 
-/// Whether an image config's platform is the declared one (a variant is compared when declared).
-pub fn platform_matches(declared: &str, actual: &crate::sys::registry::Platform) -> bool {
-    let mut parts = declared.splitn(3, '/');
-    let (os, architecture, variant) = (parts.next(), parts.next(), parts.next());
-    os == Some(actual.os.as_str())
-        && architecture == Some(actual.architecture.as_str())
-        && (variant.is_none() || variant == actual.variant.as_deref())
-}
-
 /// Writes `record` atomically (temporary file, then rename) under a unique name.
 pub fn write_record(dir: &Utf8Path, record: &ReleaseRecord) -> Result<Utf8PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {dir}"))?;
@@ -236,47 +191,6 @@ pub fn write_record(dir: &Utf8Path, record: &ReleaseRecord) -> Result<Utf8PathBu
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn image(platform: &str, digest: &str) -> PlatformImage {
-        PlatformImage {
-            platform: platform.into(),
-            digest: digest.into(),
-            media_type: DOCKER_MANIFEST.into(),
-            size: 528,
-        }
-    }
-
-    #[test]
-    fn index_lists_every_platform_with_its_variant() {
-        let (media_type, bytes) = index_bytes(&[image("linux/amd64", "sha256:aa"), image("linux/arm/v7", "sha256:bb")]);
-        assert_eq!(media_type, DOCKER_LIST);
-        let parsed: crate::sys::registry::ManifestBody = serde_json::from_slice(&bytes).unwrap();
-        let names: Vec<String> = parsed.manifests.iter().map(|m| m.platform.as_ref().unwrap().name()).collect();
-        assert_eq!(names, ["linux/amd64", "linux/arm/v7"]);
-        assert_eq!(parsed.manifests[1].size, 528);
-        // The same images always give the same bytes, so re-publishing is idempotent.
-        assert_eq!(index_bytes(&[image("linux/amd64", "sha256:aa"), image("linux/arm/v7", "sha256:bb")]).1, bytes);
-    }
-
-    #[test]
-    fn oci_images_make_an_oci_index() {
-        let mut oci = image("linux/arm64", "sha256:cc");
-        oci.media_type = "application/vnd.oci.image.manifest.v1+json".into();
-        assert_eq!(index_bytes(&[image("linux/amd64", "sha256:aa"), oci]).0, OCI_INDEX);
-    }
-
-    #[test]
-    fn platforms_match_on_os_architecture_and_declared_variant() {
-        let p = |arch: &str, variant: Option<&str>| crate::sys::registry::Platform {
-            os: "linux".into(),
-            architecture: arch.into(),
-            variant: variant.map(str::to_string),
-        };
-        assert!(platform_matches("linux/arm64", &p("arm64", Some("v8"))));
-        assert!(platform_matches("linux/arm/v7", &p("arm", Some("v7"))));
-        assert!(!platform_matches("linux/arm/v7", &p("arm", Some("v6"))));
-        assert!(!platform_matches("linux/arm64", &p("amd64", None)));
-    }
 
     #[test]
     fn concurrent_publishers_are_detected() {

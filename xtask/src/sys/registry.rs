@@ -18,19 +18,9 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use base64::prelude::{Engine, BASE64_STANDARD};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
-/// Every manifest media type we read, so the registry never down-converts.
-pub const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, \
-                          application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
-
-/// The media types in `ACCEPT`: a manifest of any other type (schema 1, say) is refused.
-pub const MANIFEST_MEDIA_TYPES: [&str; 4] = [
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-];
+use crate::oci::digest::sha256_digest;
+use crate::oci::manifest::{Descriptor, ImageConfig, Manifest, ManifestBody, ACCEPT, MANIFEST_MEDIA_TYPES};
 
 /// Comma-separated `host[:port]` registries spoken to over plain HTTP although they are not
 /// loopback, like docker's `insecure-registries` (e.g. a CI service container on a private network).
@@ -73,88 +63,6 @@ struct Authorizations {
     basic: Option<String>,
     /// Bearer tokens by the scope they were requested for (`""` for none).
     bearer: HashMap<String, String>,
-}
-
-/// A manifest as served: its media type, digest and parsed body.
-#[derive(Debug, Clone)]
-pub struct Manifest {
-    pub media_type: String,
-    pub digest: String,
-    pub body: ManifestBody,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ManifestBody {
-    #[serde(default)]
-    pub media_type: Option<String>,
-    /// Present in an index / manifest list.
-    #[serde(default)]
-    pub manifests: Vec<Descriptor>,
-    /// Present in an image manifest.
-    #[serde(default)]
-    pub config: Option<Descriptor>,
-    #[serde(default)]
-    pub layers: Vec<Descriptor>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Descriptor {
-    pub media_type: String,
-    pub digest: String,
-    pub size: u64,
-    #[serde(default)]
-    pub platform: Option<Platform>,
-    /// e.g. `vnd.docker.reference.type: attestation-manifest` on BuildKit attestations.
-    #[serde(default)]
-    pub annotations: std::collections::BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-pub struct Platform {
-    pub os: String,
-    pub architecture: String,
-    #[serde(default)]
-    pub variant: Option<String>,
-}
-
-impl Platform {
-    /// `linux/arm64`, `linux/arm/v7`.
-    pub fn name(&self) -> String {
-        match &self.variant {
-            Some(v) => format!("{}/{}/{v}", self.os, self.architecture),
-            None => format!("{}/{}", self.os, self.architecture),
-        }
-    }
-}
-
-/// The parts of an image config the checks read.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ImageConfig {
-    pub os: String,
-    pub architecture: String,
-    #[serde(default)]
-    pub variant: Option<String>,
-    #[serde(default)]
-    pub config: Option<serde_json::Value>,
-}
-
-impl ImageConfig {
-    /// The platform the image says it is for.
-    pub fn platform(&self) -> Platform {
-        Platform { os: self.os.clone(), architecture: self.architecture.clone(), variant: self.variant.clone() }
-    }
-
-    /// The image's labels (`config.Labels`); values that are not strings are left out.
-    pub fn labels(&self) -> BTreeMap<String, String> {
-        let labels = self.config.as_ref().and_then(|c| c.get("Labels")).and_then(|l| l.as_object());
-        labels
-            .into_iter()
-            .flatten()
-            .filter_map(|(key, value)| Some((key.clone(), value.as_str()?.to_string())))
-            .collect()
-    }
 }
 
 #[derive(Clone, Copy)]
@@ -847,12 +755,6 @@ fn descriptor(media_type: String, digest: String, size: u64) -> Descriptor {
     Descriptor { media_type, digest, size, platform: None, annotations: BTreeMap::new() }
 }
 
-/// `sha256:<hex>` of `bytes`.
-pub fn sha256_digest(bytes: &[u8]) -> String {
-    let hex: String = Sha256::digest(bytes).iter().map(|byte| format!("{byte:02x}")).collect();
-    format!("sha256:{hex}")
-}
-
 /// The digest of `body`, which must match the registry's `Docker-Content-Digest` and the
 /// digest it was requested by, where there are such.
 fn verify_digest(name: &str, requested: Option<&str>, header: Option<&str>, body: &[u8]) -> Result<String> {
@@ -1107,6 +1009,7 @@ fn login_host(key: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oci::platform::Platform;
     use std::path::Path;
 
     #[test]

@@ -12,6 +12,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::core::definitions::{Bootstrap, Rootfs};
+use crate::oci::digest::hex;
 use crate::sys::apt::{self, IsolatedApt, SYSTEM_SOURCES};
 
 /// Bumped when the tarball layout changes, so cached tarballs are rebuilt.
@@ -318,10 +319,6 @@ fn cache_key(kind: &str, parts: &[&str]) -> String {
         hash.update(part.as_bytes());
     }
     format!("{kind}-{}", &hex(&hash.finalize())[..32])
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// deb822 sources for `suite` on the host's mirrors: every enabled binary stanza of

@@ -41,7 +41,7 @@ impl Workspace {
             (None, Some(env)) => env,
             (None, None) => defs.settings.registry.clone(),
         };
-        definitions::check_registry_host(&registry)
+        crate::oci::reference::check_registry_host(&registry)
             .map_err(|why| anyhow::anyhow!("{why}: use host[:port], e.g. localhost:5000"))?;
         let event_flags = EventFlags {
             event: flags.event.clone(),

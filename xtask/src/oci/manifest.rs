@@ -1,0 +1,168 @@
+//! The OCI image vocabulary: media types, descriptors, manifests, indexes and image
+//! configs, as registries serve them. Pure data: the client in `sys::registry` reads them.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::oci::platform::Platform;
+
+/// An OCI image index.
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// An OCI image manifest (also the manifest of an OCI 1.1 artifact).
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// Docker's manifest list, the index that the classic image store pushes.
+pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+/// Docker's image manifest, schema 2.
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+/// The OCI 1.1 config of an artifact that has no config: the two bytes `{}`.
+pub const EMPTY_CONFIG: &str = "application/vnd.oci.empty.v1+json";
+
+/// Every manifest media type we read: a manifest of any other type (schema 1, say) is refused.
+pub const MANIFEST_MEDIA_TYPES: [&str; 4] = [OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST];
+
+/// The `Accept` header naming `MANIFEST_MEDIA_TYPES`, so the registry never down-converts.
+pub const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, \
+                          application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
+
+/// Whether a manifest of this media type lists platform images.
+pub fn is_index(media_type: &str) -> bool {
+    matches!(media_type, OCI_INDEX | DOCKER_LIST)
+}
+
+/// A manifest as served: its media type, digest and parsed body.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    pub media_type: String,
+    pub digest: String,
+    pub body: ManifestBody,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManifestBody {
+    #[serde(default)]
+    pub media_type: Option<String>,
+    /// Present in an index / manifest list.
+    #[serde(default)]
+    pub manifests: Vec<Descriptor>,
+    /// Present in an image manifest.
+    #[serde(default)]
+    pub config: Option<Descriptor>,
+    #[serde(default)]
+    pub layers: Vec<Descriptor>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Descriptor {
+    pub media_type: String,
+    pub digest: String,
+    pub size: u64,
+    #[serde(default)]
+    pub platform: Option<Platform>,
+    /// e.g. `vnd.docker.reference.type: attestation-manifest` on BuildKit attestations.
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// The parts of an image config the checks read.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ImageConfig {
+    pub os: String,
+    pub architecture: String,
+    #[serde(default)]
+    pub variant: Option<String>,
+    #[serde(default)]
+    pub config: Option<serde_json::Value>,
+}
+
+impl ImageConfig {
+    /// The platform the image says it is for.
+    pub fn platform(&self) -> Platform {
+        Platform { os: self.os.clone(), architecture: self.architecture.clone(), variant: self.variant.clone() }
+    }
+
+    /// The image's labels (`config.Labels`); values that are not strings are left out.
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        let labels = self.config.as_ref().and_then(|c| c.get("Labels")).and_then(|l| l.as_object());
+        labels
+            .into_iter()
+            .flatten()
+            .filter_map(|(key, value)| Some((key.clone(), value.as_str()?.to_string())))
+            .collect()
+    }
+}
+
+/// One platform image of a unit, as pushed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlatformImage {
+    pub platform: String,
+    pub digest: String,
+    pub media_type: String,
+    pub size: u64,
+}
+
+/// The manifest list (docker) or OCI index joining `images`, as exact bytes.
+pub fn index_bytes(images: &[PlatformImage]) -> (String, Vec<u8>) {
+    let docker = images.iter().all(|i| i.media_type == DOCKER_MANIFEST);
+    let media_type = if docker { DOCKER_LIST } else { OCI_INDEX };
+    let manifests: Vec<serde_json::Value> = images
+        .iter()
+        .map(|image| {
+            let mut parts = image.platform.splitn(3, '/');
+            let (os, architecture) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+            let mut platform = serde_json::json!({ "architecture": architecture, "os": os });
+            if let Some(variant) = parts.next() {
+                platform["variant"] = serde_json::json!(variant);
+            }
+            serde_json::json!({
+                "mediaType": image.media_type,
+                "digest": image.digest,
+                "size": image.size,
+                "platform": platform,
+            })
+        })
+        .collect();
+    let index = serde_json::json!({ "schemaVersion": 2, "mediaType": media_type, "manifests": manifests });
+    (media_type.to_string(), serde_json::to_vec_pretty(&index).expect("an index serializes"))
+}
+
+/// An entry that BuildKit adds for provenance or SBOMs, not a runnable platform.
+pub fn is_attestation(descriptor: &Descriptor) -> bool {
+    descriptor.annotations.get("vnd.docker.reference.type").is_some_and(|t| t == "attestation-manifest")
+        || descriptor.platform.as_ref().is_some_and(|p| p.os == "unknown" && p.architecture == "unknown")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(platform: &str, digest: &str) -> PlatformImage {
+        PlatformImage {
+            platform: platform.into(),
+            digest: digest.into(),
+            media_type: DOCKER_MANIFEST.into(),
+            size: 528,
+        }
+    }
+
+    #[test]
+    fn index_lists_every_platform_with_its_variant() {
+        let (media_type, bytes) = index_bytes(&[image("linux/amd64", "sha256:aa"), image("linux/arm/v7", "sha256:bb")]);
+        assert_eq!(media_type, DOCKER_LIST);
+        let parsed: ManifestBody = serde_json::from_slice(&bytes).unwrap();
+        let names: Vec<String> = parsed.manifests.iter().map(|m| m.platform.as_ref().unwrap().name()).collect();
+        assert_eq!(names, ["linux/amd64", "linux/arm/v7"]);
+        assert_eq!(parsed.manifests[1].size, 528);
+        // The same images always give the same bytes, so re-publishing is idempotent.
+        assert_eq!(index_bytes(&[image("linux/amd64", "sha256:aa"), image("linux/arm/v7", "sha256:bb")]).1, bytes);
+    }
+
+    #[test]
+    fn oci_images_make_an_oci_index() {
+        let mut oci = image("linux/arm64", "sha256:cc");
+        oci.media_type = "application/vnd.oci.image.manifest.v1+json".into();
+        assert_eq!(index_bytes(&[image("linux/amd64", "sha256:aa"), oci]).0, OCI_INDEX);
+    }
+}
