@@ -39,7 +39,7 @@ fn plan(ws: &Workspace, runs: usize) -> Result<()> {
     write_plan_workspace(&scratch)?;
     let cpu_before = cpu_time()?.own;
     let in_process = median(runs, || {
-        let defs = crate::core::definitions::load(&scratch)?;
+        let defs = crate::sys::definitions::load(&scratch)?;
         let units = crate::core::plan::plan(&defs, &ws.event, &ws.registry, &[])?;
         if units.len() != 2 * PLAN_IMAGES {
             bail!("expected {} units, the plan has {}", 2 * PLAN_IMAGES, units.len());

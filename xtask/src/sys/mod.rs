@@ -1,4 +1,5 @@
 pub mod apt;
+pub mod definitions;
 pub mod metrics;
 pub mod provision;
 pub mod registry;

@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::cli::flags::Xtask;
-use crate::core::definitions::{self, Definitions};
+use crate::core::definitions::Definitions;
 use crate::core::event::{self, Event, EventFlags};
 
 pub struct Workspace {
@@ -35,7 +35,7 @@ pub enum Format {
 impl Workspace {
     pub fn load(flags: &Xtask) -> Result<Workspace> {
         let root = root(flags.root.as_deref())?;
-        let defs = definitions::load(&root)?;
+        let defs = crate::sys::definitions::load(&root)?;
         let registry = match (&flags.registry, std::env::var("XTASK_REGISTRY").ok().filter(|r| !r.is_empty())) {
             (Some(flag), _) => flag.clone(),
             (None, Some(env)) => env,
