@@ -300,8 +300,10 @@ mod source;
 mod test_cases;
 #[cfg(test)]
 mod tests;
+mod variants;
 
 pub use image::*;
 pub use settings::*;
 pub use source::*;
 pub use test_cases::*;
+pub use variants::*;
