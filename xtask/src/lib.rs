@@ -1,24 +1,7 @@
-//! The image build system behind `cargo xtask`.
-//!
-//! The pure core (definitions, tag policy, planning, argv construction) takes
-//! data and returns data; processes and HTTP live at the edges (`build`,
-//! `provision`, `registry`). Integration tests drive the library and the binary.
-
-/// An error that ends the process with a specific exit status (e.g. 2 for
-/// "registry unreachable"), where 1 would blur two different outcomes.
-#[derive(Debug)]
-pub struct Exit {
-    pub code: i32,
-    pub message: String,
-}
-
-impl std::fmt::Display for Exit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for Exit {}
+//! The image build system behind `cargo xtask`, in layers (see README, "Where things live"):
+//! `cli` (flags, output, exit codes) and `commands` (one per verb) on top, `ops` (work shared
+//! by several commands), then `core` (pure decisions) and `sys` (processes, HTTP, files), and
+//! `oci` (the shared vocabulary) at the bottom. `tests/architecture.rs` enforces the directions.
 
 pub mod cli;
 pub mod commands;

@@ -1,2 +1,4 @@
+pub mod exit;
 pub mod flags;
+pub mod format;
 pub mod output;

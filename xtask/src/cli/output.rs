@@ -1,5 +1,6 @@
 //! What users see: progress lines on stderr while work runs, tables at the end.
 
+use crate::core::progress::Steps;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,12 +24,6 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
         out.push_str(&line(row.iter().map(String::as_str).collect()));
     }
     out
-}
-
-/// The last `n` lines of `text`, which is where tools put the reason they failed.
-pub fn last_lines(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// `1m05s`, `12.3s`: durations as people read them.
@@ -66,14 +61,16 @@ impl Progress {
         });
         Progress { running, started: Instant::now() }
     }
+}
 
-    pub fn start(&self, what: &str) -> Instant {
+impl Steps for Progress {
+    fn start(&self, what: &str) -> Instant {
         eprintln!("[{:>7}] {what}: started", duration(self.started.elapsed()));
         self.running.lock().unwrap_or_else(|p| p.into_inner()).push((what.to_string(), Instant::now()));
         Instant::now()
     }
 
-    pub fn finish(&self, what: &str, since: Instant, outcome: &str) {
+    fn finish(&self, what: &str, since: Instant, outcome: &str) {
         self.running.lock().unwrap_or_else(|p| p.into_inner()).retain(|(w, _)| w != what);
         eprintln!("[{:>7}] {what}: {outcome} in {}", duration(self.started.elapsed()), duration(since.elapsed()));
     }

@@ -40,7 +40,7 @@ fn plan(ws: &Workspace, runs: usize) -> Result<()> {
     let cpu_before = cpu_time()?.own;
     let in_process = median(runs, || {
         let defs = crate::sys::definitions::load(&scratch)?;
-        let units = crate::core::plan::plan(&defs, &ws.event, &ws.registry, &[])?;
+        let units = crate::core::plan::plan(&defs, ws.event()?, &ws.registry, &[])?;
         if units.len() != 2 * PLAN_IMAGES {
             bail!("expected {} units, the plan has {}", 2 * PLAN_IMAGES, units.len());
         }
@@ -129,7 +129,7 @@ fn compile(ws: &Workspace, runs: usize) -> Result<()> {
             .context("running cargo build")?;
         let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
         if !output.status.success() {
-            bail!("cargo build -p xtask failed:\n{}", crate::cli::output::last_lines(&stderr, 20));
+            bail!("cargo build -p xtask failed:\n{}", crate::core::text::last_lines(&stderr, 20));
         }
         Ok(stderr)
     };

@@ -5,10 +5,11 @@
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
+use crate::cli::format::Format;
 use crate::core::buildx::Driver;
 use crate::sys::provision::{self, Binfmt};
 use crate::sys::registry::{CredentialSource, Registry};
-use crate::sys::workspace::{Format, Workspace};
+use crate::sys::workspace::Workspace;
 
 const PROVISION: &str = "run `cargo xtask provision`";
 
@@ -412,9 +413,27 @@ fn gather_registry(ws: &Workspace) -> RegistryFacts {
 }
 
 /// `cargo xtask doctor [--format json]`: non-zero when anything blocks building.
-pub fn run(ws: &Workspace, _flags: &crate::cli::flags::Doctor) -> Result<()> {
-    let format = ws.format.require("doctor", &[Format::Table, Format::Json])?;
-    let rows = judge(&gather(ws));
+/// `broken` is why the image definitions could not be read: doctor still checks the rest.
+pub fn run(
+    ws: &Workspace,
+    broken: Option<anyhow::Error>,
+    format: Format,
+    _flags: &crate::cli::flags::Doctor,
+) -> Result<()> {
+    let format = format.require("doctor", &[Format::Table, Format::Json])?;
+    let mut rows = judge(&gather(ws));
+    if let Some(err) = broken {
+        rows.insert(
+            0,
+            row(
+                "definitions",
+                Status::Fail,
+                "",
+                &format!("{err:#}"),
+                "fix the file named above; `cargo xtask plan` shows the same error",
+            ),
+        );
+    }
     let blocking: Vec<&str> = rows.iter().filter(|r| r.status == Status::Fail).map(|r| r.check.as_str()).collect();
     if format == Format::Json {
         let report = serde_json::json!({ "ready": blocking.is_empty(), "checks": rows });

@@ -1,11 +1,106 @@
+//! One thin file per verb: read the flags, call `ops`, `core` and `sys`, print. No command
+//! imports another; `run` dispatches.
+
 pub mod bench;
+pub mod build;
 pub mod ci;
+pub mod ci_workflow;
+pub mod docs;
 pub mod doctor;
+pub mod lint;
 pub mod new;
+pub mod plan;
+pub mod publish;
 pub mod report;
 pub mod rollback;
 pub mod sbom;
 pub mod scan;
+pub mod schema;
 pub mod size;
 pub mod test;
 pub mod verify_manifests;
+
+use anyhow::Result;
+
+use crate::cli::flags::{Xtask, XtaskCmd};
+use crate::cli::format::{self, Format};
+use crate::sys::workspace::{self, Options, Workspace};
+
+/// Runs the command `flags` names. Commands that need no image definitions run before any
+/// is read, so a broken image.toml cannot stop them; git runs only for commands that plan.
+pub fn run(flags: &Xtask) -> Result<()> {
+    let format = format::parse(flags.format.as_deref())?;
+    let options = Options {
+        root: flags.root.clone(),
+        registry: flags.registry.clone(),
+        event: crate::core::event::EventFlags {
+            event: flags.event.clone(),
+            version: flags.version.clone(),
+            branch: flags.branch.clone(),
+            sha: flags.sha.clone(),
+            pr: flags.pr,
+            tags: flags.tag.clone(),
+        },
+    };
+    match &flags.subcommand {
+        XtaskCmd::Help(_) => {
+            println!("{}", Xtask::HELP);
+            return Ok(());
+        }
+        XtaskCmd::Docs(cmd) => {
+            table_only(format, "docs")?;
+            return docs::run(&workspace::root(options.root.as_deref())?, cmd);
+        }
+        XtaskCmd::Schema(cmd) => {
+            table_only(format, "schema")?;
+            return schema::run(&workspace::root(options.root.as_deref())?, cmd);
+        }
+        XtaskCmd::CiWorkflow(cmd) => {
+            table_only(format, "ci-workflow")?;
+            let root = workspace::root(options.root.as_deref())?;
+            let settings = crate::sys::definitions::load_settings(&root)?;
+            return ci_workflow::run(&root, &settings, cmd);
+        }
+        XtaskCmd::Provision(_) => {
+            table_only(format, "provision")?;
+            let (ws, broken) = Workspace::load_lenient(&options)?;
+            if let Some(err) = broken {
+                eprintln!("warning: provisioning for the default platforms, as the images cannot be read: {err:#}");
+            }
+            return crate::sys::provision::provision(&ws.host());
+        }
+        XtaskCmd::Doctor(cmd) => {
+            let (ws, broken) = Workspace::load_lenient(&options)?;
+            return doctor::run(&ws, broken, format, cmd);
+        }
+        _ => {}
+    }
+    let ws = Workspace::load(&options)?;
+    match &flags.subcommand {
+        XtaskCmd::Help(_)
+        | XtaskCmd::Docs(_)
+        | XtaskCmd::Schema(_)
+        | XtaskCmd::CiWorkflow(_)
+        | XtaskCmd::Provision(_)
+        | XtaskCmd::Doctor(_) => unreachable!("handled above"),
+        XtaskCmd::Plan(cmd) => plan::run(&ws, format, cmd),
+        XtaskCmd::Build(cmd) => build::run(&ws, format, cmd),
+        XtaskCmd::Ci(_) => table_only(format, "ci").and_then(|()| ci::run(&ws)),
+        XtaskCmd::Publish(cmd) => table_only(format, "publish").and_then(|()| publish::run(&ws, cmd)),
+        XtaskCmd::Rollback(cmd) => table_only(format, "rollback").and_then(|()| rollback::run(&ws, cmd)),
+        XtaskCmd::Sbom(cmd) => sbom::run(&ws, format, cmd),
+        XtaskCmd::Scan(cmd) => scan::run(&ws, format, cmd),
+        XtaskCmd::VerifyManifests(cmd) => verify_manifests::run(&ws, format, cmd),
+        XtaskCmd::Size(cmd) => size::run(&ws, format, cmd),
+        XtaskCmd::Bench(cmd) => table_only(format, "bench").and_then(|()| bench::run(&ws, cmd)),
+        XtaskCmd::Report(cmd) => report::run(&ws, format, cmd),
+        XtaskCmd::Test(cmd) => test::run(&ws, format, cmd),
+        XtaskCmd::Lint(cmd) => lint::run(&ws, format, cmd),
+        XtaskCmd::New(cmd) => table_only(format, "new").and_then(|()| new::run(&ws, cmd)),
+    }
+}
+
+/// Refuses `--format` for a command that prints only for people.
+fn table_only(format: Format, command: &str) -> Result<()> {
+    format.require(command, &[Format::Table]).map(drop)
+}

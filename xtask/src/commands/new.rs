@@ -247,8 +247,7 @@ fn dockerfile(name: &str, parent: &str, variants: bool) -> String {
 
 /// What the workspace's images look like to `generate`.
 fn known_images(ws: &Workspace) -> Result<Vec<Known>> {
-    let units =
-        crate::core::plan::plan(&ws.defs, &ws.event, &ws.registry, &[]).context("planning the workspace's images")?;
+    let units = ws.plan(&[]).context("planning the workspace's images")?;
     Ok(ws
         .defs
         .images

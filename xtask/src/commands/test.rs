@@ -18,13 +18,16 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::cli::flags;
-use crate::cli::output::{self, last_lines, Progress};
+use crate::cli::format::Format;
+use crate::cli::output::{self, Progress};
 use crate::core::definitions::{
     is_root_user, substitute, Expect, FileCheck, MetadataCheck, ServiceCheck, TestDef, Wait,
 };
-use crate::core::plan::{self, Unit};
+use crate::core::plan::Unit;
+use crate::core::progress::Steps;
+use crate::core::text::last_lines;
 use crate::sys::registry::{split_repository, Registry};
-use crate::sys::workspace::{Format, Workspace};
+use crate::sys::workspace::Workspace;
 
 /// How many lines of a command's output a failure shows.
 const TAIL: usize = 20;
@@ -513,15 +516,15 @@ fn xml_escape(text: &str, attribute: bool) -> String {
 
 // ---- The command --------------------------------------------------------------------------
 
-pub fn run(ws: &Workspace, flags: &flags::Test) -> Result<()> {
+pub fn run(ws: &Workspace, format: Format, flags: &flags::Test) -> Result<()> {
     let began = std::time::SystemTime::now();
-    let format = ws.format.require("test", &[Format::Table, Format::Json, Format::Junit])?;
+    let format = format.require("test", &[Format::Table, Format::Json, Format::Junit])?;
     let jobs = match flags.jobs {
         Some(0) => bail!("--jobs 0 would run nothing: pass 1 or more"),
         Some(n) => n,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    let units = plan::plan(&ws.defs, &ws.event, &ws.registry, &flags.units)?;
+    let units = ws.plan(&flags.units)?;
     // The plan pulls in parents; tests run on what was asked for.
     let units: Vec<&Unit> = units
         .iter()
@@ -611,9 +614,11 @@ pub fn run(ws: &Workspace, flags: &flags::Test) -> Result<()> {
     crate::sys::metrics::record(ws, "test", began, success, unit_metrics(&results));
     leftovers?;
     if ctx.interrupted.load(Ordering::SeqCst) {
-        return Err(
-            crate::Exit { code: 130, message: "interrupted; this run's containers are removed".to_string() }.into()
-        );
+        return Err(crate::cli::exit::Failure::new(
+            crate::cli::exit::Exit::Interrupted,
+            "interrupted; this run's containers are removed".to_string(),
+        )
+        .into());
     }
     if c.failed + c.errors > 0 {
         bail!("{} of {} test case(s) failed or could not run (details above)", c.failed + c.errors, c.tests);
@@ -1235,7 +1240,7 @@ mod tests {
     }
 
     fn unit(variant: Option<&str>, args: &[(&str, &str)]) -> Unit {
-        let mut unit = plan::sample_unit();
+        let mut unit = crate::core::plan::sample_unit();
         unit.variant = variant.map(str::to_string);
         unit.args = args.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         unit

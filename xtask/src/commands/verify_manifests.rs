@@ -7,11 +7,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::core::plan::{self, Unit};
+use crate::cli::format::Format;
+use crate::core::plan::Unit;
 use crate::oci::manifest::{is_attestation, is_index, Descriptor, ImageConfig, Manifest};
 use crate::sys::metrics::UnitPlatformRecord;
 use crate::sys::registry::{map_concurrent, split_repository, Registry};
-use crate::sys::workspace::{Format, Workspace};
+use crate::sys::workspace::Workspace;
 
 /// Labels `build` sets on every image; their absence is a warning.
 pub const EXPECTED_LABELS: &[&str] = &["created", "revision", "source", "title"];
@@ -339,19 +340,21 @@ pub fn observe(client: &Registry, units: &[Unit]) -> BTreeMap<String, Observed> 
         .collect()
 }
 
-pub fn run(ws: &Workspace, flags: &crate::cli::flags::VerifyManifests) -> Result<()> {
+pub fn run(ws: &Workspace, format: Format, flags: &crate::cli::flags::VerifyManifests) -> Result<()> {
     let started_at = std::time::SystemTime::now();
-    let format = ws.format.require("verify-manifests", &[Format::Table, Format::Json])?;
-    let units = plan::plan(&ws.defs, &ws.event, &ws.registry, &flags.units)?;
+    let format = format.require("verify-manifests", &[Format::Table, Format::Json])?;
+    let units = ws.plan(&flags.units)?;
     let client = Registry::new(&ws.registry)?;
     if let Err(err) = client.ping() {
-        return Err(
-            crate::Exit { code: 2, message: format!("registry {} cannot be reached: {err:#}", ws.registry) }.into()
-        );
+        return Err(crate::cli::exit::Failure::new(
+            crate::cli::exit::Exit::Unavailable,
+            format!("registry {} cannot be reached: {err:#}", ws.registry),
+        )
+        .into());
     }
     let started = std::time::Instant::now();
     let mut observed = observe(&client, &units);
-    let release = ws.event.kind == crate::core::event::EventKind::Release;
+    let release = ws.event()?.kind == crate::core::event::EventKind::Release;
     let mut metrics = Vec::new();
     let reports: Vec<UnitReport> = units
         .iter()
@@ -394,7 +397,11 @@ pub fn run(ws: &Workspace, flags: &crate::cli::flags::VerifyManifests) -> Result
     }
     crate::sys::metrics::record(ws, "verify-manifests", started_at, errors == 0, metrics);
     if errors > 0 {
-        return Err(crate::Exit { code: 1, message: format!("{errors} problem(s) in the registry") }.into());
+        return Err(crate::cli::exit::Failure::new(
+            crate::cli::exit::Exit::Findings,
+            format!("{errors} problem(s) in the registry"),
+        )
+        .into());
     }
     Ok(())
 }

@@ -1,8 +1,7 @@
 //! What triggered this build: a release, a branch push, a pull request or a
-//! manual run. `detect` is pure; `git_facts` and `now` gather its inputs.
+//! manual run. Everything here is pure: `sys::git` and `sys::workspace` gather the facts.
 
 use anyhow::{bail, Result};
-use camino::Utf8Path;
 
 use crate::core::tags::Version;
 
@@ -167,20 +166,8 @@ fn release_version(tag: &str) -> Option<String> {
     Version::parse(bare).ok().map(|_| bare.to_string())
 }
 
-/// Reads HEAD's commit, time, branch and release tag in one `git` call; `None` outside a checkout.
-pub fn git_facts(root: &Utf8Path) -> Option<GitFacts> {
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args(["log", "-1", "--format=%H%n%ct%n%D"])
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    out.status.success().then(|| parse_git_log(&String::from_utf8_lossy(&out.stdout)))?
-}
-
 /// Parses `%H%n%ct%n%D`: the decorations say `HEAD -> branch` and `tag: name`.
-fn parse_git_log(text: &str) -> Option<GitFacts> {
+pub fn parse_git_log(text: &str) -> Option<GitFacts> {
     let mut lines = text.lines();
     let sha = lines.next()?.trim().to_string();
     let commit_time = lines.next()?.trim().parse().ok()?;
@@ -198,11 +185,9 @@ fn parse_git_log(text: &str) -> Option<GitFacts> {
 /// Seconds since the epoch stamped into `created` and `{timestamp}`:
 /// SOURCE_DATE_EPOCH, else HEAD's commit time (so rebuilding a commit gives
 /// the same labels and digests), else now.
-pub fn build_time(git: Option<&GitFacts>) -> u64 {
-    let from_env = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.parse().ok());
-    from_env.or(git.map(|g| g.commit_time)).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-    })
+pub fn build_time(source_date_epoch: Option<&str>, git: Option<&GitFacts>, now: u64) -> u64 {
+    let from_env = source_date_epoch.and_then(|s| s.parse().ok());
+    from_env.or(git.map(|g| g.commit_time)).unwrap_or(now)
 }
 
 /// UTC calendar time for `secs`: (`YYYYMMDDHHMMSS`, RFC 3339).

@@ -261,32 +261,6 @@ fn dependency_order(units: &BTreeMap<String, Unit>) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// `cargo xtask plan`: prints the units, as a table, as JSON or as a CI matrix.
-pub fn run(ws: &crate::sys::workspace::Workspace, flags: &crate::cli::flags::Plan) -> Result<()> {
-    use crate::sys::workspace::Format;
-    let format = ws.format.require("plan", &[Format::Table, Format::Json, Format::GithubMatrix])?;
-    let units = plan(&ws.defs, &ws.event, &ws.registry, &flags.units)?;
-    if format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&units)?);
-        return Ok(());
-    }
-    if format == Format::GithubMatrix {
-        // One line: a step writes it to $GITHUB_OUTPUT as `matrix=<json>`.
-        println!("{}", serde_json::to_string(&crate::core::matrix::github_matrix(&units, &ws.defs.settings)?)?);
-        return Ok(());
-    }
-    let rows: Vec<Vec<String>> = units
-        .iter()
-        .map(|u| {
-            let tags: Vec<&str> =
-                u.tags.iter().map(|t| t.rsplit_once(':').map_or(t.as_str(), |(_, tag)| tag)).collect();
-            vec![u.id.clone(), u.platforms.join(","), u.depends_on.join(","), tags.join(" ")]
-        })
-        .collect();
-    println!("{}", crate::cli::output::table(&["UNIT", "PLATFORMS", "DEPENDS ON", "TAGS"], &rows));
-    Ok(())
-}
-
 /// A fully populated unit for other modules' unit tests.
 #[cfg(test)]
 pub fn sample_unit() -> Unit {

@@ -4,11 +4,8 @@
 //! A unit test holds the description against `definitions::validate_image`, so a key
 //! added to the parser but not here (or the reverse) fails the tests, naming the key.
 
-use anyhow::{bail, Context, Result};
-use camino::Utf8Path;
+use anyhow::{Context, Result};
 use serde_json::{json, Map, Value};
-
-use crate::sys::workspace::Workspace;
 
 /// Where the generated files live, relative to the workspace root.
 pub const DOCS_FILE: &str = "docs/image-toml.md";
@@ -931,39 +928,11 @@ pub fn json_schema() -> Result<String> {
     Ok(text)
 }
 
-/// Writes `text` to `file`, or with `check` fails when the file differs from it.
-fn write_or_check(root: &Utf8Path, file: &str, text: &str, check: bool, command: &str) -> Result<()> {
-    let path = root.join(file);
-    if check {
-        let current = std::fs::read_to_string(&path).unwrap_or_default();
-        if current != text {
-            bail!("{file} is out of date with xtask/src/schema.rs: run `{command}` and commit the result");
-        }
-        println!("{file} is up to date");
-        return Ok(());
-    }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {dir}"))?;
-    }
-    std::fs::write(&path, text).with_context(|| format!("writing {path}"))?;
-    println!("wrote {file}");
-    Ok(())
-}
-
-/// `cargo xtask docs [--check]`.
-pub fn docs(ws: &Workspace, flags: &crate::cli::flags::Docs) -> Result<()> {
-    write_or_check(&ws.root, DOCS_FILE, &markdown(), flags.check, "cargo xtask docs")
-}
-
-/// `cargo xtask schema [--check]`.
-pub fn schema(ws: &Workspace, flags: &crate::cli::flags::Schema) -> Result<()> {
-    write_or_check(&ws.root, SCHEMA_FILE, &json_schema()?, flags.check, "cargo xtask schema")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::core::definitions::{validate_image, validate_settings, DefinitionError};
+    use camino::Utf8Path;
     use std::collections::BTreeSet;
 
     const PROBE: &str = "zz_not_a_key";

@@ -5,10 +5,7 @@
 //! The workflow is built as a YAML tree and printed by a small writer: its structure is
 //! fixed, and a tree keeps quoting and indentation right where a template would not.
 
-use anyhow::{Context, Result};
-
 use crate::core::definitions::Settings;
-use crate::sys::workspace::Workspace;
 
 /// Where the generated workflow lives; a repository copies or links it into `.github/workflows`.
 pub const WORKFLOW_PATH: &str = "ci/github/workflows/images.yml";
@@ -517,39 +514,6 @@ fn scalar(text: &str) -> String {
     } else {
         serde_json::to_string(text).expect("a string serializes")
     }
-}
-
-/// `cargo xtask ci-workflow [--check]`.
-pub fn run(ws: &Workspace, flags: &crate::cli::flags::CiWorkflow) -> Result<()> {
-    let text = workflow(&ws.defs.settings);
-    let path = ws.root.join(WORKFLOW_PATH);
-    if !flags.check {
-        let dir = path.parent().context("the workflow path has a parent")?;
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {dir}"))?;
-        std::fs::write(&path, &text).with_context(|| format!("writing {path}"))?;
-        println!("wrote {WORKFLOW_PATH}");
-        return Ok(());
-    }
-    let fix = "run `cargo xtask ci-workflow` and commit the result";
-    let committed = match std::fs::read_to_string(&path) {
-        Ok(committed) => committed,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            return Err(crate::Exit { code: 1, message: format!("{WORKFLOW_PATH} does not exist: {fix}") }.into())
-        }
-        Err(err) => return Err(err).with_context(|| format!("reading {path}")),
-    };
-    if committed == text {
-        println!("{WORKFLOW_PATH}: up to date");
-        return Ok(());
-    }
-    let diff = duct::cmd!("diff", "-u", "--label", WORKFLOW_PATH, "--label", "generated", &path, "-")
-        .stdin_bytes(text)
-        .stdout_capture()
-        .unchecked()
-        .run()
-        .context("running diff")?;
-    let diff = String::from_utf8_lossy(&diff.stdout);
-    Err(crate::Exit { code: 1, message: format!("{WORKFLOW_PATH} is out of date: {fix}\n{diff}") }.into())
 }
 
 #[cfg(test)]

@@ -11,3 +11,7 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+pub fn short_digest(digest: &str) -> String {
+    digest.chars().take(19).collect()
+}

@@ -10,17 +10,18 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use camino::Utf8PathBuf;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::cli::flags;
-use crate::cli::output::{self, last_lines, Progress};
 use crate::core::buildx::{self, Driver, Output, PlatformBuild};
-use crate::core::plan::{self, Unit};
+use crate::core::plan::Unit;
+use crate::core::progress::Steps;
 use crate::core::schedule::{Schedule, State, Task};
+use crate::core::text::last_lines;
+use crate::oci::digest::short_digest;
 use crate::ops::publish::{self, Publisher, Snapshot};
 use crate::sys::apt::IsolatedApt;
 use crate::sys::registry::Registry;
-use crate::sys::workspace::{display_path, Format, Workspace};
+use crate::sys::workspace::{display_path, Workspace};
 
 /// What happened to one unit on one platform.
 #[derive(Debug, Clone, Serialize)]
@@ -58,13 +59,6 @@ pub struct UnitResult {
     pub error: Option<String>,
 }
 
-/// Per unit, the digest of each platform image: what `--digest-file` records and `publish` reads.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DigestFile {
-    pub registry: String,
-    pub units: BTreeMap<String, BTreeMap<String, String>>,
-}
-
 /// One piece of work for the scheduler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Job {
@@ -72,48 +66,39 @@ enum Job {
     Publish { unit: usize },
 }
 
-pub fn run(ws: &Workspace, flags: &flags::Build) -> Result<()> {
-    if flags.push && flags.no_push {
-        bail!("--push and --no-push contradict each other: pass one");
-    }
-    if flags.digest_file.is_some() && (flags.load || flags.no_push) {
-        bail!("--digest-file records pushed images: drop --load and --no-push");
-    }
-    let output = if flags.load {
-        Output::Load
-    } else if flags.no_push || (!flags.push && !ws.event.publishes_by_default() && flags.digest_file.is_none()) {
-        Output::None
-    } else {
-        Output::Push
-    };
-    ws.format.require("build", &[Format::Table, Format::Json])?;
-    let began = std::time::SystemTime::now();
-    let units = plan::plan(&ws.defs, &ws.event, &ws.registry, &flags.units)?;
-    buildx::check_secrets(&units, &ws.root, |name| std::env::var_os(name), |path| path.is_file())?;
-    let platforms = selected_platforms(&units, &flags.platform, flags.load)?;
-    if !flags.no_lint {
-        crate::core::lint::check_before_build(ws, &units)?;
-    }
-    // Only the platforms being built need an emulator (a native arm64 runner needs none for amd64).
-    let mut host = ws.host();
-    host.platforms = platforms.clone();
-    crate::sys::provision::preflight(&host)?;
+/// What `build` asks of the executor.
+pub struct Request<'a> {
+    pub units: &'a [Unit],
+    pub platforms: &'a [String],
+    pub output: Output,
+    /// Publish each unit once its platforms are pushed (rather than record digests for `publish`).
+    pub publish: bool,
+    pub jobs: usize,
+    pub keep_going: bool,
+    /// Rebuild even when the registry holds an image with the same inputs.
+    pub force: bool,
+    pub force_tags: bool,
+}
+
+/// Builds every unit on every requested platform in dependency order, publishing each unit
+/// whose platforms all succeeded. Returns one result per unit, and whether Ctrl-C stopped it.
+pub fn build(ws: &Workspace, request: &Request<'_>, progress: &dyn Steps) -> Result<(Vec<UnitResult>, bool)> {
+    let (units, platforms, output, publishing) = (request.units, request.platforms, request.output, request.publish);
     let drivers = detect_drivers(&ws.defs.settings.builders, &platforms)?;
     let apt = rootfs_apt(ws, &units)?;
     let client = if output == Output::Push { Some(Registry::new(&ws.registry)?) } else { None };
-    // Publishing here, rather than recording digests for a later `publish`.
-    let publishing = output == Output::Push && flags.digest_file.is_none();
     let before = match &client {
         Some(client) if publishing => publish::snapshot(client, units.iter().flat_map(|u| u.tags.clone()).collect())
             .context("reading the tags before building")?,
         _ => Snapshot::new(),
     };
 
-    let jobs = flags.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let jobs = request.jobs;
+    let created = crate::core::event::utc(ws.build_time()?).1;
     eprintln!(
         "Building {} unit(s) for {:?} ({} driver, {jobs} job(s)), {}",
         units.len(),
-        ws.event.kind,
+        ws.event()?.kind,
         drivers
             .values()
             .map(Driver::name)
@@ -128,13 +113,12 @@ pub fn run(ws: &Workspace, flags: &flags::Build) -> Result<()> {
             (Output::None, _) => "publishing nothing".to_string(),
         }
     );
-    let progress = Progress::new(Duration::from_secs(30));
     let ctx = BuildContext {
         ws,
         drivers: &drivers,
         output,
         apt: apt.as_ref(),
-        progress: &progress,
+        progress,
         source: git_source(ws),
         units: &units,
         digests: Mutex::new(BTreeMap::new()),
@@ -142,13 +126,13 @@ pub fn run(ws: &Workspace, flags: &flags::Build) -> Result<()> {
         publisher: client.as_ref().map(|client| Publisher {
             client,
             before: &before,
-            force_tags: flags.force_tags,
+            force_tags: request.force_tags,
             releases_dir: ws.target().join("releases"),
             run: run_id(),
-            created: crate::core::event::utc(ws.build_time).1,
+            created,
         }),
-        force: flags.force,
-        digest_cache: crate::core::inputs::DigestCache::load(&ws.target()),
+        force: request.force,
+        digest_cache: crate::sys::context::DigestCache::load(&ws.target()),
     };
 
     // Costs from earlier runs put the slowest chains first; without metrics, estimates do.
@@ -156,43 +140,14 @@ pub fn run(ws: &Workspace, flags: &flags::Build) -> Result<()> {
         .map(|records| crate::sys::metrics::last_build_seconds(&records))
         .unwrap_or_default();
     let (job_list, tasks) = jobs_for(&units, &platforms, publishing, crate::sys::provision::host_platform(), &history);
-    let mut schedule = Schedule::new(tasks, jobs, flags.keep_going);
+    let mut schedule = Schedule::new(tasks, jobs, request.keep_going);
     let (outcomes, interrupted) = execute(&ctx, &job_list, &mut schedule)?;
     if let Err(err) = ctx.digest_cache.save() {
         eprintln!("warning: the input digest cache was not saved: {err:#}");
     }
     let results = collect(ws, &units, &job_list, &schedule, &outcomes);
 
-    report(ws, &results)?;
-    let success = !interrupted && results.iter().all(|r| r.error.is_none());
-    crate::sys::metrics::record(ws, "build", began, success, metrics(&results));
-    if let Some(path) = &flags.digest_file {
-        // Parents pulled in by the selection are published by their own CI legs.
-        let selected: Vec<&UnitResult> = results
-            .iter()
-            .filter(|r| flags.units.is_empty() || flags.units.iter().any(|s| units_match(s, &r.unit)))
-            .collect();
-        write_digest_file(ws, path, &selected)?;
-    }
-    if interrupted {
-        return Err(crate::Exit {
-            code: 130,
-            message: "interrupted: builds were stopped, and no unit that had not finished publishing moved a tag"
-                .to_string(),
-        }
-        .into());
-    }
-    let failed: Vec<&UnitResult> = results.iter().filter(|r| r.error.is_some()).collect();
-    if let Some(first) = failed.first() {
-        bail!(
-            "{} of {} unit(s) failed; no tag of a failed unit moved. First failure: {}: {}",
-            failed.len(),
-            results.len(),
-            first.unit,
-            first.error.as_deref().unwrap_or("?")
-        );
-    }
-    Ok(())
+    Ok((results, interrupted))
 }
 
 struct BuildContext<'a> {
@@ -201,7 +156,7 @@ struct BuildContext<'a> {
     drivers: &'a BTreeMap<String, Driver>,
     output: Output,
     apt: Option<&'a IsolatedApt>,
-    progress: &'a Progress,
+    progress: &'a dyn Steps,
     source: Option<String>,
     /// Every planned unit, parents included (selection pulls them in).
     units: &'a [Unit],
@@ -214,7 +169,7 @@ struct BuildContext<'a> {
     /// Rebuild even when an image with the same inputs exists.
     force: bool,
     /// File digests of earlier runs, so a no-op build does not rehash every context.
-    digest_cache: crate::core::inputs::DigestCache,
+    digest_cache: crate::sys::context::DigestCache,
 }
 
 /// Expected seconds of a build never timed here (no metrics line has it): an emulated build
@@ -392,8 +347,8 @@ fn build_platform(ctx: &BuildContext<'_>, task: usize, unit: &Unit, platform: &s
         let mut labels = buildx::oci_labels(
             unit,
             ctx.source.as_deref(),
-            ws.event.sha.as_deref(),
-            &crate::core::event::utc(ws.build_time).1,
+            ws.event()?.sha.as_deref(),
+            &crate::core::event::utc(ws.build_time()?).1,
         );
         // Pushed images are named after their inputs, so an unchanged unit is found, not rebuilt.
         let client = ctx.publisher.as_ref().map(|p| p.client).filter(|_| ctx.output == Output::Push);
@@ -497,11 +452,11 @@ fn unit_input_digest(
             None => return Ok(None),
         };
     }
-    let dockerignore = crate::core::lint::read_dockerignore(&ws.root, unit)?;
+    let dockerignore = crate::sys::context::read_dockerignore(&ws.root, unit)?;
     let mut entries = ctx.digest_cache.context_entries(&ws.root.join(&unit.context), dockerignore.as_deref())?;
     if unit.rootfs.is_some() {
         // Only this platform's tarball reaches the build; the others may still be in the making.
-        let own = format!("rootfs/{}", crate::sys::rootfs::tarball_name(platform));
+        let own = format!("rootfs/{}", crate::core::definitions::tarball_name(platform));
         entries.retain(|e| !e.path.starts_with("rootfs/") || e.path == own);
     }
     Ok(Some(crate::core::inputs::input_digest(&crate::core::inputs::Inputs {
@@ -657,106 +612,8 @@ pub fn run_id() -> String {
     format!("{}-{}", crate::core::event::utc(now).0, std::process::id())
 }
 
-/// Whether the command-line selection `item` (NAME or NAME:VARIANT) names unit `id`.
-fn units_match(item: &str, id: &str) -> bool {
-    id == item || id.split(':').next() == Some(item)
-}
-
-fn write_digest_file(ws: &Workspace, path: &std::path::Path, results: &[&UnitResult]) -> Result<()> {
-    let mut file = DigestFile { registry: ws.registry.clone(), units: BTreeMap::new() };
-    for r in results.iter().filter(|r| r.error.is_none()) {
-        let digests: BTreeMap<String, String> =
-            r.platforms.iter().filter_map(|p| Some((p.platform.clone(), p.digest.clone()?))).collect();
-        file.units.insert(r.unit.clone(), digests);
-    }
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let json = serde_json::to_string_pretty(&file).context("serializing the digest file")?;
-    std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))
-}
-
-/// Reads and merges digest files from CI legs; a unit's platforms may come from several files.
-pub fn read_digest_files(paths: &[std::path::PathBuf]) -> Result<DigestFile> {
-    let mut merged = DigestFile::default();
-    for path in paths {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let file: DigestFile = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a digest file written by `build --digest-file`", path.display()))?;
-        if !merged.registry.is_empty() && merged.registry != file.registry {
-            bail!(
-                "{} records images in {}, the others in {}: publish them separately",
-                path.display(),
-                file.registry,
-                merged.registry
-            );
-        }
-        merged.registry = file.registry;
-        for (unit, platforms) in file.units {
-            let entry = merged.units.entry(unit.clone()).or_default();
-            for (platform, digest) in platforms {
-                if let Some(other) = entry.get(&platform).filter(|d| **d != digest) {
-                    bail!("{}: {unit} {platform} is {digest} there but {other} in another file", path.display());
-                }
-                entry.insert(platform, digest);
-            }
-        }
-    }
-    Ok(merged)
-}
-
-/// `cargo xtask publish`: joins digest files into manifest lists and moves the tags,
-/// with the same checks as `build`.
-pub fn publish_command(ws: &Workspace, flags: &flags::Publish) -> Result<()> {
-    if flags.files.is_empty() {
-        bail!("no digest files given: `cargo xtask publish --digests out/*.json`");
-    }
-    let recorded = read_digest_files(&flags.files)?;
-    if recorded.registry != ws.registry {
-        bail!(
-            "the digest files record images in {}, but this run publishes to {}: pass --registry {}",
-            recorded.registry,
-            ws.registry,
-            recorded.registry
-        );
-    }
-    let wanted: Vec<String> = recorded.units.keys().cloned().collect();
-    let units: Vec<Unit> = plan::plan(&ws.defs, &ws.event, &ws.registry, &wanted)?
-        .into_iter()
-        .filter(|u| recorded.units.contains_key(&u.id))
-        .collect();
-    let client = Registry::new(&ws.registry)?;
-    let before = publish::snapshot(&client, units.iter().flat_map(|u| u.tags.clone()).collect())?;
-    let publisher = Publisher {
-        client: &client,
-        before: &before,
-        force_tags: flags.force_tags,
-        releases_dir: ws.target().join("releases"),
-        run: run_id(),
-        created: crate::core::event::utc(ws.build_time).1,
-    };
-    let mut rows = Vec::new();
-    let mut failures = 0;
-    for unit in &units {
-        match publisher.publish(unit, &recorded.units[&unit.id]) {
-            Ok(index) => {
-                rows.push(vec![unit.id.clone(), format!("published {} tag(s)", unit.tags.len()), short_digest(&index)])
-            }
-            Err(err) => {
-                failures += 1;
-                rows.push(vec![unit.id.clone(), "NOT PUBLISHED".to_string(), format!("{err:#}")]);
-            }
-        }
-    }
-    println!("{}", output::table(&["UNIT", "RESULT", "DETAIL"], &rows));
-    if failures > 0 {
-        bail!("{failures} of {} unit(s) were not published; their tags did not move", units.len());
-    }
-    Ok(())
-}
-
 /// One metrics line per unit and platform.
-fn metrics(results: &[UnitResult]) -> Vec<crate::sys::metrics::UnitPlatformRecord> {
+pub fn metrics(results: &[UnitResult]) -> Vec<crate::sys::metrics::UnitPlatformRecord> {
     results
         .iter()
         .flat_map(|r| {
@@ -775,83 +632,6 @@ fn metrics(results: &[UnitResult]) -> Vec<crate::sys::metrics::UnitPlatformRecor
             })
         })
         .collect()
-}
-
-fn report(ws: &Workspace, results: &[UnitResult]) -> Result<()> {
-    if ws.format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(results).context("serializing the build results")?);
-        return Ok(());
-    }
-    let mut rows = Vec::new();
-    for r in results {
-        for p in &r.platforms {
-            let status = match p.status {
-                Status::Built => "built",
-                Status::UpToDate => "up to date",
-                Status::Failed => "FAILED",
-                Status::Skipped => "skipped (parent failed)",
-                Status::NotStarted => "not started",
-            };
-            rows.push(vec![
-                r.unit.clone(),
-                p.platform.clone(),
-                status.to_string(),
-                output::duration(Duration::from_secs_f64(p.seconds)),
-                p.digest.as_deref().map(short_digest).unwrap_or_default(),
-            ]);
-        }
-        let published = if r.published {
-            format!("published {} tag(s)", r.tags.len())
-        } else if r.error.is_some() {
-            "not published".to_string()
-        } else {
-            "built only".to_string()
-        };
-        rows.push(vec![
-            r.unit.clone(),
-            "manifest list".to_string(),
-            published,
-            String::new(),
-            r.index_digest.as_deref().map(short_digest).unwrap_or_default(),
-        ]);
-    }
-    println!("{}", output::table(&["UNIT", "PLATFORM", "RESULT", "DURATION", "DIGEST"], &rows));
-    Ok(())
-}
-
-fn short_digest(digest: &str) -> String {
-    digest.chars().take(19).collect()
-}
-
-/// Platforms to build: each unit's own, narrowed by --platform; the host's only with --load.
-fn selected_platforms(units: &[Unit], requested: &[String], load: bool) -> Result<Vec<String>> {
-    let declared: Vec<&String> = units.iter().flat_map(|u| &u.platforms).collect();
-    for p in requested {
-        if !declared.contains(&p) {
-            bail!(
-                "--platform {p}: no selected image builds for it (they build for {})",
-                dedup(declared.iter().map(|s| s.as_str())).join(", ")
-            );
-        }
-    }
-    if load {
-        let host = crate::sys::provision::host_platform();
-        if !requested.is_empty() && requested.iter().any(|p| p != host) {
-            bail!("--load builds the host platform ({host}) only: drop --platform");
-        }
-        return Ok(vec![host.to_string()]);
-    }
-    Ok(if requested.is_empty() { dedup(declared.iter().map(|s| s.as_str())) } else { requested.to_vec() })
-}
-
-fn dedup<'a>(items: impl Iterator<Item = &'a str>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for item in items {
-        if !out.iter().any(|o| o == item) {
-            out.push(item.to_string());
-        }
-    }
-    out
 }
 
 /// Each platform's builder driver (`[builders]` names a builder per platform; others use
@@ -898,7 +678,7 @@ fn rootfs_apt(ws: &Workspace, units: &[Unit]) -> Result<Option<IsolatedApt>> {
 
 /// `org.opencontainers.image.source`: the git remote, as a browsable https URL where possible.
 fn git_source(ws: &Workspace) -> Option<String> {
-    let url = duct::cmd!("git", "-C", &ws.root, "config", "--get", "remote.origin.url").stderr_null().read().ok()?;
+    let url = crate::sys::git::origin_url(&ws.root)?;
     let url = url.trim();
     let https = match url.strip_prefix("git@") {
         Some(rest) => format!("https://{}", rest.replacen(':', "/", 1)),
@@ -958,28 +738,5 @@ mod tests {
         let (jobs, tasks) = jobs_for(&units, &["linux/arm64".to_string()], false, "linux/amd64", &BTreeMap::new());
         assert_eq!(jobs, [Job::Build { unit: 0, platform: 1 }, Job::Build { unit: 1, platform: 1 }]);
         assert_eq!(tasks[1].deps, [0], "the child's arm64 build waits for the parent's arm64 build");
-    }
-
-    #[test]
-    fn digest_files_merge_and_refuse_conflicts() {
-        let dir = std::env::temp_dir().join(format!("xtask-digests-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let write = |name: &str, platform: &str, digest: &str| {
-            let file = DigestFile {
-                registry: "r".into(),
-                units: [("app".to_string(), [(platform.to_string(), digest.to_string())].into())].into(),
-            };
-            let path = dir.join(name);
-            std::fs::write(&path, serde_json::to_string(&file).unwrap()).unwrap();
-            path
-        };
-        let amd64 = write("amd64.json", "linux/amd64", "sha256:aa");
-        let arm64 = write("arm64.json", "linux/arm64", "sha256:bb");
-        let merged = read_digest_files(&[amd64.clone(), arm64]).unwrap();
-        assert_eq!(merged.units["app"].len(), 2);
-        let clash = write("clash.json", "linux/amd64", "sha256:cc");
-        let err = read_digest_files(&[amd64, clash]).unwrap_err().to_string();
-        assert!(err.contains("app linux/amd64 is sha256:cc there but sha256:aa in another file"), "{err}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,2 +1,4 @@
 pub mod build;
+pub mod digest_file;
+pub mod lint;
 pub mod publish;

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context, Result};
 
-use crate::cli::output::last_lines;
+use crate::core::text::last_lines;
 use camino::{Utf8Path, Utf8PathBuf};
 
 /// The system's deb822 sources: every private suite borrows their mirror and

@@ -17,6 +17,14 @@ pub const MAX_DEFINITION_BYTES: u64 = 1024 * 1024;
 
 /// Reads the workspace settings and every `images/*/image.toml` below `root`, and checks
 /// the paths they name on disk: symlinks must not lead a context or Dockerfile out of it.
+/// The workspace settings alone, for commands that need no image definitions.
+pub fn load_settings(root: &Utf8Path) -> Result<Settings> {
+    let real_root = std::fs::canonicalize(root).with_context(|| format!("resolving {root}"))?;
+    let disk = Disk { root, real_root: &real_root };
+    let manifest = Utf8Path::new("Cargo.toml");
+    Ok(validate_settings(manifest, &disk.read(manifest)?)?)
+}
+
 pub fn load(root: &Utf8Path) -> Result<Definitions> {
     let real_root = std::fs::canonicalize(root).with_context(|| format!("resolving {root}"))?;
     let disk = Disk { root, real_root: &real_root };

@@ -120,11 +120,13 @@ pub fn record(ws: &Workspace, command: &str, started: SystemTime, success: bool,
     let record = RunRecord {
         run_id: format!("{stamp}-{}", std::process::id()),
         command: command.to_string(),
-        event: serde_json::to_value(ws.event.kind)
+        event: ws
+            .event()
             .ok()
+            .and_then(|event| serde_json::to_value(event.kind).ok())
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default(),
-        git_sha: ws.event.sha.clone(),
+        git_sha: ws.event().ok().and_then(|event| event.sha.clone()),
         started_at: rfc3339,
         seconds: started.elapsed().unwrap_or_default().as_secs_f64(),
         success,

@@ -1,5 +1,8 @@
 pub mod apt;
+pub mod context;
 pub mod definitions;
+pub mod files;
+pub mod git;
 pub mod metrics;
 pub mod provision;
 pub mod registry;

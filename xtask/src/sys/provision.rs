@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
-use crate::cli::output::last_lines;
+use crate::core::text::last_lines;
 use crate::sys::apt::{self, run, IsolatedApt};
 
 /// What provisioning and preflight need to know about the workspace.

@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use sha2::{Digest, Sha256};
 
-use crate::core::definitions::{Bootstrap, Rootfs};
+use crate::core::definitions::{tarball_name, Bootstrap, Rootfs};
 use crate::oci::digest::hex;
 use crate::sys::apt::{self, IsolatedApt, SYSTEM_SOURCES};
 
@@ -43,13 +43,6 @@ const IMAGE_APT_OPTIONS: &[&str] = &["Acquire::Languages \"none\""];
 /// Host apt settings that also hold inside the image: a mirror serving an archive snapshot
 /// needs its `Valid-Until` and `Date` checks off wherever apt runs.
 const INHERITED_APT_OPTIONS: &[&str] = &["Acquire::Check-Valid-Until", "Acquire::Check-Date"];
-
-/// The file name the Dockerfile adds for `platform`: `arm64.tar`, `armv7.tar`.
-pub fn tarball_name(platform: &str) -> String {
-    let mut parts = platform.split('/').skip(1);
-    let arch = parts.next().unwrap_or(platform);
-    format!("{arch}{}.tar", parts.next().unwrap_or(""))
-}
 
 /// `<context>/rootfs/<arch>.tar`, in place for one build. Variants of an image share its
 /// context: while this is held, another build waits before replacing the same tarball.

@@ -1,60 +1,86 @@
 //! What every command starts from: the workspace root, its definitions, the
 //! effective registry and the detected event.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
-use crate::cli::flags::Xtask;
 use crate::core::definitions::Definitions;
 use crate::core::event::{self, Event, EventFlags};
+use crate::core::plan::Unit;
 
 pub struct Workspace {
     pub root: Utf8PathBuf,
     pub defs: Definitions,
     /// `--registry`, else `XTASK_REGISTRY`, else the workspace setting.
     pub registry: String,
-    pub event: Event,
-    /// Seconds since the epoch this run stamps into labels and `{timestamp}`.
-    pub build_time: u64,
-    pub format: Format,
+    event_flags: EventFlags,
+    /// Detected on first use, so commands that compute no tags never run git.
+    event: OnceLock<Result<(Event, u64), String>>,
 }
 
-/// How results are printed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Table,
-    Json,
-    Markdown,
-    Junit,
-    /// The image × platform matrix GitHub Actions' `strategy.matrix` reads.
-    GithubMatrix,
+/// What the command line says about the workspace (`cli` turns flags into this).
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub root: Option<PathBuf>,
+    pub registry: Option<String>,
+    pub event: EventFlags,
 }
 
 impl Workspace {
-    pub fn load(flags: &Xtask) -> Result<Workspace> {
-        let root = root(flags.root.as_deref())?;
+    pub fn load(options: &Options) -> Result<Workspace> {
+        let root = root(options.root.as_deref())?;
         let defs = crate::sys::definitions::load(&root)?;
-        let registry = match (&flags.registry, std::env::var("XTASK_REGISTRY").ok().filter(|r| !r.is_empty())) {
-            (Some(flag), _) => flag.clone(),
-            (None, Some(env)) => env,
-            (None, None) => defs.settings.registry.clone(),
-        };
-        crate::oci::reference::check_registry_host(&registry)
-            .map_err(|why| anyhow::anyhow!("{why}: use host[:port], e.g. localhost:5000"))?;
-        let event_flags = EventFlags {
-            event: flags.event.clone(),
-            version: flags.version.clone(),
-            branch: flags.branch.clone(),
-            sha: flags.sha.clone(),
-            pr: flags.pr,
-            tags: flags.tag.clone(),
-        };
-        let git = event::git_facts(&root);
-        let build_time = event::build_time(git.as_ref());
-        let event = event::detect(&event_flags, |k| std::env::var(k).ok(), git.as_ref(), event::utc(build_time).0)?;
-        Ok(Workspace { root, defs, registry, event, build_time, format: format(flags.format.as_deref())? })
+        let registry = effective_registry(options.registry.as_deref(), &defs.settings.registry)?;
+        Ok(Workspace { root, defs, registry, event_flags: options.event.clone(), event: OnceLock::new() })
+    }
+
+    /// The workspace for commands that must work while an image.toml is broken (`provision`,
+    /// `doctor`): the settings, no images, and the error that kept the images out.
+    pub fn load_lenient(options: &Options) -> Result<(Workspace, Option<anyhow::Error>)> {
+        match Workspace::load(options) {
+            Ok(ws) => Ok((ws, None)),
+            Err(err) => {
+                let root = root(options.root.as_deref())?;
+                let settings = crate::sys::definitions::load_settings(&root)?;
+                let registry = effective_registry(options.registry.as_deref(), &settings.registry)?;
+                let defs = Definitions { settings, images: vec![], dockerfiles: Default::default() };
+                let ws = Workspace { root, defs, registry, event_flags: options.event.clone(), event: OnceLock::new() };
+                Ok((ws, Some(err)))
+            }
+        }
+    }
+
+    /// The event this run builds for: flags, else CI variables, else git (asked once).
+    pub fn event(&self) -> Result<&Event> {
+        Ok(&self.detected()?.0)
+    }
+
+    /// Seconds since the epoch this run stamps into labels and `{timestamp}`.
+    pub fn build_time(&self) -> Result<u64> {
+        Ok(self.detected()?.1)
+    }
+
+    /// The units of `selection` (all when empty) for this run's event, in dependency order.
+    pub fn plan(&self, selection: &[String]) -> Result<Vec<Unit>> {
+        crate::core::plan::plan(&self.defs, self.event()?, &self.registry, selection)
+    }
+
+    fn detected(&self) -> Result<&(Event, u64)> {
+        let detected = self.event.get_or_init(|| {
+            let git = crate::sys::git::head_facts(&self.root);
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            let epoch = std::env::var("SOURCE_DATE_EPOCH").ok();
+            let build_time = event::build_time(epoch.as_deref(), git.as_ref(), now);
+            let env = |name: &str| std::env::var(name).ok();
+            event::detect(&self.event_flags, env, git.as_ref(), event::utc(build_time).0)
+                .map(|event| (event, build_time))
+                .map_err(|err| format!("{err:#}"))
+        });
+        detected.as_ref().map_err(|why| anyhow::anyhow!("{why}"))
     }
 
     /// Scratch space for logs, metadata and caches: `target/xtask`.
@@ -71,8 +97,12 @@ impl Workspace {
         }
     }
 
-    /// Every platform any image declares, for provisioning emulators.
+    /// Every platform any image declares (the default platforms when no image could be read),
+    /// for provisioning emulators.
     pub fn all_platforms(&self) -> Vec<String> {
+        if self.defs.images.is_empty() {
+            return self.defs.settings.platforms.clone();
+        }
         let mut platforms: Vec<String> = self.defs.images.iter().flat_map(|i| i.platforms.iter().cloned()).collect();
         platforms.sort();
         platforms.dedup();
@@ -89,53 +119,64 @@ impl Workspace {
     }
 }
 
-pub fn format(flag: Option<&str>) -> Result<Format> {
-    Ok(match flag {
-        None | Some("table") => Format::Table,
-        Some("json") => Format::Json,
-        Some("markdown") => Format::Markdown,
-        Some("junit") => Format::Junit,
-        Some("github-matrix") => Format::GithubMatrix,
-        Some(other) => bail!("--format {other:?} is not a format: use table, json, markdown, junit or github-matrix"),
+/// `--root`, else the workspace of the package `cargo run` started (`CARGO_MANIFEST_DIR`, read
+/// at run time: a binary in a target directory shared by two clones must not build the other
+/// one), else the nearest directory at or above the current one whose Cargo.toml declares
+/// `[workspace.metadata.images]`. Never a path compiled into the binary.
+pub fn root(explicit: Option<&Path>) -> Result<Utf8PathBuf> {
+    let root = match explicit {
+        Some(p) => {
+            let path = std::fs::canonicalize(p).with_context(|| format!("--root {}", p.display()))?;
+            if !path.join("Cargo.toml").is_file() {
+                bail!(
+                    "{} has no Cargo.toml: pass --root pointing at a workspace with [workspace.metadata.images]",
+                    path.display()
+                );
+            }
+            path
+        }
+        None => {
+            let start = match std::env::var_os("CARGO_MANIFEST_DIR").filter(|d| !d.is_empty()) {
+                Some(dir) => PathBuf::from(dir),
+                None => std::env::current_dir().context("reading the current directory")?,
+            };
+            let start = std::fs::canonicalize(&start).with_context(|| format!("resolving {}", start.display()))?;
+            start.ancestors().find(|dir| declares_images(&dir.join("Cargo.toml"))).map(Path::to_path_buf).with_context(
+                || {
+                    format!(
+                        "no Cargo.toml with [workspace.metadata.images] at or above {}: run from inside the \
+                         workspace, or pass --root",
+                        start.display()
+                    )
+                },
+            )?
+        }
+    };
+    Utf8PathBuf::from_path_buf(root).map_err(|p| anyhow::anyhow!("the workspace path {} is not UTF-8", p.display()))
+}
+
+/// Whether this Cargo.toml is an image workspace's. Only its first MiB is read; a file that
+/// says so but is broken is still the root, so that loading reports the error where it is.
+fn declares_images(manifest: &Path) -> bool {
+    use std::io::Read;
+    let Ok(file) = std::fs::File::open(manifest) else { return false };
+    let mut text = String::new();
+    if file.take(crate::sys::definitions::MAX_DEFINITION_BYTES).read_to_string(&mut text).is_err() {
+        return false;
+    }
+    text.lines().any(|line| {
+        let line = line.trim();
+        line.starts_with("[workspace.metadata.images") || line.starts_with("metadata.images")
     })
 }
 
-impl Format {
-    /// Refuses a format the command cannot print.
-    pub fn require(self, command: &str, supported: &[Format]) -> Result<Format> {
-        if supported.contains(&self) {
-            return Ok(self);
-        }
-        let names: Vec<&str> = supported.iter().map(|f| f.name()).collect();
-        bail!("`{command}` prints {}, not {}: pass --format {}", names.join(" or "), self.name(), names[0])
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Table => "table",
-            Format::Json => "json",
-            Format::Markdown => "markdown",
-            Format::Junit => "junit",
-            Format::GithubMatrix => "github-matrix",
-        }
-    }
-}
-
-/// `--root`, else the workspace this xtask was compiled in.
-pub fn root(explicit: Option<&Path>) -> Result<Utf8PathBuf> {
-    let path = match explicit {
-        Some(p) => std::fs::canonicalize(p).with_context(|| format!("--root {}", p.display()))?,
-        None => Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .context("the xtask crate has no parent directory")?
-            .to_path_buf(),
-    };
-    let root = Utf8PathBuf::from_path_buf(path)
-        .map_err(|p| anyhow::anyhow!("the workspace path {} is not UTF-8", p.display()))?;
-    if !root.join("Cargo.toml").is_file() {
-        bail!("{root} has no Cargo.toml: pass --root pointing at a workspace with [workspace.metadata.images]");
-    }
-    Ok(root)
+/// `--registry`, else `XTASK_REGISTRY`, else the workspace setting; checked as a host.
+pub fn effective_registry(flag: Option<&str>, setting: &str) -> Result<String> {
+    let from_env = std::env::var("XTASK_REGISTRY").ok().filter(|r| !r.is_empty());
+    let registry = flag.map(str::to_string).or(from_env).unwrap_or_else(|| setting.to_string());
+    crate::oci::reference::check_registry_host(&registry)
+        .map_err(|why| anyhow::anyhow!("{why}: use host[:port], e.g. localhost:5000"))?;
+    Ok(registry)
 }
 
 /// `path` shown relative to the workspace when it is inside it.

@@ -298,6 +298,13 @@ mod image;
 mod settings;
 mod source;
 mod test_cases;
+/// The file name the Dockerfile adds for `platform`: `arm64.tar`, `armv7.tar`.
+pub fn tarball_name(platform: &str) -> String {
+    let mut parts = platform.split('/').skip(1);
+    let arch = parts.next().unwrap_or(platform);
+    format!("{arch}{}.tar", parts.next().unwrap_or(""))
+}
+
 #[cfg(test)]
 mod tests;
 mod variants;

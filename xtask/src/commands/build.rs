@@ -1,0 +1,163 @@
+//! `cargo xtask build`: checks the flags, plans, lints and preflights, then hands the units to
+//! `ops::build`, prints the results, and records digests for `publish` when asked.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use crate::cli::flags;
+use crate::cli::format::Format;
+use crate::cli::output::{self, Progress};
+use crate::core::buildx::Output;
+use crate::core::plan::Unit;
+use crate::oci::digest::short_digest;
+use crate::ops::build::{Request, Status, UnitResult};
+use crate::ops::digest_file::write_digest_file;
+use crate::sys::workspace::Workspace;
+
+pub fn run(ws: &Workspace, format: Format, flags: &flags::Build) -> Result<()> {
+    if flags.push && flags.no_push {
+        bail!("--push and --no-push contradict each other: pass one");
+    }
+    if flags.digest_file.is_some() && (flags.load || flags.no_push) {
+        bail!("--digest-file records pushed images: drop --load and --no-push");
+    }
+    let output = if flags.load {
+        Output::Load
+    } else if flags.no_push || (!flags.push && !ws.event()?.publishes_by_default() && flags.digest_file.is_none()) {
+        Output::None
+    } else {
+        Output::Push
+    };
+    format.require("build", &[Format::Table, Format::Json])?;
+    let began = std::time::SystemTime::now();
+    let units = ws.plan(&flags.units)?;
+    crate::core::buildx::check_secrets(&units, &ws.root, |name| std::env::var_os(name), |path| path.is_file())?;
+    let platforms = selected_platforms(&units, &flags.platform, flags.load)?;
+    if !flags.no_lint {
+        crate::ops::lint::check_before_build(ws, &units)?;
+    }
+    // Only the platforms being built need an emulator (a native arm64 runner needs none for amd64).
+    let mut host = ws.host();
+    host.platforms = platforms.clone();
+    crate::sys::provision::preflight(&host)?;
+    let request = Request {
+        units: &units,
+        platforms: &platforms,
+        output,
+        publish: output == Output::Push && flags.digest_file.is_none(),
+        jobs: flags.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+        keep_going: flags.keep_going,
+        force: flags.force,
+        force_tags: flags.force_tags,
+    };
+    let progress = Progress::new(Duration::from_secs(30));
+    let (results, interrupted) = crate::ops::build::build(ws, &request, &progress)?;
+    report(format, &results)?;
+    let success = !interrupted && results.iter().all(|r| r.error.is_none());
+    crate::sys::metrics::record(ws, "build", began, success, crate::ops::build::metrics(&results));
+    if let Some(path) = &flags.digest_file {
+        // Parents pulled in by the selection are published by their own CI legs.
+        let selected: Vec<&UnitResult> = results
+            .iter()
+            .filter(|r| flags.units.is_empty() || flags.units.iter().any(|s| units_match(s, &r.unit)))
+            .collect();
+        write_digest_file(ws, path, &selected)?;
+    }
+    if interrupted {
+        return Err(crate::cli::exit::Failure::new(
+            crate::cli::exit::Exit::Interrupted,
+            "interrupted: builds were stopped, and no unit that had not finished publishing moved a tag".to_string(),
+        )
+        .into());
+    }
+    let failed: Vec<&UnitResult> = results.iter().filter(|r| r.error.is_some()).collect();
+    if let Some(first) = failed.first() {
+        bail!(
+            "{} of {} unit(s) failed; no tag of a failed unit moved. First failure: {}: {}",
+            failed.len(),
+            results.len(),
+            first.unit,
+            first.error.as_deref().unwrap_or("?")
+        );
+    }
+    Ok(())
+}
+
+fn report(format: Format, results: &[UnitResult]) -> Result<()> {
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(results).context("serializing the build results")?);
+        return Ok(());
+    }
+    let mut rows = Vec::new();
+    for r in results {
+        for p in &r.platforms {
+            let status = match p.status {
+                Status::Built => "built",
+                Status::UpToDate => "up to date",
+                Status::Failed => "FAILED",
+                Status::Skipped => "skipped (parent failed)",
+                Status::NotStarted => "not started",
+            };
+            rows.push(vec![
+                r.unit.clone(),
+                p.platform.clone(),
+                status.to_string(),
+                output::duration(Duration::from_secs_f64(p.seconds)),
+                p.digest.as_deref().map(short_digest).unwrap_or_default(),
+            ]);
+        }
+        let published = if r.published {
+            format!("published {} tag(s)", r.tags.len())
+        } else if r.error.is_some() {
+            "not published".to_string()
+        } else {
+            "built only".to_string()
+        };
+        rows.push(vec![
+            r.unit.clone(),
+            "manifest list".to_string(),
+            published,
+            String::new(),
+            r.index_digest.as_deref().map(short_digest).unwrap_or_default(),
+        ]);
+    }
+    println!("{}", output::table(&["UNIT", "PLATFORM", "RESULT", "DURATION", "DIGEST"], &rows));
+    Ok(())
+}
+
+/// Platforms to build: each unit's own, narrowed by --platform; the host's only with --load.
+fn selected_platforms(units: &[Unit], requested: &[String], load: bool) -> Result<Vec<String>> {
+    let declared: Vec<&String> = units.iter().flat_map(|u| &u.platforms).collect();
+    for p in requested {
+        if !declared.contains(&p) {
+            bail!(
+                "--platform {p}: no selected image builds for it (they build for {})",
+                dedup(declared.iter().map(|s| s.as_str())).join(", ")
+            );
+        }
+    }
+    if load {
+        let host = crate::sys::provision::host_platform();
+        if !requested.is_empty() && requested.iter().any(|p| p != host) {
+            bail!("--load builds the host platform ({host}) only: drop --platform");
+        }
+        return Ok(vec![host.to_string()]);
+    }
+    Ok(if requested.is_empty() { dedup(declared.iter().map(|s| s.as_str())) } else { requested.to_vec() })
+}
+
+fn dedup<'a>(items: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for item in items {
+        if !out.iter().any(|o| o == item) {
+            out.push(item.to_string());
+        }
+    }
+    out
+}
+
+/// Whether the command-line selection `item` (NAME or NAME:VARIANT) names unit `id`.
+fn units_match(item: &str, id: &str) -> bool {
+    id == item || id.split(':').next() == Some(item)
+}

@@ -1,0 +1,88 @@
+//! Digest files: per unit, the digest of each platform image a CI leg pushed, written by
+//! `build --digest-file` and joined by `publish`.
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::ops::build::UnitResult;
+use crate::sys::workspace::Workspace;
+
+/// Per unit, the digest of each platform image: what `--digest-file` records and `publish` reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestFile {
+    pub registry: String,
+    pub units: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+pub fn write_digest_file(ws: &Workspace, path: &std::path::Path, results: &[&UnitResult]) -> Result<()> {
+    let mut file = DigestFile { registry: ws.registry.clone(), units: BTreeMap::new() };
+    for r in results.iter().filter(|r| r.error.is_none()) {
+        let digests: BTreeMap<String, String> =
+            r.platforms.iter().filter_map(|p| Some((p.platform.clone(), p.digest.clone()?))).collect();
+        file.units.insert(r.unit.clone(), digests);
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let json = serde_json::to_string_pretty(&file).context("serializing the digest file")?;
+    std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Reads and merges digest files from CI legs; a unit's platforms may come from several files.
+pub fn read_digest_files(paths: &[std::path::PathBuf]) -> Result<DigestFile> {
+    let mut merged = DigestFile::default();
+    for path in paths {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let file: DigestFile = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a digest file written by `build --digest-file`", path.display()))?;
+        if !merged.registry.is_empty() && merged.registry != file.registry {
+            bail!(
+                "{} records images in {}, the others in {}: publish them separately",
+                path.display(),
+                file.registry,
+                merged.registry
+            );
+        }
+        merged.registry = file.registry;
+        for (unit, platforms) in file.units {
+            let entry = merged.units.entry(unit.clone()).or_default();
+            for (platform, digest) in platforms {
+                if let Some(other) = entry.get(&platform).filter(|d| **d != digest) {
+                    bail!("{}: {unit} {platform} is {digest} there but {other} in another file", path.display());
+                }
+                entry.insert(platform, digest);
+            }
+        }
+    }
+    Ok(merged)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_files_merge_and_refuse_conflicts() {
+        let dir = std::env::temp_dir().join(format!("xtask-digests-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |name: &str, platform: &str, digest: &str| {
+            let file = DigestFile {
+                registry: "r".into(),
+                units: [("app".to_string(), [(platform.to_string(), digest.to_string())].into())].into(),
+            };
+            let path = dir.join(name);
+            std::fs::write(&path, serde_json::to_string(&file).unwrap()).unwrap();
+            path
+        };
+        let amd64 = write("amd64.json", "linux/amd64", "sha256:aa");
+        let arm64 = write("arm64.json", "linux/arm64", "sha256:bb");
+        let merged = read_digest_files(&[amd64.clone(), arm64]).unwrap();
+        assert_eq!(merged.units["app"].len(), 2);
+        let clash = write("clash.json", "linux/amd64", "sha256:cc");
+        let err = read_digest_files(&[amd64, clash]).unwrap_err().to_string();
+        assert!(err.contains("app linux/amd64 is sha256:cc there but sha256:aa in another file"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

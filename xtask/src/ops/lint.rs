@@ -1,0 +1,86 @@
+//! Lints the planned units, parents first so that children know what they inherit: shared by
+//! `lint` and by `build`, which lints what it is about to build.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::{bail, Context, Result};
+use camino::Utf8Path;
+use serde::Serialize;
+
+use crate::core::lint::{inherited, lint, Finding, Inherited, LintContext, Severity};
+use crate::core::plan::Unit;
+use crate::core::text::plural;
+use crate::sys::context::{list_files, read_dockerignore};
+use crate::sys::workspace::Workspace;
+
+/// A finding and the image it is in, as `lint --format json` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reported {
+    pub image: String,
+    #[serde(flatten)]
+    pub finding: Finding,
+}
+
+/// Lints the units `build` is about to build: prints what it finds on stderr and
+/// stops before building when anything is error-level.
+pub fn check_before_build(ws: &Workspace, units: &[Unit]) -> Result<()> {
+    let reported = lint_units(ws, units, |_| true)?;
+    for r in &reported {
+        eprintln!("{}", r.finding);
+    }
+    let errors: Vec<&Reported> = reported.iter().filter(|r| r.finding.severity == Severity::Error).collect();
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let images: BTreeSet<&str> = errors.iter().map(|r| r.image.as_str()).collect();
+    bail!(
+        "{} in {} stop the build; fix them, allow rules in [lint], or pass --no-lint",
+        plural(errors.len(), "lint error"),
+        plural(images.len(), "image")
+    )
+}
+
+/// Lints every unit in plan order (parents first, so children know what they
+/// inherit) and reports those `report` picks; a Dockerfile shared by variants
+/// reports each finding once.
+pub fn lint_units(ws: &Workspace, units: &[Unit], report: impl Fn(&Unit) -> bool) -> Result<Vec<Reported>> {
+    let mut listings: BTreeMap<&Utf8Path, BTreeSet<String>> = BTreeMap::new();
+    let mut handed_down: BTreeMap<&str, Inherited> = BTreeMap::new();
+    let mut out: Vec<Reported> = Vec::new();
+    let mut reported: BTreeSet<String> = BTreeSet::new();
+    for unit in units {
+        let image = ws.defs.images.iter().find(|i| i.name == unit.image).context("a planned unit has no image")?;
+        let text = ws.defs.dockerfiles.get(&unit.dockerfile).context("a planned Dockerfile was not read")?;
+        let mut parents = BTreeMap::new();
+        for parent in &unit.parents {
+            let facts = handed_down
+                .get(parent.unit.as_str())
+                .with_context(|| format!("{} comes before its parent {} in the plan", unit.id, parent.unit))?;
+            parents.insert(parent.arg.clone(), *facts);
+        }
+        if !listings.contains_key(unit.context.as_path()) {
+            listings.insert(unit.context.as_path(), list_files(&ws.root.join(&unit.context))?);
+        }
+        let ctx = LintContext {
+            allow: image.lint.allow.clone(),
+            args: unit.args.clone(),
+            platforms: unit.platforms.clone(),
+            parents,
+            context: unit.context.clone(),
+            files: listings[unit.context.as_path()].clone(),
+            dockerignore: read_dockerignore(&ws.root, unit)?,
+            rootfs: unit.rootfs.is_some(),
+        };
+        handed_down.insert(unit.id.as_str(), inherited(text, &ctx));
+        if !report(unit) {
+            continue;
+        }
+        for finding in lint(&unit.dockerfile, text, &ctx) {
+            // By its text, which names file, line, rule and message: a set, as findings can be many.
+            if reported.insert(finding.to_string()) {
+                out.push(Reported { image: unit.image.clone(), finding });
+            }
+        }
+    }
+    Ok(out)
+}

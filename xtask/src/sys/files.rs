@@ -1,0 +1,23 @@
+//! Files the commands write: generated documents, checked for drift in CI.
+
+use anyhow::{bail, Context, Result};
+use camino::Utf8Path;
+
+/// Writes `text` to `file`, or with `check` fails when the file differs from it.
+pub fn write_or_check(root: &Utf8Path, file: &str, text: &str, check: bool, command: &str) -> Result<()> {
+    let path = root.join(file);
+    if check {
+        let current = std::fs::read_to_string(&path).unwrap_or_default();
+        if current != text {
+            bail!("{file} is out of date with xtask/src/core/schema.rs: run `{command}` and commit the result");
+        }
+        println!("{file} is up to date");
+        return Ok(());
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {dir}"))?;
+    }
+    std::fs::write(&path, text).with_context(|| format!("writing {path}"))?;
+    println!("wrote {file}");
+    Ok(())
+}
