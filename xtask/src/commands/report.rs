@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use crate::cli::format::Format;
-use crate::commands::size::human;
+use crate::core::text::human;
 use crate::sys::metrics::{self, RunRecord, UnitPlatformRecord};
 use crate::sys::workspace::{display_path, Workspace};
 

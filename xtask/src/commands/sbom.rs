@@ -8,48 +8,12 @@ use serde::Serialize;
 
 use crate::cli::format::Format;
 use crate::core::buildx::platform_slug;
-use crate::core::plan::Unit;
 use crate::oci::manifest::{PlatformImage, EMPTY_CONFIG, OCI_MANIFEST};
+use crate::ops::observe::published_platforms;
 use crate::sys::registry::{is_loopback, split_repository, Registry};
 use crate::sys::workspace::Workspace;
 
 pub const SPDX_MEDIA_TYPE: &str = "application/spdx+json";
-
-/// The platform images behind a unit's first planned tag, BuildKit attestations left out.
-pub fn published_platforms(client: &Registry, unit: &Unit) -> Result<Vec<PlatformImage>> {
-    let reference = unit.tags.first().with_context(|| format!("{} has no planned tag", unit.id))?;
-    let (_, repository) = split_repository(&unit.repository);
-    let tag = reference.rsplit_once(':').map_or(reference.as_str(), |(_, tag)| tag);
-    let (manifest, bytes) = client
-        .manifest_with_bytes(repository, tag)
-        .with_context(|| format!("reading {reference}"))?
-        .with_context(|| format!("{reference} is not published: run `cargo xtask build` first"))?;
-    if crate::oci::manifest::is_index(&manifest.media_type) {
-        return Ok(manifest
-            .body
-            .manifests
-            .iter()
-            .filter(|d| !crate::oci::manifest::is_attestation(d))
-            .map(|d| PlatformImage {
-                platform: d.platform.as_ref().map_or_else(|| "unknown".to_string(), |p| p.name()),
-                digest: d.digest.clone(),
-                media_type: d.media_type.clone(),
-                size: d.size,
-            })
-            .collect());
-    }
-    // A single image: its config says which platform it is.
-    let config = manifest.body.config.as_ref().with_context(|| format!("{reference} has no image config"))?;
-    let config =
-        client.config(repository, &config.digest).with_context(|| format!("reading the config of {reference}"))?;
-    let platform = config.platform();
-    Ok(vec![PlatformImage {
-        platform: platform.name(),
-        digest: manifest.digest,
-        media_type: manifest.media_type,
-        size: bytes.len() as u64,
-    }])
-}
 
 /// The cosign-style tag an SBOM of `digest` is found under: `sha256-<hex>.sbom`.
 pub fn sbom_tag(digest: &str) -> String {

@@ -396,7 +396,7 @@ fn scan_published(
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {dir}"))?;
     let mut scans = Vec::new();
     for unit in &units {
-        for image in crate::commands::sbom::published_platforms(&client, unit)? {
+        for image in crate::ops::observe::published_platforms(&client, unit)? {
             let reference = format!("{}@{}", unit.repository, image.digest);
             let mut command = duct::cmd(scanner.name(), scanner.argv(&reference, &ws.registry));
             for (key, value) in scanner.env(&ws.registry) {

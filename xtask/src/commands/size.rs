@@ -11,7 +11,8 @@ use crate::cli::format::Format;
 use crate::core::definitions::SizeBudget;
 use crate::core::event::{Event, EventKind};
 use crate::core::plan::{self, Unit};
-use crate::oci::manifest::{is_attestation, Manifest};
+use crate::core::text::human;
+use crate::oci::manifest::is_attestation;
 use crate::sys::registry::{split_repository, Registry};
 use crate::sys::workspace::Workspace;
 
@@ -44,12 +45,6 @@ pub struct PlatformSize {
     pub over_budget: Vec<String>,
 }
 
-/// The compressed size and layer count of one platform manifest.
-pub fn measure(manifest: &Manifest) -> (u64, usize) {
-    let config = manifest.body.config.as_ref().map_or(0, |c| c.size);
-    (manifest.body.layers.iter().map(|l| l.size).sum::<u64>() + config, manifest.body.layers.len())
-}
-
 /// Fills in `over_budget` for every platform of one unit.
 pub fn judge(budget: &SizeBudget, platforms: &mut [PlatformSize]) {
     let smallest = platforms.iter().map(|p| p.compressed).min().unwrap_or(0);
@@ -80,16 +75,6 @@ pub fn judge(budget: &SizeBudget, platforms: &mut [PlatformSize]) {
                 ));
             }
         }
-    }
-}
-
-/// `12.3 MB` (decimal, as registries and budgets count).
-pub fn human(bytes: u64) -> String {
-    match bytes {
-        b if b >= 1_000_000_000 => format!("{:.2} GB", b as f64 / 1e9),
-        b if b >= 1_000_000 => format!("{:.1} MB", b as f64 / 1e6),
-        b if b >= 1_000 => format!("{:.1} kB", b as f64 / 1e3),
-        b => format!("{b} B"),
     }
 }
 
@@ -253,7 +238,7 @@ fn sizes(client: &Registry, units: &[Unit], pick: impl Fn(&str) -> bool) -> Resu
         let manifest = manifest
             .with_context(|| format!("reading {id} {platform}"))?
             .with_context(|| format!("{id} {platform}: {digest} is gone"))?;
-        let (compressed, layers) = measure(&manifest);
+        let (compressed, layers) = manifest.compressed_size();
         let platform = if platform.is_empty() { "single image".to_string() } else { platform };
         let unit = units_out.iter_mut().find(|u| u.unit == id).expect("measured units come from the list");
         unit.platforms.push(PlatformSize {
@@ -340,6 +325,7 @@ fn parse_local_sizes(text: &str) -> BTreeMap<String, u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oci::manifest::Manifest;
     use crate::oci::manifest::{Descriptor, ManifestBody};
 
     fn platform(name: &str, compressed: u64, baseline: Option<u64>) -> PlatformSize {
@@ -373,7 +359,7 @@ mod tests {
                 layers: vec![d(2_000_000), d(500)],
             },
         };
-        assert_eq!(measure(&manifest), (2_001_500, 2));
+        assert_eq!(manifest.compressed_size(), (2_001_500, 2));
     }
 
     #[test]

@@ -247,7 +247,7 @@ fn platform_metrics(unit: &Unit, report: &UnitReport, observed: &Observed) -> Ve
                 digest: image.map(|m| m.digest.clone()),
                 input_digest: config.and_then(|c| c.labels().remove(crate::core::inputs::INPUT_DIGEST_LABEL)),
                 skipped: false,
-                compressed_size: image.map(|m| crate::commands::size::measure(m).0),
+                compressed_size: image.map(|m| m.compressed_size().0),
             }
         })
         .collect()

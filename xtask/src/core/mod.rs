@@ -1,4 +1,5 @@
 pub mod buildx;
+pub mod checks;
 pub mod definitions;
 pub mod diag;
 pub mod dockerfile;

@@ -66,6 +66,16 @@ pub struct Descriptor {
     pub annotations: BTreeMap<String, String>,
 }
 
+impl Manifest {
+    /// The compressed size and layer count of one platform manifest.
+    /// Sizes from a hostile registry may be anything: the sum saturates instead of overflowing.
+    pub fn compressed_size(&self) -> (u64, usize) {
+        let config = self.body.config.as_ref().map_or(0, |c| c.size);
+        let layers = self.body.layers.iter().fold(0u64, |sum, layer| sum.saturating_add(layer.size));
+        (layers.saturating_add(config), self.body.layers.len())
+    }
+}
+
 /// The parts of an image config the checks read.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ImageConfig {

@@ -19,6 +19,11 @@ use anyhow::{anyhow, bail, Context, Result};
 use base64::prelude::{Engine, BASE64_STANDARD};
 use serde::Deserialize;
 
+mod auth;
+mod credentials;
+use auth::*;
+pub use credentials::*;
+
 use crate::oci::digest::sha256_digest;
 use crate::oci::manifest::{Descriptor, ImageConfig, Manifest, ManifestBody, ACCEPT, MANIFEST_MEDIA_TYPES};
 
@@ -616,95 +621,6 @@ fn is_transient(err: &ureq::Error) -> bool {
     }
 }
 
-/// What a 401's `WWW-Authenticate` asks for.
-#[derive(Debug, PartialEq, Eq)]
-enum Challenge {
-    Basic,
-    Bearer { realm: String, service: Option<String>, scope: Option<String> },
-}
-
-/// The first Basic or Bearer challenge in a `WWW-Authenticate` value.
-fn parse_challenge(header: &str) -> Result<Challenge> {
-    let challenges = parse_challenges(header).with_context(|| format!("malformed WWW-Authenticate {header:?}"))?;
-    for (scheme, params) in challenges {
-        let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-        if scheme.eq_ignore_ascii_case("basic") {
-            return Ok(Challenge::Basic);
-        }
-        if scheme.eq_ignore_ascii_case("bearer") {
-            let realm = param("realm").with_context(|| format!("a Bearer challenge without a realm: {header:?}"))?;
-            return Ok(Challenge::Bearer { realm, service: param("service"), scope: param("scope") });
-        }
-    }
-    bail!("no Basic or Bearer challenge in WWW-Authenticate {header:?}")
-}
-
-/// A challenge's parameters, in order.
-type Params = Vec<(String, String)>;
-
-/// `Scheme k=v, k="quoted, with commas", Other k=v` as schemes with lower-cased parameter names.
-fn parse_challenges(header: &str) -> Result<Vec<(String, Params)>> {
-    let mut challenges: Vec<(String, Params)> = Vec::new();
-    let mut rest = header;
-    loop {
-        rest = rest.trim_start_matches(|c: char| c == ',' || c.is_whitespace());
-        if rest.is_empty() {
-            return Ok(challenges);
-        }
-        let end = rest.find(|c: char| c == ',' || c == '=' || c.is_whitespace()).unwrap_or(rest.len());
-        let (name, after) = rest.split_at(end);
-        if name.is_empty() {
-            bail!("a parameter without a name");
-        }
-        let Some(value) = after.trim_start().strip_prefix('=') else {
-            challenges.push((name.to_string(), vec![]));
-            rest = after;
-            continue;
-        };
-        let Some((_, params)) = challenges.last_mut() else { bail!("parameter {name} before any scheme") };
-        let value = value.trim_start();
-        let (value, after) = match value.strip_prefix('"') {
-            Some(quoted) => unquote(quoted)?,
-            None => {
-                let end = value.find(|c: char| c == ',' || c.is_whitespace()).unwrap_or(value.len());
-                (value[..end].to_string(), &value[end..])
-            }
-        };
-        params.push((name.to_ascii_lowercase(), value));
-        rest = after;
-    }
-}
-
-/// The quoted string that `text` (just past its opening quote) starts with, and what follows.
-fn unquote(text: &str) -> Result<(String, &str)> {
-    let mut value = String::new();
-    let mut chars = text.char_indices();
-    while let Some((i, c)) = chars.next() {
-        match c {
-            '"' => return Ok((value, &text[i + 1..])),
-            '\\' => value.extend(chars.next().map(|(_, c)| c)),
-            c => value.push(c),
-        }
-    }
-    bail!("an unterminated quoted string")
-}
-
-/// The token in a token service's JSON reply (`token`, or OAuth2's `access_token`).
-fn parse_token(body: &[u8]) -> Result<String> {
-    #[derive(Deserialize)]
-    struct TokenReply {
-        #[serde(default)]
-        token: Option<String>,
-        #[serde(default)]
-        access_token: Option<String>,
-    }
-    // serde's message may quote the token: only say where the reply went wrong.
-    let reply: TokenReply =
-        serde_json::from_slice(body).map_err(|e| anyhow!("the reply is no token JSON ({})", json_error_place(&e)))?;
-    let nonempty = |t: Option<String>| t.filter(|t| !t.is_empty());
-    nonempty(reply.token).or(nonempty(reply.access_token)).context("the reply has neither a token nor an access_token")
-}
-
 /// Where JSON failed to parse, without serde's message, which may quote a secret.
 fn json_error_place(err: &serde_json::Error) -> String {
     use serde_json::error::Category;
@@ -715,10 +631,6 @@ fn json_error_place(err: &serde_json::Error) -> String {
         Category::Io => "read error",
     };
     format!("{what} at line {}, column {}", err.line(), err.column())
-}
-
-fn basic_authorization(username: &str, password: &str) -> String {
-    format!("Basic {}", BASE64_STANDARD.encode(format!("{username}:{password}")))
 }
 
 /// The path to PUT a monolithic upload to: the upload's `Location` (relative, or absolute on
@@ -806,204 +718,6 @@ fn next_link(header: &str) -> Option<String> {
         let next = params.split(';').any(|p| p.trim().replace(' ', "").eq_ignore_ascii_case("rel=\"next\""));
         next.then(|| target.to_string())
     })
-}
-
-/// A login for one registry. Its Debug output names the user and the origin, never the secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Credentials {
-    pub username: String,
-    pub secret: Secret,
-    /// The config file or helper it came from, named in errors.
-    pub origin: String,
-}
-
-#[derive(Clone, PartialEq, Eq)]
-pub enum Secret {
-    /// Sent as Basic auth, to the registry or to its token service.
-    Password(String),
-    /// An OAuth2 refresh token (`identitytoken`, or a helper's `<token>` user), traded for tokens.
-    IdentityToken(String),
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Secret::Password(_) => "Password(<redacted>)",
-            Secret::IdentityToken(_) => "IdentityToken(<redacted>)",
-        })
-    }
-}
-
-/// Where docker keeps logins: `config.json` in a config directory, and the `PATH` on which
-/// its `docker-credential-*` helpers are found. Explicit, so tests need not change the
-/// process's environment.
-#[derive(Debug, Clone)]
-pub struct CredentialSource {
-    pub config_dir: PathBuf,
-    pub helper_path: OsString,
-}
-
-/// The parts of docker's `config.json` that hold logins.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct DockerConfig {
-    #[serde(default)]
-    auths: HashMap<String, AuthEntry>,
-    #[serde(default)]
-    cred_helpers: HashMap<String, String>,
-    #[serde(default)]
-    creds_store: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct AuthEntry {
-    /// base64 of `user:password`.
-    #[serde(default)]
-    auth: Option<String>,
-    #[serde(default)]
-    username: Option<String>,
-    #[serde(default)]
-    password: Option<String>,
-    #[serde(default)]
-    identitytoken: Option<String>,
-}
-
-/// docker-credential-helpers' answer when nothing is stored for a server.
-const HELPER_NOT_FOUND: &str = "credentials not found";
-
-impl CredentialSource {
-    /// Where docker looks: `$DOCKER_CONFIG`, else `~/.docker`; helpers on `$PATH`.
-    pub fn from_env() -> CredentialSource {
-        let config_dir = match std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
-            Some(dir) => PathBuf::from(dir),
-            None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".docker"),
-        };
-        CredentialSource { config_dir, helper_path: std::env::var_os("PATH").unwrap_or_default() }
-    }
-
-    pub fn config_file(&self) -> PathBuf {
-        self.config_dir.join("config.json")
-    }
-
-    /// The login for `host`, or `None` for anonymous access: the host's `credHelpers` helper,
-    /// else its `auths` entry if that holds credentials, else the `credsStore` helper.
-    pub fn lookup(&self, host: &str) -> Result<Option<Credentials>> {
-        let path = self.config_file();
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
-        };
-        let config: DockerConfig = serde_json::from_str(&text)
-            .map_err(|e| anyhow!("{} is no docker config ({})", path.display(), json_error_place(&e)))?;
-        if let Some(helper) = by_host(&config.cred_helpers, host) {
-            return self.run_helper(helper, host);
-        }
-        if let Some(entry) = by_host(&config.auths, host) {
-            let origin = path.display().to_string();
-            if let Some(found) =
-                entry.credentials(&origin).with_context(|| format!("the login for {host} in {origin}"))?
-            {
-                return Ok(Some(found));
-            }
-        }
-        match config.creds_store.as_deref().filter(|s| !s.is_empty()) {
-            Some(helper) => self.run_helper(helper, host),
-            None => Ok(None),
-        }
-    }
-
-    /// `docker-credential-<helper> get`, with `host` on its stdin.
-    fn run_helper(&self, helper: &str, host: &str) -> Result<Option<Credentials>> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "PascalCase")]
-        struct HelperReply {
-            #[serde(default)]
-            username: String,
-            #[serde(default)]
-            secret: String,
-        }
-        let program = format!("docker-credential-{helper}");
-        let executable = which::which_in(&program, Some(&self.helper_path), ".").with_context(|| {
-            format!("{} names the credential helper {program}, which is not on PATH", self.config_file().display())
-        })?;
-        let mut child = Command::new(&executable)
-            .arg("get")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("running {}", executable.display()))?;
-        if let Some(mut stdin) = child.stdin.take() {
-            // A helper may exit without reading; its output says why.
-            if let Err(err) = stdin.write_all(host.as_bytes()) {
-                if err.kind() != std::io::ErrorKind::BrokenPipe {
-                    return Err(err).with_context(|| format!("writing to {program}"));
-                }
-            }
-        }
-        let output = child.wait_with_output().with_context(|| format!("running {program} get"))?;
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        if stdout.contains(HELPER_NOT_FOUND) || stderr.contains(HELPER_NOT_FOUND) {
-            return Ok(None);
-        }
-        if !output.status.success() {
-            // A failed helper printed no secret; its reason is on either stream.
-            let reason = [stdout.trim(), stderr.trim()].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>();
-            bail!("{program} get {host} failed ({}): {}", output.status, reason.join("; "));
-        }
-        let reply: HelperReply = serde_json::from_str(&stdout)
-            .map_err(|e| anyhow!("{program} get {host} printed no credentials JSON ({})", json_error_place(&e)))?;
-        if reply.secret.is_empty() {
-            return Ok(None);
-        }
-        let secret = if reply.username == "<token>" {
-            Secret::IdentityToken(reply.secret)
-        } else {
-            Secret::Password(reply.secret)
-        };
-        Ok(Some(Credentials { username: reply.username, secret, origin: program }))
-    }
-}
-
-impl AuthEntry {
-    fn credentials(&self, origin: &str) -> Result<Option<Credentials>> {
-        let given = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
-        let (mut username, mut password) = (given(&self.username), given(&self.password));
-        if let Some(auth) = given(&self.auth) {
-            // Never quote it: it is the password.
-            let decoded = BASE64_STANDARD.decode(auth.trim()).ok().and_then(|d| String::from_utf8(d).ok());
-            let (user, pass) = decoded
-                .as_deref()
-                .and_then(|d| d.split_once(':'))
-                .context("its `auth` is not the base64 of user:password")?;
-            (username, password) = (Some(user.to_string()), Some(pass.to_string()));
-        }
-        let origin = origin.to_string();
-        Ok(match (given(&self.identitytoken), username, password) {
-            (Some(token), username, _) => Some(Credentials {
-                username: username.unwrap_or_else(|| "<token>".to_string()),
-                secret: Secret::IdentityToken(token),
-                origin,
-            }),
-            (None, Some(username), Some(password)) => {
-                Some(Credentials { username, secret: Secret::Password(password), origin })
-            }
-            _ => None,
-        })
-    }
-}
-
-/// The entry for `host` in a map keyed the ways docker keys logins: `host`, `https://host`,
-/// `https://host/v1/`; an exact key wins.
-fn by_host<'a, V>(map: &'a HashMap<String, V>, host: &str) -> Option<&'a V> {
-    map.get(host).or_else(|| map.iter().find(|(key, _)| login_host(key).eq_ignore_ascii_case(host)).map(|(_, v)| v))
-}
-
-fn login_host(key: &str) -> &str {
-    let key = key.strip_prefix("https://").or_else(|| key.strip_prefix("http://")).unwrap_or(key);
-    key.split('/').next().unwrap_or(key)
 }
 
 #[cfg(test)]

@@ -1,0 +1,472 @@
+//! The judgements of `cargo xtask test`: which declared tests apply to a unit and platform,
+//! and whether what a container did meets what image.toml expects. Pure: `commands::test`
+//! runs the containers and hands the facts in.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::core::definitions::*;
+use crate::core::plan::Unit;
+use crate::core::text::last_lines;
+
+/// The tests that apply to `unit` on `platform`.
+pub fn applicable<'a>(tests: &'a [TestDef], unit: &Unit, platform: &str) -> Vec<&'a TestDef> {
+    tests
+        .iter()
+        .filter(|t| t.variants.is_empty() || unit.variant.as_ref().is_some_and(|v| t.variants.contains(v)))
+        .filter(|t| t.platforms.is_empty() || t.platforms.iter().any(|p| p == platform))
+        .collect()
+}
+
+/// The values of `{ARG}` placeholders on one unit and platform.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Values(BTreeMap<String, String>);
+
+impl Values {
+    /// The unit's build args plus buildx's automatic platform args.
+    pub fn new(unit_args: &BTreeMap<String, String>, platform: &str) -> Values {
+        let mut parts = platform.splitn(3, '/');
+        let os = parts.next().unwrap_or_default();
+        let arch = parts.next().unwrap_or_default();
+        let variant = parts.next().unwrap_or_default();
+        let mut values = unit_args.clone();
+        for (key, value) in
+            [("TARGETPLATFORM", platform), ("TARGETOS", os), ("TARGETARCH", arch), ("TARGETVARIANT", variant)]
+        {
+            values.insert(key.to_string(), value.to_string());
+        }
+        Values(values)
+    }
+
+    /// `text` with its placeholders filled. Names the definitions did not accept cannot occur;
+    /// they would stay as written.
+    pub fn fill(&self, text: &str) -> String {
+        substitute(text, |name| Some(self.0.get(name).cloned().unwrap_or_else(|| format!("{{{name}}}"))))
+            .unwrap_or_else(|_| text.to_string())
+    }
+
+    /// A regex with its placeholders filled by values that match literally.
+    pub fn fill_regex(&self, text: &str) -> String {
+        substitute(text, |name| Some(self.0.get(name).map_or_else(|| format!("{{{name}}}"), |v| regex_lite::escape(v))))
+            .unwrap_or_else(|_| text.to_string())
+    }
+
+    pub fn fill_all(&self, texts: &[String]) -> Vec<String> {
+        texts.iter().map(|t| self.fill(t)).collect()
+    }
+}
+
+/// A finished process: the container's command, a probe, or a docker step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ran {
+    pub exit_code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// The ways `ran` misses `expect`; empty when it meets it. Stdout is compared without its final newline.
+pub fn judge(expect: &Expect, values: &Values, ran: &Ran) -> Vec<String> {
+    let stdout = ran.stdout.trim_end_matches(['\n', '\r']);
+    let mut misses = Vec::new();
+    if ran.exit_code != expect.exit_code {
+        misses.push(format!("exit code {}, expected {}", ran.exit_code, expect.exit_code));
+    }
+    if let Some(want) = &expect.stdout {
+        let want = values.fill(want);
+        if !stdout.contains(&want) {
+            misses.push(format!("stdout does not contain {want:?}"));
+        }
+    }
+    if let Some(pattern) = &expect.stdout_regex {
+        let pattern = values.fill_regex(pattern);
+        match regex_lite::Regex::new(&pattern) {
+            Ok(re) if re.is_match(stdout) => {}
+            Ok(_) => misses.push(format!("stdout does not match /{pattern}/")),
+            Err(err) => misses.push(format!("invalid regex /{pattern}/: {err}")),
+        }
+    }
+    misses
+}
+
+/// `expected:` and `actual:` lines for a failed command, with the last lines of its output.
+pub fn expected_vs_actual(expect: &Expect, values: &Values, ran: &Ran) -> String {
+    let mut want = vec![format!("exit code {}", expect.exit_code)];
+    if let Some(s) = &expect.stdout {
+        want.push(format!("stdout containing {:?}", values.fill(s)));
+    }
+    if let Some(r) = &expect.stdout_regex {
+        want.push(format!("stdout matching /{}/", values.fill_regex(r)));
+    }
+    format!(
+        "expected: {}\nactual:   exit code {}\n{}\n{}",
+        want.join(", "),
+        ran.exit_code,
+        tail("stdout", &ran.stdout),
+        tail("stderr", &ran.stderr)
+    )
+}
+
+/// The last lines of some output under a heading, or that it was empty.
+pub fn tail(name: &str, text: &str) -> String {
+    if text.trim().is_empty() {
+        format!("{name}: (empty)")
+    } else {
+        format!("{name} (last {TAIL} lines):\n{}", indent(&last_lines(text, TAIL), "  | "))
+    }
+}
+
+/// The ways an image config (its `config` object) misses `check`.
+pub fn check_metadata(check: &MetadataCheck, values: &Values, config: &Value) -> Vec<String> {
+    let mut misses = Vec::new();
+    let user = config["User"].as_str().unwrap_or_default();
+    if !check.allow_root && is_root_user(user) {
+        let shown = if user.is_empty() { "unset, so root".to_string() } else { format!("{user:?}") };
+        misses.push(format!(
+            "the image runs as root (User is {shown}); expected a non-root user, or `allow_root = true`"
+        ));
+    }
+    if let Some(want) = check.user.as_deref().filter(|u| *u != "nonroot") {
+        let same = if want.contains(':') { user == want } else { user.split(':').next() == Some(want) };
+        if !same {
+            misses.push(format!("User is {user:?}, expected {want:?}"));
+        }
+    }
+    if let Some(want) = check.healthcheck {
+        let has = has_healthcheck(config);
+        if want != has {
+            misses.push(
+                if want { "the image has no HEALTHCHECK" } else { "the image has a HEALTHCHECK, expected none" }.into(),
+            );
+        }
+    }
+    let env_list = strings(&config["Env"]);
+    let env: BTreeMap<&str, &str> = env_list.iter().filter_map(|e| e.split_once('=')).collect();
+    for (key, want) in &check.env {
+        let want = values.fill(want);
+        match env.get(key.as_str()) {
+            None => misses.push(format!("Env has no {key}, expected {key}={want}")),
+            Some(have) if *have != want => misses.push(format!("Env has {key}={have}, expected {key}={want}")),
+            Some(_) => {}
+        }
+    }
+    if let Some(want) = &check.exposed_ports {
+        let mut have: Vec<&str> =
+            config["ExposedPorts"].as_object().map_or(vec![], |m| m.keys().map(String::as_str).collect());
+        have.sort_unstable();
+        let mut want: Vec<&str> = want.iter().map(String::as_str).collect();
+        want.sort_unstable();
+        if have != want {
+            misses.push(format!("ExposedPorts are {have:?}, expected {want:?}"));
+        }
+    }
+    if let Some(want) = &check.entrypoint {
+        let have = strings(&config["Entrypoint"]);
+        let want = values.fill_all(want);
+        if have != want {
+            misses.push(format!("Entrypoint is {have:?}, expected {want:?}"));
+        }
+    }
+    misses
+}
+
+/// Whether a config has a HEALTHCHECK that is not `HEALTHCHECK NONE`.
+pub fn has_healthcheck(config: &Value) -> bool {
+    config["Healthcheck"]["Test"].as_array().is_some_and(|t| !t.is_empty() && t[0] != "NONE")
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value.as_array().map_or(vec![], |a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+}
+
+/// What the archive entry of a path says about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStat {
+    /// Permission bits only.
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// Why the file at `path` (placeholders filled) misses `check`, if it does.
+pub fn check_file(check: &FileCheck, path: &str, found: Option<FileStat>) -> Option<String> {
+    let Some(stat) = found else {
+        return check.exists.then(|| format!("{path} does not exist"));
+    };
+    if !check.exists {
+        return Some(format!("{path} exists, expected it not to"));
+    }
+    let mut misses = Vec::new();
+    if let Some(mode) = check.mode.filter(|m| *m != stat.mode) {
+        misses.push(format!("{path} has mode {:04o}, expected {mode:04o}", stat.mode));
+    }
+    if let Some((uid, gid)) = check.owner.filter(|o| *o != (stat.uid, stat.gid)) {
+        misses.push(format!("{path} is owned by {}:{}, expected {uid}:{gid}", stat.uid, stat.gid));
+    }
+    (!misses.is_empty()).then(|| misses.join("; "))
+}
+
+/// The first real entry of a tar stream (as `docker cp` writes it), after any PAX or GNU
+/// extension headers, whose uid and gid override the header's.
+pub fn first_tar_entry(mut data: &[u8]) -> Result<FileStat, String> {
+    let mut pax: BTreeMap<String, String> = BTreeMap::new();
+    loop {
+        let header = data.get(..512).ok_or("the archive ends before its first entry")?;
+        if header.iter().all(|b| *b == 0) {
+            return Err("the archive is empty".to_string());
+        }
+        let size = usize::try_from(tar_number(&header[124..136])?).map_err(|_| "a tar entry is too large")?;
+        match header[156] {
+            b'x' | b'g' | b'L' | b'K' => {
+                let body = data.get(512..512 + size).ok_or("the archive ends inside an extension header")?;
+                if header[156] == b'x' {
+                    pax.extend(pax_records(body));
+                }
+                data =
+                    data.get(512 + size.div_ceil(512) * 512..).ok_or("the archive ends after an extension header")?;
+            }
+            _ => {
+                let id = |key: &str, field: &[u8]| -> Result<u32, String> {
+                    let value = match pax.get(key) {
+                        Some(v) => v.parse().map_err(|_| format!("bad PAX {key} {v:?}"))?,
+                        None => tar_number(field)?,
+                    };
+                    u32::try_from(value).map_err(|_| format!("{key} {value} is out of range"))
+                };
+                let mode = u32::try_from(tar_number(&header[100..108])? & 0o7777).expect("masked to 12 bits");
+                return Ok(FileStat { mode, uid: id("uid", &header[108..116])?, gid: id("gid", &header[116..124])? });
+            }
+        }
+    }
+}
+
+/// A numeric tar header field: octal text, or base-256 when the top bit is set.
+fn tar_number(field: &[u8]) -> Result<u64, String> {
+    if field.first().is_some_and(|b| b & 0x80 != 0) {
+        return Ok(field
+            .iter()
+            .enumerate()
+            .fold(0u64, |n, (i, b)| (n << 8) | u64::from(if i == 0 { b & 0x7f } else { *b })));
+    }
+    let text = std::str::from_utf8(field).map_err(|_| "a tar header field is not text".to_string())?;
+    let text = text.trim_matches(|c| c == '\0' || c == ' ');
+    if text.is_empty() {
+        return Ok(0);
+    }
+    u64::from_str_radix(text, 8).map_err(|_| format!("bad number {text:?} in a tar header"))
+}
+
+/// `LEN key=value\n` records.
+fn pax_records(body: &[u8]) -> Vec<(String, String)> {
+    String::from_utf8_lossy(body)
+        .lines()
+        .filter_map(|line| {
+            let (_, record) = line.split_once(' ')?;
+            let (key, value) = record.split_once('=')?;
+            Some((key.to_string(), value.to_string()))
+        })
+        .collect()
+}
+
+/// Where a starting service stands, from `docker inspect`'s `.State` and its output so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    Pending,
+    Failed(String),
+}
+
+pub fn readiness(wait: &Wait, state: &Value, logs: &str, elapsed: Duration) -> Readiness {
+    if state["Running"] == false && state["Status"] != "created" {
+        return Readiness::Failed(format!(
+            "the service stopped ({}, exit code {}) before it was ready",
+            state["Status"].as_str().unwrap_or("?"),
+            state["ExitCode"]
+        ));
+    }
+    match wait {
+        Wait::Healthy => match state["Health"]["Status"].as_str() {
+            Some("healthy") => Readiness::Ready,
+            Some("unhealthy") => {
+                let last = state["Health"]["Log"].as_array().and_then(|l| l.last()).map(|l| &l["Output"]);
+                let output = last.and_then(Value::as_str).unwrap_or_default().trim();
+                Readiness::Failed(format!("its HEALTHCHECK reports unhealthy: {output:?}"))
+            }
+            _ => Readiness::Pending,
+        },
+        Wait::Log(text) if logs.contains(text.as_str()) => Readiness::Ready,
+        Wait::Delay(delay) if elapsed >= *delay => Readiness::Ready,
+        Wait::Log(_) | Wait::Delay(_) => Readiness::Pending,
+    }
+}
+
+/// The words of a command line as a POSIX shell reads them back.
+pub fn shell_words(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| {
+            let plain = !a.is_empty() && a.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&b));
+            if plain {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn indent(text: &str, prefix: &str) -> String {
+    text.lines().map(|l| format!("{prefix}{l}")).collect::<Vec<_>>().join("\n")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Passed,
+    /// The image does not do what the test expects.
+    Failed,
+    /// The test could not run: the image is not published, docker failed.
+    Error,
+    /// Not run: the run was interrupted.
+    Skipped,
+}
+
+/// One test on one unit and platform.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseResult {
+    pub unit: String,
+    pub platform: String,
+    pub test: String,
+    pub status: Status,
+    pub seconds: f64,
+    /// What ran: `repo@sha256:...`, or the local tag with `--local`.
+    pub image: Option<String>,
+    /// One line: what went wrong.
+    pub message: Option<String>,
+    /// Expected against actual, with the output's last lines.
+    pub details: Option<String>,
+    /// The same step by hand.
+    pub reproduce: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub tests: usize,
+    pub passed: usize,
+    pub failed: usize,
+    pub errors: usize,
+    pub skipped: usize,
+}
+
+pub fn counts<'a>(results: impl IntoIterator<Item = &'a CaseResult>) -> Counts {
+    let mut c = Counts::default();
+    for r in results {
+        c.tests += 1;
+        match r.status {
+            Status::Passed => c.passed += 1,
+            Status::Failed => c.failed += 1,
+            Status::Error => c.errors += 1,
+            Status::Skipped => c.skipped += 1,
+        }
+    }
+    c
+}
+
+/// A failed or errored case as people read it on the terminal.
+pub fn failure_text(r: &CaseResult) -> String {
+    let label = if r.status == Status::Error { "ERROR" } else { "FAILED" };
+    let mut out = format!("{label} {} {} {:?}: {}", r.unit, r.platform, r.test, r.message.as_deref().unwrap_or("?"));
+    if let Some(image) = &r.image {
+        out.push_str(&format!("\n  image: {image}"));
+    }
+    if let Some(details) = &r.details {
+        out.push('\n');
+        out.push_str(&indent(details, "  "));
+    }
+    for line in r.reproduce.iter().flat_map(|r| r.lines()) {
+        out.push_str(&format!("\n  reproduce: {line}"));
+    }
+    out
+}
+
+/// JUnit XML: a testsuite per unit, a testcase per platform and test.
+pub fn junit(results: &[CaseResult]) -> String {
+    let mut suites: Vec<(&str, Vec<&CaseResult>)> = Vec::new();
+    for r in results {
+        match suites.iter_mut().find(|(unit, _)| *unit == r.unit) {
+            Some((_, cases)) => cases.push(r),
+            None => suites.push((&r.unit, vec![r])),
+        }
+    }
+    let attrs = |c: Counts, seconds: f64| {
+        format!(
+            "tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{seconds:.3}\"",
+            c.tests, c.failed, c.errors, c.skipped
+        )
+    };
+    let total: f64 = results.iter().map(|r| r.seconds).sum();
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    out.push_str(&format!("<testsuites name=\"cargo xtask test\" {}>\n", attrs(counts(results), total)));
+    for (unit, cases) in suites {
+        let seconds: f64 = cases.iter().map(|r| r.seconds).sum();
+        let c = counts(cases.iter().copied());
+        out.push_str(&format!("  <testsuite name=\"{}\" {}>\n", xml(unit), attrs(c, seconds)));
+        for r in cases {
+            out.push_str(&format!(
+                "    <testcase name=\"{}\" classname=\"{}\" time=\"{:.3}\"",
+                xml(&format!("{} [{}]", r.test, r.platform)),
+                xml(&r.unit),
+                r.seconds
+            ));
+            let message = xml(r.message.as_deref().unwrap_or_default());
+            let body = xml_escape(&failure_text(r), false);
+            match r.status {
+                Status::Passed => out.push_str("/>\n"),
+                Status::Failed => out.push_str(&format!(
+                    ">\n      <failure message=\"{message}\" type=\"failure\">{body}</failure>\n    </testcase>\n"
+                )),
+                Status::Error => out.push_str(&format!(
+                    ">\n      <error message=\"{message}\" type=\"error\">{body}</error>\n    </testcase>\n"
+                )),
+                Status::Skipped => {
+                    out.push_str(&format!(">\n      <skipped message=\"{message}\"/>\n    </testcase>\n"))
+                }
+            }
+        }
+        out.push_str("  </testsuite>\n");
+    }
+    out.push_str("</testsuites>\n");
+    out
+}
+
+/// Text as an XML attribute value, where line breaks must be escaped to survive.
+fn xml(text: &str) -> String {
+    xml_escape(text, true)
+}
+
+/// Text as XML character data. Characters XML 1.0 cannot hold (terminal escapes in a
+/// container's output) are written out as `\u{..}` so the document stays valid.
+fn xml_escape(text: &str, attribute: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\n' if attribute => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            '\t' if attribute => out.push_str("&#9;"),
+            '\n' | '\t' => out.push(c),
+            c if c < ' ' || c == '\u{fffe}' || c == '\u{ffff}' => out.push_str(&c.escape_unicode().to_string()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// How many lines of a command's output a failure shows.
+pub const TAIL: usize = 20;
