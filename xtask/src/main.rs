@@ -1,19 +1,43 @@
 use anyhow::Result;
-use xtask::cli::exit::Exit;
-use xtask::cli::flags;
+use xtask::cli::exit::{Exit, Failure};
+use xtask::cli::{flags, help, preflight};
+use xtask::stdio;
 
 fn main() {
-    if let Err(err) = try_main() {
+    // Decided on the raw argv before xflags: help, the version, or a "did you mean". Lossy
+    // UTF-8 is enough to decide; xflags still reads the real arguments.
+    let args: Vec<String> = std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
+    let result = match preflight::preflight(&args) {
+        Ok(Some(request)) => {
+            stdio::stdout(format_args!("{}\n", help::render(flags::Xtask::HELP, &request)));
+            Ok(())
+        }
+        Ok(None) => try_main(),
+        Err(suggestion) => Err(Failure::new(Exit::Unavailable, suggestion.to_string()).into()),
+    };
+    // A reader that closed the pipe is not a failure; a full disk under `> file` is.
+    if let Err(err) = result.and_then(|()| stdio::finish().map_err(anyhow::Error::msg)) {
         // The whole chain of causes, without a backtrace even when RUST_BACKTRACE is set.
-        eprintln!("error: {err}");
+        stdio::stderr(format_args!("error: {err}\n"));
         for cause in err.chain().skip(1) {
-            eprintln!("  caused by: {cause}");
+            stdio::stderr(format_args!("  caused by: {cause}\n"));
         }
         std::process::exit(Exit::of(&err).code());
     }
 }
 
 fn try_main() -> Result<()> {
-    let flags = flags::Xtask::from_env_or_exit();
+    let flags = match flags::Xtask::from_env() {
+        Ok(flags) => flags,
+        // preflight answers every `--help` first; kept in case the two ever disagree.
+        Err(err) if err.is_help() => {
+            stdio::stdout(format_args!("{}\n", help::render(flags::Xtask::HELP, &help::HelpRequest::All)));
+            return Ok(());
+        }
+        Err(err) => {
+            let hint = "`cargo xtask help` lists the commands and their flags";
+            return Err(Failure::new(Exit::Unavailable, format!("{err}\n  hint: {hint}")).into());
+        }
+    };
     xtask::commands::run(&flags)
 }

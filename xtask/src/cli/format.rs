@@ -2,6 +2,8 @@
 
 use anyhow::{bail, Result};
 
+use crate::cli::exit::{Exit, Failure};
+
 /// How results are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -26,13 +28,16 @@ pub fn parse(flag: Option<&str>) -> Result<Format> {
 }
 
 impl Format {
-    /// Refuses a format the command cannot print.
+    /// Refuses a format the command cannot print: a usage error, exit 2, as when the argv
+    /// check catches it first.
     pub fn require(self, command: &str, supported: &[Format]) -> Result<Format> {
         if supported.contains(&self) {
             return Ok(self);
         }
         let names: Vec<&str> = supported.iter().map(|f| f.name()).collect();
-        bail!("`{command}` prints {}, not {}: pass --format {}", names.join(" or "), self.name(), names[0])
+        let message =
+            format!("`{command}` prints {}, not {}: pass --format {}", names.join(" or "), self.name(), names[0]);
+        Err(Failure::new(Exit::Unavailable, message).into())
     }
 
     pub fn name(self) -> &'static str {

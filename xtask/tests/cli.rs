@@ -1,0 +1,115 @@
+//! The command line as a person meets it, through the real binary: where the workspace is
+//! found, help and suggestions, commands that work with a broken image.toml, and a reader
+//! that closes the pipe early.
+
+mod common;
+
+use std::process::{Command, Output, Stdio};
+
+use camino::Utf8Path;
+
+/// The binary run in `dir` with no `--root`, as `cargo xtask` would run it there, with
+/// `CARGO_MANIFEST_DIR` as given (cargo sets it; a shell does not).
+fn xtask_in(dir: &Utf8Path, manifest_dir: Option<&Utf8Path>, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    command.current_dir(dir).args(args).env_remove("GITHUB_EVENT_NAME").env_remove("CARGO_MANIFEST_DIR");
+    if let Some(manifest_dir) = manifest_dir {
+        command.env("CARGO_MANIFEST_DIR", manifest_dir);
+    }
+    command.output().expect("running the xtask binary")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Two clones, one binary (a target directory shared between them): each run works on the
+/// clone it was started in, never on the one the binary was built in.
+#[test]
+fn the_workspace_is_found_at_run_time_not_compiled_in() {
+    let first = common::fixture("multi");
+    let second = common::fixture("multi");
+    std::fs::rename(second.join("images/tool"), second.join("images/second-only")).unwrap();
+
+    let plan = xtask_in(&second.join("images"), None, &["plan"]);
+    assert!(plan.status.success(), "{}", text(&plan.stderr));
+    assert!(text(&plan.stdout).contains("second-only"), "{}", text(&plan.stdout));
+
+    // `cargo run` in the first clone sets CARGO_MANIFEST_DIR to its xtask package.
+    std::fs::create_dir_all(first.join("xtask")).unwrap();
+    let plan = xtask_in(&second, Some(&first.join("xtask")), &["plan"]);
+    assert!(plan.status.success(), "{}", text(&plan.stderr));
+    let listed = text(&plan.stdout);
+    assert!(listed.contains("tool") && !listed.contains("second-only"), "{listed}");
+
+    // Outside any workspace (the test scratch space is inside this repository's).
+    let outside =
+        camino::Utf8PathBuf::try_from(std::env::temp_dir()).unwrap().join(format!("xtask-lost-{}", std::process::id()));
+    std::fs::create_dir_all(&outside).unwrap();
+    let lost = xtask_in(&outside, None, &["plan"]);
+    assert_eq!(lost.status.code(), Some(1));
+    assert!(text(&lost.stderr).contains("no Cargo.toml with [workspace.metadata.images] at or above"));
+    std::fs::remove_dir_all(&outside).unwrap();
+}
+
+#[test]
+fn help_is_per_command_and_typos_get_a_suggestion() {
+    let root = common::fixture("multi");
+    for args in [&["help", "plan"][..], &["plan", "--help"], &["plan", "-h"]] {
+        let help = xtask_in(&root, None, args);
+        assert!(help.status.success(), "{args:?}: {}", text(&help.stderr));
+        let shown = text(&help.stdout);
+        assert!(shown.starts_with("cargo xtask plan"), "{args:?}: {shown}");
+        assert!(shown.contains("EXAMPLES") && !shown.contains("cargo xtask build\n"), "{args:?}: {shown}");
+    }
+    let typo = xtask_in(&root, None, &["pln"]);
+    assert_eq!(typo.status.code(), Some(2));
+    assert!(text(&typo.stderr).contains("unknown command `pln`; did you mean `plan`?"), "{}", text(&typo.stderr));
+    let flag = xtask_in(&root, None, &["plan", "--formt", "json"]);
+    assert_eq!(flag.status.code(), Some(2));
+    assert!(text(&flag.stderr).contains("did you mean `--format`?"), "{}", text(&flag.stderr));
+    let version = xtask_in(&root, None, &["version"]);
+    assert!(version.status.success());
+    assert!(text(&version.stdout).starts_with(&format!("xtask {} (commit ", env!("CARGO_PKG_VERSION"))));
+    let refused = xtask_in(&root, None, &["new", "x", "--format", "json"]);
+    assert_eq!(refused.status.code(), Some(2), "a usage error");
+    assert!(text(&refused.stderr).contains("`new` prints table, not json"), "{}", text(&refused.stderr));
+}
+
+/// A broken image.toml stops the commands that read it, and only those.
+#[test]
+fn commands_that_need_no_definitions_survive_a_broken_image_toml() {
+    let root = common::fixture("multi");
+    std::fs::write(root.join("images/app/image.toml"), "name = [unclosed\n").unwrap();
+    let plan = xtask_in(&root, None, &["plan"]);
+    assert_eq!(plan.status.code(), Some(1));
+    assert!(text(&plan.stderr).contains("images/app/image.toml:1:"), "{}", text(&plan.stderr));
+    for args in [&["help"][..], &["version"], &["schema"], &["docs"]] {
+        let run = xtask_in(&root, None, args);
+        assert!(run.status.success(), "{args:?}: {}", text(&run.stderr));
+    }
+    assert!(root.join("docs/image.schema.json").is_file() && root.join("docs/image-toml.md").is_file());
+    let doctor = xtask_in(&root, None, &["doctor", "--format", "json"]);
+    let report = text(&doctor.stdout);
+    assert!(report.contains("\"definitions\"") && report.contains("images/app/image.toml:1:"), "{report}");
+}
+
+/// `| head -c1`: the reader goes away; the command ends quietly instead of panicking.
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    let root = common::fixture("multi");
+    for _ in 0..5 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(["--root", root.as_str(), "plan", "--format", "json"])
+            .env_remove("GITHUB_EVENT_NAME")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        let stderr = text(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert_eq!(output.status.code(), Some(0), "{stderr}");
+    }
+}
