@@ -9,7 +9,7 @@ pub fn write_or_check(root: &Utf8Path, file: &str, text: &str, check: bool, comm
     if check {
         let current = std::fs::read_to_string(&path).unwrap_or_default();
         if current != text {
-            bail!("{file} is out of date with xtask/src/core/schema.rs: run `{command}` and commit the result");
+            bail!("{file} is out of date with xtask/src/core/schema/keys.rs: run `{command}` and commit the result");
         }
         println!("{file} is up to date");
         return Ok(());

@@ -175,7 +175,7 @@ impl TestArgs<'_> {
                     src.at(
                         &value,
                         format!("invalid regex {:?}: {err}", value.get_ref()),
-                        "the syntax is the `regex` crate's; build arg values are matched literally".to_string(),
+                        "the syntax is regex-lite's: the `regex` crate's without Unicode classes such as `\\p{L}`; build arg values are matched literally".to_string(),
                     )
                 })?;
                 compiled.push(text);

@@ -461,7 +461,7 @@ pub const KEYS: &[Key] = &[
         default: Absent::None,
         example: r#"'^\w+ from (amd64|arm64)$'"#,
         instead_of: None,
-        doc: "A regex (the `regex` crate's syntax) that stdout, without its final newline, must match; placeholders match literally.",
+        doc: "A regex in regex-lite's syntax (the `regex` crate's, without Unicode classes such as `\\p{L}`) that stdout, without its final newline, must match; placeholders match literally.",
     },
     Key {
         table: "tests",
