@@ -6,7 +6,8 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::{engine_lock, fixture, replace_in, run, xtask, xtask_ok, TestRegistry};
-use xtask::sys::registry::{split_repository, Registry};
+use xtask::oci::reference::split_repository;
+use xtask::sys::registry::Registry;
 
 const LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";

@@ -90,7 +90,7 @@ fn platform_digest(registry: &TestRegistry, root: &Utf8Path, unit: &str, archite
         serde_json::from_str(&xtask_ok(root, &registry.host, &["--format", "json", "plan"])).unwrap();
     let unit = plan.iter().find(|u| u["id"] == unit).unwrap();
     let (repository, tag) = unit["tags"][0].as_str().unwrap().rsplit_once(':').unwrap();
-    let (_, path) = xtask::sys::registry::split_repository(repository);
+    let (_, path) = xtask::oci::reference::split_repository(repository);
     let list = registry.client().manifest(path, tag).unwrap().unwrap();
     let entry = list.body.manifests.iter().find(|m| m.platform.as_ref().unwrap().architecture == architecture);
     format!("{repository}@{}", entry.unwrap().digest)

@@ -63,7 +63,7 @@ fn plan(ws: &Workspace, runs: usize) -> Result<()> {
             format!("{runs} runs"),
         ],
     ];
-    println!("{}", crate::cli::output::table(&["MEDIAN OF", "TIME", "RUNS"], &rows));
+    println!("{}", crate::core::text::table(&["MEDIAN OF", "TIME", "RUNS"], &rows));
     println!(
         "Planning {units} units takes {} in process, {} of CPU (target: under 100 ms); through the binary, {} more than this repo's own plan.",
         millis(in_process),
@@ -162,7 +162,7 @@ fn compile(ws: &Workspace, runs: usize) -> Result<()> {
         vec!["  its CPU time (user + system)".to_string(), format!("{:.1} s", cpu.as_secs_f64()), String::new()],
         vec!["no-op rebuild".to_string(), millis(noop), "5 runs".to_string()],
     ];
-    println!("{}", crate::cli::output::table(&["MEDIAN OF", "TIME", "RUNS"], &rows));
+    println!("{}", crate::core::text::table(&["MEDIAN OF", "TIME", "RUNS"], &rows));
     println!(
         "A cold build compiles {compiled} crates ({} in the normal dependency tree, xtask included) in {:.1} s (target: under 45 s).",
         crates.len(),
@@ -253,7 +253,7 @@ fn verify(ws: &Workspace, runs: usize) -> Result<()> {
         vec!["size".to_string(), millis(size), format!("{runs} runs")],
         vec!["loop of `docker manifest inspect`".to_string(), millis(shell), format!("{loop_runs} runs")],
     ];
-    println!("{}", crate::cli::output::table(&[&format!("{TAGS} TAGS, MEDIAN OF"), "TIME", "RUNS"], &rows));
+    println!("{}", crate::core::text::table(&[&format!("{TAGS} TAGS, MEDIAN OF"), "TIME", "RUNS"], &rows));
     println!("verify-manifests is {ratio:.1}x faster than the loop (target: 20x), and checks platforms, configs, digests and labels that the loop does not.");
     Ok(())
 }
@@ -338,7 +338,7 @@ fn noop(ws: &Workspace, runs: usize) -> Result<()> {
     ];
     println!(
         "{}",
-        crate::cli::output::table(&[&format!("{BUILD_UNITS} UNITS × 2 PLATFORMS, MEDIAN OF {runs}"), "TIME"], &rows)
+        crate::core::text::table(&[&format!("{BUILD_UNITS} UNITS × 2 PLATFORMS, MEDIAN OF {runs}"), "TIME"], &rows)
     );
     println!(
         "The no-op build is {:.1}x faster than cached buildx runs (targets: under 1.5 s, at least 10x).",
@@ -372,7 +372,7 @@ fn parallel(ws: &Workspace, runs: usize) -> Result<()> {
     ];
     println!(
         "{}",
-        crate::cli::output::table(&[&format!("COLD BUILD OF {BUILD_UNITS} UNITS × 2 PLATFORMS"), "TIME"], &rows)
+        crate::core::text::table(&[&format!("COLD BUILD OF {BUILD_UNITS} UNITS × 2 PLATFORMS"), "TIME"], &rows)
     );
     println!("The default is {:.2}x faster than one build at a time.", serial.as_secs_f64() / default.as_secs_f64());
     Ok(())

@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::cli::flags;
 use crate::cli::format::Format;
-use crate::cli::output::{self, Progress};
+use crate::cli::output::Progress;
 use crate::core::buildx::Output;
 use crate::core::plan::Unit;
 use crate::oci::digest::short_digest;
@@ -103,7 +103,7 @@ fn report(format: Format, results: &[UnitResult]) -> Result<()> {
                 r.unit.clone(),
                 p.platform.clone(),
                 status.to_string(),
-                output::duration(Duration::from_secs_f64(p.seconds)),
+                crate::core::text::duration(Duration::from_secs_f64(p.seconds)),
                 p.digest.as_deref().map(short_digest).unwrap_or_default(),
             ]);
         }
@@ -122,7 +122,7 @@ fn report(format: Format, results: &[UnitResult]) -> Result<()> {
             r.index_digest.as_deref().map(short_digest).unwrap_or_default(),
         ]);
     }
-    println!("{}", output::table(&["UNIT", "PLATFORM", "RESULT", "DURATION", "DIGEST"], &rows));
+    println!("{}", crate::core::text::table(&["UNIT", "PLATFORM", "RESULT", "DURATION", "DIGEST"], &rows));
     Ok(())
 }
 

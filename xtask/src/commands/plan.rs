@@ -26,6 +26,6 @@ pub fn run(ws: &Workspace, format: Format, flags: &crate::cli::flags::Plan) -> R
             vec![u.id.clone(), u.platforms.join(","), u.depends_on.join(","), tags.join(" ")]
         })
         .collect();
-    println!("{}", crate::cli::output::table(&["UNIT", "PLATFORMS", "DEPENDS ON", "TAGS"], &rows));
+    println!("{}", crate::core::text::table(&["UNIT", "PLATFORMS", "DEPENDS ON", "TAGS"], &rows));
     Ok(())
 }

@@ -4,7 +4,6 @@
 use anyhow::{bail, Result};
 
 use crate::cli::flags;
-use crate::cli::output;
 use crate::core::plan::Unit;
 use crate::oci::digest::short_digest;
 use crate::ops::build::run_id;
@@ -53,7 +52,7 @@ pub fn run(ws: &Workspace, flags: &flags::Publish) -> Result<()> {
             }
         }
     }
-    println!("{}", output::table(&["UNIT", "RESULT", "DETAIL"], &rows));
+    println!("{}", crate::core::text::table(&["UNIT", "RESULT", "DETAIL"], &rows));
     if failures > 0 {
         bail!("{failures} of {} unit(s) were not published; their tags did not move", units.len());
     }

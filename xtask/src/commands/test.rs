@@ -18,13 +18,14 @@ use serde_json::Value;
 
 use crate::cli::flags;
 use crate::cli::format::Format;
-use crate::cli::output::{self, Progress};
+use crate::cli::output::Progress;
 use crate::core::checks::*;
 use crate::core::definitions::{FileCheck, ServiceCheck, TestDef, Wait};
 use crate::core::plan::Unit;
 use crate::core::progress::Steps;
 use crate::core::text::last_lines;
-use crate::sys::registry::{split_repository, Registry};
+use crate::oci::reference::split_repository;
+use crate::sys::registry::Registry;
 use crate::sys::workspace::Workspace;
 
 /// The health-check interval services run with: images often say 10s or more, which tests need not wait for.
@@ -122,7 +123,7 @@ pub fn run(ws: &Workspace, format: Format, flags: &flags::Test) -> Result<()> {
         c.failed,
         c.errors,
         c.skipped,
-        output::duration(started.elapsed())
+        crate::core::text::duration(started.elapsed())
     );
     let success = c.failed + c.errors == 0 && leftovers.is_ok() && !ctx.interrupted.load(Ordering::SeqCst);
     crate::sys::metrics::record(ws, "test", began, success, unit_metrics(&results));
@@ -142,13 +143,13 @@ pub fn run(ws: &Workspace, format: Format, flags: &flags::Test) -> Result<()> {
 
 /// A metrics record per unit and platform: the worst status of its cases, their
 /// summed time and the manifest digest they ran.
-fn unit_metrics(results: &[CaseResult]) -> Vec<crate::sys::metrics::UnitPlatformRecord> {
-    let mut out: Vec<crate::sys::metrics::UnitPlatformRecord> = Vec::new();
+fn unit_metrics(results: &[CaseResult]) -> Vec<crate::core::metrics::UnitPlatformRecord> {
+    let mut out: Vec<crate::core::metrics::UnitPlatformRecord> = Vec::new();
     for r in results {
         let at = match out.iter().position(|m| m.unit == r.unit && m.platform == r.platform) {
             Some(at) => at,
             None => {
-                out.push(crate::sys::metrics::UnitPlatformRecord {
+                out.push(crate::core::metrics::UnitPlatformRecord {
                     unit: r.unit.clone(),
                     platform: r.platform.clone(),
                     status: "skipped".to_string(),
@@ -697,7 +698,7 @@ impl Stop {
         match self {
             Stop::Interrupted => Verdict::Interrupted,
             Stop::TimedOut => Verdict::Fail {
-                message: format!("timed out after {} while {during}", output::duration(test.timeout)),
+                message: format!("timed out after {} while {during}", crate::core::text::duration(test.timeout)),
                 details: Some(
                     "raise `timeout` in the test if this platform is just slow (emulated platforms are)".to_string(),
                 ),
@@ -755,11 +756,11 @@ pub fn summary_table(results: &[CaseResult]) -> String {
                 r.platform.clone(),
                 r.test.clone(),
                 result.to_string(),
-                output::duration(Duration::from_secs_f64(r.seconds)),
+                crate::core::text::duration(Duration::from_secs_f64(r.seconds)),
             ]
         })
         .collect();
-    output::table(&["UNIT", "PLATFORM", "TEST", "RESULT", "DURATION"], &rows)
+    crate::core::text::table(&["UNIT", "PLATFORM", "TEST", "RESULT", "DURATION"], &rows)
 }
 
 #[cfg(test)]

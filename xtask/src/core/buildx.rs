@@ -262,6 +262,18 @@ pub fn oci_labels(
     labels
 }
 
+/// The platforms on the `Platforms:` lines of `docker buildx inspect`, without the
+/// `*` that marks configured ones.
+pub fn builder_platforms(inspect: &str) -> Vec<&str> {
+    inspect
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("Platforms:"))
+        .flat_map(|list| list.split(','))
+        .map(|p| p.trim().trim_end_matches('*'))
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -450,5 +462,13 @@ mod tests {
         u.licenses = Some("PSF-2.0 AND 0BSD".into());
         let labels = oci_labels(&u, None, None, "2026-11-24T00:00:00Z");
         assert_eq!(labels["org.opencontainers.image.licenses"], "PSF-2.0 AND 0BSD");
+    }
+
+    #[test]
+    fn builder_platforms_come_from_every_platforms_line() {
+        let inspect = "Name:          default\nDriver:        docker\n\nNodes:\nName:             default\n\
+                       Status:           running\nPlatforms:        linux/amd64*, linux/386, linux/arm64\n";
+        assert_eq!(builder_platforms(inspect), ["linux/amd64", "linux/386", "linux/arm64"]);
+        assert!(builder_platforms("Name: default\n").is_empty());
     }
 }

@@ -1,4 +1,6 @@
-//! Small text helpers shared by every layer.
+//! Small text helpers shared by every layer: tables, durations, sizes, plurals.
+
+use std::time::Duration;
 
 /// The last `n` lines of a process's output, for error messages.
 pub fn last_lines(text: &str, n: usize) -> String {
@@ -18,5 +20,60 @@ pub fn human(bytes: u64) -> String {
         b if b >= 1_000_000 => format!("{:.1} MB", b as f64 / 1e6),
         b if b >= 1_000 => format!("{:.1} kB", b as f64 / 1e3),
         b => format!("{b} B"),
+    }
+}
+
+/// A plain-text table with left-aligned columns.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| -> String {
+        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        padded.join("  ").trim_end().to_string()
+    };
+    let mut out = line(headers.to_vec());
+    out.push('\n');
+    out.push_str(&line(widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().iter().map(String::as_str).collect()));
+    for row in rows {
+        out.push('\n');
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+/// `1m05s`, `12.3s`: durations as people read them.
+pub fn duration(d: Duration) -> String {
+    let secs = d.as_secs_f64();
+    if secs < 60.0 {
+        format!("{secs:.1}s")
+    } else {
+        format!("{}m{:02}s", d.as_secs() / 60, d.as_secs() % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_aligns_columns() {
+        let rows = vec![
+            vec!["base".to_string(), "linux/amd64".to_string()],
+            vec!["python:python3.13".to_string(), "x".to_string()],
+        ];
+        assert_eq!(
+            table(&["UNIT", "PLATFORM"], &rows),
+            "UNIT               PLATFORM\n-----------------  -----------\nbase               linux/amd64\npython:python3.13  x"
+        );
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration(Duration::from_millis(12_340)), "12.3s");
+        assert_eq!(duration(Duration::from_secs(65)), "1m05s");
     }
 }

@@ -140,6 +140,21 @@ pub fn check_tag(tag: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Splits `host[:port]/path/name` into the registry host and the repository path.
+pub fn split_repository(repository: &str) -> (&str, &str) {
+    repository.split_once('/').unwrap_or(("", repository))
+}
+
+/// `localhost`, `127.x.x.x` and `[::1]`, with or without a port.
+pub fn is_loopback(host: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        host.split(':').next().unwrap_or("")
+    };
+    name == "localhost" || name == "::1" || name.parse::<::core::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

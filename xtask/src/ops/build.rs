@@ -15,10 +15,11 @@ use serde::Serialize;
 use crate::core::buildx::{self, Driver, Output, PlatformBuild};
 use crate::core::plan::Unit;
 use crate::core::progress::Steps;
+use crate::core::release::Snapshot;
 use crate::core::schedule::{Schedule, State, Task};
 use crate::core::text::last_lines;
 use crate::oci::digest::short_digest;
-use crate::ops::publish::{self, Publisher, Snapshot};
+use crate::ops::publish::{self, Publisher};
 use crate::sys::apt::IsolatedApt;
 use crate::sys::registry::Registry;
 use crate::sys::workspace::{display_path, Workspace};
@@ -84,8 +85,8 @@ pub struct Request<'a> {
 /// whose platforms all succeeded. Returns one result per unit, and whether Ctrl-C stopped it.
 pub fn build(ws: &Workspace, request: &Request<'_>, progress: &dyn Steps) -> Result<(Vec<UnitResult>, bool)> {
     let (units, platforms, output, publishing) = (request.units, request.platforms, request.output, request.publish);
-    let drivers = detect_drivers(&ws.defs.settings.builders, &platforms)?;
-    let apt = rootfs_apt(ws, &units)?;
+    let drivers = detect_drivers(&ws.defs.settings.builders, platforms)?;
+    let apt = rootfs_apt(ws, units)?;
     let client = if output == Output::Push { Some(Registry::new(&ws.registry)?) } else { None };
     let before = match &client {
         Some(client) if publishing => publish::snapshot(client, units.iter().flat_map(|u| u.tags.clone()).collect())
@@ -120,7 +121,7 @@ pub fn build(ws: &Workspace, request: &Request<'_>, progress: &dyn Steps) -> Res
         apt: apt.as_ref(),
         progress,
         source: git_source(ws),
-        units: &units,
+        units,
         digests: Mutex::new(BTreeMap::new()),
         running: Mutex::new(BTreeMap::new()),
         publisher: client.as_ref().map(|client| Publisher {
@@ -137,15 +138,15 @@ pub fn build(ws: &Workspace, request: &Request<'_>, progress: &dyn Steps) -> Res
 
     // Costs from earlier runs put the slowest chains first; without metrics, estimates do.
     let history = crate::sys::metrics::read_all(&crate::sys::metrics::path(&ws.target()))
-        .map(|records| crate::sys::metrics::last_build_seconds(&records))
+        .map(|records| crate::core::metrics::last_build_seconds(&records))
         .unwrap_or_default();
-    let (job_list, tasks) = jobs_for(&units, &platforms, publishing, crate::sys::provision::host_platform(), &history);
+    let (job_list, tasks) = jobs_for(units, platforms, publishing, crate::sys::provision::host_platform(), &history);
     let mut schedule = Schedule::new(tasks, jobs, request.keep_going);
     let (outcomes, interrupted) = execute(&ctx, &job_list, &mut schedule)?;
     if let Err(err) = ctx.digest_cache.save() {
         eprintln!("warning: the input digest cache was not saved: {err:#}");
     }
-    let results = collect(ws, &units, &job_list, &schedule, &outcomes);
+    let results = collect(ws, units, &job_list, &schedule, &outcomes);
 
     Ok((results, interrupted))
 }
@@ -359,7 +360,7 @@ fn build_platform(ctx: &BuildContext<'_>, task: usize, unit: &Unit, platform: &s
         let input_tag = input_digest.as_deref().map(|d| crate::core::inputs::inputs_ref(&unit.repository, d, platform));
         if let (Some(client), Some(tag), false) = (client, &input_tag, ctx.force) {
             let (repo_ref, tag_name) = tag.rsplit_once(':').context("an input tag has a tag")?;
-            if let Some(found) = client.head_manifest(crate::sys::registry::split_repository(repo_ref).1, tag_name)? {
+            if let Some(found) = client.head_manifest(crate::oci::reference::split_repository(repo_ref).1, tag_name)? {
                 let key = (unit.id.clone(), platform.to_string());
                 ctx.digests.lock().unwrap_or_else(|p| p.into_inner()).insert(key, found.digest.clone());
                 return Ok(Done { digest: Some(found.digest), input_digest, up_to_date: true });
@@ -613,11 +614,11 @@ pub fn run_id() -> String {
 }
 
 /// One metrics line per unit and platform.
-pub fn metrics(results: &[UnitResult]) -> Vec<crate::sys::metrics::UnitPlatformRecord> {
+pub fn metrics(results: &[UnitResult]) -> Vec<crate::core::metrics::UnitPlatformRecord> {
     results
         .iter()
         .flat_map(|r| {
-            r.platforms.iter().map(move |p| crate::sys::metrics::UnitPlatformRecord {
+            r.platforms.iter().map(move |p| crate::core::metrics::UnitPlatformRecord {
                 unit: r.unit.clone(),
                 platform: p.platform.clone(),
                 status: serde_json::to_value(p.status)

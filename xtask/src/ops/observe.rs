@@ -1,10 +1,14 @@
 //! What the registry holds behind a unit's tags, read natively: shared by sbom and scan.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use anyhow::{Context, Result};
 
 use crate::core::plan::Unit;
-use crate::oci::manifest::{is_attestation, is_index, PlatformImage};
-use crate::sys::registry::{split_repository, Registry};
+use crate::core::verify::Observed;
+use crate::oci::manifest::{is_attestation, is_index, Descriptor, ImageConfig, Manifest, PlatformImage};
+use crate::oci::reference::split_repository;
+use crate::sys::registry::{map_concurrent, Registry};
 
 /// The platform images behind a unit's first planned tag, BuildKit attestations left out.
 pub fn published_platforms(client: &Registry, unit: &Unit) -> Result<Vec<PlatformImage>> {
@@ -41,3 +45,80 @@ pub fn published_platforms(client: &Registry, unit: &Unit) -> Result<Vec<Platfor
         size: bytes.len() as u64,
     }])
 }
+
+/// Reads every tag, platform manifest and config of `units`, concurrently and each once:
+/// tags by HEAD (a digest each), then every distinct manifest and config by GET.
+pub fn observe(client: &Registry, units: &[Unit]) -> BTreeMap<String, Observed> {
+    type Fetched<T> = Result<T, String>;
+    let repository = |unit: &Unit| split_repository(&unit.repository).1.to_string();
+    let tag_refs: Vec<(String, String)> =
+        units.iter().flat_map(|u| u.tags.iter().map(move |t| (repository(u), t.clone()))).collect();
+    let heads: Vec<(String, String, Fetched<Option<Descriptor>>)> =
+        map_concurrent(tag_refs, CONCURRENCY, |(repo, full)| {
+            let tag = full.rsplit_once(':').map_or("", |(_, tag)| tag);
+            let head = client.head_manifest(&repo, tag).map_err(|e| format!("{e:#}"));
+            (repo, full, head)
+        });
+
+    // Distinct manifests: what the tags point at, then what those indexes list.
+    let mut manifests: BTreeMap<String, Fetched<Option<Manifest>>> = BTreeMap::new();
+    let mut wanted: BTreeSet<(String, String)> = heads
+        .iter()
+        .filter_map(|(repo, _, head)| Some((repo.clone(), head.as_ref().ok()?.as_ref()?.digest.clone())))
+        .collect();
+    let mut configs_wanted = BTreeSet::new();
+    while !wanted.is_empty() {
+        let fetched =
+            map_concurrent(std::mem::take(&mut wanted).into_iter().collect(), CONCURRENCY, |(repo, digest)| {
+                let manifest = client.manifest(&repo, &digest).map_err(|e| format!("{e:#}"));
+                (repo, digest, manifest)
+            });
+        for (repo, digest, manifest) in fetched {
+            if let Ok(Some(m)) = &manifest {
+                for entry in m.body.manifests.iter().filter(|d| !is_attestation(d)) {
+                    if !manifests.contains_key(&entry.digest) {
+                        wanted.insert((repo.clone(), entry.digest.clone()));
+                    }
+                }
+                if let Some(config) = &m.body.config {
+                    configs_wanted.insert((repo.clone(), config.digest.clone()));
+                }
+            }
+            manifests.insert(digest, manifest);
+        }
+    }
+    let configs: BTreeMap<String, Fetched<ImageConfig>> =
+        map_concurrent(configs_wanted.into_iter().collect(), CONCURRENCY, |(repo, digest)| {
+            let config = client.config(&repo, &digest).map_err(|e| format!("{e:#}"));
+            (digest, config)
+        })
+        .into_iter()
+        .collect();
+    let mut tags: BTreeMap<String, Fetched<Option<Manifest>>> = heads
+        .into_iter()
+        .map(|(_, full, head)| {
+            let manifest = match head {
+                Ok(Some(d)) => {
+                    manifests.get(&d.digest).cloned().unwrap_or_else(|| Err(format!("{} was not read", d.digest)))
+                }
+                Ok(None) => Ok(None),
+                Err(e) => Err(e),
+            };
+            (full, manifest)
+        })
+        .collect();
+    units
+        .iter()
+        .map(|unit| {
+            let observed = Observed {
+                tags: unit.tags.iter().filter_map(|t| Some((t.clone(), tags.remove(t)?))).collect(),
+                images: manifests.clone(),
+                configs: configs.clone(),
+            };
+            (unit.id.clone(), observed)
+        })
+        .collect()
+}
+
+/// How many registry requests run at once.
+const CONCURRENCY: usize = 8;

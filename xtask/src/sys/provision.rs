@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
+use crate::core::buildx::builder_platforms;
+use crate::core::doctor::Binfmt;
 use crate::core::text::last_lines;
 use crate::sys::apt::{self, run, IsolatedApt};
 
@@ -319,15 +321,6 @@ pub(crate) fn emulators(platforms: &[String]) -> Result<Vec<(&str, &'static str)
     Ok(found)
 }
 
-#[derive(Debug, PartialEq)]
-pub enum Binfmt {
-    Enabled,
-    /// Registered with the kernel but switched off.
-    Disabled,
-    /// Not registered, or binfmt_misc is not mounted.
-    Missing,
-}
-
 pub(crate) fn binfmt(emulator: &str) -> Binfmt {
     match fs::read_to_string(format!("{BINFMT_DIR}/{emulator}")) {
         Ok(entry) if entry.lines().next() == Some("enabled") => Binfmt::Enabled,
@@ -493,18 +486,6 @@ fn check_builder(platforms: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// The platforms on the `Platforms:` lines of `docker buildx inspect`, without the
-/// `*` that marks configured ones.
-pub(crate) fn builder_platforms(inspect: &str) -> Vec<&str> {
-    inspect
-        .lines()
-        .filter_map(|line| line.trim().strip_prefix("Platforms:"))
-        .flat_map(|list| list.split(','))
-        .map(|p| p.trim().trim_end_matches('*'))
-        .filter(|p| !p.is_empty())
-        .collect()
-}
-
 pub(crate) fn docker_server_version() -> Result<String> {
     docker(&["version", "--format", "{{.Server.Version}}"])
 }
@@ -626,14 +607,6 @@ mod tests {
             missing_packages(&["docker.io", "containerd", "runc", "mmdebstrap"], status),
             ["containerd", "mmdebstrap"]
         );
-    }
-
-    #[test]
-    fn builder_platforms_come_from_every_platforms_line() {
-        let inspect = "Name:          default\nDriver:        docker\n\nNodes:\nName:             default\n\
-                       Status:           running\nPlatforms:        linux/amd64*, linux/386, linux/arm64\n";
-        assert_eq!(builder_platforms(inspect), ["linux/amd64", "linux/386", "linux/arm64"]);
-        assert!(builder_platforms("Name: default\n").is_empty());
     }
 
     #[test]

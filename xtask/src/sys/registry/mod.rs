@@ -26,6 +26,7 @@ pub use credentials::*;
 
 use crate::oci::digest::sha256_digest;
 use crate::oci::manifest::{Descriptor, ImageConfig, Manifest, ManifestBody, ACCEPT, MANIFEST_MEDIA_TYPES};
+use crate::oci::reference::is_loopback;
 
 /// Comma-separated `host[:port]` registries spoken to over plain HTTP although they are not
 /// loopback, like docker's `insecure-registries` (e.g. a CI service container on a private network).
@@ -565,21 +566,6 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Splits `host[:port]/path/name` into the registry host and the repository path.
-pub fn split_repository(repository: &str) -> (&str, &str) {
-    repository.split_once('/').unwrap_or(("", repository))
-}
-
-/// `localhost`, `127.x.x.x` and `[::1]`, with or without a port.
-pub fn is_loopback(host: &str) -> bool {
-    let name = if let Some(rest) = host.strip_prefix('[') {
-        rest.split(']').next().unwrap_or("")
-    } else {
-        host.split(':').next().unwrap_or("")
-    };
-    name == "localhost" || name == "::1" || name.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
-}
-
 fn insecure_registries(list: &str) -> Vec<String> {
     list.split(',').map(str::trim).filter(|h| !h.is_empty()).map(str::to_ascii_lowercase).collect()
 }
@@ -724,6 +710,7 @@ fn next_link(header: &str) -> Option<String> {
 mod tests {
     use super::*;
     use crate::oci::platform::Platform;
+    use crate::oci::reference::split_repository;
     use std::path::Path;
 
     #[test]
