@@ -289,7 +289,7 @@ pub(super) fn no_nul(src: &Source<'_>, value: Spanned<String>, key: &str) -> Res
 
 /// `licenses`: an SPDX expression, since scanners and SBOM tools parse the label.
 pub(super) fn validate_licenses(src: &Source<'_>, value: Spanned<String>) -> Result<String, DefinitionError> {
-    crate::core::spdx::check_expression(value.get_ref()).map_err(|why| {
+    crate::core::licenses::check_expression(value.get_ref()).map_err(|why| {
         src.at(
             &value,
             format!("`licenses` is not an SPDX license expression: {why}"),

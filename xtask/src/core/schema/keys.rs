@@ -111,7 +111,7 @@ pub const KEYS: &[Key] = &[
         default: Absent::None,
         example: r#""PostgreSQL AND MIT""#,
         instead_of: None,
-        doc: "An SPDX license expression (identifiers joined by `AND`, `OR`, `WITH`), checked for its grammar but not against the SPDX list; the `org.opencontainers.image.licenses` label, which `verify-manifests` then requires on every platform image.",
+        doc: "An SPDX license expression (identifiers joined by `AND`, `OR`, `WITH`), checked for its grammar and against the SPDX license list (an unknown or deprecated identifier is refused, with a suggestion); the `org.opencontainers.image.licenses` label, which `verify-manifests` then requires on every platform image.",
     },
     Key {
         table: "",
