@@ -14,7 +14,8 @@ use base64::prelude::{Engine, BASE64_STANDARD};
 use common::{scratch, TestRegistry};
 use xtask::oci::digest::sha256_digest;
 use xtask::oci::manifest::MANIFEST_MEDIA_TYPES;
-use xtask::sys::registry::{map_concurrent, CredentialSource, Registry};
+use xtask::sys::pool::map_concurrent;
+use xtask::sys::registry::{CredentialSource, Registry};
 
 /// Made once with `htpasswd -nbB -C 5 xtask registry-test-password`: a bcrypt hash verifies
 /// forever, so the machines that run the tests need no bcrypt tool.

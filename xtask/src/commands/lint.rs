@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use anyhow::{bail, Context, Result};
 
 use crate::cli::format::Format;
-use crate::core::lint::Severity;
 use crate::core::plan::Unit;
+use crate::core::severity::Severity;
 use crate::core::text::plural;
 use crate::ops::lint::{lint_units, Reported};
 use crate::sys::workspace::Workspace;

@@ -81,7 +81,7 @@ fn sizes(client: &Registry, units: &[Unit], pick: impl Fn(&str) -> bool) -> Resu
             (u.id.clone(), split_repository(&u.repository).1.to_string(), tag)
         })
         .collect();
-    let lists = crate::sys::registry::map_concurrent(wanted, 16, |(id, repo, full)| {
+    let lists = crate::sys::pool::map_concurrent(wanted, 16, |(id, repo, full)| {
         let tag = full.rsplit_once(':').map_or("", |(_, t)| t).to_string();
         let manifest = client.manifest(&repo, &tag);
         (id, repo, full, manifest)
@@ -102,7 +102,7 @@ fn sizes(client: &Registry, units: &[Unit], pick: impl Fn(&str) -> bool) -> Resu
             entries.push((id.clone(), repo.clone(), String::new(), manifest.digest.clone()));
         }
     }
-    let measured = crate::sys::registry::map_concurrent(entries, 16, |(id, repo, platform, digest)| {
+    let measured = crate::sys::pool::map_concurrent(entries, 16, |(id, repo, platform, digest)| {
         let manifest = client.manifest(&repo, &digest);
         (id, platform, digest, manifest)
     });

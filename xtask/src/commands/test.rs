@@ -9,7 +9,7 @@
 
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -25,6 +25,7 @@ use crate::core::plan::Unit;
 use crate::core::progress::Steps;
 use crate::core::text::last_lines;
 use crate::oci::reference::split_repository;
+use crate::sys::pool::map_concurrent;
 use crate::sys::registry::Registry;
 use crate::sys::workspace::Workspace;
 
@@ -83,10 +84,10 @@ pub fn run(ws: &Workspace, format: Format, flags: &flags::Test) -> Result<()> {
         );
     }
     let started = Instant::now();
-    let prepared = pool(jobs, &targets, |t| prepare(&ctx, t));
+    let prepared = map_concurrent(targets.iter().collect(), jobs, |t| prepare(&ctx, t));
     let work: Vec<(usize, &TestDef)> =
         targets.iter().enumerate().flat_map(|(i, t)| t.tests.iter().map(move |test| (i, *test))).collect();
-    let results = pool(jobs, &work, |(i, test)| {
+    let results = map_concurrent(work.iter().collect(), jobs, |(i, test)| {
         let result = run_case(&ctx, &targets[*i], &prepared[*i], test);
         if matches!(result.status, Status::Failed | Status::Error) {
             eprintln!("{}", failure_text(&result));
@@ -199,23 +200,6 @@ fn selected_platforms(units: &[&Unit], requested: &[String], local: bool) -> Res
         return Ok(vec![host.to_string()]);
     }
     Ok(if requested.is_empty() { declared.into_iter().cloned().collect() } else { requested.to_vec() })
-}
-
-/// Runs `f` on every item, `jobs` at a time, and returns the results in the items' order.
-fn pool<T: Sync, R: Send>(jobs: usize, items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<R>>> = Mutex::new(items.iter().map(|_| None).collect());
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.min(items.len()) {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(item) = items.get(i) else { break };
-                let result = f(item);
-                results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(result);
-            });
-        }
-    });
-    results.into_inner().unwrap_or_else(|p| p.into_inner()).into_iter().map(|r| r.expect("every item ran")).collect()
 }
 
 struct Target<'a> {
@@ -1066,20 +1050,5 @@ entrypoint = ["/entry", "{TARGETARCH}"]
     fn shell_words_quote_what_a_shell_would_split() {
         let argv: Vec<String> = ["sh", "-c", "echo 'hi' $X", "", "a=b"].iter().map(|s| s.to_string()).collect();
         assert_eq!(shell_words(&argv), r#"sh -c 'echo '\''hi'\'' $X' '' a=b"#);
-    }
-
-    #[test]
-    fn pool_keeps_order_and_bounds_threads() {
-        let running = AtomicUsize::new(0);
-        let peak = AtomicUsize::new(0);
-        let out = pool(2, &[1, 2, 3, 4, 5], |n| {
-            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-            peak.fetch_max(now, Ordering::SeqCst);
-            std::thread::sleep(Duration::from_millis(20));
-            running.fetch_sub(1, Ordering::SeqCst);
-            n * 10
-        });
-        assert_eq!(out, [10, 20, 30, 40, 50]);
-        assert!(peak.load(Ordering::SeqCst) <= 2);
     }
 }

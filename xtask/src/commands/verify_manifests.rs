@@ -2,6 +2,7 @@
 //! and concurrently (`ops::observe`), and prints what `core::verify` finds wrong with it.
 
 use crate::cli::format::Format;
+use crate::core::severity::Severity;
 use crate::core::verify::*;
 use crate::ops::observe::observe;
 use crate::sys::registry::Registry;

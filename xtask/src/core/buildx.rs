@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use anyhow::{bail, Context, Result};
 use camino::Utf8PathBuf;
 
-use crate::core::definitions::{Network, Secret};
+use crate::core::definitions::{BuildSecret, Network};
 use crate::core::plan::Unit;
 
 /// The buildx builder's driver decides what the build can export.
@@ -176,10 +176,10 @@ fn checked(reference: String) -> Result<String> {
 
 /// `--secret` for buildx: `id=<id>,env=<VAR>` or `id=<id>,src=<path>`. Only where the value is:
 /// buildx reads it, xtask never does, so no argv, log or record of this run can show it.
-pub fn secret_flag(id: &str, secret: &Secret) -> String {
+pub fn secret_flag(id: &str, secret: &BuildSecret) -> String {
     match secret {
-        Secret::Env(variable) => format!("id={id},env={variable}"),
-        Secret::File(path) => format!("id={id},src={path}"),
+        BuildSecret::Env(variable) => format!("id={id},env={variable}"),
+        BuildSecret::File(path) => format!("id={id},src={path}"),
     }
 }
 
@@ -196,18 +196,18 @@ pub fn check_secrets(
         for (id, secret) in &unit.secrets {
             let file = format!("images/{}/image.toml", unit.image);
             let problem = match secret {
-                Secret::Env(variable) => match env(variable) {
+                BuildSecret::Env(variable) => match env(variable) {
                     None => format!("the environment variable {variable} is not set"),
                     Some(value) if value.is_empty() => format!("the environment variable {variable} is empty"),
                     Some(_) => continue,
                 },
-                Secret::File(path) if path.starts_with("~/") => {
+                BuildSecret::File(path) if path.starts_with("~/") => {
                     format!("its file {path} is in the home directory, but HOME is not set")
                 }
-                Secret::File(path) if !is_file(&root.join(path)) => {
+                BuildSecret::File(path) if !is_file(&root.join(path)) => {
                     format!("its file {path} does not exist or is not a regular file")
                 }
-                Secret::File(_) => continue,
+                BuildSecret::File(_) => continue,
             };
             bail!(
                 "{}: secret {id:?} of {}: {problem}\n  hint: provide it before building, or change [secrets] in {file}",
@@ -363,9 +363,9 @@ mod tests {
     fn secrets_pass_their_source_never_a_value() {
         let mut u = unit();
         u.secrets = BTreeMap::from([
-            ("netrc".into(), Secret::File("/root/.netrc".into())),
-            ("npm_token".into(), Secret::Env("NPM_TOKEN".into())),
-            ("site".into(), Secret::File("images/python/site.key".into())),
+            ("netrc".into(), BuildSecret::File("/root/.netrc".into())),
+            ("npm_token".into(), BuildSecret::Env("NPM_TOKEN".into())),
+            ("site".into(), BuildSecret::File("images/python/site.key".into())),
         ]);
         let joined = build_argv(&request(&u, &Driver::Docker, Output::Push)).unwrap().join(" ");
         assert!(
@@ -385,12 +385,12 @@ mod tests {
         assert!(check_secrets(&[u.clone()], "/ws".into(), env, present).is_ok());
         let cases = [
             (
-                Secret::Env("UNSET".into()),
+                BuildSecret::Env("UNSET".into()),
                 "secret \"x\" of python:python3.13: the environment variable UNSET is not set",
             ),
-            (Secret::Env("EMPTY".into()), "the environment variable EMPTY is empty"),
-            (Secret::File("/nope".into()), "its file /nope does not exist or is not a regular file"),
-            (Secret::File("~/.netrc".into()), "its file ~/.netrc is in the home directory, but HOME is not set"),
+            (BuildSecret::Env("EMPTY".into()), "the environment variable EMPTY is empty"),
+            (BuildSecret::File("/nope".into()), "its file /nope does not exist or is not a regular file"),
+            (BuildSecret::File("~/.netrc".into()), "its file ~/.netrc is in the home directory, but HOME is not set"),
         ];
         for (secret, message) in cases {
             u.secrets = BTreeMap::from([("x".into(), secret)]);

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::core::dockerfile::{self, Dockerfile, Expanded, Instruction, Stage};
 use crate::core::dockerignore::{ancestors_and_self, DockerIgnore, Glob};
+use crate::core::severity::Severity;
 
 /// A policy rule; its id is what `[lint] allow` names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -67,13 +68,6 @@ impl fmt::Display for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.id())
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Error,
-    Warning,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -21,6 +21,7 @@ pub mod scaffold;
 pub mod scan;
 pub mod schedule;
 pub mod schema;
+pub mod severity;
 pub mod size;
 pub mod tags;
 pub mod text;

@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 use camino::Utf8PathBuf;
 use serde::Serialize;
 
-use crate::core::definitions::{Definitions, Dependency, ImageDef, Network, Rootfs, Secret, SizeBudget, Variant};
+use crate::core::definitions::{BuildSecret, Definitions, Dependency, ImageDef, Network, Rootfs, SizeBudget, Variant};
 use crate::core::event::Event;
 use crate::core::tags::{self, VariantNames, Version};
 
@@ -39,7 +39,7 @@ pub struct Unit {
     pub rootfs: Option<Rootfs>,
     pub size: SizeBudget,
     /// `[secrets]` of the image: ids and where buildx reads them, never values.
-    pub secrets: BTreeMap<String, Secret>,
+    pub secrets: BTreeMap<String, BuildSecret>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -15,7 +15,7 @@ use crate::oci::reference::is_loopback;
 /// Severities as the scanners name them, least severe first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
-pub enum Severity {
+pub enum VulnerabilitySeverity {
     Unknown,
     Negligible,
     Low,
@@ -24,33 +24,33 @@ pub enum Severity {
     Critical,
 }
 
-impl Severity {
+impl VulnerabilitySeverity {
     /// trivy writes `HIGH`, grype `High`; anything else is `Unknown`.
-    pub fn parse(text: &str) -> Severity {
+    pub fn parse(text: &str) -> VulnerabilitySeverity {
         match text.to_ascii_lowercase().as_str() {
-            "critical" => Severity::Critical,
-            "high" => Severity::High,
-            "medium" => Severity::Medium,
-            "low" => Severity::Low,
-            "negligible" => Severity::Negligible,
-            _ => Severity::Unknown,
+            "critical" => VulnerabilitySeverity::Critical,
+            "high" => VulnerabilitySeverity::High,
+            "medium" => VulnerabilitySeverity::Medium,
+            "low" => VulnerabilitySeverity::Low,
+            "negligible" => VulnerabilitySeverity::Negligible,
+            _ => VulnerabilitySeverity::Unknown,
         }
     }
 
     pub fn name(self) -> &'static str {
         match self {
-            Severity::Unknown => "UNKNOWN",
-            Severity::Negligible => "NEGLIGIBLE",
-            Severity::Low => "LOW",
-            Severity::Medium => "MEDIUM",
-            Severity::High => "HIGH",
-            Severity::Critical => "CRITICAL",
+            VulnerabilitySeverity::Unknown => "UNKNOWN",
+            VulnerabilitySeverity::Negligible => "NEGLIGIBLE",
+            VulnerabilitySeverity::Low => "LOW",
+            VulnerabilitySeverity::Medium => "MEDIUM",
+            VulnerabilitySeverity::High => "HIGH",
+            VulnerabilitySeverity::Critical => "CRITICAL",
         }
     }
 
     /// HIGH and CRITICAL fail a scan unless allowed.
     pub fn blocks(self) -> bool {
-        self >= Severity::High
+        self >= VulnerabilitySeverity::High
     }
 }
 
@@ -62,7 +62,7 @@ pub struct Finding {
     pub installed: String,
     /// The versions that fix it, when there are any.
     pub fixed: Option<String>,
-    pub severity: Severity,
+    pub severity: VulnerabilitySeverity,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,7 +186,7 @@ pub fn parse_report(text: &str) -> Result<(Scanner, Vec<Finding>)> {
                 package: m.artifact.name,
                 installed: m.artifact.version,
                 fixed: m.vulnerability.fix.map(|f| f.versions.join(", ")).filter(|v| !v.is_empty()),
-                severity: Severity::parse(&m.vulnerability.severity),
+                severity: VulnerabilitySeverity::parse(&m.vulnerability.severity),
             })
             .collect();
         return Ok((Scanner::Grype, findings));
@@ -203,7 +203,7 @@ pub fn parse_report(text: &str) -> Result<(Scanner, Vec<Finding>)> {
                 package: v.pkg_name,
                 installed: v.installed_version,
                 fixed: v.fixed_version.filter(|f| !f.is_empty()),
-                severity: Severity::parse(&v.severity),
+                severity: VulnerabilitySeverity::parse(&v.severity),
             })
             .collect();
         return Ok((Scanner::Trivy, findings));
@@ -381,12 +381,12 @@ mod tests {
 
     #[test]
     fn severities_from_both_spellings() {
-        assert_eq!(Severity::parse("HIGH"), Severity::High);
-        assert_eq!(Severity::parse("Critical"), Severity::Critical);
-        assert_eq!(Severity::parse("Negligible"), Severity::Negligible);
-        assert_eq!(Severity::parse(""), Severity::Unknown);
-        assert!(Severity::High.blocks() && Severity::Critical.blocks());
-        assert!(!Severity::Medium.blocks() && !Severity::Unknown.blocks());
+        assert_eq!(VulnerabilitySeverity::parse("HIGH"), VulnerabilitySeverity::High);
+        assert_eq!(VulnerabilitySeverity::parse("Critical"), VulnerabilitySeverity::Critical);
+        assert_eq!(VulnerabilitySeverity::parse("Negligible"), VulnerabilitySeverity::Negligible);
+        assert_eq!(VulnerabilitySeverity::parse(""), VulnerabilitySeverity::Unknown);
+        assert!(VulnerabilitySeverity::High.blocks() && VulnerabilitySeverity::Critical.blocks());
+        assert!(!VulnerabilitySeverity::Medium.blocks() && !VulnerabilitySeverity::Unknown.blocks());
     }
 
     #[test]

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::core::metrics::UnitPlatformRecord;
 use crate::core::plan::Unit;
+use crate::core::severity::Severity;
 use crate::oci::manifest::{is_attestation, is_index, Descriptor, ImageConfig, Manifest};
 
 /// Labels `build` sets on every image; their absence is a warning.
@@ -22,13 +23,6 @@ pub struct Problem {
     pub reference: String,
     pub severity: Severity,
     pub message: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Error,
-    Warning,
 }
 
 /// Everything read from the registry for one unit. A failed read is kept as its message.

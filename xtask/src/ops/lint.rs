@@ -7,8 +7,9 @@ use anyhow::{bail, Context, Result};
 use camino::Utf8Path;
 use serde::Serialize;
 
-use crate::core::lint::{inherited, lint, Finding, Inherited, LintContext, Severity};
+use crate::core::lint::{inherited, lint, Finding, Inherited, LintContext};
 use crate::core::plan::Unit;
+use crate::core::severity::Severity;
 use crate::core::text::plural;
 use crate::sys::context::{list_files, read_dockerignore};
 use crate::sys::workspace::Workspace;

@@ -8,7 +8,8 @@ use crate::core::plan::Unit;
 use crate::core::verify::Observed;
 use crate::oci::manifest::{is_attestation, is_index, Descriptor, ImageConfig, Manifest, PlatformImage};
 use crate::oci::reference::split_repository;
-use crate::sys::registry::{map_concurrent, Registry};
+use crate::sys::pool::map_concurrent;
+use crate::sys::registry::Registry;
 
 /// The platform images behind a unit's first planned tag, BuildKit attestations left out.
 pub fn published_platforms(client: &Registry, unit: &Unit) -> Result<Vec<PlatformImage>> {

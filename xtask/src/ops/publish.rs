@@ -16,7 +16,8 @@ use crate::core::release::{moved_by_others, ReleaseRecord, Snapshot, TagMove};
 use crate::oci::manifest::{index_bytes, PlatformImage};
 use crate::oci::platform::platform_matches;
 use crate::oci::reference::split_repository;
-use crate::sys::registry::{map_concurrent, Registry};
+use crate::sys::pool::map_concurrent;
+use crate::sys::registry::Registry;
 
 /// What every tag of `units` points at now, read concurrently.
 pub fn snapshot(client: &Registry, tags: Vec<String>) -> Result<Snapshot> {

@@ -65,7 +65,7 @@ pub fn load(root: &Utf8Path) -> Result<Definitions> {
         // buildx does not expand `~`; a missing HOME leaves it for `build` to report.
         if let Some(home) = std::env::var("HOME").ok().filter(|h| !h.is_empty()) {
             for secret in image.secrets.values_mut() {
-                if let Secret::File(path) = secret {
+                if let BuildSecret::File(path) = secret {
                     if let Some(rest) = path.strip_prefix("~/") {
                         *path = format!("{}/{rest}", home.trim_end_matches('/'));
                     }

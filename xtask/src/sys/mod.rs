@@ -4,6 +4,7 @@ pub mod definitions;
 pub mod files;
 pub mod git;
 pub mod metrics;
+pub mod pool;
 pub mod provision;
 pub mod registry;
 pub mod rootfs;

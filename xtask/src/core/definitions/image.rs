@@ -427,7 +427,7 @@ pub(super) fn validate_secrets(
     raw: BTreeMap<Spanned<String>, Spanned<RawSecret>>,
     dir: &Utf8Path,
     context: &Utf8Path,
-) -> Result<BTreeMap<String, Secret>, DefinitionError> {
+) -> Result<BTreeMap<String, BuildSecret>, DefinitionError> {
     let mut secrets = BTreeMap::new();
     for (id, source) in raw {
         let valid = (1..=128).contains(&id.get_ref().len())
@@ -443,7 +443,7 @@ pub(super) fn validate_secrets(
         let span = source.span();
         let source = source.into_inner();
         let secret = match (source.env, source.file) {
-            (Some(env), None) if is_arg_name(env.get_ref()) => Secret::Env(env.into_inner()),
+            (Some(env), None) if is_arg_name(env.get_ref()) => BuildSecret::Env(env.into_inner()),
             (Some(env), None) => {
                 return Err(src.at(
                     &env,
@@ -451,7 +451,7 @@ pub(super) fn validate_secrets(
                     "names are letters, digits and `_`, not starting with a digit, e.g. \"NPM_TOKEN\"".to_string(),
                 ))
             }
-            (None, Some(file)) => Secret::File(secret_file(src, file, dir, context)?),
+            (None, Some(file)) => BuildSecret::File(secret_file(src, file, dir, context)?),
             (Some(_), Some(file)) => {
                 return Err(src.at(
                     &file,

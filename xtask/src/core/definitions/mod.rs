@@ -123,7 +123,7 @@ pub struct ImageDef {
     /// `[scan]`: vulnerability findings accepted for a while.
     pub scan: ScanPolicy,
     /// `[secrets]`: where buildx reads each secret, by id.
-    pub secrets: BTreeMap<String, Secret>,
+    pub secrets: BTreeMap<String, BuildSecret>,
 }
 
 impl ImageDef {
@@ -212,7 +212,7 @@ const MMDEBSTRAP_VARIANTS: [&str; 9] =
 /// Only the source is recorded: xtask never reads a value, so it cannot print one.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Secret {
+pub enum BuildSecret {
     /// An environment variable of the process that runs `build`.
     Env(String),
     /// A file: absolute, `~/...` (the home directory), or workspace-relative.

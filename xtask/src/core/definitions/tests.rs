@@ -268,14 +268,14 @@ fn size_budgets() {
 #[test]
 fn secrets_record_where_each_value_is() {
     let img = image("[secrets]\nnpm = { env = \"NPM_TOKEN\" }\nnetrc = { file = \"~/.netrc\" }\nkey = { file = \"/run/k\" }\nsibling = { file = \"../shared/token\" }\n").unwrap();
-    let secrets: Vec<(&str, &Secret)> = img.secrets.iter().map(|(id, s)| (id.as_str(), s)).collect();
+    let secrets: Vec<(&str, &BuildSecret)> = img.secrets.iter().map(|(id, s)| (id.as_str(), s)).collect();
     assert_eq!(
         secrets,
         [
-            ("key", &Secret::File("/run/k".into())),
-            ("netrc", &Secret::File("~/.netrc".into())),
-            ("npm", &Secret::Env("NPM_TOKEN".into())),
-            ("sibling", &Secret::File("images/shared/token".into())),
+            ("key", &BuildSecret::File("/run/k".into())),
+            ("netrc", &BuildSecret::File("~/.netrc".into())),
+            ("npm", &BuildSecret::Env("NPM_TOKEN".into())),
+            ("sibling", &BuildSecret::File("images/shared/token".into())),
         ]
     );
     let err = image("[secrets]\nt = { file = \"token.txt\" }\n").unwrap_err();
