@@ -305,7 +305,7 @@ fn prepare_local(tag: &str, platform: &str) -> Result<Prepared> {
     let images: Value = serde_json::from_slice(&inspect.stdout).context("parsing docker image inspect")?;
     let image = &images[0];
     let arch = image["Architecture"].as_str().unwrap_or_default();
-    if platform.split('/').nth(1) != Some(arch) {
+    if crate::oci::platform::Platform::parse(platform).architecture != arch {
         bail!("the local {tag} is a {arch} image, not {platform}: run `cargo xtask build --load` again");
     }
     Ok(Prepared { reference: tag.to_string(), config: image["Config"].clone() })

@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::core::definitions::*;
 use crate::core::plan::Unit;
 use crate::core::text::last_lines;
+use crate::oci::platform::Platform;
 
 /// The tests that apply to `unit` on `platform`.
 pub fn applicable<'a>(tests: &'a [TestDef], unit: &Unit, platform: &str) -> Vec<&'a TestDef> {
@@ -28,14 +29,15 @@ pub struct Values(BTreeMap<String, String>);
 impl Values {
     /// The unit's build args plus buildx's automatic platform args.
     pub fn new(unit_args: &BTreeMap<String, String>, platform: &str) -> Values {
-        let mut parts = platform.splitn(3, '/');
-        let os = parts.next().unwrap_or_default();
-        let arch = parts.next().unwrap_or_default();
-        let variant = parts.next().unwrap_or_default();
+        let parsed = Platform::parse(platform);
+        let variant = parsed.variant.as_deref().unwrap_or_default();
         let mut values = unit_args.clone();
-        for (key, value) in
-            [("TARGETPLATFORM", platform), ("TARGETOS", os), ("TARGETARCH", arch), ("TARGETVARIANT", variant)]
-        {
+        for (key, value) in [
+            ("TARGETPLATFORM", platform),
+            ("TARGETOS", &parsed.os),
+            ("TARGETARCH", &parsed.architecture),
+            ("TARGETVARIANT", variant),
+        ] {
             values.insert(key.to_string(), value.to_string());
         }
         Values(values)

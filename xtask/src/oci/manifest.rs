@@ -120,10 +120,9 @@ pub fn index_bytes(images: &[PlatformImage]) -> (String, Vec<u8>) {
     let manifests: Vec<serde_json::Value> = images
         .iter()
         .map(|image| {
-            let mut parts = image.platform.splitn(3, '/');
-            let (os, architecture) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
-            let mut platform = serde_json::json!({ "architecture": architecture, "os": os });
-            if let Some(variant) = parts.next() {
+            let parsed = Platform::parse(&image.platform);
+            let mut platform = serde_json::json!({ "architecture": parsed.architecture, "os": parsed.os });
+            if let Some(variant) = parsed.variant {
                 platform["variant"] = serde_json::json!(variant);
             }
             serde_json::json!({

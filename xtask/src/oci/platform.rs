@@ -11,6 +11,15 @@ pub struct Platform {
 }
 
 impl Platform {
+    /// `os/architecture[/variant]` as image.toml and buildx write it (names were checked
+    /// against the known platforms when the definitions were read).
+    pub fn parse(name: &str) -> Platform {
+        let mut parts = name.splitn(3, '/');
+        let os = parts.next().unwrap_or_default().to_string();
+        let architecture = parts.next().unwrap_or_default().to_string();
+        Platform { os, architecture, variant: parts.next().map(str::to_string) }
+    }
+
     /// `linux/arm64`, `linux/arm/v7`.
     pub fn name(&self) -> String {
         match &self.variant {
@@ -22,11 +31,10 @@ impl Platform {
 
 /// Whether an image config's platform is the declared one (a variant is compared when declared).
 pub fn platform_matches(declared: &str, actual: &Platform) -> bool {
-    let mut parts = declared.splitn(3, '/');
-    let (os, architecture, variant) = (parts.next(), parts.next(), parts.next());
-    os == Some(actual.os.as_str())
-        && architecture == Some(actual.architecture.as_str())
-        && (variant.is_none() || variant == actual.variant.as_deref())
+    let declared = Platform::parse(declared);
+    declared.os == actual.os
+        && declared.architecture == actual.architecture
+        && (declared.variant.is_none() || declared.variant == actual.variant)
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::core::diag::{nearest, LineCol};
+use crate::oci::platform::Platform;
 
 /// Everything `plan` needs, read from disk once.
 #[derive(Debug, Clone)]
@@ -298,13 +299,6 @@ mod image;
 mod settings;
 mod source;
 mod test_cases;
-/// The file name the Dockerfile adds for `platform`: `arm64.tar`, `armv7.tar`.
-pub fn tarball_name(platform: &str) -> String {
-    let mut parts = platform.split('/').skip(1);
-    let arch = parts.next().unwrap_or(platform);
-    format!("{arch}{}.tar", parts.next().unwrap_or(""))
-}
-
 #[cfg(test)]
 mod tests;
 mod variants;
@@ -314,3 +308,10 @@ pub use settings::*;
 pub use source::*;
 pub use test_cases::*;
 pub use variants::*;
+
+/// The file name `build` writes into a `[rootfs]` image's context for `platform`:
+/// `arm64.tar`, `armv7.tar`.
+pub fn tarball_name(platform: &str) -> String {
+    let platform = Platform::parse(platform);
+    format!("{}{}.tar", platform.architecture, platform.variant.unwrap_or_default())
+}
