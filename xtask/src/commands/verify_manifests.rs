@@ -5,7 +5,6 @@ use crate::cli::format::Format;
 use crate::core::severity::Severity;
 use crate::core::verify::*;
 use crate::ops::observe::observe;
-use crate::sys::registry::Registry;
 use crate::sys::workspace::Workspace;
 use anyhow::{Context, Result};
 
@@ -13,14 +12,7 @@ pub fn run(ws: &Workspace, format: Format, flags: &crate::cli::flags::VerifyMani
     let started_at = std::time::SystemTime::now();
     let format = format.require("verify-manifests", &[Format::Table, Format::Json])?;
     let units = ws.plan(&flags.units)?;
-    let client = Registry::new(&ws.registry)?;
-    if let Err(err) = client.ping() {
-        return Err(crate::cli::exit::Failure::new(
-            crate::cli::exit::Exit::Unavailable,
-            format!("registry {} cannot be reached: {err:#}", ws.registry),
-        )
-        .into());
-    }
+    let client = super::reachable_registry(ws)?;
     let started = std::time::Instant::now();
     let mut observed = observe(&client, &units);
     let release = ws.event()?.kind == crate::core::event::EventKind::Release;
