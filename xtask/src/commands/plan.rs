@@ -21,8 +21,7 @@ pub fn run(ws: &Workspace, format: Format, flags: &crate::cli::flags::Plan) -> R
     let rows: Vec<Vec<String>> = units
         .iter()
         .map(|u| {
-            let tags: Vec<&str> =
-                u.tags.iter().map(|t| t.rsplit_once(':').map_or(t.as_str(), |(_, tag)| tag)).collect();
+            let tags: Vec<&str> = u.tags.iter().map(|t| t.tag()).collect();
             vec![u.id.clone(), u.platforms.join(","), u.depends_on.join(","), tags.join(" ")]
         })
         .collect();

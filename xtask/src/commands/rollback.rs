@@ -4,6 +4,7 @@
 use crate::core::release::ReleaseRecord;
 use crate::core::rollback::*;
 use crate::oci::reference::split_repository;
+use crate::oci::reference::TagRef;
 use crate::sys::registry::Registry;
 use crate::sys::workspace::Workspace;
 use anyhow::{bail, Context, Result};
@@ -26,9 +27,11 @@ pub fn run(ws: &Workspace, flags: &crate::cli::flags::Rollback) -> Result<()> {
     let mut tags = Vec::new();
     for repository in &repositories {
         let (_, path) = split_repository(repository);
-        tags.extend(client.tags(path)?.into_iter().map(|t| format!("{repository}:{t}")));
+        tags.extend(client.tags(path)?.into_iter().map(|t| TagRef::new(*repository, t)));
     }
-    tags.extend(records.iter().flat_map(|r| r.moves.iter().map(|m| m.tag.clone())));
+    for recorded in records.iter().flat_map(|r| &r.moves) {
+        tags.push(recorded_tag(&recorded.tag)?);
+    }
     tags.sort();
     tags.dedup();
     let now = crate::ops::publish::snapshot(&client, tags)?;
@@ -53,13 +56,12 @@ pub fn run(ws: &Workspace, flags: &crate::cli::flags::Rollback) -> Result<()> {
     for step in &steps {
         match step {
             Step::MoveBack { tag, to } => {
-                let (repo_ref, name) = tag.rsplit_once(':').context("a recorded tag has a tag")?;
-                let (_, repository) = split_repository(repo_ref);
-                let (manifest, bytes) = client
-                    .manifest_with_bytes(repository, to)?
-                    .with_context(|| format!("{repo_ref}@{to} is gone from the registry: {tag} cannot move back"))?;
+                let recorded = recorded_tag(tag)?;
+                let (manifest, bytes) = client.manifest_with_bytes(recorded.path(), to)?.with_context(|| {
+                    format!("{}@{to} is gone from the registry: {tag} cannot move back", recorded.repository())
+                })?;
                 client
-                    .put_manifest(repository, name, &manifest.media_type, &bytes)
+                    .put_manifest(recorded.path(), recorded.tag(), &manifest.media_type, &bytes)
                     .with_context(|| format!("moving {tag} back"))?;
                 expected.insert(tag.clone(), Some(to.clone()));
             }
@@ -75,7 +77,8 @@ pub fn run(ws: &Workspace, flags: &crate::cli::flags::Rollback) -> Result<()> {
             Step::Keep { .. } => {}
         }
     }
-    let after = crate::ops::publish::snapshot(&client, expected.keys().cloned().collect())?;
+    let after =
+        crate::ops::publish::snapshot(&client, expected.keys().map(|t| recorded_tag(t)).collect::<Result<_>>()?)?;
     let wrong: Vec<String> = expected
         .iter()
         .filter(|(tag, want)| after.get(*tag) != Some(want))
@@ -110,4 +113,9 @@ fn newest_run(dir: &Utf8Path) -> Result<Vec<ReleaseRecord>> {
     let Some(newest) = newest else { bail!("no release records under {dir}: nothing to roll back") };
     records.retain(|r| r.run == newest);
     Ok(records)
+}
+
+/// A tag as a release record names it: records are files, so the name is checked again.
+fn recorded_tag(tag: &str) -> Result<TagRef> {
+    TagRef::parse(tag).map_err(|why| anyhow::anyhow!("the release record is damaged: {why}"))
 }

@@ -7,7 +7,7 @@ use crate::core::event::{Event, EventKind};
 use crate::core::plan::{self, Unit};
 use crate::core::size::*;
 use crate::oci::manifest::is_attestation;
-use crate::oci::reference::split_repository;
+use crate::oci::reference::TagRef;
 use crate::sys::registry::Registry;
 use crate::sys::workspace::Workspace;
 use anyhow::{bail, Context, Result};
@@ -66,17 +66,16 @@ pub fn run(ws: &Workspace, format: Format, flags: &crate::cli::flags::Size) -> R
 }
 
 /// Measures each unit's first tag (or the tag `pick` chooses), every platform, from the registry.
-fn sizes(client: &Registry, units: &[Unit], pick: impl Fn(&str) -> bool) -> Result<SizeReport> {
-    let wanted: Vec<(String, String, String)> = units
+fn sizes(client: &Registry, units: &[Unit], pick: impl Fn(&TagRef) -> bool) -> Result<SizeReport> {
+    let wanted: Vec<(String, String, TagRef)> = units
         .iter()
-        .map(|u| {
-            let tag = u.tags.iter().find(|t| pick(t)).or(u.tags.first()).cloned().unwrap_or_default();
-            (u.id.clone(), split_repository(&u.repository).1.to_string(), tag)
+        .filter_map(|u| {
+            let tag = u.tags.iter().find(|t| pick(t)).or(u.tags.first())?;
+            Some((u.id.clone(), tag.path().to_string(), tag.clone()))
         })
         .collect();
     let lists = crate::sys::pool::map_concurrent(wanted, 16, |(id, repo, full)| {
-        let tag = full.rsplit_once(':').map_or("", |(_, t)| t).to_string();
-        let manifest = client.manifest(&repo, &tag);
+        let manifest = client.manifest(&repo, full.tag());
         (id, repo, full, manifest)
     });
     let mut entries = Vec::new();
@@ -101,7 +100,7 @@ fn sizes(client: &Registry, units: &[Unit], pick: impl Fn(&str) -> bool) -> Resu
     });
     let mut units_out: Vec<UnitSize> = lists
         .iter()
-        .map(|(id, _, full, _)| UnitSize { unit: id.clone(), reference: full.clone(), platforms: vec![] })
+        .map(|(id, _, full, _)| UnitSize { unit: id.clone(), reference: full.to_string(), platforms: vec![] })
         .collect();
     for (id, platform, digest, manifest) in measured {
         let manifest = manifest
@@ -148,7 +147,7 @@ fn load_baseline(
             image.version = None; // measure the release named on the command line, not the image's current version
         }
         let units = plan::plan(&defs, &event, &ws.registry, selection)?;
-        sizes(client, &units, |tag| tag.rsplit_once(':').is_some_and(|(_, t)| t.starts_with(&version.tag)))
+        sizes(client, &units, |tag| tag.tag().starts_with(&version.tag))
             .with_context(|| format!("reading the baseline release {baseline}"))?
     };
     Ok(report

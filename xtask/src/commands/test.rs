@@ -25,6 +25,7 @@ use crate::core::plan::Unit;
 use crate::core::progress::Steps;
 use crate::core::text::last_lines;
 use crate::oci::reference::split_repository;
+use crate::oci::reference::TagRef;
 use crate::sys::pool::map_concurrent;
 use crate::sys::registry::Registry;
 use crate::sys::workspace::Workspace;
@@ -282,8 +283,11 @@ fn prepare(ctx: &Ctx, target: &Target<'_>) -> Result<Prepared, String> {
     }
     let unit = target.unit;
     let tag = unit.tags.first().ok_or_else(|| format!("{} has no tag to test", unit.id))?;
-    let outcome =
-        if ctx.local { prepare_local(tag, &target.platform) } else { prepare_published(unit, tag, &target.platform) };
+    let outcome = if ctx.local {
+        prepare_local(&tag.to_string(), &target.platform)
+    } else {
+        prepare_published(unit, tag, &target.platform)
+    };
     outcome.map_err(|err| format!("{err:#}"))
 }
 
@@ -311,12 +315,11 @@ fn prepare_local(tag: &str, platform: &str) -> Result<Prepared> {
     Ok(Prepared { reference: tag.to_string(), config: image["Config"].clone() })
 }
 
-fn prepare_published(unit: &Unit, tag: &str, platform: &str) -> Result<Prepared> {
+fn prepare_published(unit: &Unit, tag: &TagRef, platform: &str) -> Result<Prepared> {
     let (host, repository) = split_repository(&unit.repository);
     let registry = Registry::new(host)?;
-    let tag_name = tag.rsplit_once(':').map_or(tag, |(_, t)| t);
     let list = registry
-        .manifest(repository, tag_name)
+        .manifest(repository, tag.tag())
         .with_context(|| format!("reading the manifest list of {tag}"))?
         .with_context(|| format!("{tag} is not published: run `cargo xtask build` first"))?;
     let entry = list.body.manifests.iter().find(|m| m.platform.as_ref().is_some_and(|p| p.name() == platform));

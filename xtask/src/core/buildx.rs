@@ -144,7 +144,7 @@ pub fn build_argv(b: &PlatformBuild<'_>) -> Result<Vec<String>> {
         Output::Push => {
             argv.extend(["--tag".into(), staging]);
             if let Some(tag) = &b.input_tag {
-                argv.extend(["--tag".into(), checked(tag.clone())?]);
+                argv.extend(["--tag".into(), checked(tag.to_string())?]);
             }
             argv.push("--push".into());
             // Attestations would wrap each platform in an index of its own; the merge step makes the index.
@@ -152,7 +152,7 @@ pub fn build_argv(b: &PlatformBuild<'_>) -> Result<Vec<String>> {
         }
         Output::Load => {
             for tag in &unit.tags {
-                argv.extend(["--tag".into(), checked(tag.clone())?]);
+                argv.extend(["--tag".into(), checked(tag.to_string())?]);
             }
             argv.push("--load".into());
         }

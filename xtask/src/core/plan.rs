@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::core::definitions::{BuildSecret, Definitions, Dependency, ImageDef, Network, Rootfs, SizeBudget, Variant};
 use crate::core::event::Event;
 use crate::core::tags::{self, VariantNames, Version};
+use crate::oci::reference::TagRef;
 
 /// One image × variant: what `build` runs buildx for, once per platform.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -32,7 +33,7 @@ pub struct Unit {
     /// How each parent reaches the Dockerfile: `--build-arg <arg>=<parent>@<digest>`.
     pub parents: Vec<Parent>,
     /// Full references: `repository:tag`.
-    pub tags: Vec<String>,
+    pub tags: Vec<TagRef>,
     pub version: Option<String>,
     pub network: Network,
     /// What `build` writes to `rootfs/<arch>.tar` in the context first, its suite resolved.
@@ -162,7 +163,7 @@ fn resolve(
         default: variant.default,
         description: image.description.clone(),
         licenses: image.licenses.clone(),
-        tags: tags.iter().map(|t| format!("{repository}:{t}")).collect(),
+        tags: tags.iter().map(|t| TagRef::new(repository.clone(), t.clone())).collect(),
         repository,
         platforms: image.platforms.clone(),
         dockerfile: variant.dockerfile.clone(),
@@ -278,7 +279,10 @@ pub fn sample_unit() -> Unit {
         args: BTreeMap::from([("PY".into(), "3.13".into())]),
         depends_on: vec!["debian:trixie".into()],
         parents: vec![],
-        tags: vec!["localhost:5000/acme/python:main".into(), "localhost:5000/acme/python:main-abc1234".into()],
+        tags: vec![
+            TagRef::new("localhost:5000/acme/python", "main"),
+            TagRef::new("localhost:5000/acme/python", "main-abc1234"),
+        ],
         version: None,
         network: Network::Host,
         rootfs: None,

@@ -53,7 +53,8 @@ pub fn check_unit(unit: &Unit, observed: &Observed, release: bool) -> UnitReport
         problems.push(Problem { reference: reference.to_string(), severity: Severity::Error, message })
     };
     let mut found: Vec<(&str, &Manifest)> = Vec::new();
-    for tag in &unit.tags {
+    let tags: Vec<String> = unit.tags.iter().map(ToString::to_string).collect();
+    for tag in &tags {
         match observed.tags.get(tag) {
             Some(Ok(Some(manifest))) => found.push((tag, manifest)),
             Some(Ok(None)) => error(tag, "does not exist".to_string()),
@@ -195,7 +196,7 @@ pub fn check_unit(unit: &Unit, observed: &Observed, release: bool) -> UnitReport
     UnitReport {
         unit: unit.id.clone(),
         digest: consensus,
-        tags: unit.tags.clone(),
+        tags: tags.clone(),
         platforms: unit.platforms.clone(),
         problems,
     }
@@ -259,6 +260,7 @@ mod tests {
     use super::*;
     use crate::oci::manifest::ManifestBody;
     use crate::oci::platform::Platform;
+    use crate::oci::reference::TagRef;
 
     const LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
     const IMAGE: &str = "application/vnd.docker.distribution.manifest.v2+json";
@@ -267,7 +269,7 @@ mod tests {
         Unit {
             repository: "r.test/app".into(),
             platforms: platforms.iter().map(|p| p.to_string()).collect(),
-            tags: vec!["r.test/app:latest".into(), "r.test/app:1.0.0".into()],
+            tags: vec![TagRef::new("r.test/app", "latest"), TagRef::new("r.test/app", "1.0.0")],
             ..crate::core::plan::sample_unit()
         }
     }
@@ -413,7 +415,7 @@ mod tests {
         assert_eq!(messages(&report), ["r.test/app:1.0.0: points at sha256:other, but latest points at sha256:idx"]);
         // The odd one out is the tag that disagrees with the majority, whichever comes first.
         let mut three = unit(&["linux/amd64", "linux/arm64"]);
-        three.tags.push("r.test/app:1.0".into());
+        three.tags.push(TagRef::new("r.test/app", "1.0"));
         let mut o = healthy();
         let other = index(
             "sha256:other",

@@ -155,6 +155,64 @@ pub fn is_loopback(host: &str) -> bool {
     name == "localhost" || name == "::1" || name.parse::<::core::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+/// One tag of a repository, `registry/path:tag`: what the plan computes, publish moves and
+/// verify reads. Split once, here, instead of at every use.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TagRef {
+    /// `registry/path`.
+    repository: String,
+    tag: String,
+}
+
+impl TagRef {
+    /// A tag of `repository` (`registry/path`), both already checked by the plan.
+    pub fn new(repository: impl Into<String>, tag: impl Into<String>) -> TagRef {
+        TagRef { repository: repository.into(), tag: tag.into() }
+    }
+
+    /// Reads `registry/path:tag` from outside (a release record, a digest file), with every
+    /// name check; a digest or a missing tag is refused.
+    pub fn parse(full: &str) -> Result<TagRef, String> {
+        let parsed = parse(full).map_err(|why| format!("{full:?} is not a tag reference: {why}"))?;
+        match (parsed.tag, parsed.digest) {
+            (Some(tag), None) => Ok(TagRef::new(format!("{}/{}", parsed.registry, parsed.repository), tag)),
+            _ => Err(format!("{full:?} is not a tag reference: write `registry/path:tag`")),
+        }
+    }
+
+    /// `registry/path`, without the tag.
+    pub fn repository(&self) -> &str {
+        &self.repository
+    }
+
+    /// The repository's path on its registry, `namespace/name`.
+    pub fn path(&self) -> &str {
+        split_repository(&self.repository).1
+    }
+
+    pub fn tag(&self) -> &str {
+        &self.tag
+    }
+}
+
+impl std::fmt::Display for TagRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.repository, self.tag)
+    }
+}
+
+impl serde::Serialize for TagRef {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl PartialEq<&str> for TagRef {
+    fn eq(&self, other: &&str) -> bool {
+        other.strip_prefix(self.repository.as_str()).and_then(|rest| rest.strip_prefix(':')) == Some(self.tag.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,5 +256,17 @@ mod tests {
             assert!(err.contains(why), "{reference:?} gave {err:?}, expected {why:?}");
         }
         assert!(check_digest(&format!("sha256:{}", "A".repeat(64))).is_err(), "upper-case hex");
+    }
+
+    #[test]
+    fn tag_references_split_once_and_print_whole() {
+        let tag = TagRef::parse("localhost:5000/acme/app:1.2").unwrap();
+        assert_eq!((tag.repository(), tag.path(), tag.tag()), ("localhost:5000/acme/app", "acme/app", "1.2"));
+        assert_eq!(tag.to_string(), "localhost:5000/acme/app:1.2");
+        assert!(tag == "localhost:5000/acme/app:1.2" && tag != "localhost:5000/acme/app:1.3");
+        assert_eq!(serde_json::to_string(&tag).unwrap(), "\"localhost:5000/acme/app:1.2\"");
+        assert!(TagRef::parse("localhost:5000/acme/app").unwrap_err().contains("registry/path:tag"));
+        assert!(TagRef::parse(&format!("localhost:5000/a@sha256:{}", "0".repeat(64))).is_err());
+        assert!(TagRef::parse("app:1.2").is_err(), "no registry");
     }
 }

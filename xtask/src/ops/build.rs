@@ -509,7 +509,7 @@ fn parent_args(ctx: &BuildContext<'_>, unit: &Unit, platform: &str) -> Result<BT
                 format!("{}@{digest}", parent_unit.repository)
             }
             // Not pushed: the parent is in the local engine under its first tag or its staging tag.
-            Output::Load => parent_unit.tags.first().cloned().context("the parent has no tag to load under")?,
+            Output::Load => parent_unit.tags.first().context("the parent has no tag to load under")?.to_string(),
             Output::None => buildx::staging_ref(parent_unit, platform),
         };
         args.insert(parent.arg.clone(), reference);
@@ -556,7 +556,7 @@ fn collect(
             unit: u.id.clone(),
             platforms: vec![],
             index_digest: None,
-            tags: u.tags.clone(),
+            tags: u.tags.iter().map(ToString::to_string).collect(),
             published: false,
             error: None,
         })

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use crate::core::plan::Unit;
 use crate::core::verify::Observed;
 use crate::oci::manifest::{is_attestation, is_index, Descriptor, ImageConfig, Manifest, PlatformImage};
-use crate::oci::reference::split_repository;
+use crate::oci::reference::{split_repository, TagRef};
 use crate::sys::pool::map_concurrent;
 use crate::sys::registry::Registry;
 
@@ -15,7 +15,7 @@ use crate::sys::registry::Registry;
 pub fn published_platforms(client: &Registry, unit: &Unit) -> Result<Vec<PlatformImage>> {
     let reference = unit.tags.first().with_context(|| format!("{} has no planned tag", unit.id))?;
     let (_, repository) = split_repository(&unit.repository);
-    let tag = reference.rsplit_once(':').map_or(reference.as_str(), |(_, tag)| tag);
+    let tag = reference.tag();
     let (manifest, bytes) = client
         .manifest_with_bytes(repository, tag)
         .with_context(|| format!("reading {reference}"))?
@@ -51,15 +51,11 @@ pub fn published_platforms(client: &Registry, unit: &Unit) -> Result<Vec<Platfor
 /// tags by HEAD (a digest each), then every distinct manifest and config by GET.
 pub fn observe(client: &Registry, units: &[Unit]) -> BTreeMap<String, Observed> {
     type Fetched<T> = Result<T, String>;
-    let repository = |unit: &Unit| split_repository(&unit.repository).1.to_string();
-    let tag_refs: Vec<(String, String)> =
-        units.iter().flat_map(|u| u.tags.iter().map(move |t| (repository(u), t.clone()))).collect();
-    let heads: Vec<(String, String, Fetched<Option<Descriptor>>)> =
-        map_concurrent(tag_refs, CONCURRENCY, |(repo, full)| {
-            let tag = full.rsplit_once(':').map_or("", |(_, tag)| tag);
-            let head = client.head_manifest(&repo, tag).map_err(|e| format!("{e:#}"));
-            (repo, full, head)
-        });
+    let tag_refs: Vec<&TagRef> = units.iter().flat_map(|u| &u.tags).collect();
+    let heads: Vec<(String, String, Fetched<Option<Descriptor>>)> = map_concurrent(tag_refs, CONCURRENCY, |tag| {
+        let head = client.head_manifest(tag.path(), tag.tag()).map_err(|e| format!("{e:#}"));
+        (tag.path().to_string(), tag.to_string(), head)
+    });
 
     // Distinct manifests: what the tags point at, then what those indexes list.
     let mut manifests: BTreeMap<String, Fetched<Option<Manifest>>> = BTreeMap::new();
@@ -112,7 +108,7 @@ pub fn observe(client: &Registry, units: &[Unit]) -> BTreeMap<String, Observed> 
         .iter()
         .map(|unit| {
             let observed = Observed {
-                tags: unit.tags.iter().filter_map(|t| Some((t.clone(), tags.remove(t)?))).collect(),
+                tags: unit.tags.iter().filter_map(|t| Some((t.to_string(), tags.remove(&t.to_string())?))).collect(),
                 images: manifests.clone(),
                 configs: configs.clone(),
             };

@@ -16,16 +16,15 @@ use crate::core::release::{moved_by_others, ReleaseRecord, Snapshot, TagMove};
 use crate::oci::manifest::{index_bytes, PlatformImage};
 use crate::oci::platform::platform_matches;
 use crate::oci::reference::split_repository;
+use crate::oci::reference::TagRef;
 use crate::sys::pool::map_concurrent;
 use crate::sys::registry::Registry;
 
 /// What every tag of `units` points at now, read concurrently.
-pub fn snapshot(client: &Registry, tags: Vec<String>) -> Result<Snapshot> {
-    let read = map_concurrent(tags, 8, |full| {
-        let (repo_ref, tag) = full.rsplit_once(':').map_or((full.as_str(), ""), |(r, t)| (r, t));
-        let (_, repository) = split_repository(repo_ref);
-        let digest = client.head_manifest(repository, tag).map(|d| d.map(|d| d.digest));
-        (full.clone(), digest)
+pub fn snapshot(client: &Registry, tags: Vec<TagRef>) -> Result<Snapshot> {
+    let read = map_concurrent(tags, 8, |tag| {
+        let digest = client.head_manifest(tag.path(), tag.tag()).map(|d| d.map(|d| d.digest));
+        (tag.to_string(), digest)
     });
     read.into_iter().map(|(tag, digest)| Ok((tag.clone(), digest.with_context(|| format!("reading {tag}"))?))).collect()
 }
@@ -90,13 +89,17 @@ impl Publisher<'_> {
             moves: unit
                 .tags
                 .iter()
-                .map(|t| TagMove { tag: t.clone(), before: now.get(t).cloned().flatten(), after: index.clone() })
+                .map(|t| TagMove {
+                    tag: t.to_string(),
+                    before: now.get(&t.to_string()).cloned().flatten(),
+                    after: index.clone(),
+                })
                 .collect(),
         };
         write_record(&self.releases_dir, &record).context("writing the release record; no tag was moved")?;
         // (6) Move each tag, then read it back.
         for full in &unit.tags {
-            let tag = full.rsplit_once(':').map_or("", |(_, t)| t);
+            let tag = full.tag();
             self.client.put_manifest(repository, tag, &media_type, &bytes).with_context(|| format!("moving {full}"))?;
             let landed = self.client.head_manifest(repository, tag)?.map(|d| d.digest);
             if landed.as_deref() != Some(index.as_str()) {

@@ -67,7 +67,8 @@ pub fn image_toml(data: &[u8]) {
         let Ok(units) = xtask::core::plan::plan(&defs, event, "localhost:5000", &[]) else { continue };
         for unit in &units {
             for tag in &unit.tags {
-                xtask::oci::reference::parse(tag).unwrap_or_else(|why| panic!("planned tag {tag:?}: {why}"));
+                xtask::oci::reference::TagRef::parse(&tag.to_string())
+                    .unwrap_or_else(|why| panic!("planned tag {tag}: {why}"));
             }
             for platform in &unit.platforms {
                 for reference in
