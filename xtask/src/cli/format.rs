@@ -1,4 +1,5 @@
-//! `--format`: how a command prints its results, and which formats each command has.
+//! `--format`: how a command prints its results, and which formats each command has (one
+//! table, read by the argv check, the help and every command).
 
 use anyhow::{bail, Result};
 
@@ -28,16 +29,11 @@ pub fn parse(flag: Option<&str>) -> Result<Format> {
 }
 
 impl Format {
-    /// Refuses a format the command cannot print: a usage error, exit 2, as when the argv
-    /// check catches it first.
-    pub fn require(self, command: &str, supported: &[Format]) -> Result<Format> {
-        if supported.contains(&self) {
-            return Ok(self);
-        }
-        let names: Vec<&str> = supported.iter().map(|f| f.name()).collect();
-        let message =
-            format!("`{command}` prints {}, not {}: pass --format {}", names.join(" or "), self.name(), names[0]);
-        Err(Failure::new(Exit::Unavailable, message).into())
+    /// Refuses a format `command` cannot print (see [`accepted`]): a usage error, exit 2, as
+    /// when the argv check catches it before the command starts.
+    pub fn require(self, command: &str) -> Result<Format> {
+        check_format(command, self.name()).map_err(|why| Failure::new(Exit::Unavailable, why))?;
+        Ok(self)
     }
 
     pub fn name(self) -> &'static str {
@@ -48,5 +44,106 @@ impl Format {
             Format::Junit => "junit",
             Format::GithubMatrix => "github-matrix",
         }
+    }
+}
+
+/// Every name `cli::format::parse` accepts, in the order its error message lists them.
+pub const FORMATS: [&str; 5] = ["table", "json", "markdown", "junit", "github-matrix"];
+
+/// The formats `command` prints, the default (`table`) first; `None` for a name that is
+/// not a command.
+pub fn accepted(command: &str) -> Option<&'static [&'static str]> {
+    Some(match command {
+        "plan" => &["table", "json", "github-matrix"],
+        "build" | "lint" | "doctor" | "scan" | "sbom" | "verify-manifests" => &["table", "json"],
+        "report" => &["table", "markdown", "json"],
+        "size" => &["table", "json", "markdown"],
+        "test" => &["table", "json", "junit"],
+        // Text only: a table, progress lines or files written.
+        "publish" | "rollback" | "bench" | "new" | "docs" | "schema" | "ci-workflow" | "provision" | "ci"
+        | "version" => &["table"],
+        // `cargo xtask --format json` with no command prints the help, whatever the format.
+        "help" => &FORMATS,
+        _ => return None,
+    })
+}
+
+/// Refuses a `--format` that `command` cannot print, with the same words as
+/// the command itself, so the message does not depend on which check caught it.
+pub fn check_format(command: &str, format: &str) -> Result<(), String> {
+    if !FORMATS.contains(&format) {
+        return Err(format!("--format {format:?} is not a format: use table, json, markdown, junit or github-matrix"));
+    }
+    match accepted(command) {
+        Some(names) if !names.contains(&format) => {
+            Err(format!("`{command}` prints {}, not {format}: pass --format {}", names.join(" or "), names[0]))
+        }
+        // An unknown command is the argv check's business, not this one's.
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_what_each_command_prints() {
+        for (command, format) in [
+            ("plan", "github-matrix"),
+            ("plan", "json"),
+            ("build", "table"),
+            ("report", "markdown"),
+            ("size", "markdown"),
+            ("test", "junit"),
+            ("verify-manifests", "json"),
+            ("help", "junit"),
+            ("rollback", "table"),
+        ] {
+            assert_eq!(check_format(command, format), Ok(()), "{command} --format {format}");
+        }
+    }
+
+    #[test]
+    fn refuses_a_format_the_command_cannot_print_naming_the_ones_it_has() {
+        assert_eq!(
+            check_format("test", "markdown").unwrap_err(),
+            "`test` prints table or json or junit, not markdown: pass --format table"
+        );
+        assert_eq!(
+            check_format("lint", "junit").unwrap_err(),
+            "`lint` prints table or json, not junit: pass --format table"
+        );
+        assert_eq!(
+            check_format("rollback", "json").unwrap_err(),
+            "`rollback` prints table, not json: pass --format table"
+        );
+        assert_eq!(
+            check_format("build", "github-matrix").unwrap_err(),
+            "`build` prints table or json, not github-matrix: pass --format table"
+        );
+    }
+
+    #[test]
+    fn an_unknown_format_gets_the_message_workspace_loading_gives() {
+        // tests/bad-input/format-unknown/expected.txt pins this text.
+        assert_eq!(
+            check_format("plan", "yaml").unwrap_err(),
+            "--format \"yaml\" is not a format: use table, json, markdown, junit or github-matrix"
+        );
+    }
+
+    #[test]
+    fn every_command_of_the_generated_help_has_a_row_and_every_row_is_a_real_format() {
+        let cli = crate::cli::help::parse(crate::cli::flags::Xtask::HELP);
+        assert!(cli.commands.len() > 10);
+        for command in &cli.commands {
+            let names =
+                accepted(&command.names[0]).unwrap_or_else(|| panic!("add `{}` to format::accepted", command.names[0]));
+            assert_eq!(names[0], "table", "{}: the default format comes first", command.names[0]);
+            assert!(names.iter().all(|n| FORMATS.contains(n)), "{}: {names:?}", command.names[0]);
+        }
+        assert_eq!(accepted("pln"), None);
+        assert_eq!(check_format("pln", "json"), Ok(()));
     }
 }

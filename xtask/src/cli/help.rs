@@ -186,7 +186,7 @@ pub fn render(help: &str, request: &HelpRequest) -> String {
 fn command_help(cli: &Cli, command: &Command) -> String {
     let name = &command.names[0];
     let mut out = format!("cargo {}\n\n", command.section.trim_end());
-    if let Some(formats) = super::format_check::accepted(name) {
+    if let Some(formats) = super::format::accepted(name) {
         out.push_str(&format!("  --format: {}\n", formats.join(", ")));
     }
     let global: Vec<&str> = cli.global.iter().map(|f| f.long.as_str()).filter(|f| *f != "--help").collect();

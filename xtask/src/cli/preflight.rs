@@ -107,8 +107,8 @@ pub fn preflight_in(help: &str, args: &[String]) -> Result<Option<HelpRequest>, 
         });
     }
     // An unknown name is left to the workspace's check, whose message the bad-input corpus pins.
-    if let Some(format) = format.filter(|f| super::format_check::FORMATS.contains(f)) {
-        super::format_check::check_format(name, format)
+    if let Some(format) = format.filter(|f| super::format::FORMATS.contains(f)) {
+        super::format::check_format(name, format)
             .map_err(|message| Suggestion { message, hint: format!("`cargo xtask help {name}` lists its formats") })?;
     }
     Ok(None)

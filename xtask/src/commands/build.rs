@@ -29,7 +29,7 @@ pub fn run(ws: &Workspace, format: Format, flags: &flags::Build) -> Result<()> {
     } else {
         Output::Push
     };
-    format.require("build", &[Format::Table, Format::Json])?;
+    format.require("build")?;
     let began = std::time::SystemTime::now();
     let units = ws.plan(&flags.units)?;
     crate::core::buildx::check_secrets(&units, &ws.root, |name| std::env::var_os(name), |path| path.is_file())?;

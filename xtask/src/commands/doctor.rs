@@ -89,7 +89,7 @@ pub fn run(
     format: Format,
     _flags: &crate::cli::flags::Doctor,
 ) -> Result<()> {
-    let format = format.require("doctor", &[Format::Table, Format::Json])?;
+    let format = format.require("doctor")?;
     let mut rows = judge(&gather(ws));
     if let Some(err) = broken {
         rows.insert(

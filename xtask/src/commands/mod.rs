@@ -23,7 +23,7 @@ pub mod verify_manifests;
 use anyhow::Result;
 
 use crate::cli::flags::{Xtask, XtaskCmd};
-use crate::cli::format::{self, Format};
+use crate::cli::format::{self};
 use crate::sys::workspace::{self, Options, Workspace};
 
 /// Runs the command `flags` names. Commands that need no image definitions run before any
@@ -48,21 +48,21 @@ pub fn run(flags: &Xtask) -> Result<()> {
             return Ok(());
         }
         XtaskCmd::Docs(cmd) => {
-            table_only(format, "docs")?;
+            format.require("docs")?;
             return docs::run(&workspace::root(options.root.as_deref())?, cmd);
         }
         XtaskCmd::Schema(cmd) => {
-            table_only(format, "schema")?;
+            format.require("schema")?;
             return schema::run(&workspace::root(options.root.as_deref())?, cmd);
         }
         XtaskCmd::CiWorkflow(cmd) => {
-            table_only(format, "ci-workflow")?;
+            format.require("ci-workflow")?;
             let root = workspace::root(options.root.as_deref())?;
             let settings = crate::sys::definitions::load_settings(&root)?;
             return ci_workflow::run(&root, &settings, cmd);
         }
         XtaskCmd::Provision(_) => {
-            table_only(format, "provision")?;
+            format.require("provision")?;
             let (ws, broken) = Workspace::load_lenient(&options)?;
             if let Some(err) = broken {
                 eprintln!("warning: provisioning for the default platforms, as the images cannot be read: {err:#}");
@@ -85,24 +85,19 @@ pub fn run(flags: &Xtask) -> Result<()> {
         | XtaskCmd::Doctor(_) => unreachable!("handled above"),
         XtaskCmd::Plan(cmd) => plan::run(&ws, format, cmd),
         XtaskCmd::Build(cmd) => build::run(&ws, format, cmd),
-        XtaskCmd::Ci(_) => table_only(format, "ci").and_then(|()| ci::run(&ws)),
-        XtaskCmd::Publish(cmd) => table_only(format, "publish").and_then(|()| publish::run(&ws, cmd)),
-        XtaskCmd::Rollback(cmd) => table_only(format, "rollback").and_then(|()| rollback::run(&ws, cmd)),
+        XtaskCmd::Ci(_) => format.require("ci").and_then(|_| ci::run(&ws)),
+        XtaskCmd::Publish(cmd) => format.require("publish").and_then(|_| publish::run(&ws, cmd)),
+        XtaskCmd::Rollback(cmd) => format.require("rollback").and_then(|_| rollback::run(&ws, cmd)),
         XtaskCmd::Sbom(cmd) => sbom::run(&ws, format, cmd),
         XtaskCmd::Scan(cmd) => scan::run(&ws, format, cmd),
         XtaskCmd::VerifyManifests(cmd) => verify_manifests::run(&ws, format, cmd),
         XtaskCmd::Size(cmd) => size::run(&ws, format, cmd),
-        XtaskCmd::Bench(cmd) => table_only(format, "bench").and_then(|()| bench::run(&ws, cmd)),
+        XtaskCmd::Bench(cmd) => format.require("bench").and_then(|_| bench::run(&ws, cmd)),
         XtaskCmd::Report(cmd) => report::run(&ws, format, cmd),
         XtaskCmd::Test(cmd) => test::run(&ws, format, cmd),
         XtaskCmd::Lint(cmd) => lint::run(&ws, format, cmd),
-        XtaskCmd::New(cmd) => table_only(format, "new").and_then(|()| new::run(&ws, cmd)),
+        XtaskCmd::New(cmd) => format.require("new").and_then(|_| new::run(&ws, cmd)),
     }
-}
-
-/// Refuses `--format` for a command that prints only for people.
-fn table_only(format: Format, command: &str) -> Result<()> {
-    format.require(command, &[Format::Table]).map(drop)
 }
 
 /// A client for the workspace's registry, once it answered: exit 2, not 1, when it does not,

@@ -8,7 +8,7 @@ use crate::sys::workspace::{display_path, Workspace};
 use anyhow::{bail, Context, Result};
 
 pub fn run(ws: &Workspace, format: Format, flags: &crate::cli::flags::Report) -> Result<()> {
-    let format = format.require("report", &[Format::Table, Format::Markdown, Format::Json])?;
+    let format = format.require("report")?;
     let last = match flags.last {
         Some(0) => bail!("--last 0 covers no run: pass 1 or more"),
         Some(n) => n,

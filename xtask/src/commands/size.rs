@@ -14,7 +14,7 @@ use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 
 pub fn run(ws: &Workspace, format: Format, flags: &crate::cli::flags::Size) -> Result<()> {
-    let format = format.require("size", &[Format::Table, Format::Json, Format::Markdown])?;
+    let format = format.require("size")?;
     let units = ws.plan(&flags.units)?;
     let client = super::reachable_registry(ws)?;
     let baseline = match &flags.baseline {

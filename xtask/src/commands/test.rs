@@ -35,7 +35,7 @@ const HEALTH_INTERVAL: &str = "1s";
 
 pub fn run(ws: &Workspace, format: Format, flags: &flags::Test) -> Result<()> {
     let began = std::time::SystemTime::now();
-    let format = format.require("test", &[Format::Table, Format::Json, Format::Junit])?;
+    let format = format.require("test")?;
     let jobs = match flags.jobs {
         Some(0) => bail!("--jobs 0 would run nothing: pass 1 or more"),
         Some(n) => n,

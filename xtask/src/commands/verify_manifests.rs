@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 
 pub fn run(ws: &Workspace, format: Format, flags: &crate::cli::flags::VerifyManifests) -> Result<()> {
     let started_at = std::time::SystemTime::now();
-    let format = format.require("verify-manifests", &[Format::Table, Format::Json])?;
+    let format = format.require("verify-manifests")?;
     let units = ws.plan(&flags.units)?;
     let client = super::reachable_registry(ws)?;
     let started = std::time::Instant::now();
