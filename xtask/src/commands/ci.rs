@@ -13,7 +13,7 @@ pub fn run(ws: &Workspace) -> Result<()> {
     sh.change_dir(&ws.root);
     cmd!(sh, "cargo fmt --all -- --check").run().context("cargo fmt found unformatted code: run `cargo fmt --all`")?;
     cmd!(sh, "cargo clippy --workspace --all-targets -- -D warnings").run().context("cargo clippy found warnings")?;
-    // The image.toml reference and JSON Schema are generated from xtask/src/schema.rs: stale ones fail.
+    // The image.toml reference and JSON Schema are generated from xtask/src/core/schema/keys.rs: stale ones fail.
     cmd!(sh, "cargo xtask docs --check").run().context("docs/image-toml.md is out of date: run `cargo xtask docs`")?;
     cmd!(sh, "cargo xtask schema --check")
         .run()

@@ -1,12 +1,13 @@
 //! `cargo xtask doctor`: gathers the facts (docker, buildx, binfmt, the registry and its
 //! login) that `core::doctor` judges, and prints each check with its fix.
 
+use anyhow::{bail, Context, Result};
+
 use crate::cli::format::Format;
 use crate::core::doctor::*;
 use crate::sys::provision::{self};
 use crate::sys::registry::{CredentialSource, Registry};
 use crate::sys::workspace::Workspace;
-use anyhow::{bail, Context, Result};
 
 /// Asks the machine, the engine and the registry.
 fn gather(ws: &Workspace) -> Facts {

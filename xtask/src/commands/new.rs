@@ -1,9 +1,10 @@
 //! `cargo xtask new`: scaffolds `images/NAME/` from what `core::scaffold` generates for the
 //! workspace's images; never overwrites.
 
+use anyhow::{bail, Context, Result};
+
 use crate::core::scaffold::*;
 use crate::sys::workspace::Workspace;
-use anyhow::{bail, Context, Result};
 
 /// What the workspace's images look like to `generate`.
 fn known_images(ws: &Workspace) -> Result<Vec<Known>> {

@@ -1,11 +1,12 @@
 //! `cargo xtask report`: the last run and the trends of each command, summarized by
 //! `core::report` from `target/xtask/metrics.jsonl`.
 
+use anyhow::{bail, Context, Result};
+
 use crate::cli::format::Format;
 use crate::core::report::*;
 use crate::sys::metrics;
 use crate::sys::workspace::{display_path, Workspace};
-use anyhow::{bail, Context, Result};
 
 pub fn run(ws: &Workspace, format: Format, flags: &crate::cli::flags::Report) -> Result<()> {
     let format = format.require("report")?;

@@ -1,15 +1,17 @@
 //! `cargo xtask rollback`: reads the release records, prints the plan `core::rollback` makes,
 //! and carries it out unless `--dry-run`.
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::{bail, Context, Result};
+use camino::{Utf8Path, Utf8PathBuf};
+
 use crate::core::release::ReleaseRecord;
 use crate::core::rollback::*;
 use crate::oci::reference::split_repository;
 use crate::oci::reference::TagRef;
 use crate::sys::registry::Registry;
 use crate::sys::workspace::Workspace;
-use anyhow::{bail, Context, Result};
-use camino::{Utf8Path, Utf8PathBuf};
-use std::collections::{BTreeMap, BTreeSet};
 
 pub fn run(ws: &Workspace, flags: &crate::cli::flags::Rollback) -> Result<()> {
     let dir = ws.target().join("releases");

@@ -2,6 +2,10 @@
 //! engine), keeps the SBOM under `target/xtask/sbom/` and attaches it to the image as an OCI
 //! artifact; what it writes is decided in `core::sbom`.
 
+use anyhow::{bail, Context, Result};
+use camino::Utf8PathBuf;
+use serde::Serialize;
+
 use crate::cli::format::Format;
 use crate::core::buildx::platform_slug;
 use crate::core::sbom::*;
@@ -10,9 +14,6 @@ use crate::oci::reference::split_repository;
 use crate::ops::observe::published_platforms;
 use crate::sys::registry::Registry;
 use crate::sys::workspace::Workspace;
-use anyhow::{bail, Context, Result};
-use camino::Utf8PathBuf;
-use serde::Serialize;
 
 /// Pushes the SBOM, the empty config and the artifact manifest; returns the tag.
 fn attach(client: &Registry, repository: &str, image: &PlatformImage, sbom: &[u8], title: &str) -> Result<String> {

@@ -2,14 +2,16 @@
 //! report made elsewhere; `core::scan` parses the reports and judges each finding against
 //! the image's `[scan]` allowances.
 
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Context, Result};
+use camino::Utf8PathBuf;
+
 use crate::cli::format::Format;
 use crate::core::buildx::platform_slug;
 use crate::core::definitions::{Date, ScanPolicy};
 use crate::core::scan::*;
 use crate::sys::workspace::Workspace;
-use anyhow::{bail, Context, Result};
-use camino::Utf8PathBuf;
-use std::collections::BTreeMap;
 
 /// Today in UTC: allowances expire by the calendar, whatever SOURCE_DATE_EPOCH says.
 fn today() -> Result<Date> {

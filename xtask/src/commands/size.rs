@@ -2,6 +2,10 @@
 //! the uncompressed size where the engine has it; `core::size` judges them against the
 //! `[size]` budgets and baselines.
 
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Context, Result};
+
 use crate::cli::format::Format;
 use crate::core::event::{Event, EventKind};
 use crate::core::plan::{self, Unit};
@@ -10,8 +14,6 @@ use crate::oci::manifest::is_attestation;
 use crate::oci::reference::TagRef;
 use crate::sys::registry::Registry;
 use crate::sys::workspace::Workspace;
-use anyhow::{bail, Context, Result};
-use std::collections::BTreeMap;
 
 pub fn run(ws: &Workspace, format: Format, flags: &crate::cli::flags::Size) -> Result<()> {
     let format = format.require("size")?;

@@ -1,12 +1,13 @@
 //! `cargo xtask verify-manifests`: reads what the registry holds for each unit, natively
 //! and concurrently (`ops::observe`), and prints what `core::verify` finds wrong with it.
 
+use anyhow::{Context, Result};
+
 use crate::cli::format::Format;
 use crate::core::severity::Severity;
 use crate::core::verify::*;
 use crate::ops::observe::observe;
 use crate::sys::workspace::Workspace;
-use anyhow::{Context, Result};
 
 pub fn run(ws: &Workspace, format: Format, flags: &crate::cli::flags::VerifyManifests) -> Result<()> {
     let started_at = std::time::SystemTime::now();

@@ -67,7 +67,7 @@ pub struct PlatformBuild<'a> {
     pub output: Output,
     pub metadata_file: Utf8PathBuf,
     /// A second tag for the pushed image, named after its input digest, so an
-    /// unchanged unit is found without building (see `inputs.rs`).
+    /// unchanged unit is found without building (see `core::inputs`).
     pub input_tag: Option<String>,
 }
 
@@ -281,7 +281,7 @@ mod tests {
     const DIGEST: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 
     fn unit() -> Unit {
-        crate::core::plan::sample_unit()
+        crate::core::plan::tests::sample_unit()
     }
 
     fn request<'a>(unit: &'a Unit, driver: &'a Driver, output: Output) -> PlatformBuild<'a> {

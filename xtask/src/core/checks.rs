@@ -472,3 +472,370 @@ fn xml_escape(text: &str, attribute: bool) -> String {
 
 /// How many lines of a command's output a failure shows.
 pub const TAIL: usize = 20;
+
+/// A metrics record per unit and platform: the worst status of its cases, their
+/// summed time and the manifest digest they ran.
+pub fn unit_metrics(results: &[CaseResult]) -> Vec<crate::core::metrics::UnitPlatformRecord> {
+    let mut out: Vec<crate::core::metrics::UnitPlatformRecord> = Vec::new();
+    for r in results {
+        let at = match out.iter().position(|m| m.unit == r.unit && m.platform == r.platform) {
+            Some(at) => at,
+            None => {
+                out.push(crate::core::metrics::UnitPlatformRecord {
+                    unit: r.unit.clone(),
+                    platform: r.platform.clone(),
+                    status: "skipped".to_string(),
+                    seconds: Some(0.0),
+                    digest: None,
+                    input_digest: None,
+                    skipped: false,
+                    compressed_size: None,
+                });
+                out.len() - 1
+            }
+        };
+        let m = &mut out[at];
+        m.seconds = Some(m.seconds.unwrap_or(0.0) + r.seconds);
+        let digest = r.image.as_deref().and_then(|i| i.split_once('@')).map(|(_, d)| d.to_string());
+        m.digest = m.digest.take().or(digest);
+        let rank = |status: &str| ["skipped", "passed", "error", "failed"].iter().position(|s| *s == status);
+        let status = match r.status {
+            Status::Passed => "passed",
+            Status::Failed => "failed",
+            Status::Error => "error",
+            Status::Skipped => "skipped",
+        };
+        if rank(status) > rank(&m.status) {
+            m.status = status.to_string();
+        }
+    }
+    out
+}
+
+pub fn summary_table(results: &[CaseResult]) -> String {
+    let rows: Vec<Vec<String>> = results
+        .iter()
+        .map(|r| {
+            let result = match r.status {
+                Status::Passed => "passed",
+                Status::Failed => "FAILED",
+                Status::Error => "ERROR",
+                Status::Skipped => "skipped",
+            };
+            vec![
+                r.unit.clone(),
+                r.platform.clone(),
+                r.test.clone(),
+                result.to_string(),
+                crate::core::text::duration(Duration::from_secs_f64(r.seconds)),
+            ]
+        })
+        .collect();
+    crate::core::text::table(&["UNIT", "PLATFORM", "TEST", "RESULT", "DURATION"], &rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::core::definitions::{validate_image, validate_settings};
+    use camino::Utf8Path;
+    use std::collections::BTreeMap;
+
+    /// The tests of an inline image.toml.
+    fn tests_of(text: &str) -> Vec<TestDef> {
+        let settings = validate_settings(Utf8Path::new("Cargo.toml"), "[workspace.metadata.images]\n").unwrap();
+        let dir = Utf8Path::new("images/app");
+        validate_image(&dir.join("image.toml"), text, dir, &settings).unwrap().tests
+    }
+
+    fn unit(variant: Option<&str>, args: &[(&str, &str)]) -> Unit {
+        let mut unit = crate::core::plan::tests::sample_unit();
+        unit.variant = variant.map(str::to_string);
+        unit.args = args.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        unit
+    }
+
+    fn ran(exit_code: i32, stdout: &str) -> Ran {
+        Ran { exit_code, stdout: stdout.to_string(), stderr: String::new() }
+    }
+
+    const APP: &str = r#"
+[args]
+GREETING = "hello"
+[[variants]]
+name = "quiet"
+default = true
+[[variants]]
+name = "loud"
+args = { GREETING = "HELLO" }
+
+[[tests]]
+name = "greets"
+command = ["cat", "/greeting"]
+stdout = "{GREETING} from {TARGETARCH}"
+
+[[tests]]
+name = "loud on arm"
+command = ["true"]
+variants = ["loud"]
+platforms = ["linux/arm64"]
+"#;
+
+    #[test]
+    fn tests_apply_by_variant_and_platform() {
+        let tests = tests_of(APP);
+        let names = |variant, platform| -> Vec<String> {
+            applicable(&tests, &unit(Some(variant), &[]), platform).iter().map(|t| t.name.clone()).collect()
+        };
+        assert_eq!(names("quiet", "linux/arm64"), ["greets"]);
+        assert_eq!(names("loud", "linux/amd64"), ["greets"]);
+        assert_eq!(names("loud", "linux/arm64"), ["greets", "loud on arm"]);
+    }
+
+    #[test]
+    fn placeholders_take_variant_args_and_platform_args() {
+        let values = Values::new(&unit(Some("loud"), &[("GREETING", "HELLO")]).args, "linux/arm/v7");
+        assert_eq!(
+            values.fill("{GREETING} from {TARGETARCH}{TARGETVARIANT} on {TARGETOS}"),
+            "HELLO from armv7 on linux"
+        );
+        assert_eq!(values.fill("{{GREETING}} {\"json\": 1} a{3}"), "{GREETING} {\"json\": 1} a{3}");
+        let values = Values::new(&BTreeMap::from([("V".to_string(), "3.13".to_string())]), "linux/amd64");
+        assert_eq!(values.fill_regex("^Python {V}$"), r"^Python 3\.13$");
+    }
+
+    #[test]
+    fn judging_a_command_names_each_miss() {
+        let tests = tests_of(APP);
+        let values = Values::new(&BTreeMap::from([("GREETING".to_string(), "hello".to_string())]), "linux/arm64");
+        let expect = &tests[0].expect;
+        assert!(judge(expect, &values, &ran(0, "hello from arm64\n")).is_empty());
+        assert_eq!(
+            judge(expect, &values, &ran(127, "hello from amd64\n")),
+            ["exit code 127, expected 0", "stdout does not contain \"hello from arm64\""]
+        );
+        let regex = Expect { stdout: None, stdout_regex: Some("^Python {V}$".into()), exit_code: 2 };
+        let values = Values::new(&BTreeMap::from([("V".to_string(), "3.13".to_string())]), "linux/amd64");
+        assert!(judge(&regex, &values, &ran(2, "Python 3.13\n")).is_empty(), "the final newline is not part of stdout");
+        assert_eq!(judge(&regex, &values, &ran(2, "Python 3x13")), [r"stdout does not match /^Python 3\.13$/"]);
+
+        let mut r = ran(1, "");
+        r.stderr = (1..=30).map(|i| format!("line {i}\n")).collect();
+        let text = expected_vs_actual(expect, &values, &r);
+        assert!(text.starts_with("expected: exit code 0, stdout containing \"{GREETING} from amd64\"\nactual:   exit code 1\nstdout: (empty)\nstderr (last 20 lines):\n  | line 11\n"), "{text}");
+        assert!(text.ends_with("  | line 30"), "{text}");
+    }
+
+    #[test]
+    fn metadata_checks_read_the_config() {
+        let tests = tests_of(
+            r#"
+[args]
+LANG_VALUE = "C.UTF-8"
+[[tests]]
+name = "config"
+[tests.metadata]
+user = "65534"
+healthcheck = true
+env = { LANG = "{LANG_VALUE}", PATH = "/bin" }
+exposed_ports = ["8080"]
+entrypoint = ["/entry", "{TARGETARCH}"]
+"#,
+        );
+        let check = tests[0].metadata.as_ref().unwrap();
+        let values = Values::new(&BTreeMap::from([("LANG_VALUE".to_string(), "C.UTF-8".to_string())]), "linux/amd64");
+        let good = serde_json::json!({
+            "User": "65534:65534", "Env": ["PATH=/bin", "LANG=C.UTF-8"], "ExposedPorts": {"8080/tcp": {}},
+            "Entrypoint": ["/entry", "amd64"], "Healthcheck": {"Test": ["CMD", "true"]}
+        });
+        assert_eq!(check_metadata(check, &values, &good), Vec::<String>::new());
+        let bad = serde_json::json!({
+            "User": "0", "Env": ["LANG=C"], "ExposedPorts": {"8080/tcp": {}, "9090/tcp": {}},
+            "Entrypoint": null, "Healthcheck": {"Test": ["NONE"]}
+        });
+        assert_eq!(
+            check_metadata(check, &values, &bad),
+            [
+                "the image runs as root (User is \"0\"); expected a non-root user, or `allow_root = true`",
+                "User is \"0\", expected \"65534\"",
+                "the image has no HEALTHCHECK",
+                "Env has LANG=C, expected LANG=C.UTF-8",
+                "Env has no PATH, expected PATH=/bin",
+                "ExposedPorts are [\"8080/tcp\", \"9090/tcp\"], expected [\"8080/tcp\"]",
+                "Entrypoint is [], expected [\"/entry\", \"amd64\"]",
+            ]
+        );
+        let root_ok = MetadataCheck {
+            user: None,
+            allow_root: true,
+            healthcheck: None,
+            env: BTreeMap::new(),
+            exposed_ports: None,
+            entrypoint: None,
+        };
+        assert!(check_metadata(&root_ok, &values, &serde_json::json!({})).is_empty());
+        let nonroot = MetadataCheck { allow_root: false, user: Some("nonroot".into()), ..root_ok };
+        assert_eq!(
+            check_metadata(&nonroot, &values, &serde_json::json!({})),
+            ["the image runs as root (User is unset, so root); expected a non-root user, or `allow_root = true`"]
+        );
+    }
+
+    /// A ustar header for one entry, as `docker cp` writes it.
+    fn tar_header(name: &str, mode: &str, uid: &str, gid: &str, kind: u8, size: usize) -> Vec<u8> {
+        let mut h = vec![0u8; 512];
+        h[..name.len()].copy_from_slice(name.as_bytes());
+        for (at, text) in [(100, mode), (108, uid), (116, gid), (124, &format!("{size:011o}")[..])] {
+            h[at..at + text.len()].copy_from_slice(text.as_bytes());
+        }
+        h[156] = kind;
+        h[257..263].copy_from_slice(b"ustar\0");
+        h
+    }
+
+    #[test]
+    fn tar_headers_give_mode_and_owner() {
+        let plain = tar_header("busybox", "0100755", "0000000", "0000000", b'0', 0);
+        assert_eq!(first_tar_entry(&plain), Ok(FileStat { mode: 0o755, uid: 0, gid: 0 }));
+        let dir = tar_header("tmp/", "0041777", "0177776", "0177776", b'5', 0);
+        assert_eq!(first_tar_entry(&dir), Ok(FileStat { mode: 0o1777, uid: 65534, gid: 65534 }));
+
+        // A PAX header first: its uid overrides the (too small) header field.
+        let records = "16 uid=3000000\n";
+        let mut data = tar_header("PaxHeaders/x", "0000644", "0", "0", b'x', records.len());
+        let mut body = records.as_bytes().to_vec();
+        body.resize(512, 0);
+        data.extend(body);
+        data.extend(tar_header("x", "0000640", "0", "0000012", b'0', 0));
+        assert_eq!(first_tar_entry(&data), Ok(FileStat { mode: 0o640, uid: 3_000_000, gid: 10 }));
+
+        assert_eq!(first_tar_entry(&[0; 1024]), Err("the archive is empty".to_string()));
+        assert_eq!(first_tar_entry(&plain[..100]), Err("the archive ends before its first entry".to_string()));
+    }
+
+    #[test]
+    fn file_checks_compare_existence_mode_and_owner() {
+        let check = FileCheck { path: "/bin/sh".into(), exists: true, mode: Some(0o755), owner: Some((0, 0)) };
+        let stat = FileStat { mode: 0o755, uid: 0, gid: 0 };
+        assert_eq!(check_file(&check, "/bin/sh", Some(stat)), None);
+        assert_eq!(check_file(&check, "/bin/sh", None), Some("/bin/sh does not exist".to_string()));
+        assert_eq!(
+            check_file(&check, "/bin/sh", Some(FileStat { mode: 0o4750, uid: 1, gid: 2 })),
+            Some("/bin/sh has mode 4750, expected 0755; /bin/sh is owned by 1:2, expected 0:0".to_string())
+        );
+        let absent = FileCheck { path: "/x".into(), exists: false, mode: None, owner: None };
+        assert_eq!(check_file(&absent, "/x", None), None);
+        assert_eq!(check_file(&absent, "/x", Some(stat)), Some("/x exists, expected it not to".to_string()));
+    }
+
+    #[test]
+    fn services_are_ready_by_health_log_or_delay() {
+        let running =
+            |health: &str| serde_json::json!({"Status": "running", "Running": true, "Health": {"Status": health}});
+        let second = Duration::from_secs(1);
+        assert_eq!(readiness(&Wait::Healthy, &running("starting"), "", second), Readiness::Pending);
+        assert_eq!(readiness(&Wait::Healthy, &running("healthy"), "", second), Readiness::Ready);
+        let unhealthy = serde_json::json!({"Status": "running", "Running": true,
+            "Health": {"Status": "unhealthy", "Log": [{"Output": "old"}, {"Output": "connection refused\n"}]}});
+        assert_eq!(
+            readiness(&Wait::Healthy, &unhealthy, "", second),
+            Readiness::Failed("its HEALTHCHECK reports unhealthy: \"connection refused\"".into())
+        );
+        let exited = serde_json::json!({"Status": "exited", "Running": false, "ExitCode": 3});
+        assert_eq!(
+            readiness(&Wait::Log("ready".into()), &exited, "ready", second),
+            Readiness::Failed("the service stopped (exited, exit code 3) before it was ready".into())
+        );
+        let up = running("");
+        assert_eq!(readiness(&Wait::Log("ready".into()), &up, "starting\n", second), Readiness::Pending);
+        assert_eq!(readiness(&Wait::Log("ready".into()), &up, "db ready\n", second), Readiness::Ready);
+        assert_eq!(readiness(&Wait::Delay(2 * second), &up, "", second), Readiness::Pending);
+        assert_eq!(readiness(&Wait::Delay(2 * second), &up, "", 2 * second), Readiness::Ready);
+    }
+
+    fn case(unit: &str, test: &str, status: Status) -> CaseResult {
+        CaseResult {
+            unit: unit.into(),
+            platform: "linux/arm64".into(),
+            test: test.into(),
+            status,
+            seconds: 0.5,
+            image: Some("r/app@sha256:ab".into()),
+            message: (status != Status::Passed).then(|| "stdout does not contain \"<ok> & 'done'\"".into()),
+            details: (status == Status::Failed).then(|| "expected: x\nactual:   \u{1b}[31my".into()),
+            reproduce: (status == Status::Failed).then(|| "docker run --rm r/app@sha256:ab".into()),
+        }
+    }
+
+    #[test]
+    fn junit_groups_by_unit_and_escapes() {
+        let results = [
+            case("app:quiet", "greets", Status::Passed),
+            case("app:quiet", "says <hi>", Status::Failed),
+            case("base", "shell", Status::Error),
+            case("base", "later", Status::Skipped),
+        ];
+        let xml = junit(&results);
+        assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"cargo xtask test\" tests=\"4\" failures=\"1\" errors=\"1\" skipped=\"1\" time=\"2.000\">\n"), "{xml}");
+        assert!(
+            xml.contains(
+                "<testsuite name=\"app:quiet\" tests=\"2\" failures=\"1\" errors=\"0\" skipped=\"0\" time=\"1.000\">"
+            ),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<testcase name=\"greets [linux/arm64]\" classname=\"app:quiet\" time=\"0.500\"/>"),
+            "{xml}"
+        );
+        assert!(xml.contains("<testcase name=\"says &lt;hi&gt; [linux/arm64]\""), "{xml}");
+        assert!(xml.contains("<failure message=\"stdout does not contain &quot;&lt;ok&gt; &amp; &apos;done&apos;&quot;\" type=\"failure\">FAILED app:quiet linux/arm64"), "{xml}");
+        assert!(
+            xml.contains("&apos;done&apos;&quot;\n  image: r/app@sha256:ab\n  expected: x\n  actual:   \\u{1b}[31my"),
+            "line breaks stay in text, control characters are spelled out: {xml}"
+        );
+        assert!(xml.contains("<error message=") && xml.contains("<skipped message="), "{xml}");
+        assert_eq!(xml.matches("<testsuite ").count(), 2);
+    }
+
+    #[test]
+    fn failure_text_shows_image_details_and_reproduction() {
+        let text = failure_text(&case("app:quiet", "greets", Status::Failed));
+        assert_eq!(
+            text,
+            "FAILED app:quiet linux/arm64 \"greets\": stdout does not contain \"<ok> & 'done'\"\n  image: r/app@sha256:ab\n  expected: x\n  actual:   \u{1b}[31my\n  reproduce: docker run --rm r/app@sha256:ab"
+        );
+        let table = summary_table(&[case("base", "shell", Status::Passed)]);
+        assert_eq!(table.lines().nth(2), Some("base  linux/arm64  shell  passed  0.5s"));
+    }
+
+    #[test]
+    fn metrics_per_unit_and_platform_take_the_worst_status() {
+        let local = CaseResult { image: Some("app:local".into()), ..case("app", "a", Status::Passed) };
+        let results = [
+            case("app:quiet", "greets", Status::Passed),
+            case("base", "shell", Status::Skipped),
+            case("app:quiet", "says", Status::Failed),
+            case("app:quiet", "later", Status::Error),
+            case("base", "files", Status::Passed),
+            local,
+        ];
+        let got: Vec<(String, String, Option<f64>, Option<String>)> =
+            unit_metrics(&results).into_iter().map(|m| (m.unit, m.status, m.seconds, m.digest)).collect();
+        let digest = Some("sha256:ab".to_string());
+        assert_eq!(
+            got,
+            [
+                ("app:quiet".into(), "failed".into(), Some(1.5), digest.clone()),
+                ("base".into(), "passed".into(), Some(1.0), digest),
+                ("app".into(), "passed".into(), Some(0.5), None),
+            ]
+        );
+    }
+
+    #[test]
+    fn shell_words_quote_what_a_shell_would_split() {
+        let argv: Vec<String> = ["sh", "-c", "echo 'hi' $X", "", "a=b"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(shell_words(&argv), r#"sh -c 'echo '\''hi'\'' $X' '' a=b"#);
+    }
+}

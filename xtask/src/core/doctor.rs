@@ -1,6 +1,6 @@
-//! `cargo xtask doctor`: every prerequisite of a build, its version, what is wrong
-//! and the fix. `gather` asks the machine (through provision's own checks and the
-//! registry client); `judge` turns those facts into rows and is pure.
+//! The judgement of `doctor`: facts about the machine (docker, buildx, the builder, binfmt,
+//! the registry and its login) in, one row per prerequisite out: its version, what is
+//! wrong and the fix.
 
 use anyhow::Result;
 use serde::Serialize;

@@ -166,7 +166,8 @@ pub(crate) mod tests {
         ContextEntry { path: path.into(), mode, kind: EntryKind::File([byte; 32]) }
     }
 
-    use crate::core::plan::{sample_unit, Parent};
+    use crate::core::plan::tests::sample_unit;
+    use crate::core::plan::Parent;
 
     fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()

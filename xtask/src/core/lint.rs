@@ -1,9 +1,6 @@
-//! `cargo xtask lint`: Dockerfile policy checks, also run by `build` first.
-//!
-//! `lint` is pure: a Dockerfile's text and the facts around it (the build
-//! context's file list and .dockerignore, the image's allow list, what in-repo
-//! parents hand down) in, findings out. `run` and `check_before_build` gather
-//! those facts from disk.
+//! Dockerfile policy checks, run by `lint` and by `build` first. Pure: a Dockerfile's text and
+//! the facts around it (the build context's file list and .dockerignore, the image's allow
+//! list, what in-repo parents hand down) in, findings out; `ops::lint` gathers the facts.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

@@ -76,11 +76,11 @@ mod tests {
 
     #[test]
     fn one_leg_per_unit_and_platform_on_native_runners() {
-        let mut base = crate::core::plan::sample_unit();
+        let mut base = crate::core::plan::tests::sample_unit();
         base.id = "base".into();
         base.image = "base".into();
         base.variant = None;
-        let python = crate::core::plan::sample_unit();
+        let python = crate::core::plan::tests::sample_unit();
         let matrix = github_matrix(&[base, python], &settings("")).unwrap();
         let json = serde_json::to_value(&matrix).unwrap();
         assert_eq!(
@@ -100,7 +100,7 @@ mod tests {
 
     #[test]
     fn runners_and_builders_come_from_the_settings() {
-        let mut unit = crate::core::plan::sample_unit();
+        let mut unit = crate::core::plan::tests::sample_unit();
         unit.platforms = vec!["linux/arm64".into(), "linux/arm/v7".into()];
         let s = settings(
             "[workspace.metadata.images.runners]\n\"linux/arm64\" = \"arm-box\"\n\"linux/arm/v7\" = \"ubuntu-24.04\"\n\

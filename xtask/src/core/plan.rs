@@ -264,36 +264,36 @@ fn dependency_order(units: &BTreeMap<String, Unit>) -> Result<Vec<String>> {
 
 /// A fully populated unit for other modules' unit tests.
 #[cfg(test)]
-pub fn sample_unit() -> Unit {
-    Unit {
-        id: "python:python3.13".into(),
-        image: "python".into(),
-        variant: Some("python3.13".into()),
-        default: true,
-        description: Some("Python runtime".into()),
-        licenses: None,
-        repository: "localhost:5000/acme/python".into(),
-        platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
-        dockerfile: "images/python/Dockerfile".into(),
-        context: "images/python".into(),
-        args: BTreeMap::from([("PY".into(), "3.13".into())]),
-        depends_on: vec!["debian:trixie".into()],
-        parents: vec![],
-        tags: vec![
-            TagRef::new("localhost:5000/acme/python", "main"),
-            TagRef::new("localhost:5000/acme/python", "main-abc1234"),
-        ],
-        version: None,
-        network: Network::Host,
-        rootfs: None,
-        size: SizeBudget::default(),
-        secrets: BTreeMap::new(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A unit for the tests of other modules.
+    pub(crate) fn sample_unit() -> Unit {
+        Unit {
+            id: "python:python3.13".into(),
+            image: "python".into(),
+            variant: Some("python3.13".into()),
+            default: true,
+            description: Some("Python runtime".into()),
+            licenses: None,
+            repository: "localhost:5000/acme/python".into(),
+            platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
+            dockerfile: "images/python/Dockerfile".into(),
+            context: "images/python".into(),
+            args: BTreeMap::from([("PY".into(), "3.13".into())]),
+            depends_on: vec!["debian:trixie".into()],
+            parents: vec![],
+            tags: vec![
+                TagRef::new("localhost:5000/acme/python", "main"),
+                TagRef::new("localhost:5000/acme/python", "main-abc1234"),
+            ],
+            version: None,
+            network: Network::Host,
+            rootfs: None,
+            size: SizeBudget::default(),
+            secrets: BTreeMap::new(),
+        }
+    }
     use crate::core::definitions::{validate_image, validate_settings};
     use crate::core::event::EventKind;
     use camino::Utf8Path;

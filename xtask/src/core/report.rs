@@ -1,5 +1,5 @@
-//! `cargo xtask report`: the last run and the trends in `target/xtask/metrics.jsonl`.
-//! `summarize` is pure over the records; `table` and `markdown` render it.
+//! The summary `report` prints: the last run and the trends of each command, from the records
+//! of `target/xtask/metrics.jsonl`, rendered as a table or markdown.
 
 use std::collections::BTreeMap;
 use std::time::Duration;

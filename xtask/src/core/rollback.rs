@@ -1,6 +1,5 @@
-//! `cargo xtask rollback`: undoes a release from its records: every tag moves
-//! back to the digest it had, and tags the release created are deleted where
-//! the registry allows it. The plan is printed first; `--dry-run` stops there.
+//! The plan of `rollback`: from release records and what the tags point at now, which tags
+//! move back to the digest they had and which manifests the release created may be deleted.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -1,6 +1,6 @@
-//! `cargo xtask sbom`: an SPDX SBOM per unit and platform, made by syft from the image in the
-//! registry by platform digest (no pull, no engine), kept under `target/xtask/sbom/` and
-//! attached to the image as an OCI artifact under the cosign-style tag `sha256-<hex>.sbom`.
+//! SBOMs as `sbom` publishes them: syft's command line, an SPDX document's summary, and the
+//! OCI artifact manifest that attaches it to a platform image under the cosign-style tag
+//! `sha256-<hex>.sbom`.
 
 use anyhow::{bail, Context, Result};
 

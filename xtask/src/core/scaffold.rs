@@ -1,7 +1,6 @@
-//! `cargo xtask new`: writes `images/<name>/` with an image.toml, a Dockerfile that
-//! follows the lint policy, and smoke tests, so that a new image passes `lint`,
-//! `build` and `test` as generated. `generate` is pure; `run` reads the workspace
-//! and writes the files, never over an existing directory.
+//! What `cargo xtask new` writes into `images/<name>/`: an image.toml, a Dockerfile that
+//! follows the lint policy, and smoke tests, so that a new image passes `lint`, `build` and
+//! `test` as generated. Pure: the command reads the workspace and writes the files.
 
 use anyhow::{bail, Result};
 use camino::Utf8PathBuf;

@@ -1,9 +1,6 @@
-//! `cargo xtask scan`: vulnerability scans by trivy or grype, judged against each image's
+//! Vulnerability reports of trivy or grype, parsed and judged against each image's
 //! `[[scan.allow]]`: a HIGH or CRITICAL finding fails the scan unless an allowance that has
 //! not expired names it, and an expired allowance fails it by itself, so none outlives its date.
-//!
-//! Reading reports and judging them is pure; the scanners run as they are installed, with
-//! their own vulnerability databases.
 
 use anyhow::{bail, Context, Result};
 use camino::Utf8PathBuf;

@@ -1,6 +1,5 @@
-//! `cargo xtask size`: compressed sizes from the registry (no pull), the
-//! uncompressed size where the local engine has the image, layer counts, and
-//! the budgets of `[size]` against a baseline. Measuring and judging are pure.
+//! The judgement of `size`: compressed sizes per platform against the `[size]` budgets, a
+//! baseline and the spread between platforms, and the table and markdown they print as.
 
 use std::collections::BTreeMap;
 

@@ -1,6 +1,6 @@
-//! `cargo xtask verify-manifests`: proves that the registry holds what the plan
-//! says, reading it natively and concurrently. `check_unit` is pure: it judges
-//! what was fetched; `run` fetches.
+//! The judgement of `verify-manifests`: given what was read from the registry for a unit
+//! (`ops::observe`), whether its tags exist, list exactly the declared platforms whose
+//! configs match their slots, agree on one digest, and carry the OCI labels.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -270,7 +270,7 @@ mod tests {
             repository: "r.test/app".into(),
             platforms: platforms.iter().map(|p| p.to_string()).collect(),
             tags: vec![TagRef::new("r.test/app", "latest"), TagRef::new("r.test/app", "1.0.0")],
-            ..crate::core::plan::sample_unit()
+            ..crate::core::plan::tests::sample_unit()
         }
     }
 

@@ -1,6 +1,6 @@
-//! `cargo xtask ci-workflow`: the GitHub Actions workflow that fans the plan out to native
-//! runners, written from the settings by a pure function, so the committed file can be
-//! checked against it (`--check`) like formatted code.
+//! The GitHub Actions workflow that fans the plan out to native runners, written from the
+//! settings by a pure function, so `ci-workflow --check` can compare the committed file with
+//! it like formatted code.
 //!
 //! The workflow is built as a YAML tree and printed by a small writer: its structure is
 //! fixed, and a tree keeps quoting and indentation right where a template would not.

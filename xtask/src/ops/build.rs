@@ -1,7 +1,7 @@
-//! `cargo xtask build`: one `docker buildx build` per unit and platform, run in
-//! dependency order and in parallel (bounded by `--jobs`), then one atomic
-//! publish per unit (see `publish.rs`). A unit's tags move only after every
-//! one of its platforms succeeded and the index was verified.
+//! The build executor behind `cargo xtask build`: one `docker buildx build` per unit and
+//! platform, in dependency order and in parallel (bounded by `--jobs`), then one atomic
+//! publish per unit (see `ops::publish`). A unit's tags move only after every one of its
+//! platforms succeeded and the index was verified.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,7 +31,7 @@ pub struct PlatformResult {
     pub status: Status,
     pub seconds: f64,
     pub digest: Option<String>,
-    /// What the image was built from (see `inputs.rs`); `None` when not pushing.
+    /// What the image was built from (see `core::inputs`); `None` when not pushing.
     pub input_digest: Option<String>,
     pub log: Utf8PathBuf,
 }
@@ -697,7 +697,7 @@ mod tests {
             id: id.into(),
             depends_on: depends_on.iter().map(|s| s.to_string()).collect(),
             platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
-            ..crate::core::plan::sample_unit()
+            ..crate::core::plan::tests::sample_unit()
         }
     }
 

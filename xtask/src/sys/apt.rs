@@ -6,9 +6,9 @@ use std::fs::{self, File};
 use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context, Result};
+use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::core::text::last_lines;
-use camino::{Utf8Path, Utf8PathBuf};
 
 /// The system's deb822 sources: every private suite borrows their mirror and
 /// keyring, so no host name is ever written into the repository.
