@@ -8,6 +8,7 @@ use camino::Utf8PathBuf;
 
 use crate::core::definitions::{BuildSecret, Network};
 use crate::core::plan::Unit;
+use crate::oci::reference::TagRef;
 
 /// The buildx builder's driver decides what the build can export.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,7 +69,7 @@ pub struct PlatformBuild<'a> {
     pub metadata_file: Utf8PathBuf,
     /// A second tag for the pushed image, named after its input digest, so an
     /// unchanged unit is found without building (see `core::inputs`).
-    pub input_tag: Option<String>,
+    pub input_tag: Option<TagRef>,
 }
 
 /// `arm64` for `linux/arm64`, `arm-v7` for `linux/arm/v7`: for tags and file names.
@@ -351,7 +352,7 @@ mod tests {
     fn the_input_digest_tag_is_pushed_with_the_staging_tag() {
         let u = unit();
         let mut req = request(&u, &Driver::Docker, Output::Push);
-        req.input_tag = Some("localhost:5000/acme/python:inputs-0123-arm64".into());
+        req.input_tag = Some(TagRef::new("localhost:5000/acme/python", "inputs-0123-arm64"));
         let joined = build_argv(&req).unwrap().join(" ");
         assert!(
             joined.contains("--tag localhost:5000/acme/python:staging-python3.13-arm64 --tag localhost:5000/acme/python:inputs-0123-arm64 --push"),
@@ -413,7 +414,7 @@ mod tests {
         let err = build_argv(&req).unwrap_err().to_string();
         assert!(err.starts_with("refusing to pass the image reference \"localhost:5000/base@sha256:short\""), "{err}");
         let mut req = request(&u, &Driver::Docker, Output::Push);
-        req.input_tag = Some("localhost:5000/acme/python:-x".into());
+        req.input_tag = Some(TagRef::new("localhost:5000/acme/python", "-x"));
         assert!(build_argv(&req).unwrap_err().to_string().contains("invalid tag \"-x\""));
         u.repository = "--output=type=local,dest=/".into();
         let err = build_argv(&request(&u, &Driver::Docker, Output::None)).unwrap_err().to_string();

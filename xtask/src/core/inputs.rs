@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::core::dockerfile;
 use crate::core::plan::Unit;
 use crate::oci::digest::hex;
+use crate::oci::reference::TagRef;
 
 /// The meaning of the tool's definitions. Bump it when image.toml or the way a
 /// build is run changes what the same files produce, so no old image is reused.
@@ -121,9 +122,10 @@ fn put(h: &mut Sha256, bytes: &[u8]) {
 /// `<repository>:inputs-<first 32 hex of the digest>-<arch>`. One HEAD on it
 /// before building says whether an image with exactly these inputs exists.
 /// 128 bits of the digest keep tags short and collisions out of reach.
-pub fn inputs_ref(repository: &str, input_digest: &str, platform: &str) -> String {
+pub fn inputs_ref(repository: &str, input_digest: &str, platform: &str) -> TagRef {
     let hex = input_digest.strip_prefix("sha256:").unwrap_or(input_digest);
-    format!("{repository}:inputs-{}-{}", &hex[..hex.len().min(32)], crate::core::buildx::platform_slug(platform))
+    let tag = format!("inputs-{}-{}", &hex[..hex.len().min(32)], crate::core::buildx::platform_slug(platform));
+    TagRef::new(repository, tag)
 }
 
 /// The base images a platform build pulls from outside the repo, after ARG

@@ -359,8 +359,7 @@ fn build_platform(ctx: &BuildContext<'_>, task: usize, unit: &Unit, platform: &s
         };
         let input_tag = input_digest.as_deref().map(|d| crate::core::inputs::inputs_ref(&unit.repository, d, platform));
         if let (Some(client), Some(tag), false) = (client, &input_tag, ctx.force) {
-            let (repo_ref, tag_name) = tag.rsplit_once(':').context("an input tag has a tag")?;
-            if let Some(found) = client.head_manifest(crate::oci::reference::split_repository(repo_ref).1, tag_name)? {
+            if let Some(found) = client.head_manifest(tag.path(), tag.tag())? {
                 let key = (unit.id.clone(), platform.to_string());
                 ctx.digests.lock().unwrap_or_else(|p| p.into_inner()).insert(key, found.digest.clone());
                 return Ok(Done { digest: Some(found.digest), input_digest, up_to_date: true });
