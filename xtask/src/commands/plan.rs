@@ -22,9 +22,12 @@ pub fn run(ws: &Workspace, format: Format, flags: &crate::cli::flags::Plan) -> R
         .iter()
         .map(|u| {
             let tags: Vec<&str> = u.tags.iter().map(|t| t.tag()).collect();
-            vec![u.id.clone(), u.platforms.join(","), u.depends_on.join(","), tags.join(" ")]
+            let tags = if tags.is_empty() { "(built, not tagged)".to_string() } else { tags.join(" ") };
+            vec![u.id.clone(), u.platforms.join(","), u.depends_on.join(","), tags]
         })
         .collect();
+    // Which event, and where each of its facts came from: the first thing to check when a tag surprises.
+    println!("{}", ws.event()?.explain());
     println!("{}", crate::core::text::table(&["UNIT", "PLATFORMS", "DEPENDS ON", "TAGS"], &rows));
     Ok(())
 }

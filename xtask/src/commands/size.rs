@@ -141,6 +141,7 @@ fn load_baseline(
         let event = Event {
             kind: EventKind::Release,
             version: Some(version.tag.clone()),
+            releases: Default::default(),
             extra_tags: vec![],
             ..ws.event()?.clone()
         };

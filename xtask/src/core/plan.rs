@@ -8,7 +8,7 @@ use camino::Utf8PathBuf;
 use serde::Serialize;
 
 use crate::core::definitions::{BuildSecret, Definitions, Dependency, ImageDef, Network, Rootfs, SizeBudget, Variant};
-use crate::core::event::Event;
+use crate::core::event::{Event, EventKind};
 use crate::core::tags::{self, VariantNames, Version};
 use crate::oci::reference::TagRef;
 
@@ -78,6 +78,9 @@ pub fn plan(defs: &Definitions, event: &Event, registry: &str, selection: &[Stri
             units.insert(unit.id.clone(), unit);
         }
     }
+    // A monorepo release builds what its tags name (and their parents), nothing else.
+    let released: Vec<String> = event.releases.keys().cloned().collect();
+    let selection = if selection.is_empty() && event.kind == EventKind::Release { &released[..] } else { selection };
     let wanted = select(&units, &images, selection)?;
     let order = dependency_order(&units)?;
     Ok(order
@@ -135,15 +138,36 @@ fn resolve(
         });
     }
 
-    let version_text = image.version.as_deref().or(event.version.as_deref());
+    // A monorepo release names each image's version in its tag; other images are not released.
+    let released = event.releases_image(&image.name);
+    let version_text = match (event.releases.get(&image.name), event.releases.is_empty()) {
+        (Some(version), _) => Some(version.as_str()),
+        (None, false) => None,
+        (None, true) => image.version.as_deref().or(event.version.as_deref()),
+    };
     let version = version_text
         .map(Version::parse)
         .transpose()
         .map_err(|why| anyhow::anyhow!("version {version_text:?}: {why}"))?;
     let names = VariantNames { name: variant.name.as_deref(), aliases: &variant.aliases, default: variant.default };
     let repository = full_repository(registry, &defs.settings.namespace, &image.repository);
-    let tags =
-        tags::compute(&image.tags, event, version.as_ref(), names).map_err(|why| anyhow::anyhow!("{file}: {why}"))?;
+    let tags = if event.kind == EventKind::Release && !released {
+        // Built as a parent of what the release names, and tagged not at all.
+        Vec::new()
+    } else {
+        let tags = tags::compute(&image.tags, event, version.as_ref(), names)
+            .map_err(|why| anyhow::anyhow!("{file}: {why}"))?;
+        if tags.is_empty() {
+            let templates = image.tags.for_event(event.kind, variant.default);
+            bail!(
+                "{file}: {} gets no tag for this {} event{}: its templates {templates:?} render none\n  hint: add a template that applies, e.g. \"{{version}}\" for a pre-release, in [tags] of image.toml or the workspace",
+                unit_id(&image.name, variant.name.as_deref()),
+                event.kind.name(),
+                version.as_ref().map(|v| format!(" (version {})", v.full)).unwrap_or_default(),
+            );
+        }
+        tags
+    };
     // Registry, namespace and repository are each valid; together they can still be too long.
     crate::oci::reference::check_name_length(&repository).map_err(|why| {
         anyhow::anyhow!(
@@ -171,7 +195,7 @@ fn resolve(
         args,
         depends_on: parents.iter().map(|p| p.unit.clone()).collect(),
         parents,
-        version: version.map(|v| v.tag),
+        version: version.map(|v| v.full),
         network: image.network,
         rootfs,
         size: image.size,
@@ -327,6 +351,8 @@ pub(crate) mod tests {
             pr: None,
             extra_tags: vec![],
             timestamp: "t".into(),
+            releases: Default::default(),
+            origins: vec![],
         }
     }
 

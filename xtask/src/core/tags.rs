@@ -1,15 +1,22 @@
 //! The tag policy: which tags each unit gets for an event. One pure function,
 //! `compute`, driven by the templates in `[workspace.metadata.images.tags]`.
 //!
-//! Rules on top of the templates, as docker/metadata-action does them:
-//! - a pre-release keeps only the templates that contain `{version}`;
-//! - a template with `{major}` but no `{minor}` is skipped while the major is 0.
+//! Two rules on top of the templates are safer than docker/metadata-action's, on purpose:
+//! - a pre-release keeps only the templates that contain `{version}` (metadata-action renders
+//!   `{{major}}` of `2.0.8-beta.67` as the whole version, so `v{{major}}` becomes
+//!   `v2.0.8-beta.67`; here no pre-release tag is ever mistaken for a stable line);
+//! - a template with `{major}` but no `{minor}` is skipped while the major is 0 (metadata-action
+//!   documents this as an `enable=` expression users must add; here it is the default).
+//!
+//! As in metadata-action, build metadata (`+build.5`) is not part of any tag: `1.2.3+build.5`
+//! tags `1.2.3`, `1.2` and `1`, and the version label keeps it.
 
 use crate::core::definitions::TagTemplates;
 use crate::core::event::{Event, EventKind};
 use crate::oci::reference::check_tag;
 
-const PLACEHOLDERS: &[&str] = &["version", "major", "minor", "patch", "variant", "branch", "sha", "pr", "timestamp"];
+const PLACEHOLDERS: &[&str] =
+    &["version", "major", "minor", "patch", "variant", "branch", "sha", "pr", "timestamp", "date"];
 
 /// A semantic version `X.Y.Z[-pre][+build]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,8 +25,10 @@ pub struct Version {
     pub minor: u64,
     pub patch: u64,
     pub pre: Option<String>,
-    /// The whole version as a tag: `+` is not allowed in tags and becomes `-`.
+    /// `X.Y.Z[-pre]`: the version as a tag, without build metadata.
     pub tag: String,
+    /// The version as written (less a leading `v`), build metadata included: the label's value.
+    pub full: String,
 }
 
 impl Version {
@@ -55,13 +64,25 @@ impl Version {
             minor: number(minor)?,
             patch: number(patch)?,
             pre: pre.map(str::to_string),
-            tag: text.replace('+', "-"),
+            tag: core_and_pre(text).to_string(),
+            full: text.to_string(),
         })
     }
 
     pub fn is_prerelease(&self) -> bool {
         self.pre.is_some()
     }
+
+    /// What orders releases: a stable version beats its pre-releases (pre-releases among
+    /// themselves are not ordered further).
+    pub fn precedence(&self) -> (u64, u64, u64, bool) {
+        (self.major, self.minor, self.patch, self.pre.is_none())
+    }
+}
+
+/// `X.Y.Z[-pre]` of a version text, without its `+build` part.
+fn core_and_pre(text: &str) -> &str {
+    text.split_once('+').map_or(text, |(version, _)| version)
 }
 
 /// The variant a unit builds, as the policy sees it.
@@ -115,6 +136,11 @@ pub fn compute(
         EventKind::PullRequest => match (variant.default, variant.name) {
             (true, name) => render_all(&templates.pull_request, name)?,
             (false, Some(name)) => render_all(&templates.pull_request_variant, Some(name))?,
+            (false, None) => unreachable!("an implicit variant is always the default"),
+        },
+        EventKind::Schedule => match (variant.default, variant.name) {
+            (true, name) => render_all(&templates.schedule, name)?,
+            (false, Some(name)) => render_all(&templates.schedule_variant, Some(name))?,
             (false, None) => unreachable!("an implicit variant is always the default"),
         },
     }
@@ -172,6 +198,7 @@ fn render(
             },
             "pr" => event.pr.ok_or_else(|| missing("no pull request number is known (pass --pr)"))?.to_string(),
             "timestamp" => event.timestamp.clone(),
+            "date" => event.date().to_string(),
             other => return Err(format!("unknown placeholder {{{other}}} in template {template:?}")),
         };
         out.push_str(&value);
@@ -184,19 +211,39 @@ fn render(
     Ok(Some(out))
 }
 
-/// Turns a branch name into tag text: `feature/x` becomes `feature-x`.
+/// Turns a branch name into tag text, as docker/metadata-action does: every run of
+/// characters a tag cannot hold becomes one `-` (`feature//x` is `feature-x`), and leading
+/// `.` and `-` and trailing `-` go. Where that loses information metadata-action keeps
+/// (letters outside ASCII), or the name is cut to 100 characters, the first 7 hex digits of
+/// the name's SHA-256 follow, so two such branches never share a tag (`fé` and `fè` differ).
 pub fn sanitize_branch(branch: &str) -> String {
-    let replaced: String = branch
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') { c } else { '-' })
-        .collect();
-    let trimmed = replaced.trim_start_matches(['.', '-']);
-    let short: String = trimmed.chars().take(100).collect();
-    if short.is_empty() {
-        "branch".to_string()
-    } else {
-        short
+    let mut out = String::new();
+    let mut lossy = false;
+    for c in branch.chars() {
+        if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+            out.push(c);
+        } else {
+            lossy |= !c.is_ascii();
+            if !out.ends_with('-') {
+                out.push('-');
+            }
+        }
     }
+    let mut name = out.trim_start_matches(['.', '-']).trim_end_matches('-').to_string();
+    if name.len() > 100 {
+        // Room for the hash: 92 + `-` + 7 is still 100.
+        name.truncate(92);
+        lossy = true;
+    }
+    if name.is_empty() {
+        name = "branch".to_string();
+        lossy = !branch.is_empty();
+    }
+    if lossy {
+        let hash = crate::oci::digest::sha256_digest(branch.as_bytes());
+        name = format!("{}-{}", name.trim_end_matches('-'), &hash["sha256:".len().."sha256:".len() + 7]);
+    }
+    name
 }
 
 /// Checks a template's syntax and that it renders a valid tag for sample values.
@@ -236,6 +283,8 @@ mod tests {
             pr: Some(42),
             extra_tags: vec![],
             timestamp: "20261124211500".to_string(),
+            releases: Default::default(),
+            origins: vec![],
         }
     }
 
@@ -289,11 +338,9 @@ mod tests {
             ["1.0.0-rc.1", "1.0.0-rc.1-python3.13"]
         );
         assert_eq!(tags(&e, Some("1.0.0-rc.1"), Some("python3.11"), &[], false), ["1.0.0-rc.1-python3.11"]);
-        assert_eq!(
-            tags(&e, Some("2.0.0+build.5"), None, &[], true),
-            ["latest", "2.0.0-build.5", "2.0", "2"],
-            "`+` is not a tag character"
-        );
+        // Build metadata is no part of a tag (it read as the pre-release `2.0.0-build.5`).
+        assert_eq!(tags(&e, Some("2.0.0+build.5"), None, &[], true), ["latest", "2.0.0", "2.0", "2"]);
+        assert_eq!(Version::parse("2.0.0+build.5").unwrap().full, "2.0.0+build.5", "the label keeps it");
     }
 
     #[test]
@@ -322,7 +369,8 @@ mod tests {
         assert_eq!(tags(&e, None, Some("python3.13"), &[], true), ["main", "main-0123456"]);
         assert_eq!(tags(&e, None, Some("python3.11"), &[], false), ["main-python3.11"]);
         e.branch = Some("feature/Ünïcode x".to_string());
-        assert_eq!(tags(&e, None, None, &[], true), ["feature--n-code-x", "feature--n-code-x-0123456"]);
+        // Letters outside ASCII are dropped: one `-` per run, and the name's hash keeps it apart.
+        assert_eq!(tags(&e, None, None, &[], true), ["feature-n-code-x-aa8029f", "feature-n-code-x-aa8029f-0123456"]);
     }
 
     #[test]
@@ -330,8 +378,18 @@ mod tests {
         assert_eq!(sanitize_branch("feature/x"), "feature-x");
         assert_eq!(sanitize_branch("-.lead"), "lead");
         assert_eq!(sanitize_branch("release/1.2"), "release-1.2");
-        assert_eq!(sanitize_branch("///"), "branch");
+        assert!(sanitize_branch("///").starts_with("branch-"), "nothing is left: the name's hash keeps it apart");
         assert_eq!(sanitize_branch(&"a".repeat(300)).len(), 100);
+        assert_ne!(sanitize_branch(&"a".repeat(300)), sanitize_branch(&"a".repeat(301)));
+        // metadata-action: runs of invalid characters become one `-`.
+        assert_eq!(sanitize_branch("a//b"), "a-b");
+        assert_eq!(sanitize_branch("feature/my branch!"), "feature-my-branch");
+        assert_eq!(sanitize_branch("my/branch"), "my-branch");
+        // Letters outside ASCII are dropped, and the hash keeps the names apart.
+        let (e_acute, e_grave) = (sanitize_branch("fé"), sanitize_branch("fè"));
+        assert!(e_acute.starts_with("f-") && e_acute.len() == "f-".len() + 7, "{e_acute}");
+        assert_ne!(e_acute, e_grave);
+        assert_eq!(sanitize_branch("fé"), e_acute, "stable");
     }
 
     #[test]
@@ -421,5 +479,47 @@ mod tests {
         for bad in ["1.2", "1.2.3.4", "01.2.3", "1.x.3", "1.2.3-", "1.2.3-a..b", ""] {
             assert!(Version::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn schedules_and_dates() {
+        let e = event(EventKind::Schedule);
+        assert_eq!(tags(&e, None, None, &[], true), ["nightly", "nightly-20261124"]);
+        assert_eq!(tags(&e, None, Some("slim"), &[], false), ["nightly-slim"]);
+        let custom = TagTemplates { branch: vec!["{branch}-{date}".into()], ..TagTemplates::default() };
+        let rendered =
+            compute(&custom, &event(EventKind::Branch), None, VariantNames { name: None, aliases: &[], default: true });
+        assert_eq!(rendered.unwrap(), ["main-20261124"]);
+        assert_eq!(check_template("nightly-{date}"), Ok(()));
+    }
+
+    /// docker/metadata-action's documented examples (README, `type=semver`, `type=ref`,
+    /// `type=sha`, pull requests, `latest`), with the default templates here. Where the
+    /// README of this project states another policy on purpose, the case asserts that policy
+    /// and says which: the pre-release rule and the major-zero rule (see the module doc), and
+    /// the branch tag with the short sha beside it (README, "Tag policy").
+    #[test]
+    fn metadata_action_examples() {
+        let release = |version: &str| tags(&event(EventKind::Release), Some(version), None, &[], true);
+        // type=semver,pattern={{version}} / {{major}}.{{minor}} / {{major}}, flavor latest=auto.
+        assert_eq!(release("1.2.3"), ["latest", "1.2.3", "1.2", "1"]);
+        assert_eq!(Version::parse("v1.2.3").unwrap().tag, "1.2.3", "`v1.2.3` with {{version}} is `1.2.3`");
+        // `v2.0.8-beta.67`: metadata-action gives `2.0.8-beta.67` for every pattern and no latest.
+        assert_eq!(release("2.0.8-beta.67"), ["2.0.8-beta.67"]);
+        // Major zero: metadata-action's README shows how to disable `{{major}}` for `v0.1.2`.
+        assert_eq!(release("0.1.2"), ["latest", "0.1.2", "0.1"]);
+        // `v9.5.7-alpha.2+fork.3.1.8` (a fixture of meta.test.ts): no build metadata in a tag.
+        assert_eq!(release("9.5.7-alpha.2+fork.3.1.8"), ["9.5.7-alpha.2"]);
+        // type=ref,event=branch: `refs/heads/my/branch` is `my-branch`; type=sha is the short sha.
+        let mut branch = event(EventKind::Branch);
+        branch.branch = Some("my/branch".into());
+        branch.sha = Some("90dd6032fac8bda1b6c4436a2e65de27961ed071".into());
+        assert_eq!(tags(&branch, None, None, &[], true), ["my-branch", "my-branch-90dd603"]);
+        // type=ref,event=pr: `refs/pull/2/merge` is `pr-2`.
+        let mut pr = event(EventKind::PullRequest);
+        pr.pr = Some(2);
+        assert_eq!(tags(&pr, None, None, &[], true), ["pr-2"]);
+        // type=schedule: `nightly` (metadata-action's default pattern).
+        assert_eq!(tags(&event(EventKind::Schedule), None, None, &[], true)[0], "nightly");
     }
 }

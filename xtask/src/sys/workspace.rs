@@ -75,8 +75,9 @@ impl Workspace {
             let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
             let epoch = std::env::var("SOURCE_DATE_EPOCH").ok();
             let build_time = event::build_time(epoch.as_deref(), git.as_ref(), now);
-            let env = |name: &str| std::env::var(name).ok();
-            event::detect(&self.event_flags, env, git.as_ref(), event::utc(build_time).0)
+            let images: Vec<&str> = self.defs.images.iter().map(|i| i.name.as_str()).collect();
+            let rule = event::ReleaseRule { template: &self.defs.settings.release_tag, images: &images };
+            event::detect(&self.event_flags, &ci_env(), git.as_ref(), &rule, event::utc(build_time).0)
                 .map(|event| (event, build_time))
                 .map_err(|err| format!("{err:#}"))
         });
@@ -168,6 +169,23 @@ fn declares_images(manifest: &Path) -> bool {
         let line = line.trim();
         line.starts_with("[workspace.metadata.images") || line.starts_with("metadata.images")
     })
+}
+
+/// The CI system's variables that event detection reads, and GitHub's event payload
+/// (`GITHUB_EVENT_PATH`, at most 1 MiB of it: the pull-request number of `pull_request_target`).
+fn ci_env() -> event::CiEnv {
+    use std::io::Read;
+    let variables = event::CI_VARIABLES
+        .iter()
+        .filter_map(|name| Some((name.to_string(), std::env::var(name).ok().filter(|v| !v.is_empty())?)))
+        .collect();
+    let event_payload = std::env::var_os("GITHUB_EVENT_PATH").filter(|p| !p.is_empty()).and_then(|path| {
+        let mut text = String::new();
+        let file = std::fs::File::open(path).ok()?;
+        file.take(crate::sys::definitions::MAX_DEFINITION_BYTES).read_to_string(&mut text).ok()?;
+        Some(text)
+    });
+    event::CiEnv { variables, event_payload }
 }
 
 /// `--registry`, else `XTASK_REGISTRY`, else the workspace setting; checked as a host.

@@ -27,7 +27,16 @@ fn settings() -> &'static Settings {
 fn events() -> &'static [Event; 2] {
     static EVENTS: OnceLock<[Event; 2]> = OnceLock::new();
     EVENTS.get_or_init(|| {
-        let detect = |flags: EventFlags| event::detect(&flags, |_| None, None, "20260101000000".into()).unwrap();
+        let detect = |flags: EventFlags| {
+            event::detect(
+                &flags,
+                &event::CiEnv::default(),
+                None,
+                &event::ReleaseRule::default(),
+                "20260101000000".into(),
+            )
+            .unwrap()
+        };
         [
             detect(EventFlags {
                 branch: Some("main".into()),

@@ -36,6 +36,8 @@ pub struct Settings {
     pub platforms: Vec<String>,
     pub network: Network,
     pub tags: TagTemplates,
+    /// The git tag of a release: `v{version}`, or `{image}-v{version}` in a monorepo.
+    pub release_tag: String,
     /// `[runners]`: the CI runner label each platform's matrix legs run on (natively).
     pub runners: BTreeMap<String, String>,
     /// `[builders]`: the buildx builder each platform is built with; unlisted: the current one.
@@ -55,6 +57,25 @@ pub struct TagTemplates {
     pub branch_variant: Vec<String>,
     pub pull_request: Vec<String>,
     pub pull_request_variant: Vec<String>,
+    pub schedule: Vec<String>,
+    pub schedule_variant: Vec<String>,
+}
+
+impl TagTemplates {
+    /// The templates `kind` renders for the default variant (`default`) or a named one.
+    pub fn for_event(&self, kind: crate::core::event::EventKind, default: bool) -> &[String] {
+        use crate::core::event::EventKind::*;
+        match (kind, default) {
+            (Release, true) => &self.release,
+            (Release, false) => &self.release_variant,
+            (Branch | Manual, true) => &self.branch,
+            (Branch | Manual, false) => &self.branch_variant,
+            (PullRequest, true) => &self.pull_request,
+            (PullRequest, false) => &self.pull_request_variant,
+            (Schedule, true) => &self.schedule,
+            (Schedule, false) => &self.schedule_variant,
+        }
+    }
 }
 
 impl Default for TagTemplates {
@@ -67,6 +88,8 @@ impl Default for TagTemplates {
             branch_variant: list(&["{branch}-{variant}"]),
             pull_request: list(&["pr-{pr}"]),
             pull_request_variant: list(&["pr-{pr}-{variant}"]),
+            schedule: list(&["nightly", "nightly-{date}"]),
+            schedule_variant: list(&["nightly-{variant}"]),
         }
     }
 }

@@ -25,6 +25,7 @@ pub(super) struct RawSettings {
     platforms: Option<Spanned<Vec<Spanned<String>>>>,
     network: Option<Network>,
     tags: Option<RawTags>,
+    release_tag: Option<Spanned<String>>,
     runners: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
     builders: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
 }
@@ -39,6 +40,8 @@ pub(super) struct RawTags {
     branch_variant: Option<Vec<Spanned<String>>>,
     pull_request: Option<Vec<Spanned<String>>>,
     pull_request_variant: Option<Vec<Spanned<String>>>,
+    schedule: Option<Vec<Spanned<String>>>,
+    schedule_variant: Option<Vec<Spanned<String>>>,
 }
 
 /// Parses `[workspace.metadata.images]` out of the workspace Cargo.toml text.
@@ -75,6 +78,19 @@ pub fn validate_settings(file: &Utf8Path, text: &str) -> Result<Settings, Defini
         None => vec!["linux/amd64".to_string(), "linux/arm64".to_string()],
     };
     let tags = merge_tags(&src, &TagTemplates::default(), raw.tags.unwrap_or_default())?;
+    let release_tag = match raw.release_tag {
+        Some(template) => {
+            crate::core::event::check_release_tag(template.get_ref()).map_err(|why| {
+                src.at(
+                    &template,
+                    format!("invalid `release_tag` {:?}: {why}", template.get_ref()),
+                    "write the git tag of a release with `{version}`, e.g. \"v{version}\", or \"{image}-v{version}\" in a monorepo that releases one image at a time".to_string(),
+                )
+            })?;
+            template.into_inner()
+        }
+        None => crate::core::event::DEFAULT_RELEASE_TAG.to_string(),
+    };
     let mut runners: BTreeMap<String, String> =
         DEFAULT_RUNNERS.iter().map(|(p, r)| (p.to_string(), r.to_string())).collect();
     runners.extend(validate_platform_names(
@@ -90,6 +106,7 @@ pub fn validate_settings(file: &Utf8Path, text: &str) -> Result<Settings, Defini
         platforms,
         network: raw.network.unwrap_or(Network::None),
         tags,
+        release_tag,
         runners,
         builders,
     })
@@ -141,9 +158,11 @@ pub(super) fn merge_tags(src: &Source<'_>, base: &TagTemplates, raw: RawTags) ->
         branch_variant: pick(raw.branch_variant, &base.branch_variant)?,
         pull_request: pick(raw.pull_request, &base.pull_request)?,
         pull_request_variant: pick(raw.pull_request_variant, &base.pull_request_variant)?,
+        schedule: pick(raw.schedule, &base.schedule)?,
+        schedule_variant: pick(raw.schedule_variant, &base.schedule_variant)?,
     })
 }
 
-pub(super) const TEMPLATE_HINT: &str = "templates are tag text with placeholders {version} {major} {minor} {patch} {variant} {branch} {sha} {pr} {timestamp}";
+pub(super) const TEMPLATE_HINT: &str = "templates are tag text with placeholders {version} {major} {minor} {patch} {variant} {branch} {sha} {pr} {timestamp} {date}";
 pub(super) const REPOSITORY_HINT: &str =
     "use lowercase letters, digits and single separators (`.`, `_`, `__`, `-`), with `/` between path parts";

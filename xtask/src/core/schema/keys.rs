@@ -283,6 +283,16 @@ pub const KEYS: &[Key] = &[
         r#"["pr-{pr}-{variant}"]"#,
         "Tags of every named variant for a pull request.",
     ),
+    tag_templates(
+        "schedule",
+        r#"["nightly", "nightly-{date}"]"#,
+        "Tags of the default variant for a scheduled rebuild (`--event schedule`, or the CI system's schedule); `{date}` is the UTC build date `YYYYMMDD`.",
+    ),
+    tag_templates(
+        "schedule_variant",
+        r#"["nightly-{variant}"]"#,
+        "Tags of every named variant for a scheduled rebuild.",
+    ),
     Key {
         table: "rootfs",
         name: "suite",
