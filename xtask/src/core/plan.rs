@@ -456,4 +456,47 @@ pub(crate) mod tests {
         let d = defs(&[("py", "[[variants]]\nname = \"3.13\"\ndefault = true\n", "FROM scratch\n")]);
         assert_eq!(plan(&d, &branch(), "r", &[]).unwrap()[0].slug(), "py-3.13");
     }
+
+    #[test]
+    fn a_monorepo_tag_releases_one_image_and_builds_its_parents_untagged() {
+        let d = defs(&[
+            ("app", "version = \"9.9.9\"", FROM_BASE),
+            ("base", "version = \"3.0.0\"", "FROM scratch\n"),
+            ("tool", "", "FROM scratch\n"),
+        ]);
+        let mut event = branch();
+        event.kind = EventKind::Release;
+        event.releases = BTreeMap::from([("app".to_string(), "1.0.0".to_string())]);
+        let units = plan(&d, &event, "localhost:5000", &[]).unwrap();
+        assert_eq!(ids(&units), ["base", "app"], "tool is not part of app's release");
+        assert!(units[0].tags.is_empty(), "the parent is built, not tagged: {:?}", units[0].tags);
+        assert_eq!(units[0].version, None, "its own `version` key is ignored for this event");
+        assert_eq!(
+            units[1].tags,
+            [
+                "localhost:5000/acme/app:latest",
+                "localhost:5000/acme/app:1.0.0",
+                "localhost:5000/acme/app:1.0",
+                "localhost:5000/acme/app:1"
+            ]
+        );
+        assert_eq!(units[1].version.as_deref(), Some("1.0.0"), "the tag's version, not image.toml's");
+        // Asking for tool on such an event plans it, untagged.
+        let units = plan(&d, &event, "localhost:5000", &["tool".to_string()]).unwrap();
+        assert_eq!((ids(&units), units[0].tags.len()), (vec!["tool"], 0));
+    }
+
+    #[test]
+    fn a_unit_without_tags_is_an_error_that_names_its_templates() {
+        let d = defs(&[("app", "[tags]\nrelease = [\"latest\", \"{major}\"]\n", "FROM scratch\n")]);
+        let mut event = branch();
+        event.kind = EventKind::Release;
+        event.version = Some("2.0.0-rc.1".into());
+        let err = plan(&d, &event, "localhost:5000", &[]).unwrap_err().to_string();
+        assert!(
+            err.starts_with("images/app/image.toml: app gets no tag for this release event (version 2.0.0-rc.1)"),
+            "{err}"
+        );
+        assert!(err.contains(r#"["latest", "{major}"]"#) && err.contains("hint:"), "{err}");
+    }
 }
