@@ -114,6 +114,9 @@ fn resolve(
     }
 
     let mut parents = Vec::new();
+    // A child builds only what its parents' variants build (a variant may build fewer
+    // platforms than its image); against the parent image, a missing platform is an error.
+    let mut platforms = variant.platforms.clone();
     for dep in &dependencies {
         let Some(parent) = images.get(dep.image.as_str()) else {
             let hint = match crate::core::diag::nearest(&dep.image, images.keys().copied()) {
@@ -129,8 +132,12 @@ fn resolve(
             })?,
             None => parent.default_variant(),
         };
-        if let Some(missing) = image.platforms.iter().find(|p| !parent.platforms.contains(p)) {
+        if let Some(missing) = variant.platforms.iter().find(|p| !parent.platforms.contains(p)) {
             bail!("{file}: builds for {missing}, but its parent {dep} does not\n  hint: add {missing} to the platforms of {}, or remove it here", parent.dir.join("image.toml"));
+        }
+        platforms.retain(|p| parent_variant.platforms.contains(p));
+        if platforms.is_empty() {
+            bail!("{file}: {} builds none of the platforms its parent {dep} builds ({})\n  hint: give it platforms its parent has", unit_id(&image.name, variant.name.as_deref()), parent_variant.platforms.join(", "));
         }
         parents.push(Parent {
             arg: parent_arg(&parent.name),
@@ -150,7 +157,7 @@ fn resolve(
         .transpose()
         .map_err(|why| anyhow::anyhow!("version {version_text:?}: {why}"))?;
     let names = VariantNames { name: variant.name.as_deref(), aliases: &variant.aliases, default: variant.default };
-    let repository = full_repository(registry, &defs.settings.namespace, &image.repository);
+    let repository = full_repository(registry, &defs.settings.namespace, &variant.repository);
     let tags = if event.kind == EventKind::Release && !released {
         // Built as a parent of what the release names, and tagged not at all.
         Vec::new()
@@ -189,7 +196,7 @@ fn resolve(
         licenses: image.licenses.clone(),
         tags: tags.iter().map(|t| TagRef::new(repository.clone(), t.clone())).collect(),
         repository,
-        platforms: image.platforms.clone(),
+        platforms,
         dockerfile: variant.dockerfile.clone(),
         context: image.context.clone(),
         args,
@@ -498,5 +505,24 @@ pub(crate) mod tests {
             "{err}"
         );
         assert!(err.contains(r#"["latest", "{major}"]"#) && err.contains("hint:"), "{err}");
+    }
+
+    #[test]
+    fn a_variant_narrows_platforms_for_its_children_and_has_its_own_repository() {
+        let d = defs(&[
+            ("app", "depends_on = [\"base:chrome\"]", FROM_BASE),
+            (
+                "base",
+                "[[variants]]\nname = \"standard\"\ndefault = true\n[[variants]]\nname = \"chrome\"\nplatforms = [\"linux/amd64\"]\nrepository = \"base-chrome\"\n",
+                "FROM scratch\n",
+            ),
+        ]);
+        let units = plan(&d, &branch(), "localhost:5000", &[]).unwrap();
+        let by_id = |id: &str| units.iter().find(|u| u.id == id).unwrap();
+        assert_eq!(by_id("base:chrome").platforms, ["linux/amd64"]);
+        assert_eq!(by_id("base:chrome").repository, "localhost:5000/acme/base-chrome");
+        assert_eq!(by_id("base:chrome").tags, ["localhost:5000/acme/base-chrome:main-chrome"]);
+        assert_eq!(by_id("base:standard").platforms, ["linux/amd64", "linux/arm64"]);
+        assert_eq!(by_id("app").platforms, ["linux/amd64"], "the child builds what its parent variant builds");
     }
 }

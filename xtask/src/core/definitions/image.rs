@@ -16,6 +16,7 @@ pub(super) struct RawImage {
     network: Option<Network>,
     args: Option<BTreeMap<Spanned<String>, String>>,
     variants: Option<Spanned<Vec<RawVariant>>>,
+    matrix: Option<Spanned<RawMatrix>>,
     tags: Option<RawTags>,
     rootfs: Option<Spanned<RawRootfs>>,
     tests: Option<Vec<RawTest>>,
@@ -59,6 +60,8 @@ pub(super) struct RawVariant {
     pub(super) dockerfile: Option<Spanned<String>>,
     pub(super) default: Option<Spanned<bool>>,
     pub(super) depends_on: Option<Vec<Spanned<String>>>,
+    pub(super) platforms: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(super) repository: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -142,30 +145,48 @@ pub fn validate_image(
     let args = validate_args(&src, raw.args.unwrap_or_default())?;
     let tags = merge_tags(&src, &settings.tags, raw.tags.unwrap_or_default())?;
 
-    let variants = match raw.variants {
-        None => vec![Variant {
+    let image_level = ImageLevel {
+        dir,
+        dockerfile: &dockerfile,
+        depends_on: &depends_on,
+        name: &name,
+        platforms: &platforms,
+        repository: &repository,
+    };
+    let variants = match (raw.variants, raw.matrix) {
+        (Some(_), Some(matrix)) => {
+            return Err(src.at(
+                &matrix,
+                "an image has either [matrix] or [[variants]], not both".to_string(),
+                "write every variant in [[variants]], or generate them all with [matrix]".to_string(),
+            ))
+        }
+        (None, Some(matrix)) => validate_variants(&src, expand_matrix(&src, matrix)?, &image_level)?,
+        (None, None) => vec![Variant {
             name: None,
             aliases: vec![],
             args: BTreeMap::new(),
             dockerfile: dockerfile.clone(),
             default: true,
             depends_on: depends_on.clone(),
+            platforms: platforms.clone(),
+            repository: repository.clone(),
         }],
-        Some(list) if list.get_ref().is_empty() => {
+        (Some(list), None) if list.get_ref().is_empty() => {
             return Err(src.at(
                 &list,
                 "`variants` is empty".to_string(),
                 "remove `variants`, or add a [[variants]] table".to_string(),
             ))
         }
-        Some(list) if list.get_ref().len() > MAX_VARIANTS => {
+        (Some(list), None) if list.get_ref().len() > MAX_VARIANTS => {
             return Err(src.at(
                 &list,
                 format!("{} variants, more than the {MAX_VARIANTS} an image may have", list.get_ref().len()),
                 "split the image: every variant is built, tagged and tested on its own".to_string(),
             ))
         }
-        Some(list) => validate_variants(&src, list.into_inner(), dir, &dockerfile, &depends_on, &name)?,
+        (Some(list), None) => validate_variants(&src, list.into_inner(), &image_level)?,
     };
     let tests = validate_tests(&src, raw.tests.unwrap_or_default(), &platforms, &args, &variants)?;
     let size = validate_size(&src, raw.size)?;

@@ -172,6 +172,10 @@ pub struct Variant {
     pub default: bool,
     /// Parents of this variant; they replace image-level entries for the same image.
     pub depends_on: Vec<Dependency>,
+    /// The platforms this variant builds: a subset of the image's (all of them by default).
+    pub platforms: Vec<String>,
+    /// The repository path this variant is published to (the image's by default).
+    pub repository: String,
 }
 
 /// An in-repo parent: `name` (its default variant) or `name:variant`.
@@ -318,6 +322,7 @@ pub struct SizeBudget {
     pub max_arch_spread: Option<f64>,
 }
 
+mod axes;
 mod image;
 mod settings;
 mod source;
@@ -326,6 +331,7 @@ mod test_cases;
 mod tests;
 mod variants;
 
+use axes::*;
 pub use image::*;
 pub use settings::*;
 pub use source::*;

@@ -625,3 +625,83 @@ fn rootfs_errors_point_at_the_key() {
         assert!(rest.starts_with("  hint: ") && rest.contains(hint), "{text:?}: {err}");
     }
 }
+
+#[test]
+fn a_matrix_generates_its_variants() {
+    let img = image(
+        "[matrix]\naxes = { NODE = [\"20\", \"22\"], FLAVOUR = [\"slim\", \"full\"] }\nname = \"node{NODE}-{FLAVOUR}\"\n\
+         default = \"node22-slim\"\nexclude = [{ NODE = \"20\", FLAVOUR = \"full\" }]\ndockerfile = \"Dockerfile.{FLAVOUR}\"\n\
+         aliases = [\"{NODE}-{FLAVOUR}\"]\nrepository = \"node-{FLAVOUR}\"\n",
+    )
+    .unwrap();
+    let names: Vec<&str> = img.variants.iter().filter_map(|v| v.name.as_deref()).collect();
+    // Axes in name order (FLAVOUR, then NODE), the first varying slowest, values as listed;
+    // node20-full is excluded.
+    assert_eq!(names, ["node20-slim", "node22-slim", "node22-full"]);
+    let default = img.default_variant();
+    assert_eq!(default.name.as_deref(), Some("node22-slim"));
+    assert_eq!(default.aliases, ["22-slim"]);
+    assert_eq!(default.dockerfile, "images/orb/Dockerfile.slim");
+    assert_eq!(default.repository, "node-slim");
+    assert_eq!(default.args, BTreeMap::from([("FLAVOUR".into(), "slim".into()), ("NODE".into(), "22".into())]));
+    assert_eq!(default.platforms, ["linux/amd64", "linux/arm64"]);
+}
+
+#[test]
+fn matrix_errors_name_line_and_key() {
+    let base = "[matrix]\naxes = { NODE = [\"20\", \"22\"] }\n";
+    for (text, line, needle) in [
+        (format!("{base}name = \"node{{NOD}}\"\ndefault = \"node22\"\n"), 3, "names {NOD}, which is not an axis"),
+        (format!("{base}name = \"node\"\ndefault = \"node\"\n"), 3, "variant name \"node\" is used twice"),
+        (format!("{base}name = \"node{{NODE}}\"\ndefault = \"node18\"\n"), 4, "which the matrix does not generate"),
+        (
+            format!("{base}name = \"node{{NODE}}\"\ndefault = \"node22\"\nexclude = [{{ OS = \"x\" }}]\n"),
+            5,
+            "names the axis OS, which the matrix does not have",
+        ),
+        (
+            format!("{base}name = \"node{{NODE}}\"\ndefault = \"node22\"\nexclude = [{{ NODE = \"18\" }}]\n"),
+            5,
+            "NODE=\"18\", which is not a value of that axis",
+        ),
+        (
+            "[[variants]]\nname = \"a\"\ndefault = true\n[matrix]\naxes = { N = [\"1\"] }\nname = \"n{N}\"\ndefault = \"n1\"\n"
+                .to_string(),
+            4,
+            "either [matrix] or [[variants]], not both",
+        ),
+    ] {
+        let err = image(&text).unwrap_err();
+        assert!(err.starts_with(&format!("images/orb/image.toml:{line}:")), "{err}\n--- {text}");
+        assert!(err.contains(needle) && err.contains("hint:"), "{err}");
+    }
+    let values: Vec<String> = (0..17).map(|i| format!("\"{i}\"")).collect();
+    let wide = format!(
+        "[matrix]\naxes = {{ A = [{0}], B = [{0}] }}\nname = \"x{{A}}-{{B}}\"\ndefault = \"x0-0\"\n",
+        values.join(", ")
+    );
+    assert!(image(&wide).unwrap_err().contains("more than 256 combinations"));
+}
+
+#[test]
+fn variants_build_a_subset_of_platforms_into_their_own_repository() {
+    let img = image(
+        "[[variants]]\nname = \"standard\"\ndefault = true\n[[variants]]\nname = \"chrome\"\n\
+         platforms = [\"linux/amd64\"]\nrepository = \"runner-chrome\"\n",
+    )
+    .unwrap();
+    let chrome = img.variant("chrome").unwrap();
+    assert_eq!(
+        (chrome.platforms.as_slice(), chrome.repository.as_str()),
+        (&["linux/amd64".to_string()][..], "runner-chrome")
+    );
+    assert_eq!(img.default_variant().repository, "orb");
+    let err = image(
+        "platforms = [\"linux/amd64\"]\n[[variants]]\nname = \"a\"\ndefault = true\nplatforms = [\"linux/arm64\"]\n",
+    )
+    .unwrap_err();
+    assert!(
+        err.starts_with("images/orb/image.toml:5:") && err.contains("builds for linux/arm64, which the image does not"),
+        "{err}"
+    );
+}

@@ -2,14 +2,22 @@
 
 use super::*;
 
+/// What a variant takes from its image unless it says otherwise.
+pub(super) struct ImageLevel<'a> {
+    pub(super) dir: &'a Utf8Path,
+    pub(super) dockerfile: &'a Utf8Path,
+    pub(super) depends_on: &'a [Dependency],
+    pub(super) name: &'a str,
+    pub(super) platforms: &'a [String],
+    pub(super) repository: &'a str,
+}
+
 pub(super) fn validate_variants(
     src: &Source<'_>,
     list: Vec<RawVariant>,
-    dir: &Utf8Path,
-    image_dockerfile: &Utf8Path,
-    image_depends_on: &[Dependency],
-    image: &str,
+    image: &ImageLevel<'_>,
 ) -> Result<Vec<Variant>, DefinitionError> {
+    let (dir, image_dockerfile, image_depends_on) = (image.dir, image.dockerfile, image.depends_on);
     let mut variants: Vec<Variant> = Vec::new();
     // Name to where it was first written: a map, as aliases may be many.
     let mut names: BTreeMap<String, usize> = BTreeMap::new();
@@ -49,11 +57,37 @@ pub(super) fn validate_variants(
             Some(d) => inside(src, d, dir, "dockerfile")?,
             None => image_dockerfile.to_owned(),
         };
-        let own = parse_dependencies(src, raw.depends_on.unwrap_or_default(), image)?;
+        let own = parse_dependencies(src, raw.depends_on.unwrap_or_default(), image.name)?;
         let replaced: std::collections::BTreeSet<&str> = own.iter().map(|o| o.image.as_str()).collect();
         let mut depends_on: Vec<Dependency> =
             image_depends_on.iter().filter(|d| !replaced.contains(d.image.as_str())).cloned().collect();
         depends_on.extend(own);
+        let platforms = match raw.platforms {
+            Some(list) => {
+                let span = list.span();
+                let own = validate_platforms(src, list)?;
+                if let Some(extra) = own.iter().find(|p| !image.platforms.contains(p)) {
+                    return Err(src.error(
+                        Some(span),
+                        format!("variant {:?} builds for {extra}, which the image does not", raw.name.get_ref()),
+                        Some(format!(
+                            "a variant builds a subset of the image's platforms: {}",
+                            image.platforms.join(", ")
+                        )),
+                    ));
+                }
+                own
+            }
+            None => image.platforms.to_vec(),
+        };
+        let repository = match raw.repository {
+            Some(r) => {
+                check_repository(r.get_ref())
+                    .map_err(|why| src.at(&r, format!("invalid repository: {why}"), REPOSITORY_HINT.to_string()))?;
+                r.into_inner()
+            }
+            None => image.repository.to_string(),
+        };
         variants.push(Variant {
             name: Some(raw.name.into_inner()),
             aliases: raw.aliases.into_iter().map(Spanned::into_inner).collect(),
@@ -61,6 +95,8 @@ pub(super) fn validate_variants(
             dockerfile,
             default: raw.default.is_some_and(Spanned::into_inner),
             depends_on,
+            platforms,
+            repository,
         });
     }
     match defaults.as_slice() {

@@ -20,6 +20,9 @@ pub struct Table {
     pub path: &'static str,
     pub kind: Kind,
     pub doc: &'static str,
+    /// A table that may not stand beside another (`[matrix]` beside `[[variants]]`): the
+    /// example document leaves it out, and the tests check it on its own.
+    pub instead_of: Option<&'static str>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -45,6 +48,10 @@ pub enum Ty {
     Strs,
     /// A table of string values under names the user picks (build args, environment).
     Map,
+    /// A table of string lists under names the user picks (a matrix's axes).
+    MapOfStrs,
+    /// An array of tables of strings (a matrix's `exclude`).
+    Maps,
     /// One of the strings the function lists.
     OneOf(fn() -> Vec<&'static str>),
     /// A list of distinct strings, each one of those the function lists.
@@ -84,6 +91,8 @@ impl Ty {
             Ty::Date => "date, `2027-01-31` (quoted or not)".to_string(),
             Ty::Strs => "array of strings".to_string(),
             Ty::Map => "table of strings".to_string(),
+            Ty::MapOfStrs => "table of arrays of strings".to_string(),
+            Ty::Maps => "array of tables of strings".to_string(),
             Ty::OneOf(values) => format!("one of {}", quoted(&values())),
             Ty::ListOf(values) => format!("array of {}", quoted(&values())),
         }
@@ -98,6 +107,14 @@ impl Ty {
             Ty::Date => json!({ "type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$" }),
             Ty::Strs => json!({ "type": "array", "items": { "type": "string" } }),
             Ty::Map => json!({ "type": "object", "additionalProperties": { "type": "string" } }),
+            Ty::MapOfStrs => json!({
+                "type": "object",
+                "additionalProperties": { "type": "array", "items": { "type": "string" }, "minItems": 1 }
+            }),
+            Ty::Maps => json!({
+                "type": "array",
+                "items": { "type": "object", "additionalProperties": { "type": "string" } }
+            }),
             Ty::OneOf(values) => json!({ "type": "string", "enum": values() }),
             Ty::ListOf(values) => {
                 json!({ "type": "array", "items": { "type": "string", "enum": values() }, "uniqueItems": true })
@@ -166,7 +183,7 @@ fn toml_literal(literal: &str) -> Result<Value> {
 /// the reference, and validated in the tests.
 pub fn example_document() -> String {
     let mut out = String::new();
-    for table in TABLES {
+    for table in TABLES.iter().filter(|t| t.instead_of.is_none()) {
         // A table with only tables inside (`[scan]`) needs no header of its own.
         let own = keys_of(table.path).any(|k| k.instead_of.is_none()) || children_of(table.path).next().is_none();
         if !table.path.is_empty() && own {
@@ -362,6 +379,14 @@ mod tests {
                 panic!("the example of `{}` is rejected: {err}\n--- document:\n{text}", key.name);
             }
         }
+        // Tables that exclude another are valid on their own.
+        for table in TABLES.iter().filter(|t| t.instead_of.is_some()) {
+            let keys: String = keys_of(table.path).map(|k| format!("{} = {}\n", k.name, k.example)).collect();
+            let text = format!("{}\n{keys}", header(table, true));
+            if let Err(err) = validate(&text) {
+                panic!("the example of [{}] is rejected: {err}\n--- document:\n{text}", table.path);
+            }
+        }
         // Each key appears once, in its table.
         for key in KEYS {
             assert!(
@@ -383,11 +408,14 @@ mod tests {
             };
             // The table as the example document has it, with this key set to each choice.
             let others: String = keys_of(key.table)
-                .filter(|k| k.name != key.name && k.instead_of.is_none())
+                .filter(|k| k.name != key.name && k.instead_of.is_none() && !k.required)
                 .map(|k| format!("{} = {}\n", k.name, k.example))
                 .collect();
+            // A key whose choices must be a subset of the image's platforms gets them at the top.
+            let subset = matches!(key.default, Absent::Derived(d) if d.contains("image's `platforms`"));
             for value in values {
-                let text = format!("{}{others}{} = {value}\n", skeleton(table_at(key.table)), key.name);
+                let top = if subset { format!("platforms = {value}\n") } else { String::new() };
+                let text = format!("{top}{}{others}{} = {value}\n", skeleton(table_at(key.table)), key.name);
                 assert!(validate(&text).is_ok(), "{text} is rejected: {:?}", validate(&text));
             }
         }
