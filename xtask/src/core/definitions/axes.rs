@@ -29,6 +29,17 @@ pub(super) struct RawMatrix {
     aliases: Vec<Spanned<String>>,
     repository: Option<Spanned<String>>,
     platforms: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Narrower platforms for the combinations with some values (a Chrome flavour for amd64).
+    #[serde(default)]
+    platforms_for: Vec<Spanned<RawPlatformsFor>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPlatformsFor {
+    /// Axis values the combinations must have.
+    when: BTreeMap<String, String>,
+    platforms: Spanned<Vec<Spanned<String>>>,
 }
 
 /// One value per axis.
@@ -155,6 +166,37 @@ pub(super) fn expand_matrix(src: &Source<'_>, matrix: Spanned<RawMatrix>) -> Res
             "split the image, or exclude combinations".to_string(),
         ));
     }
+    let mut narrowed: Vec<(Combination, &Spanned<Vec<Spanned<String>>>)> = Vec::new();
+    for entry in &matrix.platforms_for {
+        let when = &entry.get_ref().when;
+        if when.is_empty() {
+            return Err(src.at(
+                entry,
+                "`platforms_for` has an empty `when`".to_string(),
+                "name the combinations, e.g. `when = { FLAVOUR = \"chrome\" }`".to_string(),
+            ));
+        }
+        for (axis, value) in when {
+            match axes.iter().find(|(a, _)| a == axis) {
+                None => {
+                    return Err(src.at(
+                        entry,
+                        format!("`platforms_for` names the axis {axis}, which the matrix does not have"),
+                        "name axes of `axes`".to_string(),
+                    ))
+                }
+                Some((_, values)) if !values.contains(value) => {
+                    return Err(src.at(
+                        entry,
+                        format!("`platforms_for` names {axis}={value:?}, which is not a value of that axis"),
+                        format!("its values are {}", values.join(", ")),
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+        narrowed.push((when.clone(), &entry.get_ref().platforms));
+    }
     let names: Vec<String> = combinations.iter().map(|c| render(matrix.name.get_ref(), c)).collect();
     if !names.contains(matrix.default.get_ref()) {
         let hint = match nearest(matrix.default.get_ref(), names.iter().map(String::as_str)) {
@@ -180,7 +222,13 @@ pub(super) fn expand_matrix(src: &Source<'_>, matrix: Spanned<RawMatrix>) -> Res
             ),
             dockerfile: matrix.dockerfile.as_ref().map(|d| at(d, c)),
             depends_on: None,
-            platforms: matrix.platforms.clone(),
+            // The last `platforms_for` that matches wins; else the matrix's `platforms`.
+            platforms: narrowed
+                .iter()
+                .rev()
+                .find(|(when, _)| when.iter().all(|(axis, value)| c.get(axis) == Some(value)))
+                .map(|(_, platforms)| (*platforms).clone())
+                .or_else(|| matrix.platforms.clone()),
             repository: matrix.repository.as_ref().map(|r| at(r, c)),
         })
         .collect())

@@ -705,3 +705,23 @@ fn variants_build_a_subset_of_platforms_into_their_own_repository() {
         "{err}"
     );
 }
+
+#[test]
+fn a_matrix_entry_may_build_fewer_platforms() {
+    let img = image(
+        "[matrix]\naxes = { FLAVOUR = [\"slim\", \"chrome\"] }\nname = \"{FLAVOUR}\"\ndefault = \"slim\"\n\
+         [[matrix.platforms_for]]\nwhen = { FLAVOUR = \"chrome\" }\nplatforms = [\"linux/amd64\"]\n",
+    )
+    .unwrap();
+    assert_eq!(img.variant("chrome").unwrap().platforms, ["linux/amd64"]);
+    assert_eq!(img.variant("slim").unwrap().platforms, ["linux/amd64", "linux/arm64"]);
+    let err = image(
+        "[matrix]\naxes = { FLAVOUR = [\"slim\"] }\nname = \"{FLAVOUR}\"\ndefault = \"slim\"\n\
+         [[matrix.platforms_for]]\nwhen = { FLAVOUR = \"chrome\" }\nplatforms = [\"linux/amd64\"]\n",
+    )
+    .unwrap_err();
+    assert!(
+        err.starts_with("images/orb/image.toml:5:") && err.contains("FLAVOUR=\"chrome\", which is not a value"),
+        "{err}"
+    );
+}

@@ -181,9 +181,24 @@ fn toml_literal(literal: &str) -> Result<Value> {
 
 /// An image.toml that sets every key (but those `instead_of` another) to its example: shown in
 /// the reference, and validated in the tests.
+/// Whether `table` or a table it is in stands instead of another (and so is left out of the
+/// example document).
+fn alternative(table: &Table) -> bool {
+    let mut path = table.path;
+    loop {
+        if table_at(path).instead_of.is_some() {
+            return true;
+        }
+        if path.is_empty() {
+            return false;
+        }
+        path = parent_path(path);
+    }
+}
+
 pub fn example_document() -> String {
     let mut out = String::new();
-    for table in TABLES.iter().filter(|t| t.instead_of.is_none()) {
+    for table in TABLES.iter().filter(|t| !alternative(t)) {
         // A table with only tables inside (`[scan]`) needs no header of its own.
         let own = keys_of(table.path).any(|k| k.instead_of.is_none()) || children_of(table.path).next().is_none();
         if !table.path.is_empty() && own {
@@ -381,8 +396,15 @@ mod tests {
         }
         // Tables that exclude another are valid on their own.
         for table in TABLES.iter().filter(|t| t.instead_of.is_some()) {
-            let keys: String = keys_of(table.path).map(|k| format!("{} = {}\n", k.name, k.example)).collect();
-            let text = format!("{}\n{keys}", header(table, true));
+            let mut text = String::new();
+            for part in
+                TABLES.iter().filter(|t| t.path == table.path || t.path.starts_with(&format!("{}.", table.path)))
+            {
+                text.push_str(&format!("{}\n", header(part, true)));
+                for key in keys_of(part.path) {
+                    text.push_str(&format!("{} = {}\n", key.name, key.example));
+                }
+            }
             if let Err(err) = validate(&text) {
                 panic!("the example of [{}] is rejected: {err}\n--- document:\n{text}", table.path);
             }
