@@ -12,7 +12,14 @@ pub const DOCS_FILE: &str = "docs/image-toml.md";
 pub const SCHEMA_FILE: &str = "docs/image.schema.json";
 
 mod keys;
+mod test_keys;
 pub use keys::{KEYS, TABLES};
+pub use test_keys::TEST_KEYS;
+
+/// Every key of image.toml, in the order the reference lists them.
+pub fn keys() -> impl Iterator<Item = &'static Key> {
+    KEYS.iter().chain(TEST_KEYS)
+}
 
 /// A table of image.toml: the top level (`""`), `[name]`, `[[name]]`, or `[name.<id>]`.
 pub struct Table {
@@ -129,7 +136,7 @@ fn quoted(values: &[&str]) -> String {
 
 /// The keys of one table.
 fn keys_of(table: &str) -> impl Iterator<Item = &'static Key> + '_ {
-    KEYS.iter().filter(move |k| k.table == table)
+    keys().filter(move |k| k.table == table)
 }
 
 /// The tables directly inside `table`.
@@ -363,7 +370,7 @@ mod tests {
                 let full = if table.path.is_empty() { missing.clone() } else { format!("{}.{missing}", table.path) };
                 problems.push(format!(
                     "`{full}`: definitions::validate_image accepts `{missing}` in {}, but xtask/src/core/schema/keys.rs does not \
-                     describe it: add a Key {{ table: {:?}, name: {missing:?}, .. }} to KEYS (or a Table {{ path: {full:?}, .. }} \
+                     describe it: add a Key {{ table: {:?}, name: {missing:?}, .. }} to KEYS or TEST_KEYS (or a Table {{ path: {full:?}, .. }} \
                      to TABLES if it is a table), then run `cargo xtask docs` and `cargo xtask schema`",
                     header(table, false),
                     table.path
@@ -388,7 +395,7 @@ mod tests {
             panic!("the example of some key in xtask/src/core/schema/keys.rs is rejected: {err}\n--- document:\n{document}");
         }
         // Keys that exclude another are valid on their own.
-        for key in KEYS.iter().filter(|k| k.instead_of.is_some()) {
+        for key in keys().filter(|k| k.instead_of.is_some()) {
             let text = format!("{}{} = {}\n", skeleton(table_at(key.table)), key.name, key.example);
             if let Err(err) = validate(&text) {
                 panic!("the example of `{}` is rejected: {err}\n--- document:\n{text}", key.name);
@@ -410,7 +417,7 @@ mod tests {
             }
         }
         // Each key appears once, in its table.
-        for key in KEYS {
+        for key in keys() {
             assert!(
                 TABLES.iter().any(|t| t.path == key.table),
                 "key `{}` names the table {:?}, which is not in TABLES",
@@ -422,7 +429,7 @@ mod tests {
 
     #[test]
     fn every_listed_choice_is_accepted_and_networks_are_all_of_them() {
-        for key in KEYS.iter().filter(|k| table_at(k.table).kind == Kind::Table) {
+        for key in keys().filter(|k| table_at(k.table).kind == Kind::Table) {
             let values = match &key.ty {
                 Ty::OneOf(values) => values().into_iter().map(|v| format!("{v:?}")).collect::<Vec<_>>(),
                 Ty::ListOf(values) => values().into_iter().map(|v| format!("[{v:?}]")).collect(),
@@ -466,7 +473,7 @@ mod tests {
         let platforms = &schema["properties"]["platforms"];
         assert!(platforms["description"].as_str().unwrap().ends_with("Default: the workspace's `platforms`."));
         // Every key of every table is a property at its place.
-        for key in KEYS {
+        for key in keys() {
             let mut at = &schema;
             if !key.table.is_empty() {
                 for segment in key.table.split('.') {
