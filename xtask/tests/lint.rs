@@ -137,3 +137,28 @@ fn the_repository_images_and_fixtures_lint_clean() {
         assert!(stdout(&output).ends_with("checked: 0 errors, 0 warnings\n"), "{name}: {}", stdout(&output));
     }
 }
+
+#[test]
+fn what_buildkit_rejects_is_a_lint_error_and_stops_plan_and_build() {
+    let _turn = fixture_lock();
+    let root = fixture("lint-bad");
+    let dockerfile = root.join("images/web/Dockerfile");
+    let text = std::fs::read_to_string(&dockerfile).unwrap();
+    // BuildKit splits a non-JSON COPY at blanks, so `"my` is a word with an open quote.
+    std::fs::write(&dockerfile, format!("{text}COPY \"my file\" /srv/\n")).unwrap();
+    let syntax = "images/web/Dockerfile:4: syntax: failed to process \"\\\"my\": unexpected end of statement while looking for matching double-quote\n  fix: close every quote";
+
+    let output = xtask(&root, REGISTRY, &["lint", "web"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout(&output).contains(syntax), "{}", stdout(&output));
+    assert!(stdout(&output).ends_with("1 image checked: 2 errors, 1 warning\n"), "{}", stdout(&output));
+
+    let refused = "error: images/web/Dockerfile:4: failed to process \"\\\"my\": unexpected end of statement while looking for matching double-quote\n  hint: close every quote";
+    for args in [&["plan", "web"][..], &["build", "web"]] {
+        let output = xtask(&root, REGISTRY, args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        assert!(stdout(&output).is_empty(), "{args:?}");
+        assert!(stderr(&output).starts_with(refused), "{args:?}: {}", stderr(&output));
+        assert_eq!(stderr(&output).matches("error: ").count(), 1, "{args:?}: one error");
+    }
+}
