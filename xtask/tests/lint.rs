@@ -137,3 +137,60 @@ fn the_repository_images_and_fixtures_lint_clean() {
         assert!(stdout(&output).ends_with("checked: 0 errors, 0 warnings\n"), "{name}: {}", stdout(&output));
     }
 }
+
+#[test]
+fn what_buildkit_rejects_is_a_lint_error_and_stops_plan_and_build() {
+    let _turn = fixture_lock();
+    let root = fixture("lint-bad");
+    let dockerfile = root.join("images/web/Dockerfile");
+    let text = std::fs::read_to_string(&dockerfile).unwrap();
+    // BuildKit splits a non-JSON COPY at blanks, so `"my` is a word with an open quote.
+    std::fs::write(&dockerfile, format!("{text}COPY \"my file\" /srv/\n")).unwrap();
+    let syntax = "images/web/Dockerfile:4: syntax: failed to process \"\\\"my\": unexpected end of statement while looking for matching double-quote\n  fix: close every quote";
+
+    let output = xtask(&root, REGISTRY, &["lint", "web"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout(&output).contains(syntax), "{}", stdout(&output));
+    assert!(stdout(&output).ends_with("1 image checked: 2 errors, 1 warning\n"), "{}", stdout(&output));
+
+    let refused = "error: images/web/Dockerfile:4: failed to process \"\\\"my\": unexpected end of statement while looking for matching double-quote\n  hint: close every quote";
+    for args in [&["plan", "web"][..], &["build", "web"]] {
+        let output = xtask(&root, REGISTRY, args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        assert!(stdout(&output).is_empty(), "{args:?}");
+        assert!(stderr(&output).starts_with(refused), "{args:?}: {}", stderr(&output));
+        assert_eq!(stderr(&output).matches("error: ").count(), 1, "{args:?}: one error");
+    }
+}
+
+#[test]
+fn warnings_fail_neither_lint_nor_build_unless_denied() {
+    let _turn = fixture_lock();
+    let root = fixture("lint-bad");
+    // web keeps only its healthcheck warning.
+    std::fs::write(root.join("images/web/image.toml"), "[lint]\nallow = [\"root-user\"]\n").unwrap();
+    let warning = "images/web/Dockerfile:3: healthcheck: the image EXPOSEs 8080 but declares no HEALTHCHECK\n  fix: add e.g. `HEALTHCHECK CMD wget -q -O /dev/null http://127.0.0.1:8080/ || exit 1`\n";
+
+    let output = xtask(&root, REGISTRY, &["lint", "web"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), format!("{warning}1 image checked: 0 errors, 1 warning\n"));
+    assert_eq!(stderr(&output), "");
+
+    let output = xtask(&root, REGISTRY, &["lint", "web", "--deny-warnings"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(stdout(&output), format!("{warning}1 image checked: 0 errors, 1 warning\n"));
+    assert_eq!(stderr(&output), "error: 1 lint finding in 1 image; fix it or allow rules in [lint]\n");
+
+    // build lints the parent too: app's errors are allowed away so that only web's warning is left.
+    let app = root.join("images/app/image.toml");
+    let text = std::fs::read_to_string(&app).unwrap();
+    let all = "[\"root-user\", \"unpinned-base\", \"secret-in-arg\", \"package-cache\", \"missing-source\"]";
+    std::fs::write(&app, format!("{text}\n[lint]\nallow = {all}\n")).unwrap();
+    let output = xtask(&root, REGISTRY, &["build", "web", "--deny-warnings"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout(&output).is_empty());
+    assert_eq!(
+        stderr(&output),
+        format!("{warning}error: 1 lint warning (--deny-warnings) in 1 image stop the build; fix them, allow rules in [lint], or pass --no-lint\n")
+    );
+}

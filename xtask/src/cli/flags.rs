@@ -52,6 +52,8 @@ xflags::xflags! {
             optional --load
             /// Skip the Dockerfile policy checks that run before building.
             optional --no-lint
+            /// Stop before building on lint warnings too, not only on errors.
+            optional --deny-warnings
             /// Rebuild even when the registry already holds an image with the same inputs.
             optional --force
             /// Move tags even when another publisher moved them since this run started.
@@ -108,6 +110,8 @@ xflags::xflags! {
         cmd lint {
             /// Images to check, as NAME or NAME:VARIANT (default: all).
             repeated units: String
+            /// Fail on warnings too, not only on errors.
+            optional --deny-warnings
         }
 
         /// Run the tests declared in image.toml against each platform of each unit.

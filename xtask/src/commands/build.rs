@@ -35,7 +35,7 @@ pub fn run(ws: &Workspace, format: Format, flags: &flags::Build) -> Result<()> {
     crate::core::buildx::check_secrets(&units, &ws.root, |name| std::env::var_os(name), |path| path.is_file())?;
     let platforms = selected_platforms(&units, &flags.platform, flags.load)?;
     if !flags.no_lint {
-        crate::ops::lint::check_before_build(ws, &units)?;
+        crate::ops::lint::check_before_build(ws, &units, flags.deny_warnings)?;
     }
     // Only the platforms being built need an emulator (a native arm64 runner needs none for amd64).
     let mut host = ws.host();

@@ -149,14 +149,15 @@ pub fn external_bases(dockerfile_text: &str, unit: &Unit, platform: &str) -> Vec
     for stage in doc.stages() {
         let expression = stage.image();
         let in_repo = dockerfile::referenced_args(&expression).iter().any(|a| unit.parents.iter().any(|p| p.arg == *a));
-        let resolved = dockerfile::expand(&expression, |n| globals.get(n).cloned().flatten()).text;
+        let resolved = stage.from.expand(&expression, |n| globals.get(n).cloned().flatten()).text;
         let lower = resolved.to_ascii_lowercase();
         if !in_repo && !resolved.is_empty() && lower != "scratch" && !stages.contains(&lower) {
             out.insert(resolved);
         }
         stages.extend(stage.name());
     }
-    out.extend(doc.directives.iter().filter(|(k, _)| k == "syntax").map(|(_, v)| v.clone()));
+    // `# syntax=img // options` pulls `img`; BuildKit finds it after a `#!` line too.
+    out.extend(doc.syntax);
     out.into_iter().collect()
 }
 
@@ -324,5 +325,9 @@ pub(crate) mod tests {
         );
         assert_eq!(external_bases(text, &unit, "linux/amd64")[2], "ghcr.io/tools/amd64:1.0");
         assert!(external_bases("FROM scratch\n", &unit, "linux/amd64").is_empty());
+        let frontend = |text: &str| external_bases(text, &unit, "linux/amd64");
+        assert_eq!(frontend("# syntax = docker/dockerfile:1.7 // opts\nFROM scratch\n"), ["docker/dockerfile:1.7"]);
+        assert_eq!(frontend("#!/bin/sh\n# syntax=img:1\nFROM scratch\n"), ["img:1"], "after a #! line");
+        assert_eq!(frontend("FROM '$X'\nFROM \\$X\n"), ["$X"], "quoted and escaped `$` is literal");
     }
 }

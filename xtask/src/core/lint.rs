@@ -23,9 +23,12 @@ pub enum Rule {
     SecretInArg,
     PackageCache,
     MissingSource,
+    /// What BuildKit rejects: a parse error, or an instruction it refuses before building.
+    Syntax,
 }
 
 impl Rule {
+    /// The rules `[lint] allow` may name: all but `syntax`, as BuildKit would not build the file.
     pub const ALL: [Rule; 7] = [
         Rule::RootUser,
         Rule::Healthcheck,
@@ -45,6 +48,7 @@ impl Rule {
             Rule::SecretInArg => "secret-in-arg",
             Rule::PackageCache => "package-cache",
             Rule::MissingSource => "missing-source",
+            Rule::Syntax => "syntax",
         }
     }
 
@@ -126,6 +130,18 @@ pub fn lint(file: &Utf8Path, dockerfile_text: &str, ctx: &LintContext) -> Vec<Fi
     let doc = dockerfile::parse(dockerfile_text);
     let analysis = Analysis::new(&doc, ctx);
     let mut findings = Vec::new();
+    // BuildKit would not build the file at all: reported whatever `[lint] allow` says.
+    if let Some(error) = doc.check() {
+        let (line, message, fix) = (error.line, error.message, error.hint);
+        findings.push(Finding {
+            file: file.to_owned(),
+            line,
+            rule: Rule::Syntax,
+            severity: Severity::Error,
+            message,
+            fix,
+        });
+    }
     let mut add = |line: usize, rule: Rule, message: String, fix: String| {
         if !ctx.allow.contains(&rule) {
             findings.push(Finding { file: file.to_owned(), line, rule, severity: rule.severity(), message, fix });
@@ -137,7 +153,7 @@ pub fn lint(file: &Utf8Path, dockerfile_text: &str, ctx: &LintContext) -> Vec<Fi
     let ignore = DockerIgnore::parse(ctx.dockerignore.as_deref().unwrap_or(""));
     for (index, stage) in analysis.stages.iter().enumerate() {
         analysis.check_base(index, &mut add);
-        let mut scope = Scope::new(ctx, &analysis.globals);
+        let mut scope = Scope::new(ctx, &analysis.globals, doc.escape);
         for instruction in stage.body {
             match instruction.keyword.as_str() {
                 "ARG" | "ENV" => secret_names(instruction, &mut add),
@@ -197,6 +213,7 @@ struct Analysis<'a> {
     globals: BTreeMap<String, Option<String>>,
     stages: Vec<Stage<'a>>,
     bases: Vec<Base>,
+    escape: char,
 }
 
 impl<'a> Analysis<'a> {
@@ -210,7 +227,7 @@ impl<'a> Analysis<'a> {
         for (index, stage) in stages.iter().enumerate() {
             let expression = stage.image();
             let parent = dockerfile::referenced_args(&expression).into_iter().find(|a| ctx.parents.contains_key(a));
-            let resolved = dockerfile::expand(&expression, |n| globals.get(n).cloned().flatten()).text;
+            let resolved = dockerfile::expand_with(&expression, doc.escape, |n| globals.get(n).cloned().flatten()).text;
             let lower = resolved.to_ascii_lowercase();
             let base = if let Some(arg) = parent {
                 Base::Parent(arg)
@@ -228,7 +245,7 @@ impl<'a> Analysis<'a> {
                 named.insert(name, index);
             }
         }
-        Analysis { ctx, globals, stages, bases }
+        Analysis { ctx, globals, stages, bases, escape: doc.escape }
     }
 
     fn facts(&self, index: usize) -> Facts {
@@ -245,11 +262,11 @@ impl<'a> Analysis<'a> {
             _ => Facts::default(),
         };
         for &stage in chain.iter().rev() {
-            let mut scope = Scope::new(self.ctx, &self.globals);
+            let mut scope = Scope::new(self.ctx, &self.globals, self.escape);
             for instruction in self.stages[stage].body {
                 match instruction.keyword.as_str() {
                     "USER" => {
-                        let user = scope.expand(&instruction.words().concat(), None);
+                        let user = scope.expand(&instruction.values.concat(), None);
                         facts.inherited.user = Some(user_kind(&user));
                         facts.user_line = Some(instruction.line);
                     }
@@ -369,20 +386,21 @@ struct Scope<'a> {
     vars: BTreeMap<String, Option<String>>,
     /// Automatic platform ARGs this stage declared; their values depend on the platform.
     platform_args: BTreeSet<String>,
+    escape: char,
 }
 
 const PLATFORM_ARGS: [&str; 4] = ["TARGETPLATFORM", "TARGETOS", "TARGETARCH", "TARGETVARIANT"];
 
 impl<'a> Scope<'a> {
-    fn new(ctx: &'a LintContext, globals: &'a BTreeMap<String, Option<String>>) -> Scope<'a> {
-        Scope { ctx, globals, vars: BTreeMap::new(), platform_args: BTreeSet::new() }
+    fn new(ctx: &'a LintContext, globals: &'a BTreeMap<String, Option<String>>, escape: char) -> Scope<'a> {
+        Scope { ctx, globals, vars: BTreeMap::new(), platform_args: BTreeSet::new(), escape }
     }
 
     fn apply(&mut self, instruction: &Instruction) {
         if !matches!(instruction.keyword.as_str(), "ARG" | "ENV") {
             return;
         }
-        for (name, value) in instruction.assignments() {
+        for (name, value) in instruction.raw_assignments() {
             if instruction.keyword == "ARG" && PLATFORM_ARGS.contains(&name.as_str()) {
                 self.platform_args.insert(name);
                 continue;
@@ -400,7 +418,7 @@ impl<'a> Scope<'a> {
 
     /// Expands `word`; platform ARGs resolve only for a given `platform` such as `linux/arm/v7`.
     fn expand(&self, word: &str, platform: Option<&str>) -> Expanded {
-        dockerfile::expand(word, |name| {
+        dockerfile::expand_with(word, self.escape, |name| {
             if !self.platform_args.contains(name) {
                 return self.vars.get(name).cloned().flatten();
             }
@@ -630,7 +648,8 @@ fn sources(instruction: &Instruction, scope: &Scope<'_>, ignore: &DockerIgnore, 
     if instruction.flag("from").is_some() {
         return;
     }
-    let words: Vec<String> = instruction.words().into_iter().filter(|w| !is_heredoc_word(w)).collect();
+    // As written: BuildKit expands each source, removing quotes and escapes only then.
+    let words: Vec<&String> = instruction.values.iter().filter(|w| !is_heredoc_word(w)).collect();
     let Some((_, sources)) = words.split_last() else { return };
     let generated: Vec<String> =
         ctx.platforms.iter().map(|p| format!("rootfs/{}", crate::core::definitions::tarball_name(p))).collect();
@@ -639,16 +658,17 @@ fn sources(instruction: &Instruction, scope: &Scope<'_>, ignore: &DockerIgnore, 
             continue;
         }
         let mut paths: Vec<(Option<&str>, String)> = Vec::new();
-        if source.contains('$') {
-            for platform in &ctx.platforms {
-                let expanded = scope.expand(source, Some(platform));
-                if !expanded.unset.is_empty() {
-                    continue 'source;
-                }
-                paths.push((Some(platform), normalize(&expanded.text)));
+        let platforms: Vec<Option<&str>> = match source.contains('$') {
+            true => ctx.platforms.iter().map(|p| Some(p.as_str())).collect(),
+            false => vec![None],
+        };
+        for platform in platforms {
+            let expanded = scope.expand(source, platform);
+            // A word that does not expand is the syntax rule's.
+            if !expanded.unset.is_empty() || expanded.error.is_some() {
+                continue 'source;
             }
-        } else {
-            paths.push((None, normalize(source)));
+            paths.push((platform, normalize(&expanded.text)));
         }
         for (platform, path) in paths {
             let on = platform.map(|p| format!(" for {p}")).unwrap_or_default();

@@ -68,8 +68,25 @@ fn unit_id(image: &str, variant: Option<&str>) -> String {
     }
 }
 
-/// Resolves every unit (or the `selection` and what it depends on) for `event`.
+/// Resolves every unit (or the `selection` and what it depends on) for `event`, and refuses a
+/// planned Dockerfile that BuildKit would reject, naming its file and line.
 pub fn plan(defs: &Definitions, event: &Event, registry: &str, selection: &[String]) -> Result<Vec<Unit>> {
+    let units = plan_lenient(defs, event, registry, selection)?;
+    let mut checked = BTreeSet::new();
+    for unit in &units {
+        if !checked.insert(&unit.dockerfile) {
+            continue;
+        }
+        let text = defs.dockerfiles.get(&unit.dockerfile).map(String::as_str).unwrap_or_default();
+        if let Some(error) = crate::core::dockerfile::parse(text).check() {
+            bail!("{}:{}: {}\n  hint: {}", unit.dockerfile, error.line, error.message, error.hint);
+        }
+    }
+    Ok(units)
+}
+
+/// [`plan`] without refusing Dockerfiles BuildKit would reject: `lint` reports those as findings.
+pub fn plan_lenient(defs: &Definitions, event: &Event, registry: &str, selection: &[String]) -> Result<Vec<Unit>> {
     let images: BTreeMap<&str, &ImageDef> = defs.images.iter().map(|i| (i.name.as_str(), i)).collect();
     let mut units = BTreeMap::new();
     for image in &defs.images {

@@ -22,21 +22,29 @@ pub struct Reported {
     pub finding: Finding,
 }
 
-/// Lints the units `build` is about to build: prints what it finds on stderr and
-/// stops before building when anything is error-level.
-pub fn check_before_build(ws: &Workspace, units: &[Unit]) -> Result<()> {
+/// Lints the units `build` is about to build: prints what it finds on stderr and stops before
+/// building when anything fails by the exit rule `lint` has too: errors, and with
+/// `deny_warnings` warnings.
+pub fn check_before_build(ws: &Workspace, units: &[Unit], deny_warnings: bool) -> Result<()> {
     let reported = lint_units(ws, units, |_| true)?;
     for r in &reported {
         eprintln!("{}", r.finding);
     }
-    let errors: Vec<&Reported> = reported.iter().filter(|r| r.finding.severity == Severity::Error).collect();
-    if errors.is_empty() {
+    let failing: Vec<&Reported> = reported.iter().filter(|r| r.finding.severity.fails(deny_warnings)).collect();
+    if failing.is_empty() {
         return Ok(());
     }
-    let images: BTreeSet<&str> = errors.iter().map(|r| r.image.as_str()).collect();
+    let images: BTreeSet<&str> = failing.iter().map(|r| r.image.as_str()).collect();
+    let errors = failing.iter().filter(|r| r.finding.severity == Severity::Error).count();
+    let what = match (errors, failing.len() - errors) {
+        (_, 0) => plural(errors, "lint error"),
+        (0, warnings) => format!("{} (--deny-warnings)", plural(warnings, "lint warning")),
+        (_, warnings) => {
+            format!("{} and {} (--deny-warnings)", plural(errors, "lint error"), plural(warnings, "warning"))
+        }
+    };
     bail!(
-        "{} in {} stop the build; fix them, allow rules in [lint], or pass --no-lint",
-        plural(errors.len(), "lint error"),
+        "{what} in {} stop the build; fix them, allow rules in [lint], or pass --no-lint",
         plural(images.len(), "image")
     )
 }

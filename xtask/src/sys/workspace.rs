@@ -69,6 +69,11 @@ impl Workspace {
         crate::core::plan::plan(&self.defs, self.event()?, &self.registry, selection)
     }
 
+    /// The plan without refusing Dockerfiles BuildKit would reject, for `lint` to report them.
+    pub fn plan_lenient(&self, selection: &[String]) -> Result<Vec<Unit>> {
+        crate::core::plan::plan_lenient(&self.defs, self.event()?, &self.registry, selection)
+    }
+
     fn detected(&self) -> Result<&(Event, u64)> {
         let detected = self.event.get_or_init(|| {
             let git = crate::sys::git::head_facts(&self.root);

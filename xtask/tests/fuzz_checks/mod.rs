@@ -117,6 +117,11 @@ pub fn dockerfile(data: &[u8]) {
         instruction.words();
         instruction.assignments();
     }
+    if let Some(error) = doc.check() {
+        assert!(error.line >= 1 && error.line <= lines.max(1), "error line {} of {lines}", error.line);
+        assert!(!error.message.is_empty() && !error.hint.is_empty(), "an error without words: {error:?}");
+    }
+    xtask::core::dockerfile::dump(&doc);
     let args = BTreeMap::from([("BASE_IMAGE".to_string(), "localhost:5000/base:1".to_string())]);
     for (_, value) in doc.global_arg_values(&args) {
         if let Some(value) = value {
