@@ -84,7 +84,13 @@ fn tree(settings: &Settings) -> Vec<(&'static str, Yaml)> {
         (
             "on",
             map(vec![
-                ("push", map(vec![("branches", Yaml::List(vec![s("main")])), ("tags", Yaml::List(vec![s("v*.*.*")]))])),
+                (
+                    "push",
+                    map(vec![
+                        ("branches", Yaml::List(vec![s("main")])),
+                        ("tags", Yaml::List(release_tag_patterns(&settings.release_tag).into_iter().map(s).collect())),
+                    ]),
+                ),
                 ("pull_request", map(vec![])),
                 (
                     "workflow_dispatch",
@@ -387,6 +393,19 @@ fn tree(settings: &Settings) -> Vec<(&'static str, Yaml)> {
     ]
 }
 
+/// The push-tag filters that start a release: `release_tag` with its placeholders as globs
+/// (`{image}-v{version}` is `*-v*.*.*`), and the same without the optional `v`.
+fn release_tag_patterns(release_tag: &str) -> Vec<String> {
+    let glob = |template: &str, version: &str| template.replace("{image}", "*").replace("{version}", version);
+    let mut patterns = vec![glob(release_tag, "*.*.*")];
+    if let Some((before, after)) = release_tag.split_once("{version}") {
+        if let Some(bare) = before.strip_suffix('v') {
+            patterns.push(glob(&format!("{bare}{{version}}{after}"), "[0-9]*.*.*"));
+        }
+    }
+    patterns
+}
+
 fn checkout() -> Yaml {
     map(vec![
         ("name", s("Check out")),
@@ -678,5 +697,12 @@ mod tests {
         assert_eq!(text.matches("if: github.event_name == 'pull_request'\n").count(), 1);
         // Login, push and upload in build; publish, test and sbom as jobs.
         assert_eq!(text.matches("if: github.event_name != 'pull_request'\n").count(), 6);
+    }
+
+    #[test]
+    fn release_tags_trigger_the_workflow() {
+        assert_eq!(release_tag_patterns("v{version}"), ["v*.*.*", "[0-9]*.*.*"]);
+        assert_eq!(release_tag_patterns("{image}-v{version}"), ["*-v*.*.*", "*-[0-9]*.*.*"]);
+        assert_eq!(release_tag_patterns("{image}/{version}"), ["*/*.*.*"]);
     }
 }
