@@ -21,8 +21,11 @@ use serde::Deserialize;
 
 mod auth;
 mod credentials;
+mod transport;
 use auth::*;
 pub use credentials::*;
+use transport::*;
+pub use transport::{retry_delay, MAX_ATTEMPTS};
 
 use crate::oci::digest::sha256_digest;
 use crate::oci::manifest::{Descriptor, ImageConfig, Manifest, ManifestBody, ACCEPT, MANIFEST_MEDIA_TYPES};
@@ -32,14 +35,6 @@ use crate::sys::pool::lock;
 /// Comma-separated `host[:port]` registries spoken to over plain HTTP although they are not
 /// loopback, like docker's `insecure-registries` (e.g. a CI service container on a private network).
 pub const INSECURE_REGISTRIES_ENV: &str = "XTASK_INSECURE_REGISTRIES";
-
-/// Attempts per request, the first included, before a transient failure is reported.
-pub const MAX_ATTEMPTS: u32 = 4;
-/// The first retry's delay; each later one doubles, up to `MAX_BACKOFF`.
-const FIRST_BACKOFF: Duration = Duration::from_millis(200);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
-/// A `Retry-After` beyond this is cut short: a build should rather fail than stall.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 
 /// Registries may refuse manifests over 4 MiB (distribution spec); so do we.
 const MANIFEST_LIMIT: u64 = 4 << 20;
@@ -95,42 +90,6 @@ impl Method<'_> {
     }
 }
 
-/// A response read whole, so that a connection dropped mid-body is retried like any other.
-struct Reply {
-    status: u16,
-    headers: ureq::http::HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    /// `HTTP 403 (DENIED: requested access to the resource is denied)`: the status and the
-    /// registry's own error codes, when the body has them.
-    fn status_error(&self) -> String {
-        #[derive(Deserialize)]
-        struct Errors {
-            errors: Vec<ErrorEntry>,
-        }
-        #[derive(Deserialize)]
-        struct ErrorEntry {
-            #[serde(default)]
-            code: String,
-            #[serde(default)]
-            message: String,
-        }
-        let details = serde_json::from_slice::<Errors>(&self.body).map(|e| e.errors).unwrap_or_default();
-        let details: Vec<String> = details.iter().map(|e| format!("{}: {}", e.code, e.message)).collect();
-        if details.is_empty() {
-            format!("HTTP {}", self.status)
-        } else {
-            format!("HTTP {} ({})", self.status, details.join("; "))
-        }
-    }
-}
-
 impl Registry {
     /// A client for `host[:port]`, with docker's logins from `$DOCKER_CONFIG` or `~/.docker`.
     pub fn new(host: &str) -> Result<Registry> {
@@ -152,9 +111,10 @@ impl Registry {
             // Enough idle connections for every thread of `map_concurrent` to keep its own.
             .max_idle_connections(16)
             .max_idle_connections_per_host(16)
-            // A registry may redirect to itself; blob downloads redirected to storage elsewhere
-            // must not carry our login.
-            .redirect_auth_headers(ureq::config::RedirectAuthHeaders::SameHost)
+            // Redirects are followed by `send_following`, which drops the login on any change
+            // of scheme, host or port; ureq's same-host rule ignores the port.
+            .max_redirects(0)
+            .redirect_auth_headers(ureq::config::RedirectAuthHeaders::Never)
             .user_agent("xtask-registry");
         if is_loopback(host) {
             // Loopback traffic must never go through an environment proxy.
@@ -175,7 +135,8 @@ impl Registry {
     pub fn ping(&self) -> Result<()> {
         let url = format!("{}/v2/", self.base);
         let what = format!("GET {url}");
-        let reply = self.exchange(&what, SMALL_LIMIT, || self.agent.get(&url).call())?;
+        let plain_http = |host: &str| plain_http_allowed(host, &self.insecure);
+        let reply = send_following(&what, SMALL_LIMIT, &url, true, plain_http, |hop| self.agent.get(hop.url).call())?;
         match reply.status {
             200 | 401 => Ok(()),
             _ => bail!("{what}: {}", reply.status_error()),
@@ -366,31 +327,35 @@ impl Registry {
             auth.bearer.get(scope.unwrap_or_default()).or(auth.basic.as_ref()).cloned()
         };
         let mut challenged = false;
+        let follow = matches!(method, Method::Get | Method::Head);
         loop {
-            let reply = self.exchange(&what, limit, || {
+            let plain_http = |host: &str| plain_http_allowed(host, &self.insecure);
+            let reply = send_following(&what, limit, &url, follow, plain_http, |hop| {
+                // The login belongs to this registry's exact scheme, host and port.
+                let authorization = authorization.as_ref().filter(|_| hop.same_origin);
                 if let Method::Put(body, content_type) = method {
-                    let mut request = self.agent.put(&url).header("Content-Type", content_type);
-                    if let Some(value) = &authorization {
+                    let mut request = self.agent.put(hop.url).header("Content-Type", content_type);
+                    if let Some(value) = authorization {
                         request = request.header("Authorization", value);
                     }
                     return request.send(body);
                 }
                 if let Method::Post = method {
-                    let mut request = self.agent.post(&url);
-                    if let Some(value) = &authorization {
+                    let mut request = self.agent.post(hop.url);
+                    if let Some(value) = authorization {
                         request = request.header("Authorization", value);
                     }
                     return request.send_empty();
                 }
                 let mut request = match method {
-                    Method::Head => self.agent.head(&url),
-                    Method::Delete => self.agent.delete(&url),
-                    _ => self.agent.get(&url),
+                    Method::Head => self.agent.head(hop.url),
+                    Method::Delete => self.agent.delete(hop.url),
+                    _ => self.agent.get(hop.url),
                 };
                 if let Some(accept) = accept {
                     request = request.header("Accept", accept);
                 }
-                if let Some(value) = &authorization {
+                if let Some(value) = authorization {
                     request = request.header("Authorization", value);
                 }
                 request.call()
@@ -398,44 +363,20 @@ impl Registry {
             if reply.status != 401 {
                 return Ok(reply);
             }
+            if origin(&reply.url) != origin(&self.base) {
+                // Answering it would hand this registry's login to whoever it redirected to.
+                bail!(
+                    "{what}: redirected to {}, which asks for a login (HTTP 401); the credentials for {} go \
+                     nowhere else",
+                    without_query(&reply.url),
+                    self.host
+                );
+            }
             if challenged {
                 return Err(self.refused()).context(what);
             }
             authorization = Some(self.authorize(&reply, scope).with_context(|| what.clone())?);
             challenged = true;
-        }
-    }
-
-    /// Sends with `send` until it succeeds, fails for good, or `retry_delay` says stop.
-    fn exchange(
-        &self,
-        what: &str,
-        limit: u64,
-        send: impl Fn() -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
-    ) -> Result<Reply> {
-        let mut attempt = 1;
-        loop {
-            let outcome = send().and_then(|mut response| {
-                let body = response.body_mut().with_config().limit(limit).read_to_vec()?;
-                Ok(Reply { status: response.status().as_u16(), headers: response.headers().clone(), body })
-            });
-            let delay = match &outcome {
-                Ok(reply) => retry_delay(Some(reply.status), attempt, reply.header("retry-after")),
-                Err(err) if is_transient(err) => retry_delay(None, attempt, None),
-                Err(_) => None,
-            };
-            match (outcome, delay) {
-                (_, Some(delay)) => std::thread::sleep(delay),
-                (Ok(reply), None) if retryable_status(reply.status) => {
-                    bail!("{what}: {} (gave up after {attempt} attempts)", reply.status_error())
-                }
-                (Ok(reply), None) => return Ok(reply),
-                (Err(err), None) if attempt > 1 => {
-                    return Err(err).with_context(|| format!("{what} (gave up after {attempt} attempts)"))
-                }
-                (Err(err), None) => return Err(err).context(what.to_string()),
-            }
-            attempt += 1;
         }
     }
 
@@ -491,18 +432,27 @@ impl Registry {
         params.extend(scope.map(|s| ("scope", s)));
         let what = format!("token service {realm}");
         let agent = &self.agent;
-        let reply = self.exchange(&what, SMALL_LIMIT, || match credentials {
+        let plain_http = |host: &str| plain_http_allowed(host, &self.insecure);
+        let identity = matches!(credentials, Some(Credentials { secret: Secret::IdentityToken(_), .. }));
+        // A token service may redirect a GET; the login goes along only to the realm's origin.
+        let reply = send_following(&what, SMALL_LIMIT, realm, !identity, plain_http, |hop| match credentials {
             Some(Credentials { secret: Secret::IdentityToken(token), .. }) => {
                 let mut form = vec![("grant_type", "refresh_token"), ("client_id", "xtask"), ("refresh_token", token)];
                 form.extend(&params);
-                agent.post(realm).send_form(form)
+                agent.post(hop.url).send_form(form)
             }
-            Some(Credentials { username, secret: Secret::Password(password), .. }) => agent
-                .get(realm)
-                .query_pairs(params.iter().copied())
-                .header("Authorization", basic_authorization(username, password))
-                .call(),
-            None => agent.get(realm).query_pairs(params.iter().copied()).call(),
+            _ => {
+                let mut request = agent.get(hop.url);
+                if hop.first {
+                    request = request.query_pairs(params.iter().copied());
+                }
+                match credentials {
+                    Some(Credentials { username, secret: Secret::Password(password), .. }) if hop.same_origin => {
+                        request.header("Authorization", basic_authorization(username, password)).call()
+                    }
+                    _ => request.call(),
+                }
+            }
         })?;
         match (reply.status, credentials) {
             (200, _) => parse_token(&reply.body).context(what),
@@ -550,38 +500,6 @@ fn insecure_registries(list: &str) -> Vec<String> {
 /// Plain HTTP only where docker would use it too: loopback, and the insecure registries.
 fn plain_http_allowed(host: &str, insecure: &[String]) -> bool {
     is_loopback(host) || insecure.iter().any(|h| h.eq_ignore_ascii_case(host))
-}
-
-/// The delay before attempt `attempt + 1`, after attempt `attempt` (from 1) ended in `status`,
-/// or, for `None`, in a reset connection or a timeout; `None` when that failure is final.
-/// Backoff doubles from 200 ms; a longer `Retry-After` in seconds wins, up to 30 s.
-pub fn retry_delay(status: Option<u16>, attempt: u32, retry_after: Option<&str>) -> Option<Duration> {
-    if status.is_some_and(|s| !retryable_status(s)) || attempt >= MAX_ATTEMPTS {
-        return None;
-    }
-    let backoff = FIRST_BACKOFF.saturating_mul(1 << (attempt - 1).min(16)).min(MAX_BACKOFF);
-    let asked = retry_after.and_then(|v| v.trim().parse::<u64>().ok()).map(Duration::from_secs);
-    Some(asked.map_or(backoff, |asked| asked.min(MAX_RETRY_AFTER).max(backoff)))
-}
-
-/// Statuses a busy or restarting registry (or its proxy) sends and may not send again.
-fn retryable_status(status: u16) -> bool {
-    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
-}
-
-/// Connection resets and timeouts; a refused connection or an unknown host is final.
-fn is_transient(err: &ureq::Error) -> bool {
-    use std::io::ErrorKind::*;
-    match err {
-        ureq::Error::Timeout(_) => true,
-        ureq::Error::Io(e) => {
-            matches!(
-                e.kind(),
-                ConnectionReset | ConnectionAborted | BrokenPipe | TimedOut | UnexpectedEof | Interrupted
-            )
-        }
-        _ => false,
-    }
 }
 
 /// Where JSON failed to parse, without serde's message, which may quote a secret.
