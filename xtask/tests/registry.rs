@@ -510,3 +510,30 @@ fn a_realm_on_another_host_still_gets_the_login() {
     assert!(c_log.len() == 1 && c_log[0].starts_with("GET /token?") && c_log[0].ends_with(&login), "{c_log:?}");
     assert_eq!(logged(&a_log), ["GET /v2/app/manifests/v1 -", "GET /v2/app/manifests/v1 Bearer tok-c"]);
 }
+
+/// A URL's userinfo never reaches an error: a realm or a Location that carries one is
+/// refused without being quoted whole.
+#[test]
+fn urls_with_userinfo_are_refused_and_never_quoted() {
+    let answer = |request: &str, _: Option<&str>, _: &str| -> Answer {
+        match request {
+            "GET /v2/app/manifests/realm" => (
+                401,
+                vec![("WWW-Authenticate", r#"Bearer realm="http://robot:REALM-SECRET@127.0.0.1:9/token""#.into())],
+                vec![],
+            ),
+            _ => (302, vec![("Location", "http://robot:LOCATION-SECRET@127.0.0.1:9/b".into())], vec![]),
+        }
+    };
+    let (host, log) = scripted(2, answer);
+    let client = Registry::with_credentials(&host, docker_config("userinfo", None)).unwrap();
+    let err = format!("{:#}", client.manifest("app", "realm").unwrap_err());
+    assert!(
+        err.contains(r#"the token realm "http://127.0.0.1:9/token" is not an http(s) URL without userinfo"#),
+        "{err}"
+    );
+    assert!(!err.contains("REALM-SECRET"), "{err}");
+    let err = format!("{:#}", client.manifest("app", "moved").unwrap_err());
+    assert!(err.contains("redirects to an unusable Location") && !err.contains("LOCATION-SECRET"), "{err}");
+    assert_eq!(logged(&log).len(), 2, "nothing was sent to the URLs with userinfo");
+}

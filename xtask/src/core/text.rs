@@ -55,9 +55,42 @@ pub fn duration(d: Duration) -> String {
     }
 }
 
+/// `url` without the `user:password@` of its authority, which may hold a CI token
+/// (`https://ci-token:SECRET@host/acme/app.git` → `https://host/acme/app.git`); scp-like
+/// git remotes (`user@host:path`) lose their user too. Anything else is returned as it is.
+pub fn without_userinfo(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(end);
+        return match authority.rsplit_once('@') {
+            Some((_, host)) => format!("{scheme}://{host}{tail}"),
+            None => url.to_string(),
+        };
+    }
+    // scp-like `user@host:path`: an `@` before the first `/`.
+    let head = &url[..url.find('/').unwrap_or(url.len())];
+    match head.rfind('@') {
+        Some(at) if head[at..].contains(':') => url[at + 1..].to_string(),
+        _ => url.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn userinfo_is_stripped_from_urls_and_git_remotes() {
+        assert_eq!(without_userinfo("https://ci-token:SECRET@host/acme/app.git"), "https://host/acme/app.git");
+        assert_eq!(without_userinfo("https://u@h.test:8443/a?b=c@d"), "https://h.test:8443/a?b=c@d");
+        assert_eq!(without_userinfo("https://a:b@c@h.test/x"), "https://h.test/x", "the last @ ends the userinfo");
+        assert_eq!(without_userinfo("ssh://git@h.test:22/a.git"), "ssh://h.test:22/a.git");
+        assert_eq!(without_userinfo("https://h.test/a@b"), "https://h.test/a@b", "an @ in the path stays");
+        assert_eq!(without_userinfo("oauth2:tok@h.test:acme/app.git"), "h.test:acme/app.git");
+        assert_eq!(without_userinfo("git@h.test:acme/app.git"), "h.test:acme/app.git");
+        assert_eq!(without_userinfo("/srv/git/app@v1"), "/srv/git/app@v1");
+        assert_eq!(without_userinfo("../app"), "../app");
+    }
 
     #[test]
     fn table_aligns_columns() {

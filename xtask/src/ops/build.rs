@@ -676,15 +676,10 @@ fn rootfs_apt(ws: &Workspace, units: &[Unit]) -> Result<Option<IsolatedApt>> {
     Ok(Some(IsolatedApt::new(&ws.cache(), &crate::sys::apt::system_suite()?, &archs)?))
 }
 
-/// `org.opencontainers.image.source`: the git remote, as a browsable https URL where possible.
+/// `org.opencontainers.image.source`: the git remote, as a browsable https URL where possible,
+/// without the remote's userinfo.
 fn git_source(ws: &Workspace) -> Option<String> {
-    let url = crate::sys::git::origin_url(&ws.root)?;
-    let url = url.trim();
-    let https = match url.strip_prefix("git@") {
-        Some(rest) => format!("https://{}", rest.replacen(':', "/", 1)),
-        None => url.to_string(),
-    };
-    Some(https.trim_end_matches(".git").to_string()).filter(|s| !s.is_empty())
+    crate::core::buildx::source_url(&crate::sys::git::origin_url(&ws.root)?)
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ pub use credentials::*;
 use transport::*;
 pub use transport::{retry_delay, MAX_ATTEMPTS};
 
+use crate::core::text::without_userinfo;
 use crate::oci::digest::sha256_digest;
 use crate::oci::manifest::{Descriptor, ImageConfig, Manifest, ManifestBody, ACCEPT, MANIFEST_MEDIA_TYPES};
 use crate::oci::reference::is_loopback;
@@ -224,7 +225,10 @@ impl Registry {
             path = match next.strip_prefix(&self.base) {
                 Some(rest) => rest.to_string(),
                 None if next.starts_with('/') => next,
-                None => bail!("the tag list of {repository} continues on another host: {next}"),
+                None => bail!(
+                    "the tag list of {repository} continues on another host: {}",
+                    without_query(&without_userinfo(&next))
+                ),
             };
         }
         bail!("the tag list of {repository} goes on past {MAX_TAG_PAGES} pages")
@@ -419,18 +423,22 @@ impl Registry {
         scope: Option<&str>,
         credentials: Option<&Credentials>,
     ) -> Result<String> {
+        let shown = without_userinfo(realm);
         let (scheme, rest) = realm.split_once("://").unwrap_or_default();
         let realm_host = rest.split(['/', '?']).next().unwrap_or_default();
         match scheme {
+            "http" | "https" if origin(realm).is_none() => {
+                bail!("the token realm {shown:?} is not an http(s) URL without userinfo")
+            }
             "https" => {}
             "http" if plain_http_allowed(realm_host, &self.insecure) => {}
-            "http" => bail!("refusing to log in to the token service {realm} over plain HTTP"),
-            _ => bail!("the token realm {realm:?} is not an http(s) URL"),
+            "http" => bail!("refusing to log in to the token service {shown} over plain HTTP"),
+            _ => bail!("the token realm {shown:?} is not an http(s) URL"),
         }
         let mut params: Vec<(&str, &str)> = vec![];
         params.extend(service.map(|s| ("service", s)));
         params.extend(scope.map(|s| ("scope", s)));
-        let what = format!("token service {realm}");
+        let what = format!("token service {shown}");
         let agent = &self.agent;
         let plain_http = |host: &str| plain_http_allowed(host, &self.insecure);
         let identity = matches!(credentials, Some(Credentials { secret: Secret::IdentityToken(_), .. }));
@@ -520,7 +528,10 @@ fn upload_path(base: &str, location: &str, digest: &str) -> Result<String> {
     let path = match location.strip_prefix(base) {
         Some(rest) if rest.starts_with('/') => rest,
         _ if location.starts_with('/') => location,
-        _ => bail!("the registry {base} moved the upload to another host: {location}"),
+        _ => bail!(
+            "the registry {base} moved the upload to another host: {}",
+            without_query(&without_userinfo(location))
+        ),
     };
     let separator = if path.contains('?') { '&' } else { '?' };
     Ok(format!("{path}{separator}digest={digest}"))
