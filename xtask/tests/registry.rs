@@ -537,3 +537,33 @@ fn urls_with_userinfo_are_refused_and_never_quoted() {
     assert!(err.contains("redirects to an unusable Location") && !err.contains("LOCATION-SECRET"), "{err}");
     assert_eq!(logged(&log).len(), 2, "nothing was sent to the URLs with userinfo");
 }
+
+/// A helper that prints its JSON and then fails: its secret is never shown, and it runs once
+/// for the whole run, not once per request (a broken helper is not asked again and again).
+#[test]
+fn a_failing_helper_is_asked_once_and_its_secret_never_shown() {
+    use std::os::unix::fs::PermissionsExt;
+    let answer = |_: &str, _: Option<&str>, _: &str| -> Answer {
+        (401, vec![("WWW-Authenticate", r#"Basic realm="r""#.into())], vec![])
+    };
+    let (host, log) = scripted(3, answer);
+    let source = docker_config("failing-helper", Some(r#"{"credsStore": "leaky"}"#));
+    let bin = scratch("failing-helper-bin");
+    let calls = bin.join("calls");
+    let script = bin.join("docker-credential-leaky");
+    let text =
+        format!("#!/bin/sh\necho run >> {calls}\nprintf '{{\"Username\":\"ci\",\"Secret\":\"TOP-SECRET\"}}'\nexit 1\n");
+    std::fs::write(&script, text).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let source = CredentialSource { helper_path: bin.clone().into_os_string(), ..source };
+    let client = Registry::with_credentials(&host, source).unwrap();
+    let errors: Vec<String> =
+        ["v1", "v2", "v3"].iter().map(|tag| format!("{:#}", client.manifest("app", tag).unwrap_err())).collect();
+    for err in &errors {
+        assert!(!err.contains("TOP-SECRET"), "{err}");
+        assert!(err.contains("docker-credential-leaky get"), "{err}");
+        assert!(err.contains("failed (exit status: 1): nothing on stderr"), "{err}");
+    }
+    assert_eq!(std::fs::read_to_string(&calls).unwrap(), "run\n", "the helper ran more than once");
+    assert_eq!(logged(&log).len(), 3);
+}

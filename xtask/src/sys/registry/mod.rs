@@ -54,8 +54,9 @@ pub struct Registry {
     agent: ureq::Agent,
     insecure: Vec<String>,
     source: CredentialSource,
-    /// Looked up on the first challenge, so anonymous registries never run a helper.
-    credentials: Mutex<Option<Option<Credentials>>>,
+    /// Looked up on the first challenge, so anonymous registries never run a helper; a failed
+    /// lookup is remembered too (as its message), so a broken helper runs once per run.
+    credentials: Mutex<Option<Result<Option<Credentials>, String>>>,
     auth: Mutex<Authorizations>,
 }
 
@@ -472,15 +473,11 @@ impl Registry {
         }
     }
 
-    /// The login for this registry, looked up once.
+    /// The login for this registry, looked up once, whether that succeeds or fails.
     fn credentials(&self) -> Result<Option<Credentials>> {
         let mut cached = lock(&self.credentials);
-        if let Some(found) = &*cached {
-            return Ok(found.clone());
-        }
-        let found = self.source.lookup(&self.host)?;
-        *cached = Some(found.clone());
-        Ok(found)
+        let found = cached.get_or_insert_with(|| self.source.lookup(&self.host).map_err(|e| format!("{e:#}")));
+        found.clone().map_err(anyhow::Error::msg)
     }
 
     fn login_required(&self) -> anyhow::Error {
@@ -494,7 +491,7 @@ impl Registry {
 
     /// Why a request with our login still got a 401.
     fn refused(&self) -> anyhow::Error {
-        match lock(&self.credentials).clone().flatten() {
+        match lock(&self.credentials).clone().and_then(Result::ok).flatten() {
             Some(c) => anyhow!("{} refused the credentials of {} from {} (HTTP 401)", self.host, c.username, c.origin),
             None => self.login_required(),
         }
@@ -860,6 +857,43 @@ mod tests {
             secret: Secret::Password(password.into()),
             origin: origin.into(),
         })
+    }
+
+    #[test]
+    fn helpers_are_bounded_in_time_and_output_and_never_quoted() {
+        let dir = scratch("helper-bounds");
+        let bin = dir.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let helper = |name: &str, body: &str| {
+            write_executable(&bin.join(format!("docker-credential-{name}")), &format!("#!/bin/sh\n{body}\n"))
+        };
+        // The secret on stdout, then a failure: stdout is never quoted, stderr is, without it.
+        helper(
+            "leaky",
+            r#"printf '{"Username":"u","Secret":"hunter2-leaked"}'; echo "failed after hunter2-leaked" >&2; exit 1"#,
+        );
+        helper("hangs", "exec sleep 30");
+        helper("floods", "exec yes '{\"Secret\":\"aaaaaaaaaaaaaaaa\"}'");
+        helper("escapes", r#"printf '\033]0;title\007\n::error::injected\n' >&2; exit 4"#);
+        let source = CredentialSource { config_dir: dir.join("docker"), helper_path: bin.clone().into_os_string() };
+        let run =
+            |name, timeout| format!("{:#}", source.run_helper_within(name, "r.example.test", timeout).unwrap_err());
+
+        let leaky = run("leaky", HELPER_TIMEOUT);
+        assert_eq!(
+            leaky,
+            "docker-credential-leaky get r.example.test failed (exit status: 1): failed after <redacted> \
+             (its stdout is not shown: it may hold a secret)"
+        );
+        let hangs = run("hangs", Duration::from_millis(300));
+        assert_eq!(hangs, "docker-credential-hangs get r.example.test did not answer within 0.3 s, and was stopped");
+        let floods = run("floods", HELPER_TIMEOUT);
+        assert_eq!(floods, "docker-credential-floods get r.example.test printed more than 1 MiB");
+        assert!(!floods.contains("aaaa"));
+        let escapes = run("escapes", HELPER_TIMEOUT);
+        assert!(escapes.contains(r"): \u{1b}]0;title\u{7}\n::error::injected ("), "{escapes}");
+        assert!(!escapes.contains('\u{1b}') && !escapes.contains('\n'), "{escapes}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
