@@ -23,8 +23,11 @@ pub fn human(bytes: u64) -> String {
     }
 }
 
-/// A plain-text table with left-aligned columns.
+/// A plain-text table with left-aligned columns. Every cell is `sanitize`d: cells hold
+/// registry data (platform names, error messages, labels).
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows.iter().map(|row| row.iter().map(|cell| sanitize(cell)).collect()).collect();
+    let rows = rows.as_slice();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {

@@ -426,7 +426,8 @@ fn build_platform(ctx: &BuildContext<'_>, task: usize, unit: &Unit, platform: &s
         }
         Err(err) => {
             ctx.progress.finish(&what, started, "FAILED");
-            eprintln!("error: {what}: {err:#}\n  full log: {}", display_path(&ws.root, &log));
+            let err = crate::core::text::sanitize_lines(&format!("{err:#}"));
+            eprintln!("error: {what}: {err}\n  full log: {}", display_path(&ws.root, &log));
         }
     }
     outcome

@@ -45,7 +45,9 @@ impl Reply {
             message: String,
         }
         let details = serde_json::from_slice::<Errors>(&self.body).map(|e| e.errors).unwrap_or_default();
-        let details: Vec<String> = details.iter().map(|e| format!("{}: {}", e.code, e.message)).collect();
+        let clean = crate::core::text::sanitize;
+        let details: Vec<String> =
+            details.iter().map(|e| format!("{}: {}", clean(&e.code), clean(&e.message))).collect();
         if details.is_empty() {
             format!("HTTP {}", self.status)
         } else {

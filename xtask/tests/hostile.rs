@@ -1,0 +1,224 @@
+//! The real binary against a hostile registry: a scripted loopback server under the test's
+//! control that serves what no honest registry would (control text in names and messages,
+//! absurd sizes, junk digests and tag names, huge indexes). Each test names the promise it
+//! holds xtask to; none needs the engine.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+use camino::Utf8PathBuf;
+use common::scratch;
+use xtask::oci::digest::sha256_digest;
+
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const RELEASE: [&str; 4] = ["--event", "release", "--version", "1.2.3"];
+/// The tags `plan` gives `app` for release 1.2.3.
+const TAGS: [&str; 4] = ["latest", "1.2.3", "1.2", "1"];
+
+/// Status, headers and body.
+type Answer = (u16, Vec<(String, String)>, Vec<u8>);
+
+/// A loopback server that answers every request with `respond(method, path)` until the test
+/// ends, one thread per connection, and logs `METHOD path`.
+struct Hostile {
+    host: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Hostile {
+    fn start(respond: impl Fn(&str, &str) -> Answer + Send + Sync + 'static) -> Hostile {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (written, respond) = (log.clone(), Arc::new(respond));
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let (written, respond) = (written.clone(), respond.clone());
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut request = String::new();
+                    if reader.read_line(&mut request).is_err() {
+                        return;
+                    }
+                    let mut length = 0;
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            break;
+                        }
+                        let Some((name, value)) = line.trim_end().split_once(':') else { break };
+                        if name.eq_ignore_ascii_case("content-length") {
+                            length = value.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    let _ = reader.read_exact(&mut body);
+                    let mut parts = request.split(' ');
+                    let (method, path) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+                    written.lock().unwrap().push(format!("{method} {path}"));
+                    let (status, headers, body) = respond(method, path);
+                    let mut head =
+                        format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+                    for (name, value) in headers {
+                        head.push_str(&format!("{name}: {value}\r\n"));
+                    }
+                    let _ = stream.write_all(format!("{head}\r\n").as_bytes());
+                    if method != "HEAD" {
+                        let _ = stream.write_all(&body);
+                    }
+                });
+            }
+        });
+        Hostile { host, log }
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+/// Content addressed by digest, and tags pointing into it: what `Hostile` serves for `app`.
+#[derive(Default, Clone)]
+struct Store {
+    blobs: HashMap<String, (String, Vec<u8>)>,
+    tags: HashMap<String, String>,
+}
+
+impl Store {
+    fn put(&mut self, media_type: &str, json: &serde_json::Value) -> (String, usize) {
+        let bytes = serde_json::to_vec(json).unwrap();
+        let digest = sha256_digest(&bytes);
+        let size = bytes.len();
+        self.blobs.insert(digest.clone(), (media_type.to_string(), bytes));
+        (digest, size)
+    }
+
+    /// A one-layer image of `os/arch` whose config carries `labels`, with the layer's
+    /// claimed size; returns its manifest's descriptor as an index entry (platform unset).
+    fn image(&mut self, os: &str, arch: &str, labels: serde_json::Value, layer_size: u64) -> serde_json::Value {
+        let config = serde_json::json!({ "os": os, "architecture": arch, "config": { "Labels": labels } });
+        let (config_digest, config_size) = self.put("application/vnd.oci.image.config.v1+json", &config);
+        let manifest = serde_json::json!({
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": { "mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_size },
+            "layers": [{ "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                         "digest": format!("sha256:{}", "1".repeat(64)), "size": layer_size }],
+        });
+        let (digest, size) = self.put(OCI_MANIFEST, &manifest);
+        serde_json::json!({ "mediaType": OCI_MANIFEST, "digest": digest, "size": size })
+    }
+
+    /// An index of `entries` under every planned tag.
+    fn tag_index(&mut self, entries: Vec<serde_json::Value>) -> String {
+        let index = serde_json::json!({ "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries });
+        let (digest, _) = self.put(OCI_INDEX, &index);
+        for tag in TAGS {
+            self.tags.insert(tag.to_string(), digest.clone());
+        }
+        digest
+    }
+
+    /// The distribution API over this store, anonymous.
+    fn answer(&self, method: &str, path: &str) -> Answer {
+        let Some(rest) = path.strip_prefix("/v2/app/") else {
+            return if path == "/v2/" { (200, vec![], b"{}".to_vec()) } else { (404, vec![], vec![]) };
+        };
+        let found = match rest.split_once('/') {
+            Some(("manifests", reference)) => {
+                self.tags.get(reference).map(String::as_str).or(Some(reference)).and_then(|d| self.blobs.get(d))
+            }
+            Some(("blobs", digest)) => self.blobs.get(digest),
+            _ => None,
+        };
+        let _ = method;
+        match found {
+            Some((media_type, bytes)) => (
+                200,
+                vec![
+                    ("Content-Type".into(), media_type.clone()),
+                    ("Docker-Content-Digest".into(), sha256_digest(bytes)),
+                ],
+                bytes.clone(),
+            ),
+            None => (404, vec![], br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"unknown"}]}"#.to_vec()),
+        }
+    }
+}
+
+/// A workspace of one image, `app`, for linux/amd64 and linux/arm64.
+fn workspace(name: &str) -> Utf8PathBuf {
+    let root = scratch(&format!("hostile-{name}"));
+    std::fs::create_dir_all(root.join("images/app")).unwrap();
+    std::fs::write(
+        root.join("Cargo.toml"),
+        "[workspace]\n\n[workspace.metadata.images]\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("images/app/image.toml"), "description = \"app\"\n").unwrap();
+    std::fs::write(root.join("images/app/Dockerfile"), "FROM scratch\nUSER 65534:65534\n").unwrap();
+    root
+}
+
+/// Runs the binary for release 1.2.3 of `root` against `registry`: (status, stdout, stderr).
+fn xtask(root: &Utf8PathBuf, registry: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    let mut all: Vec<&str> = RELEASE.to_vec();
+    all.extend(args);
+    let output = common::xtask(root, registry, &all);
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (output.status.code(), text(&output.stdout), text(&output.stderr))
+}
+
+/// No escape character and no line that a CI runner would read as a workflow command.
+fn assert_terminal_safe(what: &str, text: &str) {
+    assert!(!text.contains('\u{1b}') && !text.contains('\u{7}'), "{what} holds control characters:\n{text}");
+    for line in text.split(['\n', '\r']) {
+        assert!(!line.trim_start().starts_with("::"), "{what} has a workflow command line {line:?}:\n{text}");
+    }
+}
+
+/// Control text in platform names, labels and registry error messages is escaped in tables
+/// and messages: no ESC reaches the terminal and no line starts with `::`.
+#[test]
+fn control_text_from_the_registry_never_reaches_the_terminal_raw() {
+    let mut store = Store::default();
+    let hostile = "\u{1b}]0;owned\u{7}\n::error file=x::injected\r\n::add-mask::x";
+    let labels = serde_json::json!({ "org.opencontainers.image.title": hostile });
+    let mut amd64 = store.image("linux", "amd64", labels.clone(), 100);
+    amd64["platform"] = serde_json::json!({ "os": "linux", "architecture": "amd64" });
+    let mut odd = store.image("linux", "arm64", labels, 100);
+    odd["platform"] = serde_json::json!({ "os": format!("linux{hostile}"), "architecture": "arm64" });
+    store.tag_index(vec![amd64, odd]);
+    let served = store.clone();
+    // Tag `1` points at a manifest that the registry then refuses, with a hostile message.
+    let denied = format!("sha256:{}", "f".repeat(64));
+    let registry = Hostile::start(move |method, path| match path.strip_prefix("/v2/app/manifests/") {
+        Some("1") => (
+            200,
+            vec![("Content-Type".into(), OCI_INDEX.into()), ("Docker-Content-Digest".into(), denied.clone())],
+            b"{}".to_vec(),
+        ),
+        Some(d) if *d == denied => {
+            let message = format!(r#"{{"errors":[{{"code":"DENIED","message":{}}}]}}"#, serde_json::json!(hostile));
+            (403, vec![], message.into_bytes())
+        }
+        _ => served.answer(method, path),
+    });
+    let root = workspace("control-text");
+    for args in [&["verify-manifests"][..], &["size"], &["size", "--format", "markdown"]] {
+        let (status, stdout, stderr) = xtask(&root, &registry.host, args);
+        assert!(matches!(status, Some(0 | 1)), "{args:?}: {status:?} {stdout}{stderr}");
+        assert_terminal_safe(&format!("{args:?} stdout"), &stdout);
+        assert_terminal_safe(&format!("{args:?} stderr"), &stderr);
+        assert!(
+            (stdout.clone() + &stderr).contains(r"\u{1b}]0;owned\u{7}\n::error file=x::injected\r\n::add-mask::x"),
+            "{args:?}: the text is shown escaped:\n{stdout}{stderr}"
+        );
+    }
+    assert!(registry.requests().iter().any(|r| r.starts_with("GET /v2/app/manifests/sha256:ffff")));
+}
