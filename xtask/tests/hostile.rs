@@ -99,16 +99,17 @@ impl Store {
         (digest, size)
     }
 
-    /// A one-layer image of `os/arch` whose config carries `labels`, with the layer's
-    /// claimed size; returns its manifest's descriptor as an index entry (platform unset).
-    fn image(&mut self, os: &str, arch: &str, labels: serde_json::Value, layer_size: u64) -> serde_json::Value {
+    /// An image of `os/arch` whose config carries `labels`, with layers of the claimed sizes;
+    /// returns its manifest's descriptor as an index entry (platform unset).
+    fn image(&mut self, os: &str, arch: &str, labels: serde_json::Value, layer_sizes: &[u64]) -> serde_json::Value {
         let config = serde_json::json!({ "os": os, "architecture": arch, "config": { "Labels": labels } });
         let (config_digest, config_size) = self.put("application/vnd.oci.image.config.v1+json", &config);
         let manifest = serde_json::json!({
             "schemaVersion": 2, "mediaType": OCI_MANIFEST,
             "config": { "mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_size },
-            "layers": [{ "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                         "digest": format!("sha256:{}", "1".repeat(64)), "size": layer_size }],
+            "layers": layer_sizes.iter().map(|size| serde_json::json!({
+                "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                "digest": format!("sha256:{}", "1".repeat(64)), "size": size })).collect::<Vec<_>>(),
         });
         let (digest, size) = self.put(OCI_MANIFEST, &manifest);
         serde_json::json!({ "mediaType": OCI_MANIFEST, "digest": digest, "size": size })
@@ -189,9 +190,9 @@ fn control_text_from_the_registry_never_reaches_the_terminal_raw() {
     let mut store = Store::default();
     let hostile = "\u{1b}]0;owned\u{7}\n::error file=x::injected\r\n::add-mask::x";
     let labels = serde_json::json!({ "org.opencontainers.image.title": hostile });
-    let mut amd64 = store.image("linux", "amd64", labels.clone(), 100);
+    let mut amd64 = store.image("linux", "amd64", labels.clone(), &[100]);
     amd64["platform"] = serde_json::json!({ "os": "linux", "architecture": "amd64" });
-    let mut odd = store.image("linux", "arm64", labels, 100);
+    let mut odd = store.image("linux", "arm64", labels, &[100]);
     odd["platform"] = serde_json::json!({ "os": format!("linux{hostile}"), "architecture": "arm64" });
     store.tag_index(vec![amd64, odd]);
     let served = store.clone();
@@ -221,4 +222,63 @@ fn control_text_from_the_registry_never_reaches_the_terminal_raw() {
         );
     }
     assert!(registry.requests().iter().any(|r| r.starts_with("GET /v2/app/manifests/sha256:ffff")));
+}
+
+/// Both platforms of an index, as a registry lists them.
+fn platform_entries(store: &mut Store, amd64: &[u64], arm64: &[u64]) -> Vec<serde_json::Value> {
+    let labels = serde_json::json!({ "org.opencontainers.image.title": "app" });
+    let mut a = store.image("linux", "amd64", labels.clone(), amd64);
+    a["platform"] = serde_json::json!({ "os": "linux", "architecture": "amd64" });
+    let mut b = store.image("linux", "arm64", labels, arm64);
+    b["platform"] = serde_json::json!({ "os": "linux", "architecture": "arm64" });
+    vec![a, b]
+}
+
+/// Sizes near 2^64 (two layers of 2^64 - 1, one of 2^63 + 5 against a small baseline, a
+/// small one against a huge baseline) are added and compared without a panic (exit 101).
+#[test]
+fn absurd_sizes_saturate_instead_of_overflowing() {
+    let mut store = Store::default();
+    let entries = platform_entries(&mut store, &[u64::MAX, u64::MAX], &[(1 << 63) + 5]);
+    store.tag_index(entries);
+    let served = store.clone();
+    let registry = Hostile::start(move |method, path| served.answer(method, path));
+    let root = workspace("absurd-sizes");
+    std::fs::write(
+        root.join("images/app/image.toml"),
+        "description = \"app\"\n[size]\nmax_growth = \"20%\"\nmax_arch_spread = \"25%\"\n",
+    )
+    .unwrap();
+    let baseline = root.join("baseline.json");
+    let saved = |amd64: u64, arm64: u64| {
+        let platform = |name: &str, compressed: u64| {
+            serde_json::json!({
+            "platform": name, "digest": format!("sha256:{}", "2".repeat(64)), "compressed": compressed,
+            "uncompressed": null, "layers": 1, "baseline": null })
+        };
+        serde_json::json!({ "units": [{ "unit": "app", "reference": "x/app:1", "platforms": [
+            platform("linux/amd64", amd64), platform("linux/arm64", arm64)] }] })
+        .to_string()
+    };
+    // i64 casts wrapped (2^63 + 5 read as negative) and their subtraction overflowed.
+    for (amd64, arm64) in [(1000, 1000), ((1 << 63) + 5, (1 << 63) + 5), (u64::MAX, 6), (0, 0)] {
+        std::fs::write(&baseline, saved(amd64, arm64)).unwrap();
+        let (status, stdout, stderr) = xtask(&root, &registry.host, &["size", "--baseline", baseline.as_str()]);
+        assert!(matches!(status, Some(0 | 1)), "{status:?}: {stdout}{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(stdout.contains("18446744073.71 GB"), "the saturated sum: {stdout}");
+        let row = |platform: &str| {
+            stdout.lines().find(|l| l.split_whitespace().nth(1) == Some(platform)).unwrap().to_string()
+        };
+        if amd64 == 1000 {
+            assert!(row("linux/amd64").contains(" +18446744073.71 GB (+"), "growth shown as growth: {stdout}");
+            assert!(row("linux/arm64").contains(" +9223372036.85 GB (+"), "{stdout}");
+        }
+    }
+    let (status, stdout, stderr) = xtask(&root, &registry.host, &["--format", "json", "size"]);
+    assert_eq!(status, Some(1), "over the spread budget: {stdout}{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["units"][0]["platforms"][0]["compressed"], u64::MAX);
+    let (status, stdout, stderr) = xtask(&root, &registry.host, &["verify-manifests"]);
+    assert!(matches!(status, Some(0 | 1)) && !stderr.contains("panicked"), "{status:?}: {stdout}{stderr}");
 }
