@@ -282,3 +282,29 @@ fn absurd_sizes_saturate_instead_of_overflowing() {
     let (status, stdout, stderr) = xtask(&root, &registry.host, &["verify-manifests"]);
     assert!(matches!(status, Some(0 | 1)) && !stderr.contains("panicked"), "{status:?}: {stdout}{stderr}");
 }
+
+/// Index entries whose "digest" is no `sha256:<64 hex>` are refused before any URL is built:
+/// they were fetched as tags (`../../../_catalog` walked out of the repository).
+#[test]
+fn junk_digests_in_an_index_never_reach_a_url() {
+    let mut store = Store::default();
+    let mut entries = platform_entries(&mut store, &[10], &[10]);
+    entries[1]["digest"] = serde_json::json!("../../../_catalog?n=1");
+    let mut extra = entries[0].clone();
+    extra["digest"] = serde_json::json!("evil-tag");
+    extra["platform"] = serde_json::json!({ "os": "linux", "architecture": "s390x" });
+    entries.push(extra);
+    store.tag_index(entries);
+    let served = store.clone();
+    let registry = Hostile::start(move |method, path| served.answer(method, path));
+    let root = workspace("junk-digests");
+    let (status, stdout, stderr) = xtask(&root, &registry.host, &["verify-manifests"]);
+    assert_eq!(status, Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains(r#"digest "../../../_catalog?n=1" is not `sha256:<hex>`"#), "{stdout}");
+    assert!(stdout.contains(r#"digest "evil-tag" is not `sha256:<hex>`"#), "{stdout}");
+    let requests = registry.requests();
+    assert!(!requests.iter().any(|r| r.contains("_catalog") || r.contains("evil-tag")), "{requests:#?}");
+    let (status, stdout, stderr) = xtask(&root, &registry.host, &["size"]);
+    assert!(matches!(status, Some(0 | 1)), "{stdout}{stderr}");
+    assert!(!registry.requests().iter().any(|r| r.contains("_catalog") || r.contains("evil-tag")));
+}

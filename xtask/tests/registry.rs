@@ -567,3 +567,37 @@ fn a_failing_helper_is_asked_once_and_its_secret_never_shown() {
     assert_eq!(std::fs::read_to_string(&calls).unwrap(), "run\n", "the helper ran more than once");
     assert_eq!(logged(&log).len(), 3);
 }
+
+/// Tag names from a tag list are checked against the OCI grammar before they can be used in
+/// a URL path: `../../../../v2/_catalog?` was requested, and `x#frag` became `x`.
+#[test]
+fn tag_lists_and_references_are_checked_before_any_url_is_built() {
+    let answer = |request: &str, _: Option<&str>, _: &str| -> Answer {
+        match request {
+            "GET /v2/app/tags/list" => (
+                200,
+                vec![("Link", r#"</v2/app/tags/list?last=b>; rel="next""#.into())],
+                br#"{"tags":["v1","../../../../v2/_catalog?","x#frag"]}"#.to_vec(),
+            ),
+            _ => (200, vec![], br#"{"tags":["v2","","-flag","a/b","\u001b[2J"]}"#.to_vec()),
+        }
+    };
+    let (host, log) = scripted(2, answer);
+    let client = Registry::with_credentials(&host, docker_config("tag-grammar", None)).unwrap();
+    let list = client.tag_list("app").unwrap();
+    assert_eq!(list.tags, ["v1", "v2"]);
+    assert_eq!(list.junk, ["../../../../v2/_catalog?", "x#frag", "", "-flag", "a/b", "\u{1b}[2J"]);
+    assert_eq!(logged(&log), ["GET /v2/app/tags/list -", "GET /v2/app/tags/list?last=b -"]);
+
+    // Nothing is sent for a reference outside the grammar, or a digest that is not sha256.
+    for (repository, reference) in
+        [("app", "../../../../v2/_catalog?"), ("app", "x#frag"), ("app", "sha256:abc"), ("../x", "v1"), ("App", "v1")]
+    {
+        let err = format!("{:#}", client.manifest(repository, reference).unwrap_err());
+        assert!(err.starts_with("refusing to request") || err.starts_with("refusing the repository name"), "{err}");
+        assert!(client.head_manifest(repository, reference).is_err());
+    }
+    assert!(format!("{:#}", client.manifest_by_digest("app", "evil-tag").unwrap_err()).contains("not `sha256:<hex>`"));
+    assert!(client.blob("app", "v1").is_err(), "blobs only by digest");
+    assert_eq!(logged(&log).len(), 2, "no request for a refused name");
+}

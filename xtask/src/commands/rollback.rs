@@ -29,7 +29,18 @@ pub fn run(ws: &Workspace, flags: &crate::cli::flags::Rollback) -> Result<()> {
     let mut tags = Vec::new();
     for repository in &repositories {
         let (_, path) = split_repository(repository);
-        tags.extend(client.tags(path)?.into_iter().map(|t| TagRef::new(*repository, t)));
+        let list = client.tag_list(path)?;
+        if !list.junk.is_empty() {
+            // Never requested: a name outside the OCI grammar would walk out of the URL path.
+            let names: Vec<String> = list.junk.iter().take(5).map(|t| format!("{t:?}")).collect();
+            let line = format!(
+                "warning: {repository} lists {} tag name(s) that are not OCI tags, skipped: {}",
+                list.junk.len(),
+                names.join(", ")
+            );
+            eprintln!("{}", crate::core::text::sanitize(&line));
+        }
+        tags.extend(list.tags.into_iter().map(|t| TagRef::new(*repository, t)));
     }
     for recorded in records.iter().flat_map(|r| &r.moves) {
         tags.push(recorded_tag(&recorded.tag)?);
@@ -59,6 +70,8 @@ pub fn run(ws: &Workspace, flags: &crate::cli::flags::Rollback) -> Result<()> {
         match step {
             Step::MoveBack { tag, to } => {
                 let recorded = recorded_tag(tag)?;
+                crate::oci::reference::check_digest(to)
+                    .map_err(|why| anyhow::anyhow!("the release record moves {tag} back to {to:?}: {why}"))?;
                 let (manifest, bytes) = client.manifest_with_bytes(recorded.path(), to)?.with_context(|| {
                     format!("{}@{to} is gone from the registry: {tag} cannot move back", recorded.repository())
                 })?;

@@ -67,7 +67,7 @@ pub fn observe(client: &Registry, units: &[Unit]) -> BTreeMap<String, Observed> 
     while !wanted.is_empty() {
         let fetched =
             map_concurrent(std::mem::take(&mut wanted).into_iter().collect(), CONCURRENCY, |(repo, digest)| {
-                let manifest = client.manifest(&repo, &digest).map_err(|e| format!("{e:#}"));
+                let manifest = client.manifest_by_digest(&repo, &digest).map_err(|e| format!("{e:#}"));
                 (repo, digest, manifest)
             });
         for (repo, digest, manifest) in fetched {

@@ -111,8 +111,10 @@ impl Publisher<'_> {
 
     /// Every platform is present and each config's os/architecture/variant matches its slot.
     fn verify_index(&self, unit: &Unit, repository: &str, index: &str, images: &[PlatformImage]) -> Result<()> {
-        let list =
-            self.client.manifest(repository, index)?.with_context(|| format!("the index {index} did not land"))?;
+        let list = self
+            .client
+            .manifest_by_digest(repository, index)?
+            .with_context(|| format!("the index {index} did not land"))?;
         for image in images {
             let entry = list.body.manifests.iter().find(|m| m.digest == image.digest);
             let platform = entry.and_then(|e| e.platform.as_ref()).map(|p| p.name());
@@ -126,7 +128,7 @@ impl Publisher<'_> {
             }
             let manifest = self
                 .client
-                .manifest(repository, &image.digest)?
+                .manifest_by_digest(repository, &image.digest)?
                 .with_context(|| format!("{} vanished", image.digest))?;
             let config = manifest.body.config.with_context(|| format!("{} has no config", image.digest))?;
             let config = self.client.config(repository, &config.digest)?;

@@ -30,7 +30,7 @@ pub use transport::{retry_delay, MAX_ATTEMPTS};
 use crate::core::text::without_userinfo;
 use crate::oci::digest::sha256_digest;
 use crate::oci::manifest::{Descriptor, ImageConfig, Manifest, ManifestBody, ACCEPT, MANIFEST_MEDIA_TYPES};
-use crate::oci::reference::is_loopback;
+use crate::oci::reference::{check_digest, check_repository, check_tag, is_loopback};
 use crate::sys::pool::lock;
 
 /// Comma-separated `host[:port]` registries spoken to over plain HTTP although they are not
@@ -45,6 +45,18 @@ const BLOB_LIMIT: u64 = 64 << 20;
 const SMALL_LIMIT: u64 = 4 << 20;
 /// `Link` pages followed for one tag list before giving up on a registry that loops.
 const MAX_TAG_PAGES: usize = 1000;
+/// Tags read of one repository: each costs a HEAD in a rollback's snapshot, and 380k tags
+/// a page made a snapshot of 3.8M requests and 1.9 GB.
+pub const MAX_TAGS: usize = 100_000;
+
+/// A repository's tag list, checked.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TagList {
+    /// The names that follow the OCI tag grammar, in the registry's order.
+    pub tags: Vec<String>,
+    /// The names that do not: reported, never requested.
+    pub junk: Vec<String>,
+}
 
 /// A registry at `host[:port]`. It is `Sync`: threads share one keep-alive agent and one
 /// set of tokens (see `map_concurrent`).
@@ -150,11 +162,18 @@ impl Registry {
         Ok(self.fetch_manifest(repository, reference)?.map(|(manifest, _)| manifest))
     }
 
+    /// The manifest with this digest, which must be `sha256:<64 hex>`: for digests read from
+    /// an index or a HEAD, which a hostile registry may fill with a tag name.
+    pub fn manifest_by_digest(&self, repository: &str, digest: &str) -> Result<Option<Manifest>> {
+        check_digest(digest).map_err(|why| anyhow!("refusing to request {repository}@…: {why}"))?;
+        self.manifest(repository, digest)
+    }
+
     /// The descriptor of the manifest at `reference` without downloading it (when the
     /// registry sends `Docker-Content-Digest`), or `None` when the registry has none.
     pub fn head_manifest(&self, repository: &str, reference: &str) -> Result<Option<Descriptor>> {
         let name = reference_name(repository, reference);
-        let path = format!("/v2/{repository}/manifests/{reference}");
+        let path = api_path(repository, "manifests", reference)?;
         let reply = self.request(Method::Head, &path, Some(ACCEPT), Some(&pull_scope(repository)), 0)?;
         match reply.status {
             200 => {}
@@ -168,6 +187,7 @@ impl Registry {
                 found.map(|(manifest, bytes)| descriptor(manifest.media_type, manifest.digest, bytes.len() as u64))
             );
         };
+        check_digest(digest).map_err(|why| anyhow!("HEAD {name}: Docker-Content-Digest: {why}"))?;
         if is_digest(reference) && digest != reference {
             bail!("{name}: requested by digest, but the registry says its digest is {digest}");
         }
@@ -189,7 +209,7 @@ impl Registry {
 
     /// A blob, read whole into memory and checked against `digest`; meant for configs, not layers.
     pub fn blob(&self, repository: &str, digest: &str) -> Result<Vec<u8>> {
-        let path = format!("/v2/{repository}/blobs/{digest}");
+        let path = api_path(repository, "blobs", digest)?;
         let reply = self.request(Method::Get, &path, None, Some(&pull_scope(repository)), BLOB_LIMIT)?;
         if reply.status != 200 {
             bail!("GET {}{path}: {}", self.base, reply.status_error());
@@ -204,25 +224,39 @@ impl Registry {
     }
 
     /// Every tag of `repository` (empty when the repository does not exist), following the
-    /// registry's `Link` pages.
+    /// registry's `Link` pages; names that break the OCI tag grammar are left out.
     pub fn tags(&self, repository: &str) -> Result<Vec<String>> {
+        Ok(self.tag_list(repository)?.tags)
+    }
+
+    /// Every tag of `repository`, as `tags`, and apart from them the names the registry listed
+    /// that are no OCI tags (`../../v2/_catalog?`, `x#frag`), which never reach a URL.
+    pub fn tag_list(&self, repository: &str) -> Result<TagList> {
         #[derive(Deserialize)]
-        struct TagList {
+        struct Page {
             tags: Option<Vec<String>>,
         }
-        let mut tags = Vec::new();
-        let mut path = format!("/v2/{repository}/tags/list");
+        let mut list = TagList::default();
+        let mut path = format!("{}/tags/list", repository_path(repository)?);
         for _ in 0..MAX_TAG_PAGES {
             let reply = self.request(Method::Get, &path, None, Some(&pull_scope(repository)), SMALL_LIMIT)?;
             match reply.status {
                 200 => {}
-                404 if tags.is_empty() => return Ok(vec![]),
+                404 if list.tags.is_empty() && list.junk.is_empty() => return Ok(list),
                 _ => bail!("GET {}{path}: {}", self.base, reply.status_error()),
             }
-            let list: TagList = serde_json::from_slice(&reply.body)
+            let page: Page = serde_json::from_slice(&reply.body)
                 .with_context(|| format!("parsing the tag list at {}{path}", self.base))?;
-            tags.extend(list.tags.unwrap_or_default());
-            let Some(next) = reply.header("link").and_then(next_link) else { return Ok(tags) };
+            for tag in page.tags.unwrap_or_default() {
+                match check_tag(&tag) {
+                    Ok(()) => list.tags.push(tag),
+                    Err(_) => list.junk.push(tag),
+                }
+            }
+            if list.tags.len() + list.junk.len() > MAX_TAGS {
+                bail!("the tag list of {repository} holds more than {MAX_TAGS} tags, more than this client reads");
+            }
+            let Some(next) = reply.header("link").and_then(next_link) else { return Ok(list) };
             path = match next.strip_prefix(&self.base) {
                 Some(rest) => rest.to_string(),
                 None if next.starts_with('/') => next,
@@ -243,7 +277,7 @@ impl Registry {
     /// Pushes `bytes` as the manifest at `reference` (a tag, or its own digest) and returns
     /// its digest, checked against what the registry says it stored.
     pub fn put_manifest(&self, repository: &str, reference: &str, media_type: &str, bytes: &[u8]) -> Result<String> {
-        let path = format!("/v2/{repository}/manifests/{reference}");
+        let path = api_path(repository, "manifests", reference)?;
         let scope = format!("repository:{repository}:pull,push");
         let reply = self.request(Method::Put(bytes, media_type), &path, None, Some(&scope), SMALL_LIMIT)?;
         if reply.status != 201 && reply.status != 200 {
@@ -261,11 +295,11 @@ impl Registry {
     pub fn put_blob(&self, repository: &str, bytes: &[u8]) -> Result<String> {
         let digest = sha256_digest(bytes);
         let scope = format!("repository:{repository}:pull,push");
-        let path = format!("/v2/{repository}/blobs/{digest}");
+        let path = api_path(repository, "blobs", &digest)?;
         if self.request(Method::Head, &path, None, Some(&scope), 0)?.status == 200 {
             return Ok(digest);
         }
-        let start = format!("/v2/{repository}/blobs/uploads/");
+        let start = format!("{}/blobs/uploads/", repository_path(repository)?);
         let reply = self.request(Method::Post, &start, None, Some(&scope), SMALL_LIMIT)?;
         if reply.status != 202 {
             bail!("POST {}{start}: {}", self.base, reply.status_error());
@@ -286,7 +320,7 @@ impl Registry {
     /// Deletes the manifest `digest` (and with it every tag pointing at it). `Ok(false)` when
     /// the registry does not allow deletes (405, or 400/501 `UNSUPPORTED`).
     pub fn delete_manifest(&self, repository: &str, digest: &str) -> Result<bool> {
-        let path = format!("/v2/{repository}/manifests/{digest}");
+        let path = api_path(repository, "manifests", digest)?;
         let scope = format!("repository:{repository}:delete");
         let reply = self.request(Method::Delete, &path, None, Some(&scope), SMALL_LIMIT)?;
         match reply.status {
@@ -300,7 +334,7 @@ impl Registry {
     /// The manifest and its exact bytes, checked against its digests.
     fn fetch_manifest(&self, repository: &str, reference: &str) -> Result<Option<(Manifest, Vec<u8>)>> {
         let name = reference_name(repository, reference);
-        let path = format!("/v2/{repository}/manifests/{reference}");
+        let path = api_path(repository, "manifests", reference)?;
         let reply = self.request(Method::Get, &path, Some(ACCEPT), Some(&pull_scope(repository)), MANIFEST_LIMIT)?;
         match reply.status {
             200 => {}
@@ -532,6 +566,27 @@ fn upload_path(base: &str, location: &str, digest: &str) -> Result<String> {
     };
     let separator = if path.contains('?') { '&' } else { '?' };
     Ok(format!("{path}{separator}digest={digest}"))
+}
+
+/// `/v2/<repository>`, the repository checked against the OCI grammar before it reaches a URL.
+fn repository_path(repository: &str) -> Result<String> {
+    check_repository(repository).map_err(|why| anyhow!("refusing the repository name {repository:?}: {why}"))?;
+    Ok(format!("/v2/{repository}"))
+}
+
+/// `/v2/<repository>/<kind>/<reference>`, every part checked first: a digest must be
+/// `sha256:<64 hex>` (an index entry's "digest" without `sha256:` is not fetched as a tag), and
+/// a tag must follow the OCI grammar (`../../v2/_catalog?` or `x#frag` never reach a path).
+/// Blobs are only ever asked for by digest.
+fn api_path(repository: &str, kind: &str, reference: &str) -> Result<String> {
+    let base = repository_path(repository)?;
+    let checked = if kind == "blobs" || is_digest(reference) {
+        check_digest(reference)
+    } else {
+        check_tag(reference).map_err(|why| format!("tag {reference:?}: {why}"))
+    };
+    checked.map_err(|why| anyhow!("refusing to request {repository}/{kind}/{reference:?}: {why}"))?;
+    Ok(format!("{base}/{kind}/{reference}"))
 }
 
 fn pull_scope(repository: &str) -> String {
