@@ -308,3 +308,29 @@ fn junk_digests_in_an_index_never_reach_a_url() {
     assert!(matches!(status, Some(0 | 1)), "{stdout}{stderr}");
     assert!(!registry.requests().iter().any(|r| r.contains("_catalog") || r.contains("evil-tag")));
 }
+
+/// An attestation is an entry with BuildKit's platform *and* its annotation: one annotated
+/// but with a real platform is a platform (it was skipped, so the undeclared one hid).
+#[test]
+fn an_annotation_alone_does_not_hide_a_platform() {
+    let mut store = Store::default();
+    let mut entries = platform_entries(&mut store, &[10], &[10]);
+    let annotation = serde_json::json!({ "vnd.docker.reference.type": "attestation-manifest" });
+    let mut hidden = store.image("linux", "s390x", serde_json::json!({}), &[10]);
+    hidden["platform"] = serde_json::json!({ "os": "linux", "architecture": "s390x" });
+    hidden["annotations"] = annotation.clone();
+    let mut attestation = store.image("unknown", "unknown", serde_json::json!({}), &[10]);
+    attestation["platform"] = serde_json::json!({ "os": "unknown", "architecture": "unknown" });
+    attestation["annotations"] = annotation;
+    let attestation_digest = attestation["digest"].as_str().unwrap().to_string();
+    entries.extend([hidden, attestation]);
+    store.tag_index(entries);
+    let served = store.clone();
+    let registry = Hostile::start(move |method, path| served.answer(method, path));
+    let root = workspace("annotated-platform");
+    let (status, stdout, stderr) = xtask(&root, &registry.host, &["verify-manifests"]);
+    assert_eq!(status, Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("holds linux/s390x, which the image does not declare"), "{stdout}");
+    assert!(!stdout.contains("unknown/unknown"), "a real attestation is not a platform: {stdout}");
+    assert!(!registry.requests().iter().any(|r| r.contains(&attestation_digest)), "the attestation was fetched");
+}
