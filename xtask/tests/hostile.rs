@@ -289,11 +289,8 @@ fn absurd_sizes_saturate_instead_of_overflowing() {
 fn junk_digests_in_an_index_never_reach_a_url() {
     let mut store = Store::default();
     let mut entries = platform_entries(&mut store, &[10], &[10]);
+    entries[0]["digest"] = serde_json::json!("evil-tag");
     entries[1]["digest"] = serde_json::json!("../../../_catalog?n=1");
-    let mut extra = entries[0].clone();
-    extra["digest"] = serde_json::json!("evil-tag");
-    extra["platform"] = serde_json::json!({ "os": "linux", "architecture": "s390x" });
-    entries.push(extra);
     store.tag_index(entries);
     let served = store.clone();
     let registry = Hostile::start(move |method, path| served.answer(method, path));
@@ -333,4 +330,43 @@ fn an_annotation_alone_does_not_hide_a_platform() {
     assert!(stdout.contains("holds linux/s390x, which the image does not declare"), "{stdout}");
     assert!(!stdout.contains("unknown/unknown"), "a real attestation is not a platform: {stdout}");
     assert!(!registry.requests().iter().any(|r| r.contains(&attestation_digest)), "the attestation was fetched");
+}
+
+/// Of an index only the declared platforms are fetched (an index of 100,000 entries made
+/// 50,321 requests), and an index of more than 1,000 entries is refused in one sentence.
+#[test]
+fn only_declared_platforms_are_fetched_and_huge_indexes_are_refused() {
+    let mut store = Store::default();
+    let mut entries = platform_entries(&mut store, &[10], &[10]);
+    let undeclared = store.image("linux", "riscv64", serde_json::json!({}), &[10]);
+    for i in 0..300 {
+        let mut entry = undeclared.clone();
+        entry["digest"] = serde_json::json!(format!("sha256:{i:064x}"));
+        entry["platform"] = serde_json::json!({ "os": "linux", "architecture": format!("junk{i}") });
+        entries.push(entry);
+    }
+    store.tag_index(entries);
+    let served = store.clone();
+    let registry = Hostile::start(move |method, path| served.answer(method, path));
+    let root = workspace("declared-only");
+    let (status, stdout, stderr) = xtask(&root, &registry.host, &["--format", "json", "verify-manifests"]);
+    assert_eq!(status, Some(1), "{stdout}{stderr}");
+    let undeclared = stdout.matches("which the image does not declare").count();
+    assert_eq!(undeclared, 300, "every undeclared platform is still named (once: the tags agree)");
+    let requests = registry.requests();
+    // The ping, 4 HEADs, the index, 2 images, 2 configs.
+    assert_eq!(requests.len(), 10, "{requests:#?}");
+    assert!(!requests.iter().any(|r| r.contains(&"0".repeat(60))), "an undeclared entry was fetched");
+
+    let mut store = Store::default();
+    let mut entries = platform_entries(&mut store, &[10], &[10]);
+    let extra = entries[0].clone();
+    entries.extend(std::iter::repeat_n(extra, 1000));
+    store.tag_index(entries);
+    let served = store.clone();
+    let registry = Hostile::start(move |method, path| served.answer(method, path));
+    let (status, stdout, stderr) = xtask(&root, &registry.host, &["verify-manifests"]);
+    assert_eq!(status, Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("lists 1002 manifests, more than the 1000 this client reads of an index"), "{stdout}");
+    assert!(registry.requests().len() <= 9, "{:#?}", registry.requests());
 }

@@ -45,6 +45,9 @@ const BLOB_LIMIT: u64 = 64 << 20;
 const SMALL_LIMIT: u64 = 4 << 20;
 /// `Link` pages followed for one tag list before giving up on a registry that loops.
 const MAX_TAG_PAGES: usize = 1000;
+/// Entries of one index: a multi-arch image has a few dozen at most, and every entry of a
+/// hostile 100,000-entry index was fetched.
+pub const MAX_INDEX_ENTRIES: usize = 1000;
 /// Tags read of one repository: each costs a HEAD in a rollback's snapshot, and 380k tags
 /// a page made a snapshot of 3.8M requests and 1.9 GB.
 pub const MAX_TAGS: usize = 100_000;
@@ -345,6 +348,12 @@ impl Registry {
         let digest = verify_digest(&name, requested, reply.header("docker-content-digest"), &reply.body)?;
         let body: ManifestBody =
             serde_json::from_slice(&reply.body).with_context(|| format!("parsing the manifest {name}"))?;
+        if body.manifests.len() > MAX_INDEX_ENTRIES {
+            bail!(
+                "{name} lists {} manifests, more than the {MAX_INDEX_ENTRIES} this client reads of an index",
+                body.manifests.len()
+            );
+        }
         let media_type = manifest_media_type(reply.header("content-type"), &body).with_context(|| name.clone())?;
         Ok(Some((Manifest { media_type, digest, body }, reply.body)))
     }
