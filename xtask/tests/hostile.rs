@@ -23,7 +23,7 @@ const TAGS: [&str; 4] = ["latest", "1.2.3", "1.2", "1"];
 /// Status, headers and body.
 type Answer = (u16, Vec<(String, String)>, Vec<u8>);
 
-/// A loopback server that answers every request with `respond(method, path)` until the test
+/// A loopback server that answers every request with `respond(method, path, body)` until the test
 /// ends, one thread per connection, and logs `METHOD path`.
 struct Hostile {
     host: String,
@@ -31,7 +31,7 @@ struct Hostile {
 }
 
 impl Hostile {
-    fn start(respond: impl Fn(&str, &str) -> Answer + Send + Sync + 'static) -> Hostile {
+    fn start(respond: impl Fn(&str, &str, &[u8]) -> Answer + Send + Sync + 'static) -> Hostile {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let host = listener.local_addr().unwrap().to_string();
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -62,7 +62,7 @@ impl Hostile {
                     let mut parts = request.split(' ');
                     let (method, path) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
                     written.lock().unwrap().push(format!("{method} {path}"));
-                    let (status, headers, body) = respond(method, path);
+                    let (status, headers, body) = respond(method, path, &body);
                     let mut head =
                         format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
                     for (name, value) in headers {
@@ -198,7 +198,7 @@ fn control_text_from_the_registry_never_reaches_the_terminal_raw() {
     let served = store.clone();
     // Tag `1` points at a manifest that the registry then refuses, with a hostile message.
     let denied = format!("sha256:{}", "f".repeat(64));
-    let registry = Hostile::start(move |method, path| match path.strip_prefix("/v2/app/manifests/") {
+    let registry = Hostile::start(move |method, path, _| match path.strip_prefix("/v2/app/manifests/") {
         Some("1") => (
             200,
             vec![("Content-Type".into(), OCI_INDEX.into()), ("Docker-Content-Digest".into(), denied.clone())],
@@ -242,7 +242,7 @@ fn absurd_sizes_saturate_instead_of_overflowing() {
     let entries = platform_entries(&mut store, &[u64::MAX, u64::MAX], &[(1 << 63) + 5]);
     store.tag_index(entries);
     let served = store.clone();
-    let registry = Hostile::start(move |method, path| served.answer(method, path));
+    let registry = Hostile::start(move |method, path, _| served.answer(method, path));
     let root = workspace("absurd-sizes");
     std::fs::write(
         root.join("images/app/image.toml"),
@@ -293,7 +293,7 @@ fn junk_digests_in_an_index_never_reach_a_url() {
     entries[1]["digest"] = serde_json::json!("../../../_catalog?n=1");
     store.tag_index(entries);
     let served = store.clone();
-    let registry = Hostile::start(move |method, path| served.answer(method, path));
+    let registry = Hostile::start(move |method, path, _| served.answer(method, path));
     let root = workspace("junk-digests");
     let (status, stdout, stderr) = xtask(&root, &registry.host, &["verify-manifests"]);
     assert_eq!(status, Some(1), "{stdout}{stderr}");
@@ -323,7 +323,7 @@ fn an_annotation_alone_does_not_hide_a_platform() {
     entries.extend([hidden, attestation]);
     store.tag_index(entries);
     let served = store.clone();
-    let registry = Hostile::start(move |method, path| served.answer(method, path));
+    let registry = Hostile::start(move |method, path, _| served.answer(method, path));
     let root = workspace("annotated-platform");
     let (status, stdout, stderr) = xtask(&root, &registry.host, &["verify-manifests"]);
     assert_eq!(status, Some(1), "{stdout}{stderr}");
@@ -347,7 +347,7 @@ fn only_declared_platforms_are_fetched_and_huge_indexes_are_refused() {
     }
     store.tag_index(entries);
     let served = store.clone();
-    let registry = Hostile::start(move |method, path| served.answer(method, path));
+    let registry = Hostile::start(move |method, path, _| served.answer(method, path));
     let root = workspace("declared-only");
     let (status, stdout, stderr) = xtask(&root, &registry.host, &["--format", "json", "verify-manifests"]);
     assert_eq!(status, Some(1), "{stdout}{stderr}");
@@ -364,9 +364,88 @@ fn only_declared_platforms_are_fetched_and_huge_indexes_are_refused() {
     entries.extend(std::iter::repeat_n(extra, 1000));
     store.tag_index(entries);
     let served = store.clone();
-    let registry = Hostile::start(move |method, path| served.answer(method, path));
+    let registry = Hostile::start(move |method, path, _| served.answer(method, path));
     let (status, stdout, stderr) = xtask(&root, &registry.host, &["verify-manifests"]);
     assert_eq!(status, Some(1), "{stdout}{stderr}");
     assert!(stdout.contains("lists 1002 manifests, more than the 1000 this client reads of an index"), "{stdout}");
     assert!(registry.requests().len() <= 9, "{:#?}", registry.requests());
+}
+
+/// Rollback survives a damaged history: a truncated old record is named and skipped, a
+/// record dated in the future does not pass for the newest (records are ordered by their
+/// sequence number), and junk names in the tag list are skipped, not fatal.
+#[test]
+fn rollback_skips_a_corrupt_record_ignores_future_dates_and_junk_tags() {
+    let mut store = Store::default();
+    let entries = platform_entries(&mut store, &[10], &[10]);
+    let v1 = store.tag_index(entries);
+    let entries = platform_entries(&mut store, &[20], &[20]);
+    let v2 = store.tag_index(entries);
+    let store = Arc::new(Mutex::new(store));
+    let served = store.clone();
+    let registry = Hostile::start(move |method, path, body| {
+        let mut store = served.lock().unwrap();
+        match (method, path) {
+            ("GET", "/v2/app/tags/list") => {
+                let list = serde_json::json!({ "tags": ["latest", "../../../../v2/_catalog?", "x#frag", "1.2.3"] });
+                (200, vec![], list.to_string().into_bytes())
+            }
+            ("PUT", p) if p.starts_with("/v2/app/manifests/") => {
+                let tag = p.trim_start_matches("/v2/app/manifests/").to_string();
+                let digest = sha256_digest(body);
+                store.blobs.entry(digest.clone()).or_insert_with(|| (OCI_INDEX.into(), body.to_vec()));
+                store.tags.insert(tag, digest.clone());
+                (201, vec![("Docker-Content-Digest".into(), digest)], vec![])
+            }
+            _ => store.answer(method, path),
+        }
+    });
+    let root = workspace("rollback-history");
+    let releases = root.join("target/xtask/releases");
+    std::fs::create_dir_all(&releases).unwrap();
+    let record = |run: &str, sequence: Option<u64>, created: &str, before: &str, after: &str| {
+        let mut record = serde_json::json!({
+            "run": run, "created": created, "unit": "app", "repository": format!("{}/app", registry.host),
+            "index": after,
+            "moves": [{ "tag": format!("{}/app:latest", registry.host), "before": before, "after": after }],
+        });
+        if let Some(sequence) = sequence {
+            record["sequence"] = serde_json::json!(sequence);
+        }
+        record.to_string()
+    };
+    // A legacy record (no sequence) from a machine whose clock was years ahead.
+    std::fs::write(
+        releases.join("20990101T000000Z-future-app.json"),
+        record("future", None, "2099-01-01T00:00:00Z", &v2, &v1),
+    )
+    .unwrap();
+    std::fs::write(
+        releases.join("20261124T210000Z-good-app.json"),
+        record("good", Some(1), "2026-11-24T21:00:00Z", &v1, &v2),
+    )
+    .unwrap();
+    // Truncated by a crash.
+    let whole = record("torn", Some(2), "2026-11-25T00:00:00Z", &v1, &v2);
+    std::fs::write(releases.join("20261125T000000Z-torn-app.json"), &whole[..whole.len() / 2]).unwrap();
+
+    let (status, stdout, stderr) = xtask(&root, &registry.host, &["rollback", "--dry-run"]);
+    assert_eq!(status, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("Rolling back run good (1 record(s))"), "{stdout}");
+    assert!(stdout.contains(&format!("move back to {v1}")), "{stdout}");
+    assert!(stderr.contains("20261125T000000Z-torn-app.json: not a release record"), "{stderr}");
+    assert!(
+        stderr.contains(r#"lists 2 tag name(s) that are not OCI tags, skipped: "../../../../v2/_catalog?", "x#frag""#),
+        "{stderr}"
+    );
+    assert!(
+        !registry.requests().iter().any(|r| r.contains("_catalog") || r.contains("x#frag") || r.contains("/x ")),
+        "{:#?}",
+        registry.requests()
+    );
+
+    let (status, stdout, stderr) = xtask(&root, &registry.host, &["rollback"]);
+    assert_eq!(status, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("Rolled back and verified 1 tag(s)."), "{stdout}");
+    assert_eq!(store.lock().unwrap().tags["latest"], v1);
 }

@@ -111,20 +111,17 @@ fn read_record(path: &Utf8Path) -> Result<ReleaseRecord> {
     serde_json::from_str(&text).with_context(|| format!("{path} is not a release record"))
 }
 
-/// The records of the newest run in `dir` (the run of the newest record).
+/// The records of the newest run in `dir`: the highest sequence number (see
+/// `core::release::newest_run`). A file that is no record is named and skipped.
 fn newest_run(dir: &Utf8Path) -> Result<Vec<ReleaseRecord>> {
-    let mut records = Vec::new();
-    let entries = match dir.read_dir_utf8() {
-        Ok(entries) => entries,
-        Err(_) => bail!("no release records under {dir}: nothing to roll back"),
+    let (mut records, skipped) = match dir.is_dir() {
+        true => crate::ops::publish::read_records(dir)?,
+        false => bail!("no release records under {dir}: nothing to roll back"),
     };
-    for entry in entries {
-        let entry = entry.with_context(|| format!("listing {dir}"))?;
-        if entry.file_name().ends_with(".json") && !entry.file_name().starts_with('.') {
-            records.push(read_record(entry.path())?);
-        }
+    for why in &skipped {
+        eprintln!("{}", crate::core::text::sanitize(&format!("warning: {why}")));
     }
-    let newest = records.iter().max_by(|a, b| a.created.cmp(&b.created).then(a.run.cmp(&b.run))).map(|r| r.run.clone());
+    let newest = crate::core::release::newest_run(&records).map(str::to_string);
     let Some(newest) = newest else { bail!("no release records under {dir}: nothing to roll back") };
     records.retain(|r| r.run == newest);
     Ok(records)

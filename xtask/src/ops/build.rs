@@ -114,6 +114,10 @@ pub fn build(ws: &Workspace, request: &Request<'_>, progress: &dyn Steps) -> Res
             (Output::None, _) => "publishing nothing".to_string(),
         }
     );
+    let sequence = match client {
+        Some(_) => crate::ops::publish::next_sequence(&ws.target().join("releases")),
+        None => 0,
+    };
     let ctx = BuildContext {
         ws,
         drivers: &drivers,
@@ -130,6 +134,7 @@ pub fn build(ws: &Workspace, request: &Request<'_>, progress: &dyn Steps) -> Res
             force_tags: request.force_tags,
             releases_dir: ws.target().join("releases"),
             run: run_id(),
+            sequence,
             created,
         }),
         force: request.force,
