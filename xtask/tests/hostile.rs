@@ -449,3 +449,23 @@ fn rollback_skips_a_corrupt_record_ignores_future_dates_and_junk_tags() {
     assert!(stdout.contains("Rolled back and verified 1 tag(s)."), "{stdout}");
     assert_eq!(store.lock().unwrap().tags["latest"], v1);
 }
+
+/// `Retry-After` counts against the command's deadline (`--timeout`): a registry that asks
+/// for 999,999 s on every tag is given up on at once, not after 30 s per attempt and tag.
+#[test]
+fn retry_after_counts_against_the_commands_deadline() {
+    let registry = Hostile::start(|_, path, _| match path {
+        "/v2/" => (200, vec![], b"{}".to_vec()),
+        _ => (503, vec![("Retry-After".into(), "999999".into())], vec![]),
+    });
+    let root = workspace("deadline");
+    let (status, stdout, stderr) = xtask(&root, &registry.host, &["--timeout", "20s", "verify-manifests"]);
+    assert_eq!(status, Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("waiting 30 s to retry would pass the command's deadline, --timeout"), "{stdout}");
+    let heads = registry.requests().iter().filter(|r| r.starts_with("HEAD ")).count();
+    assert_eq!(heads, TAGS.len(), "one attempt per tag: {:#?}", registry.requests());
+
+    let (status, _, stderr) = xtask(&root, &registry.host, &["--timeout", "soon", "verify-manifests"]);
+    assert_eq!(status, Some(1));
+    assert!(stderr.contains(r#"--timeout "soon": expected a whole number at "soon" (e.g. 90s, 10m, 1h)"#), "{stderr}");
+}

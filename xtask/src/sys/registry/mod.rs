@@ -13,7 +13,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use base64::prelude::{Engine, BASE64_STANDARD};
@@ -25,7 +26,7 @@ mod transport;
 use auth::*;
 pub use credentials::*;
 use transport::*;
-pub use transport::{retry_delay, MAX_ATTEMPTS};
+pub use transport::{retry_delay, DEFAULT_TIMEOUT, MAX_ATTEMPTS};
 
 use crate::core::text::without_userinfo;
 use crate::oci::digest::sha256_digest;
@@ -73,6 +74,17 @@ pub struct Registry {
     /// lookup is remembered too (as its message), so a broken helper runs once per run.
     credentials: Mutex<Option<Result<Option<Credentials>, String>>>,
     auth: Mutex<Authorizations>,
+    /// No request starts, and no retry waits, past this instant (`set_deadline`), if any.
+    deadline: Option<Instant>,
+}
+
+/// The command's deadline, set once by the command line (`--timeout`, or `DEFAULT_TIMEOUT` for
+/// the commands that only talk to the registry); without it, clients have none.
+static DEADLINE: OnceLock<Instant> = OnceLock::new();
+
+/// Sets the deadline of every registry client of this process (the first call wins).
+pub fn set_deadline(deadline: Instant) {
+    let _ = DEADLINE.set(deadline);
 }
 
 /// `Authorization` values already earned: sent up front so that a request needs no 401 first.
@@ -145,6 +157,7 @@ impl Registry {
             source: credentials,
             credentials: Mutex::new(None),
             auth: Mutex::new(Authorizations::default()),
+            deadline: DEADLINE.get().copied(),
         })
     }
 
@@ -153,7 +166,9 @@ impl Registry {
         let url = format!("{}/v2/", self.base);
         let what = format!("GET {url}");
         let plain_http = |host: &str| plain_http_allowed(host, &self.insecure);
-        let reply = send_following(&what, SMALL_LIMIT, &url, true, plain_http, |hop| self.agent.get(hop.url).call())?;
+        let reply = send_following(&what, SMALL_LIMIT, self.deadline, &url, true, plain_http, |hop| {
+            self.agent.get(hop.url).call()
+        })?;
         match reply.status {
             200 | 401 => Ok(()),
             _ => bail!("{what}: {}", reply.status_error()),
@@ -378,7 +393,7 @@ impl Registry {
         let follow = matches!(method, Method::Get | Method::Head);
         loop {
             let plain_http = |host: &str| plain_http_allowed(host, &self.insecure);
-            let reply = send_following(&what, limit, &url, follow, plain_http, |hop| {
+            let reply = send_following(&what, limit, self.deadline, &url, follow, plain_http, |hop| {
                 // The login belongs to this registry's exact scheme, host and port.
                 let authorization = authorization.as_ref().filter(|_| hop.same_origin);
                 if let Method::Put(body, content_type) = method {
@@ -487,25 +502,27 @@ impl Registry {
         let plain_http = |host: &str| plain_http_allowed(host, &self.insecure);
         let identity = matches!(credentials, Some(Credentials { secret: Secret::IdentityToken(_), .. }));
         // A token service may redirect a GET; the login goes along only to the realm's origin.
-        let reply = send_following(&what, SMALL_LIMIT, realm, !identity, plain_http, |hop| match credentials {
-            Some(Credentials { secret: Secret::IdentityToken(token), .. }) => {
-                let mut form = vec![("grant_type", "refresh_token"), ("client_id", "xtask"), ("refresh_token", token)];
-                form.extend(&params);
-                agent.post(hop.url).send_form(form)
-            }
-            _ => {
-                let mut request = agent.get(hop.url);
-                if hop.first {
-                    request = request.query_pairs(params.iter().copied());
+        let reply =
+            send_following(&what, SMALL_LIMIT, self.deadline, realm, !identity, plain_http, |hop| match credentials {
+                Some(Credentials { secret: Secret::IdentityToken(token), .. }) => {
+                    let mut form =
+                        vec![("grant_type", "refresh_token"), ("client_id", "xtask"), ("refresh_token", token)];
+                    form.extend(&params);
+                    agent.post(hop.url).send_form(form)
                 }
-                match credentials {
-                    Some(Credentials { username, secret: Secret::Password(password), .. }) if hop.same_origin => {
-                        request.header("Authorization", basic_authorization(username, password)).call()
+                _ => {
+                    let mut request = agent.get(hop.url);
+                    if hop.first {
+                        request = request.query_pairs(params.iter().copied());
                     }
-                    _ => request.call(),
+                    match credentials {
+                        Some(Credentials { username, secret: Secret::Password(password), .. }) if hop.same_origin => {
+                            request.header("Authorization", basic_authorization(username, password)).call()
+                        }
+                        _ => request.call(),
+                    }
                 }
-            }
-        })?;
+            })?;
         match (reply.status, credentials) {
             (200, _) => parse_token(&reply.body).context(what),
             (401 | 403, Some(c)) => {

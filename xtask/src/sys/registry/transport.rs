@@ -13,6 +13,10 @@ pub(super) const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 pub(super) const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// A `Retry-After` beyond this is cut short: a build should rather fail than stall.
 pub(super) const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+/// How long one command may spend on the registry, retries and `Retry-After` included,
+/// unless `--timeout` says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+const DEFAULT_TIMEOUT_TEXT: &str = "10m";
 /// Redirects followed for one request before it is reported as a loop.
 pub(super) const MAX_REDIRECTS: usize = 10;
 
@@ -73,6 +77,7 @@ pub(super) struct Hop<'a> {
 pub(super) fn send_following(
     what: &str,
     limit: u64,
+    deadline: Option<Instant>,
     start: &str,
     follow: bool,
     plain_http: impl Fn(&str) -> bool,
@@ -82,7 +87,7 @@ pub(super) fn send_following(
     let mut url = start.to_string();
     for hop in 0..=MAX_REDIRECTS {
         let same_origin = start_origin.is_some() && origin(&url) == start_origin;
-        let mut reply = exchange(what, limit, || send(Hop { url: &url, same_origin, first: hop == 0 }))?;
+        let mut reply = exchange(what, limit, deadline, || send(Hop { url: &url, same_origin, first: hop == 0 }))?;
         reply.url = url.clone();
         let location = reply.header("location");
         if !follow || !matches!(reply.status, 301 | 302 | 303 | 307 | 308) || location.is_none() {
@@ -98,14 +103,20 @@ pub(super) fn send_following(
     bail!("{what}: more than {MAX_REDIRECTS} redirects (a loop?), the last to {}", without_query(&url))
 }
 
-/// Sends with `send` until it succeeds, fails for good, or `retry_delay` says stop.
+/// Sends with `send` until it succeeds, fails for good, or `retry_delay` says stop; never
+/// starts an attempt after `deadline` (the command's `--timeout`), nor sleeps past it: a
+/// `Retry-After` counts against it.
 pub(super) fn exchange(
     what: &str,
     limit: u64,
+    deadline: Option<Instant>,
     send: impl Fn() -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
 ) -> Result<Reply> {
     let mut attempt = 1;
     loop {
+        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            bail!("{what}: the command's deadline passed (--timeout, default {DEFAULT_TIMEOUT_TEXT})");
+        }
         let outcome = send().and_then(|mut response| {
             let body = response.body_mut().with_config().limit(limit).read_to_vec()?;
             let (status, headers) = (response.status().as_u16(), response.headers().clone());
@@ -116,7 +127,19 @@ pub(super) fn exchange(
             Err(err) if is_transient(err) => retry_delay(None, attempt, None),
             Err(_) => None,
         };
+        let past_deadline = delay.zip(deadline).is_some_and(|(delay, deadline)| Instant::now() + delay >= deadline);
         match (outcome, delay) {
+            (Ok(reply), Some(delay)) if past_deadline => bail!(
+                "{what}: {} (gave up after {attempt} attempt(s): waiting {} s to retry would pass the command's \
+                 deadline, --timeout)",
+                reply.status_error(),
+                delay.as_secs_f64()
+            ),
+            (Err(err), Some(_)) if past_deadline => {
+                return Err(err).with_context(|| {
+                    format!("{what} (gave up after {attempt} attempt(s): a retry would pass the command's deadline)")
+                })
+            }
             (_, Some(delay)) => std::thread::sleep(delay),
             (Ok(reply), None) if retryable_status(reply.status) => {
                 bail!("{what}: {} (gave up after {attempt} attempts)", reply.status_error())
