@@ -469,3 +469,31 @@ fn retry_after_counts_against_the_commands_deadline() {
     assert_eq!(status, Some(1));
     assert!(stderr.contains(r#"--timeout "soon": expected a whole number at "soon" (e.g. 90s, 10m, 1h)"#), "{stderr}");
 }
+
+/// A tag whose HEAD names a digest the registry then does not serve exists: it is not
+/// reported as missing, but as pointing at nothing.
+#[test]
+fn a_tag_pointing_at_a_missing_manifest_is_not_called_missing() {
+    let mut store = Store::default();
+    let entries = platform_entries(&mut store, &[10], &[10]);
+    store.tag_index(entries);
+    let ghost = format!("sha256:{}", "e".repeat(64));
+    let served = store.clone();
+    let registry = Hostile::start(move |method, path, _| match (method, path) {
+        ("HEAD", "/v2/app/manifests/1.2") => (
+            200,
+            vec![("Content-Type".into(), OCI_INDEX.into()), ("Docker-Content-Digest".into(), ghost.clone())],
+            b"{}".to_vec(),
+        ),
+        _ => served.answer(method, path),
+    });
+    let root = workspace("ghost-digest");
+    let (status, stdout, stderr) = xtask(&root, &registry.host, &["verify-manifests"]);
+    assert_eq!(status, Some(1), "{stdout}{stderr}");
+    let row = stdout.lines().find(|l| l.contains("/app:1.2 ")).unwrap_or_default();
+    assert!(
+        row.contains(&format!("the tag points at sha256:{}, which the registry does not serve", "e".repeat(64))),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("does not exist"), "{stdout}");
+}

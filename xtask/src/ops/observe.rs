@@ -117,9 +117,15 @@ pub fn observe(client: &Registry, units: &[Unit]) -> BTreeMap<String, Observed> 
         .into_iter()
         .map(|(_, full, head)| {
             let manifest = match head {
-                Ok(Some(d)) => {
-                    manifests.get(&d.digest).cloned().unwrap_or_else(|| Err(format!("{} was not read", d.digest)))
-                }
+                Ok(Some(d)) => match manifests.get(&d.digest).cloned() {
+                    // The tag exists (its HEAD named a digest): "does not exist" would mislead.
+                    Some(Ok(None)) => Err(format!(
+                        "the tag points at {}, which the registry does not serve (HEAD names it, GET finds nothing)",
+                        d.digest
+                    )),
+                    Some(found) => found,
+                    None => Err(format!("{} was not read", d.digest)),
+                },
                 Ok(None) => Ok(None),
                 Err(e) => Err(e),
             };
