@@ -18,10 +18,7 @@ fn main() {
     // A reader that closed the pipe is not a failure; a full disk under `> file` is.
     if let Err(err) = result.and_then(|()| stdio::finish().map_err(anyhow::Error::msg)) {
         // The whole chain of causes, without a backtrace even when RUST_BACKTRACE is set.
-        stdio::stderr(format_args!("error: {err}\n"));
-        for cause in err.chain().skip(1) {
-            stdio::stderr(format_args!("  caused by: {cause}\n"));
-        }
+        stdio::stderr(format_args!("{}", xtask::cli::output::error_report(&err)));
         std::process::exit(Exit::of(&err).code());
     }
 }

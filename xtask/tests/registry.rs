@@ -368,3 +368,236 @@ fn percent_decode(text: &str) -> String {
     }
     String::from_utf8(out).unwrap()
 }
+
+/// A scripted server on a fresh loopback port: its `host:port` and its request log.
+fn scripted(
+    connections: usize,
+    respond: impl Fn(&str, Option<&str>, &str) -> Answer + Send + 'static,
+) -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    (host, serve(listener, connections, respond))
+}
+
+fn logged(log: &Arc<Mutex<Vec<String>>>) -> Vec<String> {
+    log.lock().unwrap().clone()
+}
+
+/// CVE-2020-15157's pattern, and ureq's same-host rule that ignores the port: registry A
+/// redirects to B (the same host, another port); B must never see A's login, and a 401 that B
+/// answers with a realm on C must not make the client send A's login to C.
+#[test]
+fn credentials_go_only_to_the_registrys_own_host_and_port() {
+    let manifest = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#.to_vec();
+    let digest = sha256_digest(&manifest);
+    let login = basic("ci", "hunter2");
+
+    // C: a token service that would gladly take any login.
+    let (c, c_log) = scripted(4, |_, _, _| (200, vec![], br#"{"token":"stolen"}"#.to_vec()));
+    // B: serves the manifest, and challenges for `/v2/app/manifests/challenged` with C as realm.
+    let b_answer = {
+        let (manifest, digest, c) = (manifest.clone(), digest.clone(), c.clone());
+        move |request: &str, _: Option<&str>, _: &str| -> Answer {
+            match request {
+                "GET /b/manifest" => (
+                    200,
+                    vec![("Content-Type", OCI_MANIFEST.into()), ("Docker-Content-Digest", digest.clone())],
+                    manifest.clone(),
+                ),
+                _ => {
+                    (401, vec![("WWW-Authenticate", format!(r#"Bearer realm="http://{c}/token",service="c""#))], vec![])
+                }
+            }
+        }
+    };
+    let (b, b_log) = scripted(8, b_answer);
+    // A: wants Basic auth, then redirects.
+    let a_answer = {
+        let (b, login, manifest, digest) = (b.clone(), login.clone(), manifest.clone(), digest.clone());
+        move |request: &str, auth: Option<&str>, _: &str| -> Answer {
+            if auth != Some(login.as_str()) {
+                return (401, vec![("WWW-Authenticate", r#"Basic realm="a""#.into())], vec![]);
+            }
+            match request {
+                "GET /v2/app/manifests/elsewhere" => {
+                    (307, vec![("Location", format!("http://{b}/b/manifest"))], vec![])
+                }
+                "GET /v2/app/manifests/challenged" => {
+                    (302, vec![("Location", format!("http://{b}/b/challenged"))], vec![])
+                }
+                // A redirect to itself keeps the login: it is the same origin.
+                "GET /v2/app/manifests/self" => (301, vec![("Location", "/v2/app/manifests/here".into())], vec![]),
+                "GET /v2/app/manifests/here" => (
+                    200,
+                    vec![("Content-Type", OCI_MANIFEST.into()), ("Docker-Content-Digest", digest.clone())],
+                    manifest.clone(),
+                ),
+                "GET /v2/app/manifests/loop" => (302, vec![("Location", "/v2/app/manifests/loop".into())], vec![]),
+                _ => (404, vec![], vec![]),
+            }
+        }
+    };
+    let (a, a_log) = scripted(30, a_answer);
+    let config = serde_json::json!({ "auths": { &a: { "username": "ci", "password": "hunter2" } } }).to_string();
+    let client = Registry::with_credentials(&a, docker_config("bound-logins", Some(&config))).unwrap();
+
+    let found = client.manifest("app", "elsewhere").unwrap().expect("B serves it");
+    assert_eq!(found.digest, digest);
+    assert_eq!(logged(&b_log), ["GET /b/manifest -"], "B, on another port of the same host, saw the login");
+
+    let err = format!("{:#}", client.manifest("app", "challenged").unwrap_err());
+    assert_eq!(
+        err,
+        format!(
+            "GET http://{a}/v2/app/manifests/challenged: redirected to http://{b}/b/challenged, which asks for a \
+             login (HTTP 401); the credentials for {a} go nowhere else"
+        )
+    );
+    assert_eq!(logged(&b_log), ["GET /b/manifest -", "GET /b/challenged -"]);
+    assert!(logged(&c_log).is_empty(), "the realm B named was asked: {:?}", logged(&c_log));
+
+    assert_eq!(client.manifest("app", "self").unwrap().unwrap().digest, digest);
+    let err = format!("{:#}", client.manifest("app", "loop").unwrap_err());
+    assert!(err.contains("more than 10 redirects"), "{err}");
+
+    let a_log = logged(&a_log);
+    let with_login = |path: &str| format!("GET {path} {login}");
+    assert_eq!(a_log[0], "GET /v2/app/manifests/elsewhere -");
+    assert_eq!(a_log[1], with_login("/v2/app/manifests/elsewhere"));
+    assert_eq!(a_log[2], with_login("/v2/app/manifests/challenged"));
+    assert_eq!(a_log[3..5], [with_login("/v2/app/manifests/self"), with_login("/v2/app/manifests/here")]);
+    assert!(a_log[5..].iter().all(|l| *l == with_login("/v2/app/manifests/loop")), "{a_log:?}");
+    assert_eq!(a_log.len(), 5 + 11, "the first request and ten redirects: {a_log:?}");
+}
+
+/// Docker's normal flow: the registry's own challenge names a token service on another host
+/// (Docker Hub and its auth service); the login goes there, the token to the registry.
+#[test]
+fn a_realm_on_another_host_still_gets_the_login() {
+    let login = basic("ci", "hunter2");
+    let manifest = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#.to_vec();
+    let digest = sha256_digest(&manifest);
+    let token_answer = {
+        let login = login.clone();
+        move |_: &str, auth: Option<&str>, _: &str| -> Answer {
+            match auth == Some(login.as_str()) {
+                true => (200, vec![], br#"{"token":"tok-c"}"#.to_vec()),
+                false => (401, vec![], vec![]),
+            }
+        }
+    };
+    let (c, c_log) = scripted(1, token_answer);
+    let registry_answer = {
+        let (c, digest) = (c.clone(), digest.clone());
+        move |_: &str, auth: Option<&str>, _: &str| -> Answer {
+            match auth {
+                Some("Bearer tok-c") => (
+                    200,
+                    vec![("Content-Type", OCI_MANIFEST.into()), ("Docker-Content-Digest", digest.clone())],
+                    manifest.clone(),
+                ),
+                _ => {
+                    (401, vec![("WWW-Authenticate", format!(r#"Bearer realm="http://{c}/token",service="r""#))], vec![])
+                }
+            }
+        }
+    };
+    let (a, a_log) = scripted(2, registry_answer);
+    let config = serde_json::json!({ "auths": { &a: { "username": "ci", "password": "hunter2" } } }).to_string();
+    let client = Registry::with_credentials(&a, docker_config("realm-elsewhere", Some(&config))).unwrap();
+    assert_eq!(client.manifest("app", "v1").unwrap().unwrap().digest, digest);
+    let c_log = logged(&c_log);
+    assert!(c_log.len() == 1 && c_log[0].starts_with("GET /token?") && c_log[0].ends_with(&login), "{c_log:?}");
+    assert_eq!(logged(&a_log), ["GET /v2/app/manifests/v1 -", "GET /v2/app/manifests/v1 Bearer tok-c"]);
+}
+
+/// A URL's userinfo never reaches an error: a realm or a Location that carries one is
+/// refused without being quoted whole.
+#[test]
+fn urls_with_userinfo_are_refused_and_never_quoted() {
+    let answer = |request: &str, _: Option<&str>, _: &str| -> Answer {
+        match request {
+            "GET /v2/app/manifests/realm" => (
+                401,
+                vec![("WWW-Authenticate", r#"Bearer realm="http://robot:REALM-SECRET@127.0.0.1:9/token""#.into())],
+                vec![],
+            ),
+            _ => (302, vec![("Location", "http://robot:LOCATION-SECRET@127.0.0.1:9/b".into())], vec![]),
+        }
+    };
+    let (host, log) = scripted(2, answer);
+    let client = Registry::with_credentials(&host, docker_config("userinfo", None)).unwrap();
+    let err = format!("{:#}", client.manifest("app", "realm").unwrap_err());
+    assert!(
+        err.contains(r#"the token realm "http://127.0.0.1:9/token" is not an http(s) URL without userinfo"#),
+        "{err}"
+    );
+    assert!(!err.contains("REALM-SECRET"), "{err}");
+    let err = format!("{:#}", client.manifest("app", "moved").unwrap_err());
+    assert!(err.contains("redirects to an unusable Location") && !err.contains("LOCATION-SECRET"), "{err}");
+    assert_eq!(logged(&log).len(), 2, "nothing was sent to the URLs with userinfo");
+}
+
+/// A helper that prints its JSON and then fails: its secret is never shown, and it runs once
+/// for the whole run, not once per request (a broken helper is not asked again and again).
+#[test]
+fn a_failing_helper_is_asked_once_and_its_secret_never_shown() {
+    use std::os::unix::fs::PermissionsExt;
+    let answer = |_: &str, _: Option<&str>, _: &str| -> Answer {
+        (401, vec![("WWW-Authenticate", r#"Basic realm="r""#.into())], vec![])
+    };
+    let (host, log) = scripted(3, answer);
+    let source = docker_config("failing-helper", Some(r#"{"credsStore": "leaky"}"#));
+    let bin = scratch("failing-helper-bin");
+    let calls = bin.join("calls");
+    let script = bin.join("docker-credential-leaky");
+    let text =
+        format!("#!/bin/sh\necho run >> {calls}\nprintf '{{\"Username\":\"ci\",\"Secret\":\"TOP-SECRET\"}}'\nexit 1\n");
+    std::fs::write(&script, text).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let source = CredentialSource { helper_path: bin.clone().into_os_string(), ..source };
+    let client = Registry::with_credentials(&host, source).unwrap();
+    let errors: Vec<String> =
+        ["v1", "v2", "v3"].iter().map(|tag| format!("{:#}", client.manifest("app", tag).unwrap_err())).collect();
+    for err in &errors {
+        assert!(!err.contains("TOP-SECRET"), "{err}");
+        assert!(err.contains("docker-credential-leaky get"), "{err}");
+        assert!(err.contains("failed (exit status: 1): nothing on stderr"), "{err}");
+    }
+    assert_eq!(std::fs::read_to_string(&calls).unwrap(), "run\n", "the helper ran more than once");
+    assert_eq!(logged(&log).len(), 3);
+}
+
+/// Tag names from a tag list are checked against the OCI grammar before they can be used in
+/// a URL path: `../../../../v2/_catalog?` was requested, and `x#frag` became `x`.
+#[test]
+fn tag_lists_and_references_are_checked_before_any_url_is_built() {
+    let answer = |request: &str, _: Option<&str>, _: &str| -> Answer {
+        match request {
+            "GET /v2/app/tags/list" => (
+                200,
+                vec![("Link", r#"</v2/app/tags/list?last=b>; rel="next""#.into())],
+                br#"{"tags":["v1","../../../../v2/_catalog?","x#frag"]}"#.to_vec(),
+            ),
+            _ => (200, vec![], br#"{"tags":["v2","","-flag","a/b","\u001b[2J"]}"#.to_vec()),
+        }
+    };
+    let (host, log) = scripted(2, answer);
+    let client = Registry::with_credentials(&host, docker_config("tag-grammar", None)).unwrap();
+    let list = client.tag_list("app").unwrap();
+    assert_eq!(list.tags, ["v1", "v2"]);
+    assert_eq!(list.junk, ["../../../../v2/_catalog?", "x#frag", "", "-flag", "a/b", "\u{1b}[2J"]);
+    assert_eq!(logged(&log), ["GET /v2/app/tags/list -", "GET /v2/app/tags/list?last=b -"]);
+
+    // Nothing is sent for a reference outside the grammar, or a digest that is not sha256.
+    for (repository, reference) in
+        [("app", "../../../../v2/_catalog?"), ("app", "x#frag"), ("app", "sha256:abc"), ("../x", "v1"), ("App", "v1")]
+    {
+        let err = format!("{:#}", client.manifest(repository, reference).unwrap_err());
+        assert!(err.starts_with("refusing to request") || err.starts_with("refusing the repository name"), "{err}");
+        assert!(client.head_manifest(repository, reference).is_err());
+    }
+    assert!(format!("{:#}", client.manifest_by_digest("app", "evil-tag").unwrap_err()).contains("not `sha256:<hex>`"));
+    assert!(client.blob("app", "v1").is_err(), "blobs only by digest");
+    assert_eq!(logged(&log).len(), 2, "no request for a refused name");
+}

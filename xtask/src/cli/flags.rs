@@ -29,6 +29,8 @@ xflags::xflags! {
         optional --pr pr: u64
         /// Extra tag for every unit (repeatable); non-default variants get `TAG-VARIANT`.
         repeated --tag tag: String
+        /// Deadline for the command's registry requests, retries and Retry-After waits included (default: 10m).
+        optional --timeout timeout: String
 
         default cmd help {}
 

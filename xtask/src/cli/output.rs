@@ -41,6 +41,19 @@ impl Steps for Progress {
 
     fn finish(&self, what: &str, since: Instant, outcome: &str) {
         self.running.lock().unwrap_or_else(|p| p.into_inner()).retain(|(w, _)| w != what);
+        let outcome = crate::core::text::sanitize(outcome);
         eprintln!("[{:>7}] {what}: {outcome} in {}", duration(self.started.elapsed()), duration(since.elapsed()));
     }
+}
+
+/// `error: …` and its `caused by:` lines, as `main` prints them. Messages quote registry data:
+/// every line is `sanitize`d, so no control character or `::` line reaches a CI log.
+pub fn error_report(err: &anyhow::Error) -> String {
+    let mut out = crate::core::text::sanitize_lines(&format!("error: {err}"));
+    out.push('\n');
+    for cause in err.chain().skip(1) {
+        out.push_str(&crate::core::text::sanitize_lines(&format!("  caused by: {cause}")));
+        out.push('\n');
+    }
+    out
 }

@@ -30,6 +30,26 @@ use crate::sys::workspace::{self, Options, Workspace};
 /// is read, so a broken image.toml cannot stop them; git runs only for commands that plan.
 pub fn run(flags: &Xtask) -> Result<()> {
     let format = format::parse(flags.format.as_deref())?;
+    // Commands that only talk to the registry get a deadline by default; those that also build,
+    // scan or test for as long as that takes get one only when asked.
+    let registry_only = matches!(
+        flags.subcommand,
+        XtaskCmd::Publish(_)
+            | XtaskCmd::Rollback(_)
+            | XtaskCmd::VerifyManifests(_)
+            | XtaskCmd::Size(_)
+            | XtaskCmd::Doctor(_)
+    );
+    let timeout = match &flags.timeout {
+        Some(timeout) => Some(
+            crate::core::definitions::parse_duration(timeout)
+                .map_err(|why| anyhow::anyhow!("--timeout {timeout:?}: {why} (e.g. 90s, 10m, 1h)"))?,
+        ),
+        None => registry_only.then_some(crate::sys::registry::DEFAULT_TIMEOUT),
+    };
+    if let Some(timeout) = timeout {
+        crate::sys::registry::set_deadline(std::time::Instant::now() + timeout);
+    }
     let options = Options {
         root: flags.root.clone(),
         registry: flags.registry.clone(),

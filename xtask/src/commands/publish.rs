@@ -37,6 +37,7 @@ pub fn run(ws: &Workspace, flags: &flags::Publish) -> Result<()> {
         force_tags: flags.force_tags,
         releases_dir: ws.target().join("releases"),
         run: run_id(),
+        sequence: publish::next_sequence(&ws.target().join("releases")),
         created: crate::core::event::utc(ws.build_time()?).1,
     };
     let mut rows = Vec::new();

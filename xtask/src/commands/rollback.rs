@@ -29,7 +29,18 @@ pub fn run(ws: &Workspace, flags: &crate::cli::flags::Rollback) -> Result<()> {
     let mut tags = Vec::new();
     for repository in &repositories {
         let (_, path) = split_repository(repository);
-        tags.extend(client.tags(path)?.into_iter().map(|t| TagRef::new(*repository, t)));
+        let list = client.tag_list(path)?;
+        if !list.junk.is_empty() {
+            // Never requested: a name outside the OCI grammar would walk out of the URL path.
+            let names: Vec<String> = list.junk.iter().take(5).map(|t| format!("{t:?}")).collect();
+            let line = format!(
+                "warning: {repository} lists {} tag name(s) that are not OCI tags, skipped: {}",
+                list.junk.len(),
+                names.join(", ")
+            );
+            eprintln!("{}", crate::core::text::sanitize(&line));
+        }
+        tags.extend(list.tags.into_iter().map(|t| TagRef::new(*repository, t)));
     }
     for recorded in records.iter().flat_map(|r| &r.moves) {
         tags.push(recorded_tag(&recorded.tag)?);
@@ -59,6 +70,8 @@ pub fn run(ws: &Workspace, flags: &crate::cli::flags::Rollback) -> Result<()> {
         match step {
             Step::MoveBack { tag, to } => {
                 let recorded = recorded_tag(tag)?;
+                crate::oci::reference::check_digest(to)
+                    .map_err(|why| anyhow::anyhow!("the release record moves {tag} back to {to:?}: {why}"))?;
                 let (manifest, bytes) = client.manifest_with_bytes(recorded.path(), to)?.with_context(|| {
                     format!("{}@{to} is gone from the registry: {tag} cannot move back", recorded.repository())
                 })?;
@@ -98,20 +111,17 @@ fn read_record(path: &Utf8Path) -> Result<ReleaseRecord> {
     serde_json::from_str(&text).with_context(|| format!("{path} is not a release record"))
 }
 
-/// The records of the newest run in `dir` (the run of the newest record).
+/// The records of the newest run in `dir`: the highest sequence number (see
+/// `core::release::newest_run`). A file that is no record is named and skipped.
 fn newest_run(dir: &Utf8Path) -> Result<Vec<ReleaseRecord>> {
-    let mut records = Vec::new();
-    let entries = match dir.read_dir_utf8() {
-        Ok(entries) => entries,
-        Err(_) => bail!("no release records under {dir}: nothing to roll back"),
+    let (mut records, skipped) = match dir.is_dir() {
+        true => crate::ops::publish::read_records(dir)?,
+        false => bail!("no release records under {dir}: nothing to roll back"),
     };
-    for entry in entries {
-        let entry = entry.with_context(|| format!("listing {dir}"))?;
-        if entry.file_name().ends_with(".json") && !entry.file_name().starts_with('.') {
-            records.push(read_record(entry.path())?);
-        }
+    for why in &skipped {
+        eprintln!("{}", crate::core::text::sanitize(&format!("warning: {why}")));
     }
-    let newest = records.iter().max_by(|a, b| a.created.cmp(&b.created).then(a.run.cmp(&b.run))).map(|r| r.run.clone());
+    let newest = crate::core::release::newest_run(&records).map(str::to_string);
     let Some(newest) = newest else { bail!("no release records under {dir}: nothing to roll back") };
     records.retain(|r| r.run == newest);
     Ok(records)

@@ -71,7 +71,9 @@ pub fn run(ws: &Workspace, format: Format, flags: &crate::cli::flags::Sbom) -> R
             let attached = match attach(&client, repository, &image, &output.stdout, &name) {
                 Ok(tag) => Some(tag),
                 Err(err) if refuses_artifacts(&err) => {
-                    eprintln!("sbom: {} takes no OCI artifacts; {name} is kept only locally ({err:#})", ws.registry);
+                    let line =
+                        format!("sbom: {} takes no OCI artifacts; {name} is kept only locally ({err:#})", ws.registry);
+                    eprintln!("{}", crate::core::text::sanitize_lines(&line));
                     None
                 }
                 Err(err) => return Err(err).with_context(|| format!("attaching the SBOM of {reference}")),

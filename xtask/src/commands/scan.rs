@@ -185,10 +185,11 @@ fn print_table(scans: &[Scan]) {
             ]);
         }
         let below = scan.findings.iter().filter(|j| j.verdict == Verdict::Below).count();
-        eprintln!(
+        let line = format!(
             "scan: {} {} by {}: {below} finding(s) below HIGH ({})",
             scan.unit, scan.platform, scan.scanner, scan.report
         );
+        eprintln!("{}", crate::core::text::sanitize(&line));
     }
     if rows.is_empty() {
         println!("no HIGH or CRITICAL findings");

@@ -97,7 +97,7 @@ fn sizes(client: &Registry, units: &[Unit], pick: impl Fn(&TagRef) -> bool) -> R
         }
     }
     let measured = crate::sys::pool::map_concurrent(entries, 16, |(id, repo, platform, digest)| {
-        let manifest = client.manifest(&repo, &digest);
+        let manifest = client.manifest_by_digest(&repo, &digest);
         (id, platform, digest, manifest)
     });
     let mut units_out: Vec<UnitSize> = lists

@@ -233,6 +233,27 @@ pub fn digest_from_metadata(json: &str) -> Result<String> {
 }
 
 /// The OCI annotations every image carries.
+/// `org.opencontainers.image.source` for a git remote: a browsable https URL where the remote
+/// is scp-like (`git@host:acme/app.git` → `https://host/acme/app`), never with the
+/// remote's userinfo (a CI job's token), without `.git`.
+pub fn source_url(remote: &str) -> Option<String> {
+    let remote = remote.trim();
+    let https = match remote.split_once("://") {
+        Some(_) => crate::core::text::without_userinfo(remote),
+        None => {
+            let remote = crate::core::text::without_userinfo(remote);
+            match remote.split_once(':') {
+                // scp-like: `[user@]host:path`.
+                Some((host, path)) if !host.contains('/') && !host.is_empty() => {
+                    format!("https://{host}/{}", path.trim_start_matches('/'))
+                }
+                _ => remote,
+            }
+        }
+    };
+    Some(https.trim_end_matches(".git").to_string()).filter(|s| !s.is_empty())
+}
+
 pub fn oci_labels(
     unit: &Unit,
     source: Option<&str>,
@@ -246,7 +267,8 @@ pub fn oci_labels(
     put("created", created);
     put("title", unit.repository.rsplit('/').next().unwrap_or(&unit.repository));
     if let Some(source) = source {
-        put("source", source);
+        // Whatever the caller passed: a URL's userinfo never reaches a label.
+        put("source", &crate::core::text::without_userinfo(source));
     }
     if let Some(revision) = revision {
         put("revision", revision);
@@ -278,6 +300,24 @@ pub fn builder_platforms(inspect: &str) -> Vec<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_source_label_never_holds_the_remotes_credentials() {
+        let source = |remote| source_url(remote).unwrap();
+        assert_eq!(source("https://ci-token:SECRET@host/acme/app.git"), "https://host/acme/app");
+        assert_eq!(
+            source("https://gitlab-ci-token:glcbt-x@gitlab.example.test/g/app.git\n"),
+            "https://gitlab.example.test/g/app"
+        );
+        assert_eq!(source("git@github.example.test:acme/app.git"), "https://github.example.test/acme/app");
+        assert_eq!(source("oauth2:tok@host.test:acme/app"), "https://host.test/acme/app");
+        assert_eq!(source("ssh://git@host.test:22/acme/app.git"), "ssh://host.test:22/acme/app");
+        assert_eq!(source("https://host.test/acme/app"), "https://host.test/acme/app");
+        assert_eq!(source_url("  "), None);
+        let unit = crate::core::plan::tests::sample_unit();
+        let labels = oci_labels(&unit, Some("https://u:SECRET@host.test/a"), None, "2026-01-01T00:00:00Z");
+        assert_eq!(labels["org.opencontainers.image.source"], "https://host.test/a");
+    }
 
     const DIGEST: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 

@@ -22,6 +22,13 @@ pub struct TagMove {
 pub struct ReleaseRecord {
     /// Shared by every record of one run, so a run can be undone as a whole.
     pub run: String,
+    /// The run's place in this workspace's history: one more than the highest of the records
+    /// already there. Records are ordered by it, not by `created` (the build time: the
+    /// commit's, for reproducible builds, so an older commit rebuilt today has an older one),
+    /// so that a record dated in the future (a wrong clock, a copied file) cannot pass for
+    /// the newest. Records written before it existed read as 0.
+    #[serde(default)]
+    pub sequence: u64,
     pub created: String,
     pub unit: String,
     pub repository: String,
@@ -40,9 +47,52 @@ pub fn moved_by_others(before: &Snapshot, now: &Snapshot, index: &str) -> Vec<St
         .collect()
 }
 
+/// The run of the newest records: the highest `sequence`; `created` and then the run id only
+/// break ties (records from before sequence numbers, or two runs that raced).
+pub fn newest_run(records: &[ReleaseRecord]) -> Option<&str> {
+    records
+        .iter()
+        .max_by(|a, b| (a.sequence, &a.created, &a.run).cmp(&(b.sequence, &b.created, &b.run)))
+        .map(|r| r.run.as_str())
+}
+
+/// The sequence number of a new run after `records`.
+pub fn next_sequence(records: &[ReleaseRecord]) -> u64 {
+    records.iter().map(|r| r.sequence).max().unwrap_or(0).saturating_add(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn record(run: &str, sequence: u64, created: &str) -> ReleaseRecord {
+        ReleaseRecord {
+            run: run.into(),
+            sequence,
+            created: created.into(),
+            unit: "app".into(),
+            repository: "r/app".into(),
+            index: "sha256:new".into(),
+            moves: vec![],
+        }
+    }
+
+    #[test]
+    fn the_newest_run_is_the_highest_sequence_not_the_latest_date() {
+        let records = [
+            record("old", 0, "2026-01-01T00:00:00Z"),
+            record("future", 1, "2099-01-01T00:00:00Z"),
+            record("now", 2, "2026-11-24T21:00:00Z"),
+        ];
+        assert_eq!(newest_run(&records), Some("now"), "a future-dated record does not win");
+        assert_eq!(next_sequence(&records), 3);
+        // Records from before sequence numbers: the date decides, then the run.
+        let legacy = [record("a", 0, "2026-01-02T00:00:00Z"), record("b", 0, "2026-01-01T00:00:00Z")];
+        assert_eq!(newest_run(&legacy), Some("a"));
+        assert_eq!(next_sequence(&legacy), 1);
+        assert_eq!(newest_run(&[]), None);
+        assert_eq!(next_sequence(&[record("max", u64::MAX, "x")]), u64::MAX);
+    }
 
     #[test]
     fn concurrent_publishers_are_detected() {

@@ -73,6 +73,7 @@ mod tests {
     fn record(moves: &[(&str, Option<&str>, &str)]) -> ReleaseRecord {
         ReleaseRecord {
             run: "r".into(),
+            sequence: 1,
             created: "t".into(),
             unit: "app".into(),
             repository: "reg/app".into(),

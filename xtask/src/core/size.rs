@@ -79,14 +79,11 @@ fn delta(p: &PlatformSize) -> String {
     match p.baseline {
         None => String::new(),
         Some(base) => {
-            let diff = p.compressed as i64 - base as i64;
-            let sign = if diff < 0 { "-" } else { "+" };
-            let pct = if base > 0 {
-                format!(" ({sign}{})", percent((diff.unsigned_abs() as f64) / base as f64))
-            } else {
-                String::new()
-            };
-            format!("{sign}{}{pct}", human(diff.unsigned_abs()))
+            // Sizes come from the registry and may be anything up to 2^64 - 1: no signed casts.
+            let diff = p.compressed.abs_diff(base);
+            let sign = if p.compressed < base { "-" } else { "+" };
+            let pct = if base > 0 { format!(" ({sign}{})", percent(diff as f64 / base as f64)) } else { String::new() };
+            format!("{sign}{}{pct}", human(diff))
         }
     }
 }
@@ -118,7 +115,7 @@ pub fn markdown(report: &SizeReport) -> String {
     let mut out = String::from("### Image sizes\n\n");
     out.push_str(&format!("| {} |\n|{}\n", HEADERS.join(" | "), "---|".repeat(HEADERS.len())));
     for row in rows(report) {
-        let cells: Vec<String> = row.iter().map(|c| c.replace('|', "\\|")).collect();
+        let cells: Vec<String> = row.iter().map(|c| crate::core::text::sanitize(c).replace('|', "\\|")).collect();
         out.push_str(&format!("| {} |\n", cells.join(" | ")));
     }
     out.push_str(&if over == 0 {
@@ -146,6 +143,27 @@ pub fn parse_local_sizes(text: &str) -> BTreeMap<String, u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absurd_sizes_and_baselines_neither_overflow_nor_wrap() {
+        let budget = SizeBudget { max: Some(1), max_growth: Some(0.2), max_arch_spread: Some(0.25) };
+        let mut platforms = vec![
+            platform("linux/amd64", (1 << 63) + 5, Some(5)),
+            platform("linux/arm64", 5, Some(u64::MAX)),
+            platform("linux/arm/v7", u64::MAX, Some(u64::MAX)),
+        ];
+        judge(&budget, &mut platforms);
+        assert_eq!(delta(&platforms[0]), "+9223372036.85 GB (+184467440737095516160.0%)");
+        assert!(delta(&platforms[1]).starts_with("-18446744073.71 GB (-100.0%)"), "{}", delta(&platforms[1]));
+        assert_eq!(delta(&platforms[2]), "+0 B (+0.0%)");
+        assert!(platforms[0].over_budget.iter().any(|o| o.starts_with("grew")), "{:?}", platforms[0].over_budget);
+        assert!(platforms[1].over_budget.len() == 1, "only the max: {:?}", platforms[1].over_budget);
+        let report = SizeReport {
+            units: vec![UnitSize { unit: "app".into(), reference: "r/app:1".into(), platforms: platforms.clone() }],
+        };
+        assert_eq!(rows(&report).len(), 3);
+        assert!(markdown(&report).contains("over budget"));
+    }
     use crate::oci::manifest::Manifest;
     use crate::oci::manifest::{Descriptor, ManifestBody};
 

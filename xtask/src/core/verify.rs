@@ -465,6 +465,27 @@ mod tests {
         o.tags.insert("r.test/app:latest".into(), Ok(Some(list.clone())));
         o.tags.insert("r.test/app:1.0.0".into(), Ok(Some(list)));
         assert_eq!(messages(&check_unit(&unit(&["linux/amd64", "linux/arm64"]), &o, true)), Vec::<String>::new());
+
+        // The annotation alone does not make an attestation: an undeclared platform shows.
+        let mut hidden = descriptor("sha256:a", Some(("linux", "386")));
+        hidden.annotations.insert("vnd.docker.reference.type".into(), "attestation-manifest".into());
+        let list = index(
+            "sha256:idx",
+            vec![
+                descriptor("sha256:a", Some(("linux", "amd64"))),
+                descriptor("sha256:b", Some(("linux", "arm64"))),
+                hidden,
+            ],
+        );
+        o.tags.insert("r.test/app:latest".into(), Ok(Some(list.clone())));
+        o.tags.insert("r.test/app:1.0.0".into(), Ok(Some(list)));
+        let report = check_unit(&unit(&["linux/amd64", "linux/arm64"]), &o, true);
+        assert!(
+            messages(&report)
+                .contains(&"r.test/app:latest: holds linux/386, which the image does not declare".to_string()),
+            "{:?}",
+            messages(&report)
+        );
     }
 
     #[test]

@@ -137,10 +137,12 @@ pub fn index_bytes(images: &[PlatformImage]) -> (String, Vec<u8>) {
     (media_type.to_string(), serde_json::to_vec_pretty(&index).expect("an index serializes"))
 }
 
-/// An entry that BuildKit adds for provenance or SBOMs, not a runnable platform.
+/// An entry that BuildKit adds for provenance or SBOMs, not a runnable platform: it has both
+/// BuildKit's platform, `unknown/unknown`, and its annotation. Either alone is not enough: an
+/// entry annotated as an attestation but with a real platform would hide that platform.
 pub fn is_attestation(descriptor: &Descriptor) -> bool {
     descriptor.annotations.get("vnd.docker.reference.type").is_some_and(|t| t == "attestation-manifest")
-        || descriptor.platform.as_ref().is_some_and(|p| p.os == "unknown" && p.architecture == "unknown")
+        && descriptor.platform.as_ref().is_some_and(|p| p.os == "unknown" && p.architecture == "unknown")
 }
 
 #[cfg(test)]
@@ -166,6 +168,28 @@ mod tests {
         assert_eq!(parsed.manifests[1].size, 528);
         // The same images always give the same bytes, so re-publishing is idempotent.
         assert_eq!(index_bytes(&[image("linux/amd64", "sha256:aa"), image("linux/arm/v7", "sha256:bb")]).1, bytes);
+    }
+
+    #[test]
+    fn attestations_need_both_their_platform_and_their_annotation() {
+        let entry = |platform: Option<(&str, &str)>, annotated: bool| Descriptor {
+            media_type: OCI_MANIFEST.into(),
+            digest: "sha256:aa".into(),
+            size: 1,
+            platform: platform.map(|(os, architecture)| Platform {
+                os: os.into(),
+                architecture: architecture.into(),
+                variant: None,
+            }),
+            annotations: annotated
+                .then(|| ("vnd.docker.reference.type".to_string(), "attestation-manifest".to_string()))
+                .into_iter()
+                .collect(),
+        };
+        assert!(is_attestation(&entry(Some(("unknown", "unknown")), true)));
+        assert!(!is_attestation(&entry(Some(("linux", "s390x")), true)), "a real platform hides behind the annotation");
+        assert!(!is_attestation(&entry(Some(("unknown", "unknown")), false)), "no annotation");
+        assert!(!is_attestation(&entry(None, true)), "no platform");
     }
 
     #[test]

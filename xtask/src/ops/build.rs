@@ -114,6 +114,10 @@ pub fn build(ws: &Workspace, request: &Request<'_>, progress: &dyn Steps) -> Res
             (Output::None, _) => "publishing nothing".to_string(),
         }
     );
+    let sequence = match client {
+        Some(_) => crate::ops::publish::next_sequence(&ws.target().join("releases")),
+        None => 0,
+    };
     let ctx = BuildContext {
         ws,
         drivers: &drivers,
@@ -130,6 +134,7 @@ pub fn build(ws: &Workspace, request: &Request<'_>, progress: &dyn Steps) -> Res
             force_tags: request.force_tags,
             releases_dir: ws.target().join("releases"),
             run: run_id(),
+            sequence,
             created,
         }),
         force: request.force,
@@ -426,7 +431,8 @@ fn build_platform(ctx: &BuildContext<'_>, task: usize, unit: &Unit, platform: &s
         }
         Err(err) => {
             ctx.progress.finish(&what, started, "FAILED");
-            eprintln!("error: {what}: {err:#}\n  full log: {}", display_path(&ws.root, &log));
+            let err = crate::core::text::sanitize_lines(&format!("{err:#}"));
+            eprintln!("error: {what}: {err}\n  full log: {}", display_path(&ws.root, &log));
         }
     }
     outcome
@@ -676,15 +682,10 @@ fn rootfs_apt(ws: &Workspace, units: &[Unit]) -> Result<Option<IsolatedApt>> {
     Ok(Some(IsolatedApt::new(&ws.cache(), &crate::sys::apt::system_suite()?, &archs)?))
 }
 
-/// `org.opencontainers.image.source`: the git remote, as a browsable https URL where possible.
+/// `org.opencontainers.image.source`: the git remote, as a browsable https URL where possible,
+/// without the remote's userinfo.
 fn git_source(ws: &Workspace) -> Option<String> {
-    let url = crate::sys::git::origin_url(&ws.root)?;
-    let url = url.trim();
-    let https = match url.strip_prefix("git@") {
-        Some(rest) => format!("https://{}", rest.replacen(':', "/", 1)),
-        None => url.to_string(),
-    };
-    Some(https.trim_end_matches(".git").to_string()).filter(|s| !s.is_empty())
+    crate::core::buildx::source_url(&crate::sys::git::origin_url(&ws.root)?)
 }
 
 #[cfg(test)]

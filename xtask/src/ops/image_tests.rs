@@ -197,7 +197,7 @@ fn prepare_published(unit: &Unit, tag: &TagRef, platform: &str) -> Result<Prepar
         );
     };
     let image = registry
-        .manifest(repository, &entry.digest)
+        .manifest_by_digest(repository, &entry.digest)
         .with_context(|| format!("reading the {platform} manifest of {tag}"))?
         .with_context(|| format!("{tag}: the {platform} manifest {} is missing", entry.digest))?;
     let config_digest =

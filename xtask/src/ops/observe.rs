@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use crate::core::plan::Unit;
 use crate::core::verify::Observed;
 use crate::oci::manifest::{is_attestation, is_index, Descriptor, ImageConfig, Manifest, PlatformImage};
+use crate::oci::platform::platform_matches;
 use crate::oci::reference::{split_repository, TagRef};
 use crate::sys::pool::map_concurrent;
 use crate::sys::registry::Registry;
@@ -48,7 +49,9 @@ pub fn published_platforms(client: &Registry, unit: &Unit) -> Result<Vec<Platfor
 }
 
 /// Reads every tag, platform manifest and config of `units`, concurrently and each once:
-/// tags by HEAD (a digest each), then every distinct manifest and config by GET.
+/// tags by HEAD (a digest each), then every distinct manifest and config by GET. Of an index,
+/// only the entries of platforms that a unit pointing at it declares are fetched (verify
+/// names the others from the index alone), and each unit gets only what its tags reach.
 pub fn observe(client: &Registry, units: &[Unit]) -> BTreeMap<String, Observed> {
     type Fetched<T> = Result<T, String>;
     let tag_refs: Vec<&TagRef> = units.iter().flat_map(|u| &u.tags).collect();
@@ -56,8 +59,21 @@ pub fn observe(client: &Registry, units: &[Unit]) -> BTreeMap<String, Observed> 
         let head = client.head_manifest(tag.path(), tag.tag()).map_err(|e| format!("{e:#}"));
         (tag.path().to_string(), tag.to_string(), head)
     });
+    let head_digest = |full: &str| -> Option<String> {
+        let (_, _, head) = heads.iter().find(|(_, f, _)| f == full)?;
+        Some(head.as_ref().ok()?.as_ref()?.digest.clone())
+    };
+    // The platforms declared for each manifest digest, by the units whose tags point at it.
+    let mut declared: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for unit in units {
+        for tag in &unit.tags {
+            if let Some(digest) = head_digest(&tag.to_string()) {
+                declared.entry(digest).or_default().extend(unit.platforms.iter().cloned());
+            }
+        }
+    }
 
-    // Distinct manifests: what the tags point at, then what those indexes list.
+    // Distinct manifests: what the tags point at, then the declared entries of those indexes.
     let mut manifests: BTreeMap<String, Fetched<Option<Manifest>>> = BTreeMap::new();
     let mut wanted: BTreeSet<(String, String)> = heads
         .iter()
@@ -67,14 +83,20 @@ pub fn observe(client: &Registry, units: &[Unit]) -> BTreeMap<String, Observed> 
     while !wanted.is_empty() {
         let fetched =
             map_concurrent(std::mem::take(&mut wanted).into_iter().collect(), CONCURRENCY, |(repo, digest)| {
-                let manifest = client.manifest(&repo, &digest).map_err(|e| format!("{e:#}"));
+                let manifest = client.manifest_by_digest(&repo, &digest).map_err(|e| format!("{e:#}"));
                 (repo, digest, manifest)
             });
         for (repo, digest, manifest) in fetched {
             if let Ok(Some(m)) = &manifest {
+                let platforms = declared.get(&digest).cloned().unwrap_or_default();
                 for entry in m.body.manifests.iter().filter(|d| !is_attestation(d)) {
-                    if !manifests.contains_key(&entry.digest) {
+                    let is_declared = entry
+                        .platform
+                        .as_ref()
+                        .is_some_and(|p| platforms.iter().any(|name| *name == p.name() || platform_matches(name, p)));
+                    if is_declared && !manifests.contains_key(&entry.digest) {
                         wanted.insert((repo.clone(), entry.digest.clone()));
+                        declared.entry(entry.digest.clone()).or_default().extend(platforms.iter().cloned());
                     }
                 }
                 if let Some(config) = &m.body.config {
@@ -91,13 +113,19 @@ pub fn observe(client: &Registry, units: &[Unit]) -> BTreeMap<String, Observed> 
         })
         .into_iter()
         .collect();
-    let mut tags: BTreeMap<String, Fetched<Option<Manifest>>> = heads
+    let tags: BTreeMap<String, Fetched<Option<Manifest>>> = heads
         .into_iter()
         .map(|(_, full, head)| {
             let manifest = match head {
-                Ok(Some(d)) => {
-                    manifests.get(&d.digest).cloned().unwrap_or_else(|| Err(format!("{} was not read", d.digest)))
-                }
+                Ok(Some(d)) => match manifests.get(&d.digest).cloned() {
+                    // The tag exists (its HEAD named a digest): "does not exist" would mislead.
+                    Some(Ok(None)) => Err(format!(
+                        "the tag points at {}, which the registry does not serve (HEAD names it, GET finds nothing)",
+                        d.digest
+                    )),
+                    Some(found) => found,
+                    None => Err(format!("{} was not read", d.digest)),
+                },
                 Ok(None) => Ok(None),
                 Err(e) => Err(e),
             };
@@ -107,12 +135,29 @@ pub fn observe(client: &Registry, units: &[Unit]) -> BTreeMap<String, Observed> 
     units
         .iter()
         .map(|unit| {
-            let observed = Observed {
-                tags: unit.tags.iter().filter_map(|t| Some((t.to_string(), tags.remove(&t.to_string())?))).collect(),
-                images: manifests.clone(),
-                configs: configs.clone(),
-            };
-            (unit.id.clone(), observed)
+            let unit_tags: BTreeMap<String, Fetched<Option<Manifest>>> =
+                unit.tags.iter().filter_map(|t| Some((t.to_string(), tags.get(&t.to_string())?.clone()))).collect();
+            // Only what this unit's tags reach: its indexes' entries, and their configs.
+            let mut images = BTreeMap::new();
+            let mut unit_configs = BTreeMap::new();
+            let mut reach: Vec<&Manifest> = unit_tags.values().filter_map(|m| m.as_ref().ok()?.as_ref()).collect();
+            while let Some(manifest) = reach.pop() {
+                if let Some(config) = &manifest.body.config {
+                    if let Some(found) = configs.get(&config.digest) {
+                        unit_configs.insert(config.digest.clone(), found.clone());
+                    }
+                }
+                for entry in &manifest.body.manifests {
+                    if images.contains_key(&entry.digest) {
+                        continue;
+                    }
+                    if let Some(found) = manifests.get(&entry.digest) {
+                        images.insert(entry.digest.clone(), found.clone());
+                        reach.extend(found.as_ref().ok().and_then(Option::as_ref));
+                    }
+                }
+            }
+            (unit.id.clone(), Observed { tags: unit_tags, images, configs: unit_configs })
         })
         .collect()
 }

@@ -38,6 +38,8 @@ pub struct Publisher<'a> {
     pub force_tags: bool,
     pub releases_dir: Utf8PathBuf,
     pub run: String,
+    /// This run's sequence number in `releases_dir` (`next_sequence` of the records there).
+    pub sequence: u64,
     pub created: String,
 }
 
@@ -82,6 +84,7 @@ impl Publisher<'_> {
         // (5) The record first: a publish that cannot be undone does not happen.
         let record = ReleaseRecord {
             run: self.run.clone(),
+            sequence: self.sequence,
             created: self.created.clone(),
             unit: unit.id.clone(),
             repository: unit.repository.clone(),
@@ -111,8 +114,10 @@ impl Publisher<'_> {
 
     /// Every platform is present and each config's os/architecture/variant matches its slot.
     fn verify_index(&self, unit: &Unit, repository: &str, index: &str, images: &[PlatformImage]) -> Result<()> {
-        let list =
-            self.client.manifest(repository, index)?.with_context(|| format!("the index {index} did not land"))?;
+        let list = self
+            .client
+            .manifest_by_digest(repository, index)?
+            .with_context(|| format!("the index {index} did not land"))?;
         for image in images {
             let entry = list.body.manifests.iter().find(|m| m.digest == image.digest);
             let platform = entry.and_then(|e| e.platform.as_ref()).map(|p| p.name());
@@ -126,7 +131,7 @@ impl Publisher<'_> {
             }
             let manifest = self
                 .client
-                .manifest(repository, &image.digest)?
+                .manifest_by_digest(repository, &image.digest)?
                 .with_context(|| format!("{} vanished", image.digest))?;
             let config = manifest.body.config.with_context(|| format!("{} has no config", image.digest))?;
             let config = self.client.config(repository, &config.digest)?;
@@ -137,6 +142,42 @@ impl Publisher<'_> {
         }
         Ok(())
     }
+}
+
+/// The release records in `dir` (none when it does not exist), and a sentence for each file
+/// that is not one (truncated by a crash, edited, foreign): such a file is skipped, so one
+/// damaged old record cannot block every later rollback or publish.
+pub fn read_records(dir: &Utf8Path) -> Result<(Vec<ReleaseRecord>, Vec<String>)> {
+    let (mut records, mut skipped) = (Vec::new(), Vec::new());
+    let entries = match dir.read_dir_utf8() {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok((records, skipped)),
+        Err(err) => return Err(err).with_context(|| format!("listing {dir}")),
+    };
+    let mut paths: Vec<Utf8PathBuf> = Vec::new();
+    for entry in entries {
+        let entry = entry.with_context(|| format!("listing {dir}"))?;
+        if entry.file_name().ends_with(".json") && !entry.file_name().starts_with('.') {
+            paths.push(entry.into_path());
+        }
+    }
+    paths.sort();
+    for path in paths {
+        let read = std::fs::read_to_string(&path).map_err(|e| e.to_string()).and_then(|text| {
+            serde_json::from_str::<ReleaseRecord>(&text).map_err(|e| format!("not a release record: {e}"))
+        });
+        match read {
+            Ok(record) => records.push(record),
+            Err(why) => skipped.push(format!("skipping {path}: {why}")),
+        }
+    }
+    Ok((records, skipped))
+}
+
+/// The sequence number for a new run that records into `dir`. A directory that cannot be
+/// read counts as empty: writing the record there fails later, before any tag moves.
+pub fn next_sequence(dir: &Utf8Path) -> u64 {
+    read_records(dir).map_or(1, |(records, _)| crate::core::release::next_sequence(&records))
 }
 
 /// Writes `record` atomically (temporary file, then rename) under a unique name.
@@ -169,6 +210,7 @@ mod tests {
                 .unwrap();
         let record = ReleaseRecord {
             run: "r1".into(),
+            sequence: 7,
             created: "2026-11-24T21:00:00Z".into(),
             unit: "app:quiet".into(),
             repository: "r/app".into(),

@@ -63,6 +63,12 @@ pub(super) struct AuthEntry {
     identitytoken: Option<String>,
 }
 
+/// How long a credential helper may take: a hanging one would hold the login lock of every
+/// worker forever.
+pub(super) const HELPER_TIMEOUT: Duration = Duration::from_secs(30);
+/// What is read of a helper's stdout (and of its stderr): a login is a few kB.
+pub(super) const HELPER_OUTPUT_LIMIT: u64 = 1 << 20;
+
 /// docker-credential-helpers' answer when nothing is stored for a server.
 pub(super) const HELPER_NOT_FOUND: &str = "credentials not found";
 
@@ -108,8 +114,15 @@ impl CredentialSource {
         }
     }
 
-    /// `docker-credential-<helper> get`, with `host` on its stdin.
+    /// `docker-credential-<helper> get`, with `host` on its stdin, for at most `HELPER_TIMEOUT`.
     fn run_helper(&self, helper: &str, host: &str) -> Result<Option<Credentials>> {
+        self.run_helper_within(helper, host, HELPER_TIMEOUT)
+    }
+
+    /// `run_helper` with its deadline given. The helper's stdout is read up to
+    /// `HELPER_OUTPUT_LIMIT` and never quoted (it is where a secret would be); its stderr is
+    /// quoted in part, with any secret that stdout held cut out.
+    pub(super) fn run_helper_within(&self, helper: &str, host: &str, timeout: Duration) -> Result<Option<Credentials>> {
         #[derive(Deserialize)]
         #[serde(rename_all = "PascalCase")]
         struct HelperReply {
@@ -133,22 +146,82 @@ impl CredentialSource {
             // A helper may exit without reading; its output says why.
             if let Err(err) = stdin.write_all(host.as_bytes()) {
                 if err.kind() != std::io::ErrorKind::BrokenPipe {
+                    let _ = child.kill();
+                    let _ = child.wait();
                     return Err(err).with_context(|| format!("writing to {program}"));
                 }
             }
         }
-        let output = child.wait_with_output().with_context(|| format!("running {program} get"))?;
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let stderr = String::from_utf8_lossy(&output.stderr);
+        let overflow = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let bounded = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+            let overflow = overflow.clone();
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                if let Some(pipe) = pipe {
+                    let _ =
+                        std::io::Read::read_to_end(&mut std::io::Read::take(pipe, HELPER_OUTPUT_LIMIT + 1), &mut bytes);
+                }
+                if bytes.len() as u64 > HELPER_OUTPUT_LIMIT {
+                    overflow.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                bytes
+            })
+        };
+        let stdout = bounded(child.stdout.take().map(|p| Box::new(p) as _));
+        let stderr = bounded(child.stderr.take().map(|p| Box::new(p) as _));
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().with_context(|| format!("running {program} get"))? {
+                break status;
+            }
+            // Stopped at once, not when it is done: a helper past the limit or the deadline.
+            let overflowed = overflow.load(std::sync::atomic::Ordering::Relaxed);
+            if overflowed || started.elapsed() >= timeout {
+                let _ = child.kill();
+                let _ = child.wait();
+                if overflowed {
+                    bail!("{program} get {host} printed more than {} MiB", HELPER_OUTPUT_LIMIT >> 20);
+                }
+                bail!("{program} get {host} did not answer within {} s, and was stopped", timeout.as_secs_f64());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        if overflow.load(std::sync::atomic::Ordering::Relaxed) {
+            bail!("{program} get {host} printed more than {} MiB", HELPER_OUTPUT_LIMIT >> 20);
+        }
+        // The readers end with the pipes; a grandchild that keeps them open is not waited for.
+        let read = |t: std::thread::JoinHandle<Vec<u8>>| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(1);
+            while !t.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if t.is_finished() {
+                t.join().unwrap_or_default()
+            } else {
+                Vec::new()
+            }
+        };
+        let (stdout, stderr) = (read(stdout), read(stderr));
+        let stdout = String::from_utf8_lossy(&stdout);
+        let stderr = String::from_utf8_lossy(&stderr);
         if stdout.contains(HELPER_NOT_FOUND) || stderr.contains(HELPER_NOT_FOUND) {
             return Ok(None);
         }
-        if !output.status.success() {
-            // A failed helper printed no secret; its reason is on either stream.
-            let reason = [stdout.trim(), stderr.trim()].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>();
-            bail!("{program} get {host} failed ({}): {}", output.status, reason.join("; "));
+        let reply = serde_json::from_str::<HelperReply>(&stdout);
+        if !status.success() {
+            // Its stdout may hold the secret: never quoted. Its stderr is, without that secret.
+            let mut reason = crate::core::text::last_lines(stderr.trim(), 3);
+            if let Ok(HelperReply { secret, .. }) = &reply {
+                if !secret.is_empty() {
+                    reason = reason.replace(secret.as_str(), "<redacted>");
+                }
+            }
+            let shown = reason.chars().count().saturating_sub(300);
+            let reason = crate::core::text::sanitize(&reason.chars().skip(shown).collect::<String>());
+            let reason = if reason.is_empty() { "nothing on stderr".to_string() } else { reason };
+            bail!("{program} get {host} failed ({status}): {reason} (its stdout is not shown: it may hold a secret)");
         }
-        let reply: HelperReply = serde_json::from_str(&stdout)
+        let reply = reply
             .map_err(|e| anyhow!("{program} get {host} printed no credentials JSON ({})", json_error_place(&e)))?;
         if reply.secret.is_empty() {
             return Ok(None);

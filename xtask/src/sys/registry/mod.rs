@@ -13,7 +13,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use base64::prelude::{Engine, BASE64_STANDARD};
@@ -21,25 +22,21 @@ use serde::Deserialize;
 
 mod auth;
 mod credentials;
+mod transport;
 use auth::*;
 pub use credentials::*;
+use transport::*;
+pub use transport::{retry_delay, DEFAULT_TIMEOUT, MAX_ATTEMPTS};
 
+use crate::core::text::without_userinfo;
 use crate::oci::digest::sha256_digest;
 use crate::oci::manifest::{Descriptor, ImageConfig, Manifest, ManifestBody, ACCEPT, MANIFEST_MEDIA_TYPES};
-use crate::oci::reference::is_loopback;
+use crate::oci::reference::{check_digest, check_repository, check_tag, is_loopback};
 use crate::sys::pool::lock;
 
 /// Comma-separated `host[:port]` registries spoken to over plain HTTP although they are not
 /// loopback, like docker's `insecure-registries` (e.g. a CI service container on a private network).
 pub const INSECURE_REGISTRIES_ENV: &str = "XTASK_INSECURE_REGISTRIES";
-
-/// Attempts per request, the first included, before a transient failure is reported.
-pub const MAX_ATTEMPTS: u32 = 4;
-/// The first retry's delay; each later one doubles, up to `MAX_BACKOFF`.
-const FIRST_BACKOFF: Duration = Duration::from_millis(200);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
-/// A `Retry-After` beyond this is cut short: a build should rather fail than stall.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 
 /// Registries may refuse manifests over 4 MiB (distribution spec); so do we.
 const MANIFEST_LIMIT: u64 = 4 << 20;
@@ -49,6 +46,21 @@ const BLOB_LIMIT: u64 = 64 << 20;
 const SMALL_LIMIT: u64 = 4 << 20;
 /// `Link` pages followed for one tag list before giving up on a registry that loops.
 const MAX_TAG_PAGES: usize = 1000;
+/// Entries of one index: a multi-arch image has a few dozen at most, and every entry of a
+/// hostile 100,000-entry index was fetched.
+pub const MAX_INDEX_ENTRIES: usize = 1000;
+/// Tags read of one repository: each costs a HEAD in a rollback's snapshot, and 380k tags
+/// a page made a snapshot of 3.8M requests and 1.9 GB.
+pub const MAX_TAGS: usize = 100_000;
+
+/// A repository's tag list, checked.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TagList {
+    /// The names that follow the OCI tag grammar, in the registry's order.
+    pub tags: Vec<String>,
+    /// The names that do not: reported, never requested.
+    pub junk: Vec<String>,
+}
 
 /// A registry at `host[:port]`. It is `Sync`: threads share one keep-alive agent and one
 /// set of tokens (see `map_concurrent`).
@@ -58,9 +70,21 @@ pub struct Registry {
     agent: ureq::Agent,
     insecure: Vec<String>,
     source: CredentialSource,
-    /// Looked up on the first challenge, so anonymous registries never run a helper.
-    credentials: Mutex<Option<Option<Credentials>>>,
+    /// Looked up on the first challenge, so anonymous registries never run a helper; a failed
+    /// lookup is remembered too (as its message), so a broken helper runs once per run.
+    credentials: Mutex<Option<Result<Option<Credentials>, String>>>,
     auth: Mutex<Authorizations>,
+    /// No request starts, and no retry waits, past this instant (`set_deadline`), if any.
+    deadline: Option<Instant>,
+}
+
+/// The command's deadline, set once by the command line (`--timeout`, or `DEFAULT_TIMEOUT` for
+/// the commands that only talk to the registry); without it, clients have none.
+static DEADLINE: OnceLock<Instant> = OnceLock::new();
+
+/// Sets the deadline of every registry client of this process (the first call wins).
+pub fn set_deadline(deadline: Instant) {
+    let _ = DEADLINE.set(deadline);
 }
 
 /// `Authorization` values already earned: sent up front so that a request needs no 401 first.
@@ -95,42 +119,6 @@ impl Method<'_> {
     }
 }
 
-/// A response read whole, so that a connection dropped mid-body is retried like any other.
-struct Reply {
-    status: u16,
-    headers: ureq::http::HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    /// `HTTP 403 (DENIED: requested access to the resource is denied)`: the status and the
-    /// registry's own error codes, when the body has them.
-    fn status_error(&self) -> String {
-        #[derive(Deserialize)]
-        struct Errors {
-            errors: Vec<ErrorEntry>,
-        }
-        #[derive(Deserialize)]
-        struct ErrorEntry {
-            #[serde(default)]
-            code: String,
-            #[serde(default)]
-            message: String,
-        }
-        let details = serde_json::from_slice::<Errors>(&self.body).map(|e| e.errors).unwrap_or_default();
-        let details: Vec<String> = details.iter().map(|e| format!("{}: {}", e.code, e.message)).collect();
-        if details.is_empty() {
-            format!("HTTP {}", self.status)
-        } else {
-            format!("HTTP {} ({})", self.status, details.join("; "))
-        }
-    }
-}
-
 impl Registry {
     /// A client for `host[:port]`, with docker's logins from `$DOCKER_CONFIG` or `~/.docker`.
     pub fn new(host: &str) -> Result<Registry> {
@@ -152,9 +140,10 @@ impl Registry {
             // Enough idle connections for every thread of `map_concurrent` to keep its own.
             .max_idle_connections(16)
             .max_idle_connections_per_host(16)
-            // A registry may redirect to itself; blob downloads redirected to storage elsewhere
-            // must not carry our login.
-            .redirect_auth_headers(ureq::config::RedirectAuthHeaders::SameHost)
+            // Redirects are followed by `send_following`, which drops the login on any change
+            // of scheme, host or port; ureq's same-host rule ignores the port.
+            .max_redirects(0)
+            .redirect_auth_headers(ureq::config::RedirectAuthHeaders::Never)
             .user_agent("xtask-registry");
         if is_loopback(host) {
             // Loopback traffic must never go through an environment proxy.
@@ -168,6 +157,7 @@ impl Registry {
             source: credentials,
             credentials: Mutex::new(None),
             auth: Mutex::new(Authorizations::default()),
+            deadline: DEADLINE.get().copied(),
         })
     }
 
@@ -175,7 +165,10 @@ impl Registry {
     pub fn ping(&self) -> Result<()> {
         let url = format!("{}/v2/", self.base);
         let what = format!("GET {url}");
-        let reply = self.exchange(&what, SMALL_LIMIT, || self.agent.get(&url).call())?;
+        let plain_http = |host: &str| plain_http_allowed(host, &self.insecure);
+        let reply = send_following(&what, SMALL_LIMIT, self.deadline, &url, true, plain_http, |hop| {
+            self.agent.get(hop.url).call()
+        })?;
         match reply.status {
             200 | 401 => Ok(()),
             _ => bail!("{what}: {}", reply.status_error()),
@@ -187,11 +180,18 @@ impl Registry {
         Ok(self.fetch_manifest(repository, reference)?.map(|(manifest, _)| manifest))
     }
 
+    /// The manifest with this digest, which must be `sha256:<64 hex>`: for digests read from
+    /// an index or a HEAD, which a hostile registry may fill with a tag name.
+    pub fn manifest_by_digest(&self, repository: &str, digest: &str) -> Result<Option<Manifest>> {
+        check_digest(digest).map_err(|why| anyhow!("refusing to request {repository}@…: {why}"))?;
+        self.manifest(repository, digest)
+    }
+
     /// The descriptor of the manifest at `reference` without downloading it (when the
     /// registry sends `Docker-Content-Digest`), or `None` when the registry has none.
     pub fn head_manifest(&self, repository: &str, reference: &str) -> Result<Option<Descriptor>> {
         let name = reference_name(repository, reference);
-        let path = format!("/v2/{repository}/manifests/{reference}");
+        let path = api_path(repository, "manifests", reference)?;
         let reply = self.request(Method::Head, &path, Some(ACCEPT), Some(&pull_scope(repository)), 0)?;
         match reply.status {
             200 => {}
@@ -205,6 +205,7 @@ impl Registry {
                 found.map(|(manifest, bytes)| descriptor(manifest.media_type, manifest.digest, bytes.len() as u64))
             );
         };
+        check_digest(digest).map_err(|why| anyhow!("HEAD {name}: Docker-Content-Digest: {why}"))?;
         if is_digest(reference) && digest != reference {
             bail!("{name}: requested by digest, but the registry says its digest is {digest}");
         }
@@ -226,7 +227,7 @@ impl Registry {
 
     /// A blob, read whole into memory and checked against `digest`; meant for configs, not layers.
     pub fn blob(&self, repository: &str, digest: &str) -> Result<Vec<u8>> {
-        let path = format!("/v2/{repository}/blobs/{digest}");
+        let path = api_path(repository, "blobs", digest)?;
         let reply = self.request(Method::Get, &path, None, Some(&pull_scope(repository)), BLOB_LIMIT)?;
         if reply.status != 200 {
             bail!("GET {}{path}: {}", self.base, reply.status_error());
@@ -241,29 +242,46 @@ impl Registry {
     }
 
     /// Every tag of `repository` (empty when the repository does not exist), following the
-    /// registry's `Link` pages.
+    /// registry's `Link` pages; names that break the OCI tag grammar are left out.
     pub fn tags(&self, repository: &str) -> Result<Vec<String>> {
+        Ok(self.tag_list(repository)?.tags)
+    }
+
+    /// Every tag of `repository`, as `tags`, and apart from them the names the registry listed
+    /// that are no OCI tags (`../../v2/_catalog?`, `x#frag`), which never reach a URL.
+    pub fn tag_list(&self, repository: &str) -> Result<TagList> {
         #[derive(Deserialize)]
-        struct TagList {
+        struct Page {
             tags: Option<Vec<String>>,
         }
-        let mut tags = Vec::new();
-        let mut path = format!("/v2/{repository}/tags/list");
+        let mut list = TagList::default();
+        let mut path = format!("{}/tags/list", repository_path(repository)?);
         for _ in 0..MAX_TAG_PAGES {
             let reply = self.request(Method::Get, &path, None, Some(&pull_scope(repository)), SMALL_LIMIT)?;
             match reply.status {
                 200 => {}
-                404 if tags.is_empty() => return Ok(vec![]),
+                404 if list.tags.is_empty() && list.junk.is_empty() => return Ok(list),
                 _ => bail!("GET {}{path}: {}", self.base, reply.status_error()),
             }
-            let list: TagList = serde_json::from_slice(&reply.body)
+            let page: Page = serde_json::from_slice(&reply.body)
                 .with_context(|| format!("parsing the tag list at {}{path}", self.base))?;
-            tags.extend(list.tags.unwrap_or_default());
-            let Some(next) = reply.header("link").and_then(next_link) else { return Ok(tags) };
+            for tag in page.tags.unwrap_or_default() {
+                match check_tag(&tag) {
+                    Ok(()) => list.tags.push(tag),
+                    Err(_) => list.junk.push(tag),
+                }
+            }
+            if list.tags.len() + list.junk.len() > MAX_TAGS {
+                bail!("the tag list of {repository} holds more than {MAX_TAGS} tags, more than this client reads");
+            }
+            let Some(next) = reply.header("link").and_then(next_link) else { return Ok(list) };
             path = match next.strip_prefix(&self.base) {
                 Some(rest) => rest.to_string(),
                 None if next.starts_with('/') => next,
-                None => bail!("the tag list of {repository} continues on another host: {next}"),
+                None => bail!(
+                    "the tag list of {repository} continues on another host: {}",
+                    without_query(&without_userinfo(&next))
+                ),
             };
         }
         bail!("the tag list of {repository} goes on past {MAX_TAG_PAGES} pages")
@@ -277,7 +295,7 @@ impl Registry {
     /// Pushes `bytes` as the manifest at `reference` (a tag, or its own digest) and returns
     /// its digest, checked against what the registry says it stored.
     pub fn put_manifest(&self, repository: &str, reference: &str, media_type: &str, bytes: &[u8]) -> Result<String> {
-        let path = format!("/v2/{repository}/manifests/{reference}");
+        let path = api_path(repository, "manifests", reference)?;
         let scope = format!("repository:{repository}:pull,push");
         let reply = self.request(Method::Put(bytes, media_type), &path, None, Some(&scope), SMALL_LIMIT)?;
         if reply.status != 201 && reply.status != 200 {
@@ -295,11 +313,11 @@ impl Registry {
     pub fn put_blob(&self, repository: &str, bytes: &[u8]) -> Result<String> {
         let digest = sha256_digest(bytes);
         let scope = format!("repository:{repository}:pull,push");
-        let path = format!("/v2/{repository}/blobs/{digest}");
+        let path = api_path(repository, "blobs", &digest)?;
         if self.request(Method::Head, &path, None, Some(&scope), 0)?.status == 200 {
             return Ok(digest);
         }
-        let start = format!("/v2/{repository}/blobs/uploads/");
+        let start = format!("{}/blobs/uploads/", repository_path(repository)?);
         let reply = self.request(Method::Post, &start, None, Some(&scope), SMALL_LIMIT)?;
         if reply.status != 202 {
             bail!("POST {}{start}: {}", self.base, reply.status_error());
@@ -320,7 +338,7 @@ impl Registry {
     /// Deletes the manifest `digest` (and with it every tag pointing at it). `Ok(false)` when
     /// the registry does not allow deletes (405, or 400/501 `UNSUPPORTED`).
     pub fn delete_manifest(&self, repository: &str, digest: &str) -> Result<bool> {
-        let path = format!("/v2/{repository}/manifests/{digest}");
+        let path = api_path(repository, "manifests", digest)?;
         let scope = format!("repository:{repository}:delete");
         let reply = self.request(Method::Delete, &path, None, Some(&scope), SMALL_LIMIT)?;
         match reply.status {
@@ -334,7 +352,7 @@ impl Registry {
     /// The manifest and its exact bytes, checked against its digests.
     fn fetch_manifest(&self, repository: &str, reference: &str) -> Result<Option<(Manifest, Vec<u8>)>> {
         let name = reference_name(repository, reference);
-        let path = format!("/v2/{repository}/manifests/{reference}");
+        let path = api_path(repository, "manifests", reference)?;
         let reply = self.request(Method::Get, &path, Some(ACCEPT), Some(&pull_scope(repository)), MANIFEST_LIMIT)?;
         match reply.status {
             200 => {}
@@ -345,6 +363,12 @@ impl Registry {
         let digest = verify_digest(&name, requested, reply.header("docker-content-digest"), &reply.body)?;
         let body: ManifestBody =
             serde_json::from_slice(&reply.body).with_context(|| format!("parsing the manifest {name}"))?;
+        if body.manifests.len() > MAX_INDEX_ENTRIES {
+            bail!(
+                "{name} lists {} manifests, more than the {MAX_INDEX_ENTRIES} this client reads of an index",
+                body.manifests.len()
+            );
+        }
         let media_type = manifest_media_type(reply.header("content-type"), &body).with_context(|| name.clone())?;
         Ok(Some((Manifest { media_type, digest, body }, reply.body)))
     }
@@ -366,31 +390,35 @@ impl Registry {
             auth.bearer.get(scope.unwrap_or_default()).or(auth.basic.as_ref()).cloned()
         };
         let mut challenged = false;
+        let follow = matches!(method, Method::Get | Method::Head);
         loop {
-            let reply = self.exchange(&what, limit, || {
+            let plain_http = |host: &str| plain_http_allowed(host, &self.insecure);
+            let reply = send_following(&what, limit, self.deadline, &url, follow, plain_http, |hop| {
+                // The login belongs to this registry's exact scheme, host and port.
+                let authorization = authorization.as_ref().filter(|_| hop.same_origin);
                 if let Method::Put(body, content_type) = method {
-                    let mut request = self.agent.put(&url).header("Content-Type", content_type);
-                    if let Some(value) = &authorization {
+                    let mut request = self.agent.put(hop.url).header("Content-Type", content_type);
+                    if let Some(value) = authorization {
                         request = request.header("Authorization", value);
                     }
                     return request.send(body);
                 }
                 if let Method::Post = method {
-                    let mut request = self.agent.post(&url);
-                    if let Some(value) = &authorization {
+                    let mut request = self.agent.post(hop.url);
+                    if let Some(value) = authorization {
                         request = request.header("Authorization", value);
                     }
                     return request.send_empty();
                 }
                 let mut request = match method {
-                    Method::Head => self.agent.head(&url),
-                    Method::Delete => self.agent.delete(&url),
-                    _ => self.agent.get(&url),
+                    Method::Head => self.agent.head(hop.url),
+                    Method::Delete => self.agent.delete(hop.url),
+                    _ => self.agent.get(hop.url),
                 };
                 if let Some(accept) = accept {
                     request = request.header("Accept", accept);
                 }
-                if let Some(value) = &authorization {
+                if let Some(value) = authorization {
                     request = request.header("Authorization", value);
                 }
                 request.call()
@@ -398,44 +426,20 @@ impl Registry {
             if reply.status != 401 {
                 return Ok(reply);
             }
+            if origin(&reply.url) != origin(&self.base) {
+                // Answering it would hand this registry's login to whoever it redirected to.
+                bail!(
+                    "{what}: redirected to {}, which asks for a login (HTTP 401); the credentials for {} go \
+                     nowhere else",
+                    without_query(&reply.url),
+                    self.host
+                );
+            }
             if challenged {
                 return Err(self.refused()).context(what);
             }
             authorization = Some(self.authorize(&reply, scope).with_context(|| what.clone())?);
             challenged = true;
-        }
-    }
-
-    /// Sends with `send` until it succeeds, fails for good, or `retry_delay` says stop.
-    fn exchange(
-        &self,
-        what: &str,
-        limit: u64,
-        send: impl Fn() -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
-    ) -> Result<Reply> {
-        let mut attempt = 1;
-        loop {
-            let outcome = send().and_then(|mut response| {
-                let body = response.body_mut().with_config().limit(limit).read_to_vec()?;
-                Ok(Reply { status: response.status().as_u16(), headers: response.headers().clone(), body })
-            });
-            let delay = match &outcome {
-                Ok(reply) => retry_delay(Some(reply.status), attempt, reply.header("retry-after")),
-                Err(err) if is_transient(err) => retry_delay(None, attempt, None),
-                Err(_) => None,
-            };
-            match (outcome, delay) {
-                (_, Some(delay)) => std::thread::sleep(delay),
-                (Ok(reply), None) if retryable_status(reply.status) => {
-                    bail!("{what}: {} (gave up after {attempt} attempts)", reply.status_error())
-                }
-                (Ok(reply), None) => return Ok(reply),
-                (Err(err), None) if attempt > 1 => {
-                    return Err(err).with_context(|| format!("{what} (gave up after {attempt} attempts)"))
-                }
-                (Err(err), None) => return Err(err).context(what.to_string()),
-            }
-            attempt += 1;
         }
     }
 
@@ -478,32 +482,47 @@ impl Registry {
         scope: Option<&str>,
         credentials: Option<&Credentials>,
     ) -> Result<String> {
+        let shown = without_userinfo(realm);
         let (scheme, rest) = realm.split_once("://").unwrap_or_default();
         let realm_host = rest.split(['/', '?']).next().unwrap_or_default();
         match scheme {
+            "http" | "https" if origin(realm).is_none() => {
+                bail!("the token realm {shown:?} is not an http(s) URL without userinfo")
+            }
             "https" => {}
             "http" if plain_http_allowed(realm_host, &self.insecure) => {}
-            "http" => bail!("refusing to log in to the token service {realm} over plain HTTP"),
-            _ => bail!("the token realm {realm:?} is not an http(s) URL"),
+            "http" => bail!("refusing to log in to the token service {shown} over plain HTTP"),
+            _ => bail!("the token realm {shown:?} is not an http(s) URL"),
         }
         let mut params: Vec<(&str, &str)> = vec![];
         params.extend(service.map(|s| ("service", s)));
         params.extend(scope.map(|s| ("scope", s)));
-        let what = format!("token service {realm}");
+        let what = format!("token service {shown}");
         let agent = &self.agent;
-        let reply = self.exchange(&what, SMALL_LIMIT, || match credentials {
-            Some(Credentials { secret: Secret::IdentityToken(token), .. }) => {
-                let mut form = vec![("grant_type", "refresh_token"), ("client_id", "xtask"), ("refresh_token", token)];
-                form.extend(&params);
-                agent.post(realm).send_form(form)
-            }
-            Some(Credentials { username, secret: Secret::Password(password), .. }) => agent
-                .get(realm)
-                .query_pairs(params.iter().copied())
-                .header("Authorization", basic_authorization(username, password))
-                .call(),
-            None => agent.get(realm).query_pairs(params.iter().copied()).call(),
-        })?;
+        let plain_http = |host: &str| plain_http_allowed(host, &self.insecure);
+        let identity = matches!(credentials, Some(Credentials { secret: Secret::IdentityToken(_), .. }));
+        // A token service may redirect a GET; the login goes along only to the realm's origin.
+        let reply =
+            send_following(&what, SMALL_LIMIT, self.deadline, realm, !identity, plain_http, |hop| match credentials {
+                Some(Credentials { secret: Secret::IdentityToken(token), .. }) => {
+                    let mut form =
+                        vec![("grant_type", "refresh_token"), ("client_id", "xtask"), ("refresh_token", token)];
+                    form.extend(&params);
+                    agent.post(hop.url).send_form(form)
+                }
+                _ => {
+                    let mut request = agent.get(hop.url);
+                    if hop.first {
+                        request = request.query_pairs(params.iter().copied());
+                    }
+                    match credentials {
+                        Some(Credentials { username, secret: Secret::Password(password), .. }) if hop.same_origin => {
+                            request.header("Authorization", basic_authorization(username, password)).call()
+                        }
+                        _ => request.call(),
+                    }
+                }
+            })?;
         match (reply.status, credentials) {
             (200, _) => parse_token(&reply.body).context(what),
             (401 | 403, Some(c)) => {
@@ -514,15 +533,11 @@ impl Registry {
         }
     }
 
-    /// The login for this registry, looked up once.
+    /// The login for this registry, looked up once, whether that succeeds or fails.
     fn credentials(&self) -> Result<Option<Credentials>> {
         let mut cached = lock(&self.credentials);
-        if let Some(found) = &*cached {
-            return Ok(found.clone());
-        }
-        let found = self.source.lookup(&self.host)?;
-        *cached = Some(found.clone());
-        Ok(found)
+        let found = cached.get_or_insert_with(|| self.source.lookup(&self.host).map_err(|e| format!("{e:#}")));
+        found.clone().map_err(anyhow::Error::msg)
     }
 
     fn login_required(&self) -> anyhow::Error {
@@ -536,7 +551,7 @@ impl Registry {
 
     /// Why a request with our login still got a 401.
     fn refused(&self) -> anyhow::Error {
-        match lock(&self.credentials).clone().flatten() {
+        match lock(&self.credentials).clone().and_then(Result::ok).flatten() {
             Some(c) => anyhow!("{} refused the credentials of {} from {} (HTTP 401)", self.host, c.username, c.origin),
             None => self.login_required(),
         }
@@ -550,38 +565,6 @@ fn insecure_registries(list: &str) -> Vec<String> {
 /// Plain HTTP only where docker would use it too: loopback, and the insecure registries.
 fn plain_http_allowed(host: &str, insecure: &[String]) -> bool {
     is_loopback(host) || insecure.iter().any(|h| h.eq_ignore_ascii_case(host))
-}
-
-/// The delay before attempt `attempt + 1`, after attempt `attempt` (from 1) ended in `status`,
-/// or, for `None`, in a reset connection or a timeout; `None` when that failure is final.
-/// Backoff doubles from 200 ms; a longer `Retry-After` in seconds wins, up to 30 s.
-pub fn retry_delay(status: Option<u16>, attempt: u32, retry_after: Option<&str>) -> Option<Duration> {
-    if status.is_some_and(|s| !retryable_status(s)) || attempt >= MAX_ATTEMPTS {
-        return None;
-    }
-    let backoff = FIRST_BACKOFF.saturating_mul(1 << (attempt - 1).min(16)).min(MAX_BACKOFF);
-    let asked = retry_after.and_then(|v| v.trim().parse::<u64>().ok()).map(Duration::from_secs);
-    Some(asked.map_or(backoff, |asked| asked.min(MAX_RETRY_AFTER).max(backoff)))
-}
-
-/// Statuses a busy or restarting registry (or its proxy) sends and may not send again.
-fn retryable_status(status: u16) -> bool {
-    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
-}
-
-/// Connection resets and timeouts; a refused connection or an unknown host is final.
-fn is_transient(err: &ureq::Error) -> bool {
-    use std::io::ErrorKind::*;
-    match err {
-        ureq::Error::Timeout(_) => true,
-        ureq::Error::Io(e) => {
-            matches!(
-                e.kind(),
-                ConnectionReset | ConnectionAborted | BrokenPipe | TimedOut | UnexpectedEof | Interrupted
-            )
-        }
-        _ => false,
-    }
 }
 
 /// Where JSON failed to parse, without serde's message, which may quote a secret.
@@ -602,10 +585,34 @@ fn upload_path(base: &str, location: &str, digest: &str) -> Result<String> {
     let path = match location.strip_prefix(base) {
         Some(rest) if rest.starts_with('/') => rest,
         _ if location.starts_with('/') => location,
-        _ => bail!("the registry {base} moved the upload to another host: {location}"),
+        _ => bail!(
+            "the registry {base} moved the upload to another host: {}",
+            without_query(&without_userinfo(location))
+        ),
     };
     let separator = if path.contains('?') { '&' } else { '?' };
     Ok(format!("{path}{separator}digest={digest}"))
+}
+
+/// `/v2/<repository>`, the repository checked against the OCI grammar before it reaches a URL.
+fn repository_path(repository: &str) -> Result<String> {
+    check_repository(repository).map_err(|why| anyhow!("refusing the repository name {repository:?}: {why}"))?;
+    Ok(format!("/v2/{repository}"))
+}
+
+/// `/v2/<repository>/<kind>/<reference>`, every part checked first: a digest must be
+/// `sha256:<64 hex>` (an index entry's "digest" without `sha256:` is not fetched as a tag), and
+/// a tag must follow the OCI grammar (`../../v2/_catalog?` or `x#frag` never reach a path).
+/// Blobs are only ever asked for by digest.
+fn api_path(repository: &str, kind: &str, reference: &str) -> Result<String> {
+    let base = repository_path(repository)?;
+    let checked = if kind == "blobs" || is_digest(reference) {
+        check_digest(reference)
+    } else {
+        check_tag(reference).map_err(|why| format!("tag {reference:?}: {why}"))
+    };
+    checked.map_err(|why| anyhow!("refusing to request {repository}/{kind}/{reference:?}: {why}"))?;
+    Ok(format!("{base}/{kind}/{reference}"))
 }
 
 fn pull_scope(repository: &str) -> String {
@@ -931,6 +938,43 @@ mod tests {
             secret: Secret::Password(password.into()),
             origin: origin.into(),
         })
+    }
+
+    #[test]
+    fn helpers_are_bounded_in_time_and_output_and_never_quoted() {
+        let dir = scratch("helper-bounds");
+        let bin = dir.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let helper = |name: &str, body: &str| {
+            write_executable(&bin.join(format!("docker-credential-{name}")), &format!("#!/bin/sh\n{body}\n"))
+        };
+        // The secret on stdout, then a failure: stdout is never quoted, stderr is, without it.
+        helper(
+            "leaky",
+            r#"printf '{"Username":"u","Secret":"hunter2-leaked"}'; echo "failed after hunter2-leaked" >&2; exit 1"#,
+        );
+        helper("hangs", "exec sleep 30");
+        helper("floods", "exec yes '{\"Secret\":\"aaaaaaaaaaaaaaaa\"}'");
+        helper("escapes", r#"printf '\033]0;title\007\n::error::injected\n' >&2; exit 4"#);
+        let source = CredentialSource { config_dir: dir.join("docker"), helper_path: bin.clone().into_os_string() };
+        let run =
+            |name, timeout| format!("{:#}", source.run_helper_within(name, "r.example.test", timeout).unwrap_err());
+
+        let leaky = run("leaky", HELPER_TIMEOUT);
+        assert_eq!(
+            leaky,
+            "docker-credential-leaky get r.example.test failed (exit status: 1): failed after <redacted> \
+             (its stdout is not shown: it may hold a secret)"
+        );
+        let hangs = run("hangs", Duration::from_millis(300));
+        assert_eq!(hangs, "docker-credential-hangs get r.example.test did not answer within 0.3 s, and was stopped");
+        let floods = run("floods", HELPER_TIMEOUT);
+        assert_eq!(floods, "docker-credential-floods get r.example.test printed more than 1 MiB");
+        assert!(!floods.contains("aaaa"));
+        let escapes = run("escapes", HELPER_TIMEOUT);
+        assert!(escapes.contains(r"): \u{1b}]0;title\u{7}\n::error::injected ("), "{escapes}");
+        assert!(!escapes.contains('\u{1b}') && !escapes.contains('\n'), "{escapes}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
