@@ -4,7 +4,7 @@
 //! `oci` (the shared vocabulary) at the bottom. `tests/architecture.rs` enforces the directions.
 
 // Every `println!`, `print!`, `eprintln!` and `eprint!` in this crate goes through
-// `cli::stdio`, so a reader that closes the pipe (`| head`) silences the output instead of
+// `crate::stdio`, so a reader that closes the pipe (`| head`) silences the output instead of
 // panicking. A `macro_rules!` is in scope for the code after it and shadows std's macros.
 #[allow(unused_macros)]
 macro_rules! println {

@@ -27,9 +27,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
 /// Paths that mean files, processes, environment, network or the clock: `core`
 /// and `oci` must not use them outside tests, so they stay testable on data alone.
 /// A path must start with one of `IMPURE`; `IMPURE_ANYWHERE` may occur anywhere in
-/// it (`std::time::Instant::now`, or `Instant::now` after a `use`).
+/// it (`std::time::Instant::now`, or `Instant::now` after a `use`; `UNIX_EPOCH.elapsed()`;
+/// `crate::stdio`, which writes to the terminal).
 const IMPURE: &[&str] = &["std::process", "std::fs", "std::env", "std::net", "duct", "xshell", "ureq"];
-const IMPURE_ANYWHERE: &[&str] = &["SystemTime::now", "Instant::now", "thread::sleep"];
+const IMPURE_ANYWHERE: &[&str] = &["SystemTime::now", "Instant::now", "UNIX_EPOCH", "thread::sleep", "stdio"];
 
 /// Longest a file may be before its tests: past that it holds several concerns.
 const MAX_LINES: usize = 800;
@@ -510,6 +511,17 @@ fn g() { let _ = Instant::now(); std::thread::sleep(d); duct::cmd!("ls"); }"#;
         purity: oci/x.rs:3: oci must not use `thread::sleep`: `std::thread::sleep`",
     );
     fires(&[("sys/x.rs", x)], ""); // sys is where I/O belongs
+}
+
+#[test]
+fn the_clock_and_the_terminal_fire_in_core() {
+    let x = "fn f() -> u64 { std::time::UNIX_EPOCH.elapsed().unwrap().as_secs() }\nfn g() { crate::stdio::stdout(format_args!(\"x\")); }";
+    fires(
+        &[("core/x.rs", x)],
+        "
+        purity: core/x.rs:1: core must not use `UNIX_EPOCH`: `std::time::UNIX_EPOCH`
+        purity: core/x.rs:2: core must not use `stdio`: `crate::stdio::stdout`",
+    );
 }
 
 #[test]

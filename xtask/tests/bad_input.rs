@@ -162,12 +162,14 @@ fn run_case(case: &Utf8Path) -> Outcome {
         Ok(text) => text.lines().map(str::to_string).collect(),
         Err(_) => vec!["plan".to_string()],
     };
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"));
+    for variable in xtask::core::event::CI_VARIABLES.iter().chain(&["GITHUB_EVENT_PATH", "XTASK_REGISTRY"]) {
+        command.env_remove(variable);
+    }
+    let output = command
         .arg("--root")
         .arg(&root)
         .args(&args)
-        .env_remove("XTASK_REGISTRY")
-        .env_remove("GITHUB_EVENT_NAME")
         .output()
         .expect("running the xtask binary");
     let root = std::fs::canonicalize(&root).unwrap();

@@ -12,7 +12,10 @@ use camino::Utf8Path;
 /// `CARGO_MANIFEST_DIR` as given (cargo sets it; a shell does not).
 fn xtask_in(dir: &Utf8Path, manifest_dir: Option<&Utf8Path>, args: &[&str]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
-    command.current_dir(dir).args(args).env_remove("GITHUB_EVENT_NAME").env_remove("CARGO_MANIFEST_DIR");
+    command.current_dir(dir).args(args).env_remove("CARGO_MANIFEST_DIR");
+    for variable in xtask::core::event::CI_VARIABLES.iter().chain(&["GITHUB_EVENT_PATH"]) {
+        command.env_remove(variable);
+    }
     if let Some(manifest_dir) = manifest_dir {
         command.env("CARGO_MANIFEST_DIR", manifest_dir);
     }
@@ -84,11 +87,12 @@ fn commands_that_need_no_definitions_survive_a_broken_image_toml() {
     let plan = xtask_in(&root, None, &["plan"]);
     assert_eq!(plan.status.code(), Some(1));
     assert!(text(&plan.stderr).contains("images/app/image.toml:1:"), "{}", text(&plan.stderr));
-    for args in [&["help"][..], &["version"], &["schema"], &["docs"]] {
+    for args in [&["help"][..], &["version"], &["schema"], &["docs"], &["ci-workflow"]] {
         let run = xtask_in(&root, None, args);
         assert!(run.status.success(), "{args:?}: {}", text(&run.stderr));
     }
     assert!(root.join("docs/image.schema.json").is_file() && root.join("docs/image-toml.md").is_file());
+    assert!(root.join("ci/github/workflows/images.yml").is_file(), "ci-workflow needs the settings only");
     let doctor = xtask_in(&root, None, &["doctor", "--format", "json"]);
     let report = text(&doctor.stdout);
     assert!(report.contains("\"definitions\"") && report.contains("images/app/image.toml:1:"), "{report}");

@@ -252,10 +252,13 @@ fn broken_images_fail_precisely_and_leave_no_container() {
 /// ended and its stdout.
 fn interrupt_once_running(root: &Utf8Path, registry: &str, args: &[&str]) -> (std::process::ExitStatus, String) {
     let log = scratch("interrupted").join("stderr.log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    for variable in xtask::core::event::CI_VARIABLES.iter().chain(&["GITHUB_EVENT_PATH"]) {
+        command.env_remove(variable);
+    }
+    let mut child = command
         .args(["--root", root.as_str(), "--registry", registry])
         .args(args)
-        .env_remove("GITHUB_EVENT_NAME")
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()

@@ -17,9 +17,9 @@ xflags::xflags! {
         optional --registry registry: String
         /// Output format: table (default), json; some commands add markdown, junit or github-matrix.
         optional --format format: String
-        /// Event to build for: release, branch, pull-request or manual (default: detected).
+        /// Event to build for: release, branch, pull-request, manual or schedule (default: detected).
         optional --event event: String
-        /// Release version X.Y.Z (default: image.toml `version`, else the git tag vX.Y.Z).
+        /// Release version X.Y.Z (default: image.toml `version`, else the release tag `release_tag` matches).
         optional --version version: String
         /// Branch name for branch tags (default: detected).
         optional --branch branch: String

@@ -48,7 +48,9 @@ pub fn run(ws: &Workspace, format: Format, flags: &flags::Build) -> Result<()> {
         publish: output == Output::Push && flags.digest_file.is_none(),
         jobs: flags.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
         keep_going: flags.keep_going,
-        force: flags.force,
+        // A scheduled rebuild exists to pick up what changed outside the repository (base
+        // images, packages), which the input digest cannot see.
+        force: flags.force || ws.event()?.kind == crate::core::event::EventKind::Schedule,
         force_tags: flags.force_tags,
     };
     let progress = Progress::new(Duration::from_secs(30));

@@ -136,7 +136,7 @@ fn load_baseline(
         serde_json::from_str(&text)
             .with_context(|| format!("{baseline} is not a report saved by `cargo xtask size --save`"))?
     } else {
-        let version = crate::core::tags::Version::parse(baseline)
+        let version = crate::core::version::Version::parse(baseline)
             .map_err(|why| anyhow::anyhow!("--baseline {baseline:?} is neither a file nor a version X.Y.Z ({why})"))?;
         let event = Event {
             kind: EventKind::Release,

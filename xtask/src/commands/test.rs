@@ -27,10 +27,12 @@ pub fn run(ws: &Workspace, format: Format, flags: &flags::Test) -> Result<()> {
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     let units = ws.plan(&flags.units)?;
-    // The plan pulls in parents; tests run on what was asked for.
+    // The plan pulls in parents; tests run on what was asked for, and on what was published
+    // under a tag (a parent built only for a release has none) unless they run locally.
     let units: Vec<&Unit> = units
         .iter()
         .filter(|u| flags.units.is_empty() || flags.units.iter().any(|s| *s == u.id || *s == u.image))
+        .filter(|u| flags.local || !u.tags.is_empty())
         .collect();
     let platforms = selected_platforms(&units, &flags.platform, flags.local)?;
     let mut targets = Vec::new();

@@ -155,6 +155,10 @@ pub fn build_argv(b: &PlatformBuild<'_>) -> Result<Vec<String>> {
             for tag in &unit.tags {
                 argv.extend(["--tag".into(), checked(tag.to_string())?]);
             }
+            if unit.tags.is_empty() {
+                // A parent built only for a release: its children find it under its staging tag.
+                argv.extend(["--tag".into(), staging]);
+            }
             argv.push("--load".into());
         }
         Output::None => {

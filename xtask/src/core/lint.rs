@@ -652,7 +652,7 @@ fn sources(instruction: &Instruction, scope: &Scope<'_>, ignore: &DockerIgnore, 
     let words: Vec<&String> = instruction.values.iter().filter(|w| !is_heredoc_word(w)).collect();
     let Some((_, sources)) = words.split_last() else { return };
     let generated: Vec<String> =
-        ctx.platforms.iter().map(|p| format!("rootfs/{}", crate::core::definitions::tarball_name(p))).collect();
+        ctx.platforms.iter().map(|p| format!("rootfs/{}", crate::oci::platform::tarball_name(p))).collect();
     'source: for source in sources {
         if source.contains("://") || source.starts_with("git@") {
             continue;

@@ -26,4 +26,5 @@ pub mod size;
 pub mod tags;
 pub mod text;
 pub mod verify;
+pub mod version;
 pub mod workflow;

@@ -9,7 +9,8 @@ use serde::Serialize;
 
 use crate::core::definitions::{BuildSecret, Definitions, Dependency, ImageDef, Network, Rootfs, SizeBudget, Variant};
 use crate::core::event::{Event, EventKind};
-use crate::core::tags::{self, VariantNames, Version};
+use crate::core::tags::{self, VariantNames};
+use crate::core::version::Version;
 use crate::oci::reference::TagRef;
 
 /// One image × variant: what `build` runs buildx for, once per platform.
@@ -89,22 +90,36 @@ pub fn plan(defs: &Definitions, event: &Event, registry: &str, selection: &[Stri
 pub fn plan_lenient(defs: &Definitions, event: &Event, registry: &str, selection: &[String]) -> Result<Vec<Unit>> {
     let images: BTreeMap<&str, &ImageDef> = defs.images.iter().map(|i| (i.name.as_str(), i)).collect();
     let mut units = BTreeMap::new();
+    // A unit that cannot be planned stops the plan only when it is wanted: `plan a` on a
+    // release does not fail on an image `b` that has no version.
+    let mut failed: BTreeMap<String, anyhow::Error> = BTreeMap::new();
     for image in &defs.images {
         for variant in &image.variants {
-            let unit = resolve(defs, &images, image, variant, event, registry)?;
-            units.insert(unit.id.clone(), unit);
+            match resolve(defs, &images, image, variant, event, registry) {
+                Ok(unit) => {
+                    units.insert(unit.id.clone(), unit);
+                }
+                Err(err) => {
+                    failed.insert(unit_id(&image.name, variant.name.as_deref()), err);
+                }
+            }
         }
     }
     // A monorepo release builds what its tags name (and their parents), nothing else.
     let released: Vec<String> = event.releases.keys().cloned().collect();
     let selection = if selection.is_empty() && event.kind == EventKind::Release { &released[..] } else { selection };
-    let wanted = select(&units, &images, selection)?;
+    let wanted = select(&units, &failed, &images, selection)?;
+    if let Some(id) = wanted.iter().find(|id| failed.contains_key(*id)).cloned() {
+        return Err(failed.remove(&id).expect("found just now"));
+    }
     let order = dependency_order(&units)?;
-    Ok(order
+    let mut planned: Vec<Unit> = order
         .into_iter()
         .filter(|id| wanted.contains(id))
         .map(|id| units.remove(&id).expect("ordered ids come from units"))
-        .collect())
+        .collect();
+    narrow_to_parents(&mut planned)?;
+    Ok(planned)
 }
 
 fn resolve(
@@ -232,18 +247,43 @@ pub fn full_repository(registry: &str, namespace: &str, repository: &str) -> Str
 }
 
 /// The selected unit ids plus everything they depend on.
+/// A child builds only what its parents build, down every chain (a grandchild of a variant
+/// that builds amd64 only builds amd64 only). `units` are in dependency order.
+fn narrow_to_parents(units: &mut [Unit]) -> Result<()> {
+    for i in 0..units.len() {
+        let parents: Vec<Vec<String>> = units[i]
+            .depends_on
+            .iter()
+            .filter_map(|id| units[..i].iter().find(|u| u.id == *id).map(|u| u.platforms.clone()))
+            .collect();
+        let unit = &mut units[i];
+        unit.platforms.retain(|p| parents.iter().all(|of_parent| of_parent.contains(p)));
+        if unit.platforms.is_empty() {
+            bail!(
+                "images/{}/image.toml: {} builds none of the platforms its parents build\n  hint: give it platforms its parents have",
+                unit.image,
+                unit.id
+            );
+        }
+    }
+    Ok(())
+}
+
 fn select(
     units: &BTreeMap<String, Unit>,
+    failed: &BTreeMap<String, anyhow::Error>,
     images: &BTreeMap<&str, &ImageDef>,
     selection: &[String],
 ) -> Result<BTreeSet<String>> {
     if selection.is_empty() {
-        return Ok(units.keys().cloned().collect());
+        return Ok(units.keys().chain(failed.keys()).cloned().collect());
     }
+    let image_of = |id: &str| id.split(':').next().unwrap_or(id).to_string();
     let mut wanted = BTreeSet::new();
     let mut todo: Vec<String> = Vec::new();
     for item in selection {
-        let matching: Vec<&String> = units.keys().filter(|id| *id == item || units[*id].image == *item).collect();
+        let matching: Vec<&String> =
+            units.keys().chain(failed.keys()).filter(|id| *id == item || image_of(id) == *item).collect();
         if matching.is_empty() {
             let hint = match crate::core::diag::nearest(
                 item,
@@ -258,7 +298,7 @@ fn select(
     }
     while let Some(id) = todo.pop() {
         if wanted.insert(id.clone()) {
-            todo.extend(units[&id].depends_on.iter().cloned());
+            todo.extend(units.get(&id).into_iter().flat_map(|u| u.depends_on.iter().cloned()));
         }
     }
     Ok(wanted)
@@ -376,6 +416,7 @@ pub(crate) mod tests {
             extra_tags: vec![],
             timestamp: "t".into(),
             releases: Default::default(),
+            date: "20261124".into(),
             origins: vec![],
         }
     }
@@ -541,5 +582,29 @@ pub(crate) mod tests {
         assert_eq!(by_id("base:chrome").tags, ["localhost:5000/acme/base-chrome:main-chrome"]);
         assert_eq!(by_id("base:standard").platforms, ["linux/amd64", "linux/arm64"]);
         assert_eq!(by_id("app").platforms, ["linux/amd64"], "the child builds what its parent variant builds");
+    }
+
+    #[test]
+    fn grandchildren_build_what_their_chain_builds_and_unasked_images_do_not_stop_a_plan() {
+        let d = defs(&[
+            ("app", "", "ARG MID_IMAGE\nFROM ${MID_IMAGE}\n"),
+            (
+                "base",
+                "[[variants]]\nname = \"standard\"\ndefault = true\n[[variants]]\nname = \"chrome\"\nplatforms = [\"linux/amd64\"]\n",
+                "FROM scratch\n",
+            ),
+            ("mid", "depends_on = [\"base:chrome\"]", FROM_BASE),
+        ]);
+        let units = plan(&d, &branch(), "localhost:5000", &[]).unwrap();
+        let app = units.iter().find(|u| u.id == "app").unwrap();
+        assert_eq!(app.platforms, ["linux/amd64"], "mid builds amd64 only, so app does too");
+
+        let d = defs(&[("a", "version = \"1.0.0\"", "FROM scratch\n"), ("b", "", "FROM scratch\n")]);
+        let mut release = branch();
+        release.kind = EventKind::Release;
+        let units = plan(&d, &release, "localhost:5000", &["a".to_string()]).unwrap();
+        assert_eq!(ids(&units), ["a"]);
+        let err = plan(&d, &release, "localhost:5000", &[]).unwrap_err().to_string();
+        assert!(err.starts_with("images/b/image.toml: a release needs a version"), "{err}");
     }
 }

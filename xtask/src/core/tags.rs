@@ -11,79 +11,14 @@
 //! As in metadata-action, build metadata (`+build.5`) is not part of any tag: `1.2.3+build.5`
 //! tags `1.2.3`, `1.2` and `1`, and the version label keeps it.
 
-use crate::core::definitions::TagTemplates;
+use serde::Deserialize;
+
 use crate::core::event::{Event, EventKind};
+use crate::core::version::Version;
 use crate::oci::reference::check_tag;
 
 const PLACEHOLDERS: &[&str] =
     &["version", "major", "minor", "patch", "variant", "branch", "sha", "pr", "timestamp", "date"];
-
-/// A semantic version `X.Y.Z[-pre][+build]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Version {
-    pub major: u64,
-    pub minor: u64,
-    pub patch: u64,
-    pub pre: Option<String>,
-    /// `X.Y.Z[-pre]`: the version as a tag, without build metadata.
-    pub tag: String,
-    /// The version as written (less a leading `v`), build metadata included: the label's value.
-    pub full: String,
-}
-
-impl Version {
-    pub fn parse(text: &str) -> Result<Version, String> {
-        let text = text.strip_prefix('v').unwrap_or(text);
-        let (core, build) = match text.split_once('+') {
-            Some((c, b)) => (c, Some(b)),
-            None => (text, None),
-        };
-        let (core, pre) = match core.split_once('-') {
-            Some((c, p)) => (c, Some(p)),
-            None => (core, None),
-        };
-        let numbers: Vec<&str> = core.split('.').collect();
-        let [major, minor, patch] = numbers.as_slice() else {
-            return Err("expected MAJOR.MINOR.PATCH".to_string());
-        };
-        let number = |s: &str| -> Result<u64, String> {
-            if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0')) {
-                return Err(format!("{s:?} is not a version number"));
-            }
-            s.parse().map_err(|_| format!("{s:?} is too large"))
-        };
-        let ident_ok = |s: &str| {
-            !s.is_empty()
-                && s.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
-        };
-        if pre.is_some_and(|p| !ident_ok(p)) || build.is_some_and(|b| !ident_ok(b)) {
-            return Err("pre-release and build parts are dot-separated [0-9A-Za-z-] identifiers".to_string());
-        }
-        Ok(Version {
-            major: number(major)?,
-            minor: number(minor)?,
-            patch: number(patch)?,
-            pre: pre.map(str::to_string),
-            tag: core_and_pre(text).to_string(),
-            full: text.to_string(),
-        })
-    }
-
-    pub fn is_prerelease(&self) -> bool {
-        self.pre.is_some()
-    }
-
-    /// What orders releases: a stable version beats its pre-releases (pre-releases among
-    /// themselves are not ordered further).
-    pub fn precedence(&self) -> (u64, u64, u64, bool) {
-        (self.major, self.minor, self.patch, self.pre.is_none())
-    }
-}
-
-/// `X.Y.Z[-pre]` of a version text, without its `+build` part.
-fn core_and_pre(text: &str) -> &str {
-    text.split_once('+').map_or(text, |(version, _)| version)
-}
 
 /// The variant a unit builds, as the policy sees it.
 #[derive(Debug, Clone, Copy)]
@@ -229,7 +164,10 @@ pub fn sanitize_branch(branch: &str) -> String {
             }
         }
     }
-    let mut name = out.trim_start_matches(['.', '-']).trim_end_matches('-').to_string();
+    let trimmed = out.trim_start_matches(['.', '-']).trim_end_matches('-');
+    // `-x`, `.x` and `x/` would all be `x`: dropping their ends keeps them apart by the hash.
+    lossy |= trimmed.len() != out.len();
+    let mut name = trimmed.to_string();
     if name.len() > 100 {
         // Room for the hash: 92 + `-` + 7 is still 100.
         name.truncate(92);
@@ -270,6 +208,53 @@ pub fn check_template(template: &str) -> Result<(), String> {
     check_tag(&sample)
 }
 
+/// Tag templates per event; variant templates apply to named variants.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TagTemplates {
+    pub release: Vec<String>,
+    pub release_variant: Vec<String>,
+    pub branch: Vec<String>,
+    pub branch_variant: Vec<String>,
+    pub pull_request: Vec<String>,
+    pub pull_request_variant: Vec<String>,
+    pub schedule: Vec<String>,
+    pub schedule_variant: Vec<String>,
+}
+
+impl TagTemplates {
+    /// The templates `kind` renders for the default variant (`default`) or a named one.
+    pub fn for_event(&self, kind: crate::core::event::EventKind, default: bool) -> &[String] {
+        use crate::core::event::EventKind::*;
+        match (kind, default) {
+            (Release, true) => &self.release,
+            (Release, false) => &self.release_variant,
+            (Branch | Manual, true) => &self.branch,
+            (Branch | Manual, false) => &self.branch_variant,
+            (PullRequest, true) => &self.pull_request,
+            (PullRequest, false) => &self.pull_request_variant,
+            (Schedule, true) => &self.schedule,
+            (Schedule, false) => &self.schedule_variant,
+        }
+    }
+}
+
+impl Default for TagTemplates {
+    fn default() -> Self {
+        let list = |items: &[&str]| items.iter().map(|s| s.to_string()).collect();
+        TagTemplates {
+            release: list(&["latest", "{version}", "{major}.{minor}", "{major}"]),
+            release_variant: list(&["{variant}", "{version}-{variant}"]),
+            branch: list(&["{branch}", "{branch}-{sha}"]),
+            branch_variant: list(&["{branch}-{variant}"]),
+            pull_request: list(&["pr-{pr}"]),
+            pull_request_variant: list(&["pr-{pr}-{variant}"]),
+            schedule: list(&["nightly", "nightly-{date}"]),
+            schedule_variant: list(&["nightly-{variant}"]),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,6 +269,7 @@ mod tests {
             extra_tags: vec![],
             timestamp: "20261124211500".to_string(),
             releases: Default::default(),
+            date: "20261124".into(),
             origins: vec![],
         }
     }
@@ -376,14 +362,21 @@ mod tests {
     #[test]
     fn sanitize_branch_cases() {
         assert_eq!(sanitize_branch("feature/x"), "feature-x");
-        assert_eq!(sanitize_branch("-.lead"), "lead");
+        // Ends a tag cannot start or end with are dropped, and the hash keeps `-.lead` from `lead`.
+        let lead = sanitize_branch("-.lead");
+        assert!(lead.starts_with("lead-") && lead.len() == "lead-".len() + 7, "{lead}");
+        assert_ne!(lead, sanitize_branch("lead"));
+        assert_ne!(sanitize_branch("x/"), sanitize_branch("x"));
         assert_eq!(sanitize_branch("release/1.2"), "release-1.2");
         assert!(sanitize_branch("///").starts_with("branch-"), "nothing is left: the name's hash keeps it apart");
         assert_eq!(sanitize_branch(&"a".repeat(300)).len(), 100);
         assert_ne!(sanitize_branch(&"a".repeat(300)), sanitize_branch(&"a".repeat(301)));
         // metadata-action: runs of invalid characters become one `-`.
         assert_eq!(sanitize_branch("a//b"), "a-b");
-        assert_eq!(sanitize_branch("feature/my branch!"), "feature-my-branch");
+        assert!(
+            sanitize_branch("feature/my branch!").starts_with("feature-my-branch-"),
+            "the `!` at the end is dropped"
+        );
         assert_eq!(sanitize_branch("my/branch"), "my-branch");
         // Letters outside ASCII are dropped, and the hash keeps the names apart.
         let (e_acute, e_grave) = (sanitize_branch("fé"), sanitize_branch("fè"));
@@ -467,18 +460,6 @@ mod tests {
         assert!(check_tag(&"a".repeat(129)).is_err());
         assert!(check_tag(".a").is_err());
         assert!(check_tag("a:b").is_err());
-    }
-
-    #[test]
-    fn version_parsing() {
-        let v = Version::parse("v1.2.3-rc.1").unwrap();
-        assert_eq!(
-            (v.major, v.minor, v.patch, v.pre.as_deref(), v.tag.as_str()),
-            (1, 2, 3, Some("rc.1"), "1.2.3-rc.1")
-        );
-        for bad in ["1.2", "1.2.3.4", "01.2.3", "1.x.3", "1.2.3-", "1.2.3-a..b", ""] {
-            assert!(Version::parse(bad).is_err(), "{bad:?}");
-        }
     }
 
     #[test]

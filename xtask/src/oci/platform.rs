@@ -37,6 +37,13 @@ pub fn platform_matches(declared: &str, actual: &Platform) -> bool {
         && (declared.variant.is_none() || declared.variant == actual.variant)
 }
 
+/// The file name `build` writes into a `[rootfs]` image's context for `platform`:
+/// `arm64.tar`, `armv7.tar`.
+pub fn tarball_name(platform: &str) -> String {
+    let platform = Platform::parse(platform);
+    format!("{}{}.tar", platform.architecture, platform.variant.unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

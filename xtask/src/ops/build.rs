@@ -462,7 +462,7 @@ fn unit_input_digest(
     let mut entries = ctx.digest_cache.context_entries(&ws.root.join(&unit.context), dockerignore.as_deref())?;
     if unit.rootfs.is_some() {
         // Only this platform's tarball reaches the build; the others may still be in the making.
-        let own = format!("rootfs/{}", crate::core::definitions::tarball_name(platform));
+        let own = format!("rootfs/{}", crate::oci::platform::tarball_name(platform));
         entries.retain(|e| !e.path.starts_with("rootfs/") || e.path == own);
     }
     Ok(Some(crate::core::inputs::input_digest(&crate::core::inputs::Inputs {
@@ -514,7 +514,10 @@ fn parent_args(ctx: &BuildContext<'_>, unit: &Unit, platform: &str) -> Result<BT
                 format!("{}@{digest}", parent_unit.repository)
             }
             // Not pushed: the parent is in the local engine under its first tag or its staging tag.
-            Output::Load => parent_unit.tags.first().context("the parent has no tag to load under")?.to_string(),
+            Output::Load => match parent_unit.tags.first() {
+                Some(tag) => tag.to_string(),
+                None => buildx::staging_ref(parent_unit, platform),
+            },
             Output::None => buildx::staging_ref(parent_unit, platform),
         };
         args.insert(parent.arg.clone(), reference);

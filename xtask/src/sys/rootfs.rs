@@ -11,8 +11,9 @@ use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use sha2::{Digest, Sha256};
 
-use crate::core::definitions::{tarball_name, Bootstrap, Rootfs};
+use crate::core::definitions::{Bootstrap, Rootfs};
 use crate::oci::digest::hex;
+use crate::oci::platform::tarball_name;
 use crate::sys::apt::{self, IsolatedApt, SYSTEM_SOURCES};
 
 /// Bumped when the tarball layout changes, so cached tarballs are rebuilt.

@@ -81,8 +81,10 @@ impl Workspace {
             let epoch = std::env::var("SOURCE_DATE_EPOCH").ok();
             let build_time = event::build_time(epoch.as_deref(), git.as_ref(), now);
             let images: Vec<&str> = self.defs.images.iter().map(|i| i.name.as_str()).collect();
+            let today = event::utc(now).0;
+            let clock = event::Clock { timestamp: event::utc(build_time).0, date: today[..8].to_string() };
             let rule = event::ReleaseRule { template: &self.defs.settings.release_tag, images: &images };
-            event::detect(&self.event_flags, &ci_env(), git.as_ref(), &rule, event::utc(build_time).0)
+            event::detect(&self.event_flags, &ci_env(), git.as_ref(), &rule, clock)
                 .map(|event| (event, build_time))
                 .map_err(|err| format!("{err:#}"))
         });
@@ -142,20 +144,20 @@ pub fn root(explicit: Option<&Path>) -> Result<Utf8PathBuf> {
             path
         }
         None => {
-            let start = match std::env::var_os("CARGO_MANIFEST_DIR").filter(|d| !d.is_empty()) {
-                Some(dir) => PathBuf::from(dir),
-                None => std::env::current_dir().context("reading the current directory")?,
-            };
-            let start = std::fs::canonicalize(&start).with_context(|| format!("resolving {}", start.display()))?;
-            start.ancestors().find(|dir| declares_images(&dir.join("Cargo.toml"))).map(Path::to_path_buf).with_context(
-                || {
-                    format!(
-                        "no Cargo.toml with [workspace.metadata.images] at or above {}: run from inside the \
-                         workspace, or pass --root",
-                        start.display()
-                    )
-                },
-            )?
+            let current = std::env::current_dir().context("reading the current directory")?;
+            // The package `cargo run` started, else (another project's `cargo run`, or none) here.
+            let starts = std::env::var_os("CARGO_MANIFEST_DIR").filter(|d| !d.is_empty()).map(PathBuf::from);
+            let found = starts.into_iter().chain([current.clone()]).find_map(|start| {
+                let start = std::fs::canonicalize(start).ok()?;
+                start.ancestors().find(|dir| declares_images(&dir.join("Cargo.toml"))).map(Path::to_path_buf)
+            });
+            found.with_context(|| {
+                format!(
+                    "no Cargo.toml with [workspace.metadata.images] at or above {}: run from inside the workspace, \
+                     or pass --root",
+                    current.display()
+                )
+            })?
         }
     };
     Utf8PathBuf::from_path_buf(root).map_err(|p| anyhow::anyhow!("the workspace path {} is not UTF-8", p.display()))

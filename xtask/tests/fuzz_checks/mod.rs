@@ -33,7 +33,7 @@ fn events() -> &'static [Event; 2] {
                 &event::CiEnv::default(),
                 None,
                 &event::ReleaseRule::default(),
-                "20260101000000".into(),
+                event::Clock::at("20260101000000"),
             )
             .unwrap()
         };

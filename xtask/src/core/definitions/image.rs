@@ -130,7 +130,7 @@ pub fn validate_image(
     };
     let version = match raw.version {
         Some(v) => {
-            crate::core::tags::Version::parse(v.get_ref()).map_err(|why| {
+            crate::core::version::Version::parse(v.get_ref()).map_err(|why| {
                 src.at(
                     &v,
                     format!("invalid version {:?}: {why}", v.get_ref()),

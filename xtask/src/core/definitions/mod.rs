@@ -16,7 +16,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::core::diag::{nearest, LineCol};
-use crate::oci::platform::Platform;
+use crate::core::tags::TagTemplates;
 
 /// Everything `plan` needs, read from disk once.
 #[derive(Debug, Clone)]
@@ -46,53 +46,6 @@ pub struct Settings {
 
 /// Runner labels of GitHub's hosted runners: native amd64 and arm64 machines.
 pub const DEFAULT_RUNNERS: [(&str, &str); 2] = [("linux/amd64", "ubuntu-24.04"), ("linux/arm64", "ubuntu-24.04-arm")];
-
-/// Tag templates per event; variant templates apply to named variants.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TagTemplates {
-    pub release: Vec<String>,
-    pub release_variant: Vec<String>,
-    pub branch: Vec<String>,
-    pub branch_variant: Vec<String>,
-    pub pull_request: Vec<String>,
-    pub pull_request_variant: Vec<String>,
-    pub schedule: Vec<String>,
-    pub schedule_variant: Vec<String>,
-}
-
-impl TagTemplates {
-    /// The templates `kind` renders for the default variant (`default`) or a named one.
-    pub fn for_event(&self, kind: crate::core::event::EventKind, default: bool) -> &[String] {
-        use crate::core::event::EventKind::*;
-        match (kind, default) {
-            (Release, true) => &self.release,
-            (Release, false) => &self.release_variant,
-            (Branch | Manual, true) => &self.branch,
-            (Branch | Manual, false) => &self.branch_variant,
-            (PullRequest, true) => &self.pull_request,
-            (PullRequest, false) => &self.pull_request_variant,
-            (Schedule, true) => &self.schedule,
-            (Schedule, false) => &self.schedule_variant,
-        }
-    }
-}
-
-impl Default for TagTemplates {
-    fn default() -> Self {
-        let list = |items: &[&str]| items.iter().map(|s| s.to_string()).collect();
-        TagTemplates {
-            release: list(&["latest", "{version}", "{major}.{minor}", "{major}"]),
-            release_variant: list(&["{variant}", "{version}-{variant}"]),
-            branch: list(&["{branch}", "{branch}-{sha}"]),
-            branch_variant: list(&["{branch}-{variant}"]),
-            pull_request: list(&["pr-{pr}"]),
-            pull_request_variant: list(&["pr-{pr}-{variant}"]),
-            schedule: list(&["nightly", "nightly-{date}"]),
-            schedule_variant: list(&["nightly-{variant}"]),
-        }
-    }
-}
 
 /// Network mode for RUN steps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -337,10 +290,3 @@ pub use settings::*;
 pub use source::*;
 pub use test_cases::*;
 pub use variants::*;
-
-/// The file name `build` writes into a `[rootfs]` image's context for `platform`:
-/// `arm64.tar`, `armv7.tar`.
-pub fn tarball_name(platform: &str) -> String {
-    let platform = Platform::parse(platform);
-    format!("{}{}.tar", platform.architecture, platform.variant.unwrap_or_default())
-}

@@ -7,7 +7,7 @@
 //! | GitHub Actions | `GITHUB_EVENT_NAME` | `GITHUB_EVENT_NAME` | `GITHUB_REF=refs/tags/…` | `GITHUB_HEAD_REF`, `GITHUB_REF_NAME` | event payload `number`, `refs/pull/N/merge` | `GITHUB_SHA` |
 //! | GitLab CI | `GITLAB_CI` | `CI_PIPELINE_SOURCE` | `CI_COMMIT_TAG` | `CI_MERGE_REQUEST_SOURCE_BRANCH_NAME`, `CI_COMMIT_BRANCH`, `CI_COMMIT_REF_NAME` | `CI_MERGE_REQUEST_IID` | `CI_COMMIT_SHA` |
 //! | Buildkite | `BUILDKITE` | `BUILDKITE_SOURCE` | `BUILDKITE_TAG` | `BUILDKITE_BRANCH` | `BUILDKITE_PULL_REQUEST` | `BUILDKITE_COMMIT` |
-//! | CircleCI | `CIRCLECI` | — | `CIRCLE_TAG` | `CIRCLE_BRANCH` | `CIRCLE_PR_NUMBER`, `CIRCLE_PULL_REQUEST` | `CIRCLE_SHA1` |
+//! | CircleCI | `CIRCLECI` | `CIRCLE_PIPELINE_TRIGGER_SOURCE` | `CIRCLE_TAG` | `CIRCLE_BRANCH` | `CIRCLE_PR_NUMBER`, `CIRCLE_PULL_REQUEST` | `CIRCLE_SHA1` |
 //! | Jenkins | `JENKINS_URL` | — | `TAG_NAME` | `CHANGE_BRANCH`, `BRANCH_NAME`, `GIT_BRANCH` | `CHANGE_ID` | `GIT_COMMIT` |
 //!
 //! Empty values count as unset: CI systems export empty variables for what does not apply.
@@ -41,6 +41,7 @@ pub const VARIABLES: &[&str] = &[
     "CIRCLE_PR_NUMBER",
     "CIRCLE_PULL_REQUEST",
     "CIRCLE_SHA1",
+    "CIRCLE_PIPELINE_TRIGGER_SOURCE",
     "JENKINS_URL",
     "TAG_NAME",
     "CHANGE_BRANCH",
@@ -148,9 +149,11 @@ pub fn facts(ci: &CiEnv) -> Option<CiFacts> {
             let (url, source) = ci.get("CIRCLE_PULL_REQUEST")?;
             Some((url.rsplit('/').next()?.parse().ok()?, source))
         });
-        let kind = match &pr {
-            Some((_, source)) => (CiKind::PullRequest, source.clone()),
-            None => (CiKind::Push, "CIRCLECI".to_string()),
+        let trigger = ci.get("CIRCLE_PIPELINE_TRIGGER_SOURCE");
+        let kind = match (&pr, &trigger) {
+            (Some((_, source)), _) => (CiKind::PullRequest, source.clone()),
+            (None, Some((source, origin))) if source == "scheduled_pipeline" => (CiKind::Schedule, origin.clone()),
+            _ => (CiKind::Push, "CIRCLECI".to_string()),
         };
         return Some(CiFacts {
             system: "CircleCI",

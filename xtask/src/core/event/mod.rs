@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Result};
 
-use crate::core::tags::Version;
+use crate::core::version::Version;
 
 pub use ci::{CiEnv, VARIABLES as CI_VARIABLES};
 pub use release::{check_template as check_release_tag, match_tag, Release, DEFAULT_RELEASE_TAG};
@@ -53,8 +53,12 @@ pub struct Event {
     pub sha: Option<String>,
     pub pr: Option<u64>,
     pub extra_tags: Vec<String>,
-    /// UTC `YYYYMMDDHHMMSS`, for `{timestamp}`.
+    /// UTC `YYYYMMDDHHMMSS` of the build time (SOURCE_DATE_EPOCH, else the commit), for
+    /// `{timestamp}`: rebuilding a commit gives the same tag.
     pub timestamp: String,
+    /// UTC `YYYYMMDD` of the run itself, for `{date}`: a scheduled rebuild of an unchanged
+    /// commit gets a new date (as metadata-action's `{{date}}` does).
+    pub date: String,
     /// Where each fact came from, in order (`event`, `version`, `branch`, `sha`, `pr`):
     /// what `plan` prints above its table.
     pub origins: Vec<(String, String)>,
@@ -66,9 +70,9 @@ impl Event {
         self.kind != EventKind::PullRequest
     }
 
-    /// UTC `YYYYMMDD`, for `{date}`.
+    /// UTC `YYYYMMDD` of the run, for `{date}`.
     pub fn date(&self) -> &str {
-        self.timestamp.get(..8).unwrap_or_default()
+        &self.date
     }
 
     /// Whether `image` is released by this event (every image, unless a monorepo tag names some).
@@ -131,14 +135,31 @@ impl Default for ReleaseRule<'_> {
     }
 }
 
+/// The run's time: the build time stamped into tags, and today's date.
+#[derive(Debug, Clone, Default)]
+pub struct Clock {
+    /// UTC `YYYYMMDDHHMMSS` of the build time.
+    pub timestamp: String,
+    /// UTC `YYYYMMDD` of now.
+    pub date: String,
+}
+
+impl Clock {
+    /// A clock whose date is the build time's (for tests and callers without a clock).
+    pub fn at(timestamp: &str) -> Clock {
+        Clock { timestamp: timestamp.to_string(), date: timestamp.get(..8).unwrap_or_default().to_string() }
+    }
+}
+
 /// Works out the event: flags beat the CI system's variables, which beat git.
 pub fn detect(
     flags: &EventFlags,
     ci: &CiEnv,
     git: Option<&GitFacts>,
     rule: &ReleaseRule<'_>,
-    timestamp: String,
+    clock: Clock,
 ) -> Result<Event> {
+    let Clock { timestamp, date } = clock;
     let mut event = Event {
         kind: EventKind::Branch,
         version: None,
@@ -148,13 +169,15 @@ pub fn detect(
         pr: None,
         extra_tags: vec![],
         timestamp,
+        date,
         origins: vec![],
     };
     let mut origins: BTreeMap<&str, String> = BTreeMap::new();
     let ci_facts = ci::facts(ci);
-    // Release tags: the CI system's tag, else the tags on HEAD.
-    let tags: Vec<(String, String)> = match ci_facts.as_ref().and_then(|c| c.tag.clone()) {
-        Some(tag) => vec![tag],
+    // Release tags: on CI, the tag the CI system says it builds (a branch push of a tagged
+    // commit is no release); elsewhere the tags on HEAD.
+    let tags: Vec<(String, String)> = match &ci_facts {
+        Some(c) => c.tag.clone().into_iter().collect(),
         None => git.map(|g| g.tags.iter().map(|t| (t.clone(), format!("git tag {t}"))).collect()).unwrap_or_default(),
     };
     let names: Vec<String> = tags.iter().map(|(t, _)| t.clone()).collect();
@@ -171,6 +194,12 @@ pub fn detect(
         }
         origins.insert("event", format!("{} matching {rule_text}", origin_of(tag)));
     }
+    if found.is_empty() {
+        if let Some((tag, origin)) = tags.first().filter(|_| ci_facts.as_ref().is_some_and(|c| c.tag.is_some())) {
+            // Say why a tag build is no release: the first thing to check when one was meant.
+            origins.insert("event", format!("{origin}, which {rule_text} does not match, so a build of tag {tag}"));
+        }
+    }
     if let Some(c) = &ci_facts {
         let (kind, source) = &c.kind;
         let released = event.kind == EventKind::Release;
@@ -184,7 +213,7 @@ pub fn detect(
             event.kind = kind;
             origins.insert("event", format!("{} ({})", source, c.system));
         } else if !released {
-            origins.insert("event", format!("{} ({})", source, c.system));
+            origins.entry("event").or_insert_with(|| format!("{} ({})", source, c.system));
         }
         if let Some((branch, source)) = &c.branch {
             event.branch = Some(branch.clone());
@@ -217,11 +246,6 @@ pub fn detect(
         if ci_facts.is_none() && !origins.contains_key("event") {
             origins.insert("event", "git".to_string());
         }
-    }
-    if event.branch.is_none() && event.kind != EventKind::Release {
-        // Outside git, or a bare commit that no CI variable names.
-        event.branch = Some(if git.is_some() { "detached" } else { "local" }.to_string());
-        origins.insert("branch", if git.is_some() { "git (detached HEAD)" } else { "no git checkout" }.to_string());
     }
     if let Some(kind) = &flags.event {
         event.kind = match kind.as_str() {
@@ -268,6 +292,21 @@ pub fn detect(
     }
     if event.kind != EventKind::Release {
         event.releases.clear();
+        if flags.version.is_none() {
+            // A pull request or schedule on a tagged commit is no release of it.
+            event.version = None;
+        }
+        if event.branch.is_none() {
+            // A tag build asked to be a branch build, a checkout outside git, or a bare
+            // commit that no CI variable names.
+            let (branch, origin) = match (&tags.first(), git) {
+                (Some((tag, origin)), _) => (tag.clone(), origin.clone()),
+                (None, Some(_)) => ("detached".to_string(), "git (detached HEAD)".to_string()),
+                (None, None) => ("local".to_string(), "no git checkout".to_string()),
+            };
+            event.branch = Some(branch);
+            origins.insert("branch", origin);
+        }
     }
     event.origins = ["event", "version", "branch", "sha", "pr"]
         .iter()

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::core::tags::Version;
+use crate::core::version::Version;
 
 /// The default `release_tag`.
 pub const DEFAULT_RELEASE_TAG: &str = "v{version}";

@@ -14,7 +14,7 @@ fn env(pairs: &[(&str, &str)]) -> CiEnv {
 }
 
 fn detect_ok(flags: &EventFlags, ci: CiEnv, g: Option<&GitFacts>) -> Event {
-    detect(flags, &ci, g, &ReleaseRule::default(), "20260101000000".to_string()).unwrap()
+    detect(flags, &ci, g, &ReleaseRule::default(), Clock::at("20260101000000")).unwrap()
 }
 
 #[test]
@@ -99,7 +99,7 @@ fn pull_request_target_reads_the_number_from_the_payload() {
     ci.event_payload = Some(r#"{"pull_request":{"number":7}}"#.to_string());
     assert_eq!(detect_ok(&EventFlags::default(), ci.clone(), None).pr, Some(7));
     ci.event_payload = None;
-    let err = detect(&EventFlags::default(), &ci, None, &ReleaseRule::default(), String::new()).unwrap_err();
+    let err = detect(&EventFlags::default(), &ci, None, &ReleaseRule::default(), Clock::default()).unwrap_err();
     assert!(err.to_string().contains("pass --pr N"), "{err}");
 }
 
@@ -213,7 +213,7 @@ fn schedules_are_an_event() {
 fn a_monorepo_tag_releases_its_image_only() {
     let rule = ReleaseRule { template: "{image}-v{version}", images: &["a", "b"] };
     let detect_with = |ci: CiEnv, g: Option<&GitFacts>| {
-        detect(&EventFlags::default(), &ci, g, &rule, "20260101000000".to_string()).unwrap()
+        detect(&EventFlags::default(), &ci, g, &rule, Clock::at("20260101000000")).unwrap()
     };
     let e = detect_with(env(&[]), Some(&git(Some("main"), Some("a-v1.0.0"))));
     assert_eq!(e.kind, EventKind::Release);
@@ -256,7 +256,7 @@ fn flags_override_detection() {
 #[test]
 fn bad_flags_say_how_to_fix_them() {
     let check = |flags: EventFlags, needle: &str| {
-        let err = detect(&flags, &env(&[]), None, &ReleaseRule::default(), String::new()).unwrap_err().to_string();
+        let err = detect(&flags, &env(&[]), None, &ReleaseRule::default(), Clock::default()).unwrap_err().to_string();
         assert!(err.contains(needle), "{err}");
     };
     check(
@@ -290,4 +290,55 @@ fn utc_formatting() {
     assert_eq!(utc(0), ("19700101000000".to_string(), "1970-01-01T00:00:00Z".to_string()));
     assert_eq!(utc(1_795_554_900).1, "2026-11-24T21:15:00Z");
     assert_eq!(utc(951_782_400).1, "2000-02-29T00:00:00Z");
+}
+
+#[test]
+fn on_ci_only_the_ci_systems_tag_releases() {
+    // A branch push of a commit that carries a release tag (a deep checkout sees it) is a branch build.
+    let tagged = git(None, Some("v1.0.0"));
+    let push = env(&[("GITHUB_EVENT_NAME", "push"), ("GITHUB_REF", "refs/heads/main"), ("GITHUB_SHA", "f00")]);
+    let e = detect_ok(&EventFlags::default(), push, Some(&tagged));
+    assert_eq!((e.kind, e.version.as_deref(), e.branch.as_deref()), (EventKind::Branch, None, Some("main")));
+    let pr =
+        env(&[("GITHUB_EVENT_NAME", "pull_request"), ("GITHUB_REF", "refs/pull/3/merge"), ("GITHUB_HEAD_REF", "x")]);
+    assert_eq!(detect_ok(&EventFlags::default(), pr, Some(&tagged)).version, None);
+}
+
+#[test]
+fn a_tag_build_asked_to_be_a_branch_build_is_named_after_the_tag() {
+    let flags = EventFlags { event: Some("branch".into()), ..Default::default() };
+    let e = detect_ok(&flags, env(&[("GITHUB_EVENT_NAME", "push"), ("GITHUB_REF", "refs/tags/v1.0.0")]), None);
+    assert_eq!((e.kind, e.branch.as_deref(), e.version.as_deref()), (EventKind::Branch, Some("v1.0.0"), None));
+}
+
+#[test]
+fn a_tag_that_is_no_release_says_why() {
+    let e = detect_ok(
+        &EventFlags::default(),
+        env(&[("GITHUB_EVENT_NAME", "push"), ("GITHUB_REF", "refs/tags/web-v1")]),
+        None,
+    );
+    assert_eq!(e.kind, EventKind::Branch);
+    assert!(
+        e.explain().contains("GITHUB_REF=refs/tags/web-v1, which release_tag \"v{version}\" does not match"),
+        "{}",
+        e.explain()
+    );
+}
+
+#[test]
+fn circleci_schedules_and_the_date_of_the_run() {
+    let e = detect_ok(
+        &EventFlags::default(),
+        env(&[
+            ("CIRCLECI", "true"),
+            ("CIRCLE_BRANCH", "main"),
+            ("CIRCLE_PIPELINE_TRIGGER_SOURCE", "scheduled_pipeline"),
+        ]),
+        None,
+    );
+    assert_eq!(e.kind, EventKind::Schedule);
+    let clock = Clock { timestamp: "20200101000000".into(), date: "20261201".into() };
+    let e = detect(&EventFlags::default(), &env(&[]), None, &ReleaseRule::default(), clock).unwrap();
+    assert_eq!((e.timestamp.as_str(), e.date()), ("20200101000000", "20261201"), "{{date}} is today, not the commit's");
 }

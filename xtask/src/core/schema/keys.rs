@@ -58,7 +58,7 @@ pub const TABLES: &[Table] = &[
     Table {
         path: "tags",
         kind: Kind::Table,
-        doc: "Tag templates for this image, replacing the workspace's (`[workspace.metadata.images.tags]`) key by key. Placeholders: `{version}` `{major}` `{minor}` `{patch}` `{variant}` `{branch}` `{sha}` `{pr}` `{timestamp}`.",
+        doc: "Tag templates for this image, replacing the workspace's (`[workspace.metadata.images.tags]`) key by key. Placeholders: `{version}` `{major}` `{minor}` `{patch}` `{variant}` `{branch}` `{sha}` `{pr}` `{timestamp}` `{date}`.",
         instead_of: None,
     },
     Table {
@@ -429,7 +429,7 @@ pub const KEYS: &[Key] = &[
     tag_templates(
         "schedule",
         r#"["nightly", "nightly-{date}"]"#,
-        "Tags of the default variant for a scheduled rebuild (`--event schedule`, or the CI system's schedule); `{date}` is the UTC build date `YYYYMMDD`.",
+        "Tags of the default variant for a scheduled rebuild (`--event schedule`, or the CI system's schedule); `{date}` is the UTC date of the run, `YYYYMMDD`.",
     ),
     tag_templates(
         "schedule_variant",
