@@ -1,0 +1,65 @@
+//! `hardcoded-arch`: architecture names in the URLs and paths of RUN, COPY and ADD.
+
+use super::{Add, Rule};
+use crate::core::dockerfile::Instruction;
+
+const ARCH_FIX: &str = "declare `ARG TARGETARCH` and use `${TARGETARCH}` (map it where a vendor spells it differently: `case $TARGETARCH in amd64) a=x86_64;; arm64) a=aarch64;; esac`)";
+
+/// An architecture name standing alone in `word` (`tool-amd64.tgz`, `/usr/lib/x86_64-linux-gnu`).
+pub(super) fn hardcoded_arch(word: &str) -> Option<&'static str> {
+    ["x86_64", "amd64", "aarch64", "arm64"].into_iter().find(|arch| {
+        word.match_indices(arch).any(|(at, _)| {
+            let before = word[..at].chars().next_back();
+            let after = word[at + arch.len()..].chars().next();
+            !before.is_some_and(|c| c.is_ascii_alphanumeric()) && !after.is_some_and(|c| c.is_ascii_alphanumeric())
+        })
+    })
+}
+
+/// The whole script a RUN executes: exec form, shell form or heredoc bodies, continuations joined.
+pub(super) fn script(instruction: &Instruction) -> String {
+    let mut text = instruction.exec_form().map_or_else(|| instruction.args.clone(), |e| e.join(" "));
+    for heredoc in &instruction.heredocs {
+        text.push('\n');
+        text.push_str(&heredoc.body.replace("\\\n", " "));
+    }
+    text
+}
+
+/// `hardcoded-arch` in RUN: URLs and paths. A RUN that derives the architecture
+/// itself (`$TARGETARCH`, `uname -m`) may name each one in its branches.
+pub(super) fn run_arch(instruction: &Instruction, add: &mut Add<'_>) {
+    let text = script(instruction);
+    let derives = ["TARGETARCH", "TARGETPLATFORM", "uname -m", "dpkg --print-architecture", "apk --print-arch"];
+    if derives.iter().any(|d| text.contains(d)) {
+        return;
+    }
+    let tokens = text.split(|c: char| c.is_whitespace() || "\"'`;|&()<>=".contains(c));
+    if let Some((word, arch)) = tokens.filter(|t| t.contains('/')).find_map(|t| Some((t, hardcoded_arch(t)?))) {
+        add(
+            instruction.line,
+            Rule::HardcodedArch,
+            format!("RUN hard-codes `{arch}` in `{word}`"),
+            ARCH_FIX.to_string(),
+        );
+    }
+}
+
+/// `hardcoded-arch` in COPY and ADD: every argument is a path or URL.
+pub(super) fn copy_arch(instruction: &Instruction, add: &mut Add<'_>) {
+    let words = instruction.words();
+    if let Some((word, arch)) = words.iter().filter(|w| !is_heredoc_word(w)).find_map(|w| Some((w, hardcoded_arch(w)?)))
+    {
+        let keyword = &instruction.keyword;
+        add(
+            instruction.line,
+            Rule::HardcodedArch,
+            format!("{keyword} hard-codes `{arch}` in `{word}`"),
+            ARCH_FIX.to_string(),
+        );
+    }
+}
+
+pub(super) fn is_heredoc_word(word: &str) -> bool {
+    word.trim_start_matches(|c: char| c.is_ascii_digit()).starts_with("<<")
+}

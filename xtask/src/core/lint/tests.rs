@@ -1,0 +1,269 @@
+use super::*;
+use crate::core::dockerignore::Glob;
+
+fn ctx() -> LintContext {
+    LintContext {
+        platforms: vec!["linux/amd64".to_string(), "linux/arm64".to_string()],
+        context: Utf8PathBuf::from("images/t"),
+        ..LintContext::default()
+    }
+}
+
+fn found_with(text: &str, ctx: &LintContext) -> Vec<(usize, &'static str)> {
+    lint(Utf8Path::new("images/t/Dockerfile"), text, ctx).iter().map(|f| (f.line, f.rule.id())).collect()
+}
+
+fn found(text: &str) -> Vec<(usize, &'static str)> {
+    found_with(text, &ctx())
+}
+
+fn messages(text: &str, ctx: &LintContext) -> Vec<String> {
+    lint(Utf8Path::new("images/t/Dockerfile"), text, ctx).iter().map(|f| f.to_string()).collect()
+}
+
+#[test]
+fn clean_dockerfile_has_no_findings() {
+    let text = "# syntax=docker/dockerfile:1\nARG DEBIAN=debian:12.5\nFROM ${DEBIAN} AS build\nRUN --mount=type=cache,target=/var/cache/apt apt-get update && apt-get install -y curl\nFROM scratch\nCOPY --from=build /usr/bin/curl /curl\nUSER 65534:65534\n";
+    assert_eq!(found(text), []);
+}
+
+#[test]
+fn root_user() {
+    assert_eq!(found("FROM debian:12\nRUN true\n"), [(1, "root-user")], "no USER at all");
+    for user in ["0", "root", "0:0", "root:root"] {
+        assert_eq!(found(&format!("FROM debian:12\nUSER {user}\n")), [(2, "root-user")], "USER {user}");
+    }
+    assert_eq!(found("FROM debian:12\nUSER 0:0\nRUN true\nUSER 65534:65534\n"), []);
+    assert_eq!(found("FROM debian:12\nUSER 1000\nRUN true\nUSER root\n"), [(4, "root-user")]);
+    assert_eq!(found("FROM debian:12\nARG RUN_AS=root\nUSER ${RUN_AS}\n"), [(3, "root-user")]);
+    assert_eq!(found("FROM debian:12\nUSER $UNKNOWN\n"), [], "an unresolved user is taken as meant non-root");
+    assert_eq!(found("FROM debian:12 AS base\nUSER 1000\nFROM base\nRUN true\n"), [], "inherited from a stage");
+    assert_eq!(found("FROM debian:12 AS base\nUSER 1000\nFROM debian:12\n"), [(3, "root-user")]);
+    assert_eq!(found("FROM debian:12\nUSER 1000\nFROM scratch\n"), [(3, "root-user")], "only the final stage");
+}
+
+#[test]
+fn root_user_follows_in_repo_parents() {
+    let text = "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN true\n";
+    let mut ctx = ctx();
+    ctx.parents.insert("BASE_IMAGE".to_string(), Inherited { user: Some(User::NonRoot), healthcheck: false });
+    assert_eq!(found_with(text, &ctx), []);
+    ctx.parents.insert("BASE_IMAGE".to_string(), Inherited { user: Some(User::Root), healthcheck: false });
+    assert_eq!(messages(text, &ctx), ["images/t/Dockerfile:2: root-user: the final stage inherits root from its in-repo parent and sets no USER\n  fix: end the final stage with a non-root `USER`, e.g. `USER 65534:65534`"]);
+    ctx.parents.insert("BASE_IMAGE".to_string(), Inherited::default());
+    assert_eq!(found_with(text, &ctx), [(2, "root-user")]);
+
+    let parent = "FROM scratch\nUSER 0\nHEALTHCHECK CMD true\nUSER 65534\n";
+    assert_eq!(inherited(parent, &ctx), Inherited { user: Some(User::NonRoot), healthcheck: true });
+    assert_eq!(inherited("FROM scratch\nHEALTHCHECK NONE\n", &ctx), Inherited::default());
+}
+
+#[test]
+fn healthcheck_for_services() {
+    let text = "FROM nginx:1.27\nUSER 101\nEXPOSE 8080/tcp\n";
+    assert_eq!(messages(text, &ctx()), ["images/t/Dockerfile:3: healthcheck: the image EXPOSEs 8080/tcp but declares no HEALTHCHECK\n  fix: add e.g. `HEALTHCHECK CMD wget -q -O /dev/null http://127.0.0.1:8080/ || exit 1`"]);
+    assert_eq!(found("FROM nginx:1.27\nUSER 101\nEXPOSE 80\nHEALTHCHECK CMD curl -f http://localhost/\n"), []);
+    assert_eq!(found("FROM nginx:1.27\nUSER 101\nEXPOSE 80\nHEALTHCHECK NONE\n"), [(3, "healthcheck")]);
+    assert_eq!(found("FROM nginx:1.27 AS a\nEXPOSE 80\nFROM nginx:1.27\nUSER 101\n"), [], "not a service");
+    let mut ctx = ctx();
+    ctx.parents.insert("BASE_IMAGE".to_string(), Inherited { user: Some(User::NonRoot), healthcheck: true });
+    assert_eq!(found_with("ARG BASE_IMAGE\nFROM $BASE_IMAGE\nEXPOSE 80\n", &ctx), [], "inherited HEALTHCHECK");
+}
+
+#[test]
+fn unpinned_base() {
+    let user = "\nUSER 1\n";
+    let cases: [(&str, Vec<(usize, &str)>); 11] = [
+        ("FROM debian", vec![(1, "unpinned-base")]),
+        ("FROM debian:latest", vec![(1, "unpinned-base")]),
+        ("FROM node:lts-alpine", vec![(1, "unpinned-base")]),
+        ("FROM localhost:5000/debian", vec![(1, "unpinned-base")]),
+        ("FROM debian:12.5", vec![]),
+        ("FROM debian:bookworm-slim", vec![]),
+        ("FROM localhost:5000/debian:12", vec![]),
+        ("FROM debian@sha256:0123", vec![]),
+        ("FROM --platform=$BUILDPLATFORM scratch", vec![]),
+        ("ARG V=12\nARG IMG=debian:${V}\nFROM $IMG AS Build\nFROM build", vec![]),
+        ("ARG IMG\nFROM ${IMG}", vec![(2, "unpinned-base")]),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(found(&format!("{text}{user}")), expected, "{text}");
+    }
+    let text = "ARG IMG=debian\nFROM ${IMG}\nUSER 1\n";
+    assert_eq!(messages(text, &ctx()), ["images/t/Dockerfile:2: unpinned-base: base image `debian` has no tag, so it means `latest`\n  fix: pin a version tag or a digest, e.g. `FROM debian:<version>` or `FROM debian@sha256:<digest>`"]);
+    let mut ctx = ctx();
+    ctx.args.insert("IMG".to_string(), "debian:12".to_string());
+    assert_eq!(found_with(text, &ctx), [], "image.toml args override ARG defaults");
+    assert_eq!(
+        found_with("FROM build\nUSER 1\nFROM debian:12 AS build\nUSER 1\n", &ctx)[0],
+        (1, "unpinned-base"),
+        "a stage named later is an image"
+    );
+    let mut ctx = self::ctx();
+    ctx.parents.insert("BASE_IMAGE".to_string(), Inherited { user: Some(User::NonRoot), healthcheck: false });
+    assert_eq!(found_with("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n", &ctx), [], "in-repo parents are pinned by digest");
+}
+
+#[test]
+fn hardcoded_arch() {
+    let head = "FROM debian:12\nUSER 1\n";
+    let cases: [(&str, Vec<(usize, &str)>); 8] = [
+        ("RUN curl -fsSLo /t.tgz https://example.test/tool-linux-amd64.tgz", vec![(3, "hardcoded-arch")]),
+        ("RUN ln -s /usr/lib/x86_64-linux-gnu/libz.so /lib/", vec![(3, "hardcoded-arch")]),
+        ("ADD https://example.test/aarch64/tool /usr/bin/", vec![(3, "hardcoded-arch")]),
+        ("COPY bin/arm64/tool /usr/bin/", vec![(3, "hardcoded-arch")]),
+        ("ARG TARGETARCH\nRUN curl -o /t https://example.test/tool-${TARGETARCH}", vec![]),
+        (
+            "RUN case \"$TARGETARCH\" in amd64) a=x86_64;; arm64) a=aarch64;; esac; curl https://x.test/$a/x86_64",
+            vec![],
+        ),
+        ("RUN dpkg --add-architecture arm64 && echo amd64", vec![]),
+        ("RUN curl https://example.test/tool-arm64v8.tgz", vec![]),
+    ];
+    let mut ctx = ctx();
+    ctx.files = BTreeSet::from(["bin".to_string(), "bin/arm64".to_string(), "bin/arm64/tool".to_string()]);
+    for (text, expected) in cases {
+        assert_eq!(found_with(&format!("{head}{text}\n"), &ctx), expected, "{text}");
+    }
+}
+
+#[test]
+fn secret_in_arg() {
+    let text = "ARG NPM_TOKEN\nFROM debian:12\nARG VERSION=1 DB_PASSWORD=x\nENV API_SECRET=s GPG_KEY=abc KEYBOARD=us\nENV LEGACY_TOKEN value\nUSER 1\n";
+    assert_eq!(
+        found(text),
+        [(1, "secret-in-arg"), (3, "secret-in-arg"), (4, "secret-in-arg"), (4, "secret-in-arg"), (5, "secret-in-arg")]
+    );
+    let first = &lint(Utf8Path::new("D"), text, &ctx())[0];
+    assert_eq!(
+        first.fix,
+        "use a BuildKit secret: `RUN --mount=type=secret,id=npm_token,env=NPM_TOKEN ...` and `--secret` at build time"
+    );
+}
+
+#[test]
+fn package_cache() {
+    let head = "FROM debian:12\nUSER 1\n";
+    let cases: [(&str, Vec<(usize, &str)>); 14] = [
+        ("RUN apt-get update && apt-get install -y curl", vec![(3, "package-cache")]),
+        ("RUN apt-get update && apt-get install -y curl && rm -rf /var/lib/apt/lists/*", vec![]),
+        (
+            "RUN --mount=type=cache,id=apt-${TARGETARCH},target=/var/cache/apt,sharing=locked apt-get install -y curl",
+            vec![],
+        ),
+        ("RUN --mount=type=bind,target=/var/cache/apt apt-get install -y curl", vec![(3, "package-cache")]),
+        ("RUN DEBIAN_FRONTEND=noninteractive sudo apt -y install curl", vec![(3, "package-cache")]),
+        ("RUN pip install requests", vec![(3, "package-cache")]),
+        ("RUN python3 -m pip install --no-cache-dir requests", vec![]),
+        ("RUN --mount=type=cache,target=/root/.cache/pip pip3 install requests", vec![]),
+        ("ENV PIP_NO_CACHE_DIR=1\nRUN pip install requests", vec![]),
+        ("RUN apk add curl", vec![(3, "package-cache")]),
+        ("RUN apk add --no-cache curl", vec![]),
+        ("RUN npm ci && npm run build", vec![(3, "package-cache")]),
+        ("RUN npm ci && npm cache clean --force", vec![]),
+        ("RUN [\"apt-get\", \"install\", \"-y\", \"curl\"]", vec![(3, "package-cache")]),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(found(&format!("{head}{text}\n")), expected, "{text}");
+    }
+    let text = format!("{head}RUN <<EOF\napt-get update\napt-get install -y \\\n  curl\npip install x\nEOF\n");
+    assert_eq!(
+        messages(&text, &ctx()),
+        [
+            "images/t/Dockerfile:3: package-cache: `apt-get install` leaves the apt package lists in the layer\n  fix: end the same RUN with `&& rm -rf /var/lib/apt/lists/*`, or use `RUN --mount=type=cache,target=/var/cache/apt --mount=type=cache,target=/var/lib/apt`",
+            "images/t/Dockerfile:3: package-cache: `pip install` keeps pip's download cache in the layer\n  fix: add `--no-cache-dir`, or use `RUN --mount=type=cache,target=/root/.cache/pip`",
+        ]
+    );
+}
+
+#[test]
+fn lines_after_continuations_and_heredocs() {
+    // Heredoc bodies hold instruction-like text that must not count as instructions.
+    let text = "FROM debian:12\nRUN apt-get update \\\n  # comment\n && apt-get install -y curl \\\n && rm -rf /var/lib/apt/lists/*\nARG GITHUB_TOKEN\nRUN <<EOF\nUSER root\nARG NPM_TOKEN\nEOF\nCOPY <<-EOF /etc/motd\n\tENV API_PASSWORD=x\n\tEOF\nUSER 1000\nENV DB_PASSWORD=x\n";
+    assert_eq!(found(text), [(6, "secret-in-arg"), (15, "secret-in-arg")]);
+}
+
+#[test]
+fn missing_source() {
+    let mut ctx = ctx();
+    ctx.files = ["site", "site/index.html", "site/logs", "site/logs/a.log", "app.py", "notes.md", "docs", "docs/x.md"]
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    ctx.dockerignore = Some("# logs stay out\nsite/logs\n*.md\n!docs/*.md\n".to_string());
+    let head = "FROM debian:12\nUSER 1\n";
+    let cases: [(&str, Vec<(usize, &str)>); 12] = [
+        ("COPY site/ app.py ./ /srv/", vec![]),
+        ("COPY ./site/../app.py /srv/", vec![]),
+        ("COPY [\"app.py\", \"/srv/\"]", vec![]),
+        ("COPY missing.txt /srv/", vec![(3, "missing-source")]),
+        ("COPY site/logs /srv/", vec![(3, "missing-source")]),
+        ("COPY notes.md /srv/", vec![(3, "missing-source")]),
+        ("COPY docs /srv/", vec![]),
+        ("COPY *.py /srv/", vec![]),
+        ("COPY *.txt /srv/", vec![(3, "missing-source")]),
+        ("COPY --from=build /nowhere /srv/\nADD https://example.test/x.tgz /srv/", vec![]),
+        ("ARG WHERE\nCOPY ${WHERE}/x /srv/\nCOPY <<EOF /srv/x\nhi\nEOF", vec![]),
+        ("ARG TARGETARCH\nADD rootfs/${TARGETARCH}.tar /", vec![(4, "missing-source")]),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(found_with(&format!("{head}{text}\n"), &ctx), expected, "{text}");
+    }
+    let messages = messages(&format!("{head}COPY site/logs missing /srv/\n"), &ctx);
+    assert_eq!(
+        messages,
+        [
+            "images/t/Dockerfile:3: missing-source: COPY source `site/logs` is excluded by .dockerignore (line 2: `site/logs`)\n  fix: add `!site/logs` to .dockerignore after line 2, or remove that pattern",
+            "images/t/Dockerfile:3: missing-source: COPY source `missing` is not in the build context images/t\n  fix: create images/t/missing or fix the path: sources are relative to the context",
+        ]
+    );
+}
+
+#[test]
+fn generated_rootfs_tarballs_count_as_present() {
+    let text =
+        "FROM scratch\nARG TARGETARCH\nARG TARGETVARIANT\nADD rootfs/${TARGETARCH}${TARGETVARIANT}.tar /\nUSER 1\n";
+    let mut ctx = ctx();
+    ctx.platforms.push("linux/arm/v7".to_string());
+    assert_eq!(
+        messages(text, &ctx)[0].lines().next().unwrap(),
+        "images/t/Dockerfile:4: missing-source: ADD source `rootfs/${TARGETARCH}${TARGETVARIANT}.tar` for linux/amd64 is not in the build context images/t"
+    );
+    ctx.rootfs = true;
+    assert_eq!(found_with(text, &ctx), []);
+    ctx.dockerignore = Some("rootfs/armv7.tar\n".to_string());
+    assert_eq!(found_with(text, &ctx), [(4, "missing-source")], ".dockerignore still applies");
+}
+
+#[test]
+fn allow_turns_rules_off() {
+    let mut ctx = ctx();
+    ctx.allow = vec![Rule::RootUser, Rule::UnpinnedBase];
+    assert_eq!(found_with("FROM debian\nARG SECRET\n", &ctx), [(2, "secret-in-arg")]);
+}
+
+#[test]
+fn rule_ids_round_trip() {
+    for rule in Rule::ALL {
+        assert_eq!(Rule::from_id(rule.id()), Some(rule));
+        assert_eq!(serde_json::to_value(rule).unwrap(), rule.id());
+    }
+    assert_eq!(Rule::from_id("root"), None);
+}
+
+#[test]
+fn wildcards_for_copy_sources() {
+    let glob = Glob::new("src/*.r[st]", false);
+    assert!(glob.matches("src/a.rs") && glob.matches("src/b.rt"));
+    assert!(!glob.matches("src/a/b.rs") && !glob.matches("src/a.ru"));
+    assert!(!Glob::new("**.rs", false).matches("a/b.rs"), "`**` is `*` for COPY");
+    assert!(Glob::new("[^a]?", false).matches("bc") && !Glob::new("[^a]?", false).matches("ac"));
+    // Backtracking alone would take longer than the age of the universe on these.
+    let name = "a".repeat(200);
+    assert!(!Glob::new(&format!("{}b", "*a".repeat(40)), false).matches(&name));
+    assert!(Glob::new(&format!("{}a", "*a".repeat(40)), false).matches(&name));
+    let dirs = format!("{}b", "**/".repeat(50));
+    assert!(!Glob::new(&dirs, true).matches(&format!("{}a", "x/".repeat(100))));
+    assert!(Glob::new(&dirs, true).matches(&format!("{}b", "x/".repeat(100))));
+    assert!(!Glob::new(&"*".repeat(5000), false).matches(""), "longer than any path");
+}
