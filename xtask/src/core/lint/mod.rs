@@ -11,9 +11,11 @@ use serde::Serialize;
 use crate::core::dockerfile::{self, Dockerfile, Expanded, Instruction, Stage};
 use crate::core::dockerignore::DockerIgnore;
 use crate::core::severity::Severity;
+use crate::oci::reference::repository_of;
 
 mod arch;
 mod cache;
+mod images;
 mod sources;
 
 /// A policy rule; its id is what `[lint] allow` names.
@@ -23,7 +25,10 @@ pub enum Rule {
     RootUser,
     Healthcheck,
     UnpinnedBase,
+    InRepoByName,
+    UnpinnedCopyFrom,
     HardcodedArch,
+    AddChecksum,
     SecretInArg,
     PackageCache,
     MissingSource,
@@ -33,11 +38,14 @@ pub enum Rule {
 
 impl Rule {
     /// The rules `[lint] allow` may name: all but `syntax`, as BuildKit would not build the file.
-    pub const ALL: [Rule; 7] = [
+    pub const ALL: [Rule; 10] = [
         Rule::RootUser,
         Rule::Healthcheck,
         Rule::UnpinnedBase,
+        Rule::InRepoByName,
+        Rule::UnpinnedCopyFrom,
         Rule::HardcodedArch,
+        Rule::AddChecksum,
         Rule::SecretInArg,
         Rule::PackageCache,
         Rule::MissingSource,
@@ -48,7 +56,10 @@ impl Rule {
             Rule::RootUser => "root-user",
             Rule::Healthcheck => "healthcheck",
             Rule::UnpinnedBase => "unpinned-base",
+            Rule::InRepoByName => "in-repo-by-name",
+            Rule::UnpinnedCopyFrom => "unpinned-copy-from",
             Rule::HardcodedArch => "hardcoded-arch",
+            Rule::AddChecksum => "add-checksum",
             Rule::SecretInArg => "secret-in-arg",
             Rule::PackageCache => "package-cache",
             Rule::MissingSource => "missing-source",
@@ -63,7 +74,7 @@ impl Rule {
     /// Errors stop `build`; warnings (size and operability) are printed and the build goes on.
     pub fn severity(self) -> Severity {
         match self {
-            Rule::Healthcheck | Rule::PackageCache => Severity::Warning,
+            Rule::Healthcheck | Rule::PackageCache | Rule::AddChecksum => Severity::Warning,
             _ => Severity::Error,
         }
     }
@@ -119,6 +130,9 @@ pub struct LintContext {
     pub platforms: Vec<String>,
     /// In-repo parents by the build arg that carries them (`BASE_IMAGE`), with what they hand down.
     pub parents: BTreeMap<String, Inherited>,
+    /// Every other in-repo image's repositories (`localhost:5000/acme/base`, as
+    /// `oci::reference::repository_of` writes them) to the build arg that carries it.
+    pub in_repo: BTreeMap<String, String>,
     /// Workspace-relative build context, for messages.
     pub context: Utf8PathBuf,
     /// Every file and directory in the build context, relative to it, `/`-separated.
@@ -154,6 +168,7 @@ pub fn lint(file: &Utf8Path, dockerfile_text: &str, ctx: &LintContext) -> Vec<Fi
     for arg in doc.global_args() {
         secret_names(arg, &mut add);
     }
+    images::copy_from(&doc, ctx, &mut add);
     let ignore = DockerIgnore::parse(ctx.dockerignore.as_deref().unwrap_or(""));
     for (index, stage) in analysis.stages.iter().enumerate() {
         analysis.check_base(index, &mut add);
@@ -167,6 +182,7 @@ pub fn lint(file: &Utf8Path, dockerfile_text: &str, ctx: &LintContext) -> Vec<Fi
                 }
                 "COPY" | "ADD" => {
                     arch::copy_arch(instruction, &mut add);
+                    images::add_checksum(instruction, &mut add);
                     sources::sources(instruction, &scope, &ignore, ctx, &mut add);
                 }
                 _ => {}
@@ -199,6 +215,8 @@ enum Base {
     Stage(usize),
     /// An in-repo parent, by the build arg that carries it.
     Parent(String),
+    /// An in-repo image named literally (`localhost:5000/acme/base:main`), by its build arg.
+    Named(String, String),
     External(String),
     /// The expression expands to nothing.
     Unresolved,
@@ -241,6 +259,8 @@ impl<'a> Analysis<'a> {
                 Base::Scratch
             } else if let Some(&earlier) = named.get(&lower) {
                 Base::Stage(earlier)
+            } else if let Some(arg) = ctx.in_repo.get(&repository_of(&resolved)) {
+                Base::Named(resolved, arg.clone())
             } else {
                 Base::External(resolved)
             };
@@ -263,6 +283,9 @@ impl<'a> Analysis<'a> {
         }
         let mut facts = match &self.bases[root] {
             Base::Parent(arg) => Facts { inherited: self.ctx.parents[arg], user_line: None },
+            Base::Named(_, arg) => {
+                Facts { inherited: self.ctx.parents.get(arg).copied().unwrap_or_default(), user_line: None }
+            }
             _ => Facts::default(),
         };
         for &stage in chain.iter().rev() {
@@ -309,6 +332,10 @@ impl<'a> Analysis<'a> {
                     Some(_) => return,
                 };
                 add(from.line, Rule::UnpinnedBase, format!("base image `{reference}` {why}"), pin_fix(name));
+            }
+            Base::Named(reference, arg) => {
+                let (message, fix) = images::by_name("FROM", reference, arg);
+                add(from.line, Rule::InRepoByName, message, fix);
             }
             Base::Scratch | Base::Stage(_) | Base::Parent(_) => {}
         }

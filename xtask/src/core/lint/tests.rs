@@ -110,7 +110,7 @@ fn hardcoded_arch() {
     let cases: [(&str, Vec<(usize, &str)>); 8] = [
         ("RUN curl -fsSLo /t.tgz https://example.test/tool-linux-amd64.tgz", vec![(3, "hardcoded-arch")]),
         ("RUN ln -s /usr/lib/x86_64-linux-gnu/libz.so /lib/", vec![(3, "hardcoded-arch")]),
-        ("ADD https://example.test/aarch64/tool /usr/bin/", vec![(3, "hardcoded-arch")]),
+        ("ADD --checksum=sha256:0123 https://example.test/aarch64/tool /usr/bin/", vec![(3, "hardcoded-arch")]),
         ("COPY bin/arm64/tool /usr/bin/", vec![(3, "hardcoded-arch")]),
         ("ARG TARGETARCH\nRUN curl -o /t https://example.test/tool-${TARGETARCH}", vec![]),
         (
@@ -202,7 +202,7 @@ fn missing_source() {
         ("COPY docs /srv/", vec![]),
         ("COPY *.py /srv/", vec![]),
         ("COPY *.txt /srv/", vec![(3, "missing-source")]),
-        ("COPY --from=build /nowhere /srv/\nADD https://example.test/x.tgz /srv/", vec![]),
+        ("COPY --from=0 /nowhere /srv/\nADD --checksum=sha256:0123 https://example.test/x.tgz /srv/", vec![]),
         ("ARG WHERE\nCOPY ${WHERE}/x /srv/\nCOPY <<EOF /srv/x\nhi\nEOF", vec![]),
         ("ARG TARGETARCH\nADD rootfs/${TARGETARCH}.tar /", vec![(4, "missing-source")]),
     ];
@@ -266,4 +266,69 @@ fn wildcards_for_copy_sources() {
     assert!(!Glob::new(&dirs, true).matches(&format!("{}a", "x/".repeat(100))));
     assert!(Glob::new(&dirs, true).matches(&format!("{}b", "x/".repeat(100))));
     assert!(!Glob::new(&"*".repeat(5000), false).matches(""), "longer than any path");
+}
+
+#[test]
+fn in_repo_images_named_literally() {
+    let mut ctx = ctx();
+    ctx.in_repo.insert("localhost:5000/acme/base".to_string(), "BASE_IMAGE".to_string());
+    ctx.parents.insert("BASE_IMAGE".to_string(), Inherited { user: Some(User::NonRoot), healthcheck: false });
+    let text = "FROM localhost:5000/acme/base:main\nRUN true\n";
+    assert_eq!(messages(text, &ctx), ["images/t/Dockerfile:1: in-repo-by-name: FROM names the in-repo image `localhost:5000/acme/base:main` by name, so the build takes whatever that tag holds, not the parent this run builds\n  fix: declare `ARG BASE_IMAGE` before the first FROM and write `FROM ${BASE_IMAGE}`: `build` passes the parent pinned by digest"]);
+    // What the parent hands down still counts: USER 1000 there, so no root-user here.
+    assert_eq!(
+        found_with("ARG B=LOCALHOST:5000/acme/base\nFROM $B\n", &ctx),
+        [(2, "in-repo-by-name")],
+        "not unpinned-base"
+    );
+    ctx.parents.insert("BASE_IMAGE".to_string(), Inherited::default());
+    assert_eq!(found_with(text, &ctx), [(1, "root-user"), (1, "in-repo-by-name")]);
+    let text = "FROM scratch\nCOPY --from=localhost:5000/acme/base:main /a /a\nRUN --mount=from=localhost:5000/acme/base@sha256:0123,target=/b true\nUSER 1\n";
+    let found = messages(text, &ctx);
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(found[0].ends_with("fix: declare `ARG BASE_IMAGE` before the first FROM, add `FROM ${BASE_IMAGE} AS base` and use `--from=base`: `build` passes the parent pinned by digest"), "{}", found[0]);
+    assert!(found[1].starts_with("images/t/Dockerfile:3: in-repo-by-name: RUN --mount=from names"), "{}", found[1]);
+    // Through the build arg it is pinned; another registry is external.
+    let text = "ARG BASE_IMAGE\nFROM ${BASE_IMAGE} AS base\nFROM other.test/acme/base:main\nCOPY --from=${BASE_IMAGE} /a /a\nUSER 1\n";
+    assert_eq!(found_with(text, &ctx), []);
+}
+
+#[test]
+fn unpinned_copy_from() {
+    let head = "FROM debian:12 AS build\nUSER 1\n";
+    let cases: [(&str, Vec<(usize, &str)>); 8] = [
+        ("COPY --from=composer:2 /usr/bin/composer /usr/bin/", vec![(3, "unpinned-copy-from")]),
+        ("COPY --from=composer:2@sha256:0123 /usr/bin/composer /usr/bin/", vec![]),
+        ("ADD --from=tools.test/t /x /x", vec![(3, "unpinned-copy-from")]),
+        (
+            "RUN --mount=type=bind,from=node:20,source=/usr/local/bin/node,target=/n /n -v",
+            vec![(3, "unpinned-copy-from")],
+        ),
+        ("RUN --mount=type=cache,target=/root/.cache true", vec![]),
+        ("COPY --from=build /a /b", vec![]),
+        ("COPY --from=0 /a /b", vec![]),
+        ("ARG TOOLS\nCOPY --from=${TOOLS} /a /b", vec![]),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(found(&format!("{head}{text}\n")), expected, "{text}");
+    }
+    assert_eq!(messages(&format!("{head}COPY --from=composer:2 /c /c\n"), &ctx()), ["images/t/Dockerfile:3: unpinned-copy-from: COPY --from image `composer:2` is not pinned by digest, so what it brings changes when the tag moves\n  fix: pin it: `composer:2@sha256:<digest>` (`docker buildx imagetools inspect composer:2` shows the digest)"]);
+}
+
+#[test]
+fn add_checksum() {
+    let head = "FROM debian:12\nUSER 1\n";
+    let cases: [(&str, Vec<(usize, &str)>); 6] = [
+        ("ADD https://example.test/app-1.2.tar.gz /opt/", vec![(3, "add-checksum")]),
+        ("ADD --checksum=sha256:0123 https://example.test/app-1.2.tar.gz /opt/", vec![]),
+        ("ADD https://example.test/app.git#v1.2 /src", vec![]),
+        ("ADD git@example.test:app.git /src", vec![]),
+        ("ADD app.tar.gz /opt/", vec![(3, "missing-source")]),
+        ("COPY https://example.test/x /x", vec![]),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(found(&format!("{head}{text}\n")), expected, "{text}");
+    }
+    let text = format!("{head}ARG TARGETARCH\nADD https://example.test/app-${{TARGETARCH}}.tgz /opt/\n");
+    assert_eq!(messages(&text, &ctx()), ["images/t/Dockerfile:4: add-checksum: ADD downloads `https://example.test/app-${TARGETARCH}.tgz` without `--checksum`, so a changed or tampered file goes unnoticed\n  fix: the file differs per architecture: download it in a `RUN` that checks each architecture's sha256 (`case \"$TARGETARCH\"` and `sha256sum -c`)"]);
 }
