@@ -5,9 +5,13 @@ use crate::core::dockerfile::Instruction;
 
 const ARCH_FIX: &str = "declare `ARG TARGETARCH` and use `${TARGETARCH}` (map it where a vendor spells it differently: `case $TARGETARCH in amd64) a=x86_64;; arm64) a=aarch64;; esac`)";
 
-/// An architecture name standing alone in `word` (`tool-amd64.tgz`, `/usr/lib/x86_64-linux-gnu`).
+/// Architecture names as vendors spell them in file names and paths.
+const ARCH_WORDS: [&str; 8] = ["x86_64", "amd64", "x64", "linux64", "aarch64", "arm64", "armhf", "i386"];
+
+/// An architecture name standing alone in `word` (`tool-amd64.tgz`, `/usr/lib/x86_64-linux-gnu`,
+/// `node-v20.11.1-linux-x64.tar.xz`).
 pub(super) fn hardcoded_arch(word: &str) -> Option<&'static str> {
-    ["x86_64", "amd64", "aarch64", "arm64"].into_iter().find(|arch| {
+    ARCH_WORDS.into_iter().find(|arch| {
         word.match_indices(arch).any(|(at, _)| {
             let before = word[..at].chars().next_back();
             let after = word[at + arch.len()..].chars().next();
@@ -57,7 +61,41 @@ pub(super) fn copy_arch(instruction: &Instruction, add: &mut Add<'_>) {
             format!("{keyword} hard-codes `{arch}` in `{word}`"),
             ARCH_FIX.to_string(),
         );
+    } else if let Some((url, binary)) = release_binary(instruction) {
+        add(
+            instruction.line,
+            Rule::HardcodedArch,
+            format!("ADD downloads the release binary `{binary}` from `{url}`: one architecture's build, on every platform"),
+            format!("download the release's asset for each architecture: `ARG TARGETARCH` and `ADD <release>/{binary}-${{TARGETARCH}} <dest>` (or a `RUN` with `case \"$TARGETARCH\"` where the names differ)"),
+        );
     }
+}
+
+/// An `ADD` of a release asset without an extension or any architecture in its URL (tini's
+/// `.../releases/download/v0.19.0/tini`): vendors publish such a name for amd64 alone.
+fn release_binary(instruction: &Instruction) -> Option<(String, String)> {
+    if instruction.keyword != "ADD" {
+        return None;
+    }
+    let words = instruction.words();
+    let (_, sources) = words.split_last()?;
+    sources.iter().find_map(|url| {
+        let lower = url.to_ascii_lowercase();
+        let path = lower.split(['?', '#']).next().unwrap_or_default();
+        let name = path.rsplit('/').next().unwrap_or_default();
+        let arch_var = ["TARGETARCH", "TARGETPLATFORM", "ARCH"].iter().any(|v| url.contains(v));
+        let binary = lower.starts_with("http")
+            && path.contains("/releases/download/")
+            && !name.is_empty()
+            && !name.contains('.')
+            && !arch_var;
+        binary.then(|| {
+            (
+                url.clone(),
+                url.split(['?', '#']).next().unwrap_or_default().rsplit('/').next().unwrap_or_default().to_string(),
+            )
+        })
+    })
 }
 
 pub(super) fn is_heredoc_word(word: &str) -> bool {

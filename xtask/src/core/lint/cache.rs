@@ -53,6 +53,9 @@ enum Tool {
     Pip,
     Apk,
     Npm,
+    Yarn,
+    Pnpm,
+    Gem,
 }
 
 fn tool(command: &[String]) -> Option<Tool> {
@@ -69,9 +72,22 @@ fn tool(command: &[String]) -> Option<Tool> {
         }
         "apk" if has("add") => Some(Tool::Apk),
         "npm" if ["install", "i", "ci"].into_iter().any(has) => Some(Tool::Npm),
+        // A bare `yarn` installs.
+        "yarn" if command.len() == 1 || ["install", "add"].into_iter().any(|v| command[1] == v) => Some(Tool::Yarn),
+        "pnpm" if ["install", "i", "add", "fetch"].into_iter().any(has) => Some(Tool::Pnpm),
+        "gem" if has("install") => Some(Tool::Gem),
+        "bundle" | "bundler" if command.len() == 1 || command[1] == "install" => Some(Tool::Gem),
         _ if pip && has("install") => Some(Tool::Pip),
         _ => None,
     }
+}
+
+/// The directory a `--cache DIR` or `--cache=DIR` style flag moves the cache to.
+fn cache_dir(command: &[String], flag: &str) -> Option<String> {
+    command.iter().enumerate().find_map(|(i, w)| match w.strip_prefix(flag)? {
+        "" => command.get(i + 1).cloned(),
+        rest => rest.strip_prefix('=').map(str::to_string),
+    })
 }
 
 /// `package-cache`: package managers must not leave their caches in the layer.
@@ -83,6 +99,24 @@ pub(super) fn package_cache(instruction: &Instruction, scope: &Scope<'_>, add: &
     let removes = |prefix: &str| {
         commands.iter().any(|c| c[0] == "rm" && c[1..].iter().any(|w| w.trim_end_matches('*').starts_with(prefix)))
     };
+    // A path that names the tool, removed or under a cache mount: `/usr/local/share/.cache/yarn`.
+    let mentions = |w: &str, names: &[&str]| names.iter().any(|n| w.to_ascii_lowercase().contains(n));
+    let mounted_named = |names: &[&str]| mounts.iter().any(|m| mentions(m, names));
+    let removes_named = |names: &[&str]| {
+        commands.iter().any(|c| c[0] == "rm" && c[1..].iter().any(|w| !w.starts_with('-') && mentions(w, names)))
+    };
+    // A directory of the RUN's own choosing: under a cache mount, or removed again.
+    let inside = |dir: &str, of: &str| {
+        let of = of.trim_end_matches(['/', '*']);
+        !of.is_empty() && (dir == of || dir.starts_with(&format!("{of}/")))
+    };
+    let dir_clean = |dir: &str| {
+        let dir = dir.trim_end_matches('/');
+        mounts.iter().any(|m| inside(dir, m))
+            || commands.iter().any(|c| c[0] == "rm" && c[1..].iter().any(|w| !w.starts_with('-') && inside(dir, w)))
+    };
+    let command_is =
+        |words: &[&str]| commands.iter().any(|c| c.len() >= words.len() && c.iter().zip(words).all(|(a, b)| a == b));
     let mut reported = Vec::new();
     for command in &commands {
         let Some(tool) = tool(command) else { continue };
@@ -98,9 +132,24 @@ pub(super) fn package_cache(instruction: &Instruction, scope: &Scope<'_>, add: &
             Tool::Apk => {
                 has("--no-cache") || mounted(&["/var/cache/apk", "/etc/apk/cache"]) || removes("/var/cache/apk")
             }
-            Tool::Npm => {
-                mounts.iter().any(|m| m.ends_with("/.npm"))
-                    || commands.iter().any(|c| c.len() > 2 && c[0] == "npm" && c[1] == "cache" && c[2] == "clean")
+            Tool::Npm => match cache_dir(command, "--cache") {
+                Some(dir) => dir_clean(&dir) || command_is(&["npm", "cache", "clean"]),
+                None => mounts.iter().any(|m| m.ends_with("/.npm")) || command_is(&["npm", "cache", "clean"]),
+            },
+            Tool::Yarn => match cache_dir(command, "--cache-folder") {
+                Some(dir) => dir_clean(&dir) || command_is(&["yarn", "cache", "clean"]),
+                None => mounted_named(&["yarn"]) || removes_named(&["yarn"]) || command_is(&["yarn", "cache", "clean"]),
+            },
+            Tool::Pnpm => match cache_dir(command, "--store-dir") {
+                Some(dir) => dir_clean(&dir) || command_is(&["pnpm", "store", "prune"]),
+                None => mounted_named(&["pnpm"]) || removes_named(&["pnpm"]) || command_is(&["pnpm", "store", "prune"]),
+            },
+            Tool::Gem => {
+                // Read whole: `rm -rf "$(gem env gemdir)"/cache` holds a command substitution.
+                let removed = text.split(['\n', ';', '&', '|']).map(str::trim).any(|segment| {
+                    segment.starts_with("rm ") && mentions(segment, &["gem", "bundle"]) && segment.contains("cache")
+                });
+                mounted_named(&["gem", "bundle"]) || removed
             }
         };
         if clean || reported.contains(&tool) {
@@ -108,7 +157,10 @@ pub(super) fn package_cache(instruction: &Instruction, scope: &Scope<'_>, add: &
         }
         reported.push(tool);
         let verb = command[1..].iter().find(|w| !w.starts_with('-')).map_or("", String::as_str);
-        let what = format!("`{} {verb}`", command[0]);
+        let what = match verb {
+            "" => format!("`{}`", command[0]),
+            verb => format!("`{} {verb}`", command[0]),
+        };
         let (message, fix) = match tool {
             Tool::Apt => (
                 format!("{what} leaves the apt package lists in the layer"),
@@ -125,6 +177,18 @@ pub(super) fn package_cache(instruction: &Instruction, scope: &Scope<'_>, add: &
             Tool::Npm => (
                 format!("{what} keeps npm's cache in the layer"),
                 "use `RUN --mount=type=cache,target=/root/.npm`, or end the same RUN with `&& npm cache clean --force`",
+            ),
+            Tool::Yarn => (
+                format!("{what} keeps yarn's cache in the layer"),
+                "use `RUN --mount=type=cache,target=/usr/local/share/.cache/yarn` (yarn 1 as root), or end the same RUN with `&& yarn cache clean`",
+            ),
+            Tool::Pnpm => (
+                format!("{what} keeps pnpm's store in the layer"),
+                "use `RUN --mount=type=cache,target=/root/.local/share/pnpm/store` (or `--store-dir` on a cache mount), or end the same RUN with `&& pnpm store prune`",
+            ),
+            Tool::Gem => (
+                format!("{what} keeps the downloaded .gem files in the layer"),
+                "end the same RUN with `&& rm -rf \"$(gem env gemdir)\"/cache`, or use `RUN --mount=type=cache,target=/usr/local/bundle/cache`",
             ),
         };
         add(instruction.line, Rule::PackageCache, message, fix.to_string());

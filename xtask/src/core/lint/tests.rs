@@ -332,3 +332,84 @@ fn add_checksum() {
     let text = format!("{head}ARG TARGETARCH\nADD https://example.test/app-${{TARGETARCH}}.tgz /opt/\n");
     assert_eq!(messages(&text, &ctx()), ["images/t/Dockerfile:4: add-checksum: ADD downloads `https://example.test/app-${TARGETARCH}.tgz` without `--checksum`, so a changed or tampered file goes unnoticed\n  fix: the file differs per architecture: download it in a `RUN` that checks each architecture's sha256 (`case \"$TARGETARCH\"` and `sha256sum -c`)"]);
 }
+
+#[test]
+fn hardcoded_arch_as_vendors_spell_it() {
+    let head = "FROM debian:12\nUSER 1\n";
+    let cases: [(&str, Vec<(usize, &str)>); 12] = [
+        ("RUN curl -fsSLO https://nodejs.test/dist/v20.11.1/node-v20.11.1-linux-x64.tar.xz", vec![(3, "hardcoded-arch")]),
+        ("RUN curl -o r.tgz -L https://example.test/actions-runner-linux-x64-2.317.0.tar.gz", vec![(3, "hardcoded-arch")]),
+        ("RUN wget https://example.test/geckodriver-v0.34.0-linux64.tar.gz", vec![(3, "hardcoded-arch")]),
+        ("RUN ln -s /usr/lib/i386-linux-gnu/libc.so /lib/", vec![(3, "hardcoded-arch")]),
+        ("RUN curl -o /t https://example.test/tool_armhf.deb", vec![(3, "hardcoded-arch")]),
+        ("RUN dpkg --add-architecture i386", vec![]),
+        ("RUN curl -o /t https://example.test/linux-x64z/tool", vec![]),
+        (
+            "RUN case \"$TARGETARCH\" in amd64) a=x64;; arm64) a=arm64;; esac; curl -O https://nodejs.test/node-linux-$a.tar.xz",
+            vec![],
+        ),
+        ("ADD --checksum=sha256:0123 https://example.test/krallin/tini/releases/download/v0.19.0/tini /tini", vec![(3, "hardcoded-arch")]),
+        ("ARG TARGETARCH\nADD --checksum=sha256:0123 https://example.test/tini/releases/download/v0.19.0/tini-${TARGETARCH} /tini", vec![]),
+        ("ADD --checksum=sha256:0123 https://example.test/app/releases/download/v1/app-1.0.tar.gz /src/", vec![]),
+        ("ADD --checksum=sha256:0123 https://example.test/app/archive/v1 /src/", vec![]),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(found(&format!("{head}{text}\n")), expected, "{text}");
+    }
+    let text = format!(
+        "{head}ADD --checksum=sha256:0123 https://example.test/krallin/tini/releases/download/v0.19.0/tini /tini\n"
+    );
+    assert_eq!(messages(&text, &ctx()), ["images/t/Dockerfile:3: hardcoded-arch: ADD downloads the release binary `tini` from `https://example.test/krallin/tini/releases/download/v0.19.0/tini`: one architecture's build, on every platform\n  fix: download the release's asset for each architecture: `ARG TARGETARCH` and `ADD <release>/tini-${TARGETARCH} <dest>` (or a `RUN` with `case \"$TARGETARCH\"` where the names differ)"]);
+    let text = format!("{head}RUN curl -fsSLO https://nodejs.test/dist/node-v20.11.1-linux-x64.tar.xz\n");
+    assert_eq!(
+        lint(Utf8Path::new("D"), &text, &ctx())[0].message,
+        "RUN hard-codes `x64` in `https://nodejs.test/dist/node-v20.11.1-linux-x64.tar.xz`"
+    );
+}
+
+#[test]
+fn package_cache_of_node_and_ruby_tools() {
+    let head = "FROM debian:12\nUSER 1\n";
+    let cases: [(&str, Vec<(usize, &str)>); 24] = [
+        ("RUN npm install --cache /tmp/npm-cache", vec![(3, "package-cache")]),
+        ("RUN --mount=type=cache,target=/tmp/npm-cache npm install --cache /tmp/npm-cache", vec![]),
+        ("RUN npm ci --cache=/tmp/npm-cache && rm -rf /tmp/npm-cache", vec![]),
+        ("RUN npm ci --cache /tmp/npm-cache && rm -rf /tmp/*", vec![]),
+        ("RUN --mount=type=cache,target=/root/.npm npm ci --cache /tmp/npm-cache", vec![(3, "package-cache")]),
+        ("RUN yarn install --frozen-lockfile", vec![(3, "package-cache")]),
+        ("RUN yarn", vec![(3, "package-cache")]),
+        ("RUN yarn install --frozen-lockfile && yarn cache clean", vec![]),
+        ("RUN --mount=type=cache,target=/usr/local/share/.cache/yarn yarn install", vec![]),
+        ("RUN yarn install --cache-folder /tmp/y && rm -rf /tmp/y", vec![]),
+        ("RUN yarn build", vec![]),
+        ("RUN pnpm install --frozen-lockfile", vec![(3, "package-cache")]),
+        ("RUN --mount=type=cache,id=pnpm,target=/pnpm/store pnpm install --frozen-lockfile", vec![]),
+        ("RUN pnpm install && pnpm store prune", vec![]),
+        ("RUN pnpm install --store-dir /tmp/store && rm -rf /tmp/store", vec![]),
+        ("RUN pnpm run build", vec![]),
+        ("RUN corepack enable && pnpm i", vec![(3, "package-cache")]),
+        ("RUN gem install bundler:2.5.6", vec![(3, "package-cache")]),
+        ("RUN gem install bundler:2.5.6 && rm -rf \"$(gem env gemdir)\"/cache", vec![]),
+        ("RUN bundle install && rm -rf /usr/local/bundle/cache/*.gem", vec![]),
+        ("RUN bundle install", vec![(3, "package-cache")]),
+        ("RUN --mount=type=cache,target=/usr/local/bundle/cache bundle install", vec![]),
+        ("RUN bundle exec rake assets:precompile", vec![]),
+        ("RUN gem list", vec![]),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(found(&format!("{head}{text}\n")), expected, "{text}");
+    }
+    let text = format!("{head}RUN yarn && pnpm add x && gem install rails\n");
+    let fixes: Vec<String> = lint(Utf8Path::new("D"), &text, &ctx())
+        .into_iter()
+        .map(|f| format!("{}\n  fix: {}", f.message, f.fix))
+        .collect();
+    assert_eq!(
+        fixes,
+        [
+            "`yarn` keeps yarn's cache in the layer\n  fix: use `RUN --mount=type=cache,target=/usr/local/share/.cache/yarn` (yarn 1 as root), or end the same RUN with `&& yarn cache clean`",
+            "`pnpm add` keeps pnpm's store in the layer\n  fix: use `RUN --mount=type=cache,target=/root/.local/share/pnpm/store` (or `--store-dir` on a cache mount), or end the same RUN with `&& pnpm store prune`",
+            "`gem install` keeps the downloaded .gem files in the layer\n  fix: end the same RUN with `&& rm -rf \"$(gem env gemdir)\"/cache`, or use `RUN --mount=type=cache,target=/usr/local/bundle/cache`",
+        ]
+    );
+}
