@@ -15,6 +15,7 @@ use crate::oci::reference::repository_of;
 
 mod arch;
 mod cache;
+mod hints;
 mod images;
 mod sources;
 
@@ -166,7 +167,7 @@ pub fn lint(file: &Utf8Path, dockerfile_text: &str, ctx: &LintContext) -> Vec<Fi
         }
     };
     for arg in doc.global_args() {
-        secret_names(arg, &mut add);
+        secret_names(arg, false, &mut add);
     }
     images::copy_from(&doc, ctx, &mut add);
     let ignore = DockerIgnore::parse(ctx.dockerignore.as_deref().unwrap_or(""));
@@ -175,7 +176,7 @@ pub fn lint(file: &Utf8Path, dockerfile_text: &str, ctx: &LintContext) -> Vec<Fi
         let mut scope = Scope::new(ctx, &analysis.globals, doc.escape);
         for instruction in stage.body {
             match instruction.keyword.as_str() {
-                "ARG" | "ENV" => secret_names(instruction, &mut add),
+                "ARG" | "ENV" => secret_names(instruction, index + 1 == analysis.stages.len(), &mut add),
                 "RUN" => {
                     arch::run_arch(instruction, &mut add);
                     cache::package_cache(instruction, &scope, &mut add);
@@ -309,6 +310,30 @@ impl<'a> Analysis<'a> {
         facts
     }
 
+    /// The text of a stage and the stages it is built on (base image names, instructions,
+    /// heredoc bodies): what hints read to guess the image's tools.
+    fn chain_text(&self, index: usize) -> String {
+        let mut text = String::new();
+        let mut stage = index;
+        loop {
+            if let Base::External(name) | Base::Named(name, _) = &self.bases[stage] {
+                text.push_str(name);
+                text.push('\n');
+            }
+            for instruction in self.stages[stage].body {
+                text.push_str(&instruction.original);
+                text.push('\n');
+                for heredoc in &instruction.heredocs {
+                    text.push_str(&heredoc.body);
+                }
+            }
+            match self.bases[stage] {
+                Base::Stage(earlier) => stage = earlier,
+                _ => return text,
+            }
+        }
+    }
+
     /// `unpinned-base`: a registry image needs a version tag or a digest.
     fn check_base(&self, index: usize, add: &mut Add<'_>) {
         let from = self.stages[index].from;
@@ -367,12 +392,13 @@ impl<'a> Analysis<'a> {
         }
         let expose = self.stages[last].body.iter().find(|i| i.keyword == "EXPOSE");
         if let (Some(expose), false) = (expose, facts.inherited.healthcheck) {
-            let port = expose.words().first().map_or("8080".to_string(), |p| p.split('/').next().unwrap_or(p).into());
+            let ports: Vec<String> =
+                self.stages[last].body.iter().filter(|i| i.keyword == "EXPOSE").flat_map(|i| i.words()).collect();
             add(
                 expose.line,
                 Rule::Healthcheck,
                 format!("the image EXPOSEs {} but declares no HEALTHCHECK", expose.args),
-                format!("add e.g. `HEALTHCHECK CMD wget -q -O /dev/null http://127.0.0.1:{port}/ || exit 1`"),
+                hints::healthcheck_fix(&ports, &self.chain_text(last)),
             );
         }
     }
@@ -468,7 +494,7 @@ impl<'a> Scope<'a> {
 }
 
 /// `secret-in-arg`: ARG and ENV values stay in the image's history and config.
-fn secret_names(instruction: &Instruction, add: &mut Add<'_>) {
+fn secret_names(instruction: &Instruction, runtime: bool, add: &mut Add<'_>) {
     for (name, _) in instruction.assignments() {
         let upper = name.to_ascii_uppercase();
         let secret = ["TOKEN", "PASSWORD", "SECRET"].iter().any(|s| upper.contains(s)) || upper.ends_with("_KEY");
@@ -477,10 +503,7 @@ fn secret_names(instruction: &Instruction, add: &mut Add<'_>) {
                 instruction.line,
                 Rule::SecretInArg,
                 format!("{} `{name}` looks like a secret, and its value is kept in the image", instruction.keyword),
-                format!(
-                    "use a BuildKit secret: `RUN --mount=type=secret,id={},env={name} ...` and `--secret` at build time",
-                    name.to_ascii_lowercase()
-                ),
+                hints::secret_fix(&instruction.keyword, &name, runtime),
             );
         }
     }

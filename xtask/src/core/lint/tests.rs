@@ -413,3 +413,59 @@ fn package_cache_of_node_and_ruby_tools() {
         ]
     );
 }
+
+#[test]
+fn healthcheck_hints_fit_the_service() {
+    let fix = |text: &str| {
+        let findings = lint(Utf8Path::new("D"), text, &ctx());
+        findings.into_iter().find(|f| f.rule == Rule::Healthcheck).map(|f| f.fix).unwrap_or_default()
+    };
+    assert_eq!(
+        fix("FROM debian:12.5\nRUN apt-get install -y pgbouncer && rm -rf /var/lib/apt/lists/*\nUSER 70\nEXPOSE 6432\n"),
+        "add e.g. `HEALTHCHECK CMD pg_isready -h 127.0.0.1 -p 6432 || exit 1` (pg_isready comes with the PostgreSQL client package)",
+        "PgBouncer speaks the PostgreSQL protocol"
+    );
+    assert_eq!(
+        fix("FROM postgres:16.2\nUSER postgres\nEXPOSE 5432/tcp\n"),
+        "add e.g. `HEALTHCHECK CMD pg_isready -h 127.0.0.1 -p 5432 || exit 1`"
+    );
+    assert_eq!(
+        fix("FROM debian:12.5 AS build\nRUN true\nFROM build\nRUN apt-get install -y curl && rm -rf /var/lib/apt/lists/*\nUSER 1\nEXPOSE 9999 3000\n"),
+        "add e.g. `HEALTHCHECK CMD curl -fsS -o /dev/null http://127.0.0.1:3000/ || exit 1`",
+        "an HTTP port, probed with the curl the image has"
+    );
+    assert_eq!(
+        fix("FROM nginx:1.27-alpine\nUSER 101\nEXPOSE 8443\n"),
+        "add e.g. `HEALTHCHECK CMD wget -q --no-check-certificate -O /dev/null https://127.0.0.1:8443/ || exit 1`"
+    );
+    assert_eq!(
+        fix("FROM redis:7.2-alpine\nUSER 999\nEXPOSE 6379\n"),
+        "add a TCP probe, e.g. `HEALTHCHECK CMD nc -z 127.0.0.1 6379 || exit 1`",
+        "busybox has nc"
+    );
+    assert_eq!(
+        fix("FROM debian:12.5\nUSER 1\nEXPOSE 1883\n"),
+        "add a TCP probe, e.g. `HEALTHCHECK CMD bash -c '</dev/tcp/127.0.0.1/1883' || exit 1` (or the service's own client)",
+        "not HTTP: no wget"
+    );
+    assert_eq!(
+        fix("FROM php:8.3-fpm-alpine\nUSER 82\nEXPOSE 9000\n"),
+        "add a TCP probe, e.g. `HEALTHCHECK CMD nc -z 127.0.0.1 9000 || exit 1`",
+        "php-fpm speaks FastCGI"
+    );
+}
+
+#[test]
+fn runtime_env_defaults_are_dropped_not_made_build_secrets() {
+    let text = "FROM debian:12.5 AS build\nENV BUILD_TOKEN=x\nFROM postgres:16.2\nARG DB_PASSWORD\nENV POSTGRES_PASSWORD=change_me\nUSER postgres\n";
+    let fixes: Vec<(usize, String)> =
+        lint(Utf8Path::new("D"), text, &ctx()).into_iter().map(|f| (f.line, f.fix)).collect();
+    assert_eq!(
+        fixes,
+        [
+            (2, "use a BuildKit secret: `RUN --mount=type=secret,id=build_token,env=BUILD_TOKEN ...` and `--secret` at build time".to_string()),
+            (4, "use a BuildKit secret: `RUN --mount=type=secret,id=db_password,env=DB_PASSWORD ...` and `--secret` at build time".to_string()),
+            (5, "drop the default: leave `POSTGRES_PASSWORD` out of the image and pass it at run time (`docker run -e POSTGRES_PASSWORD=...`, or a mounted secret file)".to_string()),
+        ]
+    );
+}
