@@ -39,11 +39,35 @@ pub(super) fn run_arch(instruction: &Instruction, add: &mut Add<'_>) {
         return;
     }
     let tokens = text.split(|c: char| c.is_whitespace() || "\"'`;|&()<>=".contains(c));
-    if let Some((word, arch)) = tokens.filter(|t| t.contains('/')).find_map(|t| Some((t, hardcoded_arch(t)?))) {
+    // `GOARCH=amd64 go build`, `export DPKG_ARCH=arm64`: a variable of an architecture, set to one.
+    let assigned = text.split(|c: char| c.is_whitespace() || "\"';|&()".contains(c)).find_map(|word| {
+        let (name, value) = word.split_once('=')?;
+        let arch = hardcoded_arch(value).filter(|a| value == *a)?;
+        (name.to_ascii_uppercase().ends_with("ARCH")).then_some((word, arch))
+    });
+    let found = tokens.filter(|t| t.contains('/')).find_map(|t| Some((t, hardcoded_arch(t)?))).or(assigned);
+    if let Some((word, arch)) = found {
         add(
             instruction.line,
             Rule::HardcodedArch,
             format!("RUN hard-codes `{arch}` in `{word}`"),
+            ARCH_FIX.to_string(),
+        );
+    }
+}
+
+/// `hardcoded-arch` in ENV: a path such as `LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu`.
+pub(super) fn env_arch(instruction: &Instruction, add: &mut Add<'_>) {
+    let found = instruction.assignments().into_iter().find_map(|(name, value)| {
+        let value = value?;
+        let word = value.split(':').find(|part| part.contains('/') && hardcoded_arch(part).is_some())?.to_string();
+        Some((name, hardcoded_arch(&word)?, word))
+    });
+    if let Some((name, arch, word)) = found {
+        add(
+            instruction.line,
+            Rule::HardcodedArch,
+            format!("ENV `{name}` hard-codes `{arch}` in `{word}`"),
             ARCH_FIX.to_string(),
         );
     }

@@ -191,6 +191,20 @@ pub(super) fn package_cache(instruction: &Instruction, scope: &Scope<'_>, add: &
                 "end the same RUN with `&& rm -rf \"$(gem env gemdir)\"/cache`, or use `RUN --mount=type=cache,target=/usr/local/bundle/cache`",
             ),
         };
-        add(instruction.line, Rule::PackageCache, message, fix.to_string());
+        // A cache moved with a flag is fixed where it went.
+        let moved = match tool {
+            Tool::Npm => cache_dir(command, "--cache"),
+            Tool::Yarn => cache_dir(command, "--cache-folder"),
+            Tool::Pnpm => cache_dir(command, "--store-dir"),
+            _ => None,
+        };
+        let (message, fix) = match moved {
+            Some(dir) => (
+                format!("{message}, in {dir}"),
+                format!("use `RUN --mount=type=cache,target={dir}`, or end the same RUN with `&& rm -rf {dir}`"),
+            ),
+            None => (message, fix.to_string()),
+        };
+        add(instruction.line, Rule::PackageCache, message, fix);
     }
 }

@@ -53,6 +53,13 @@ pub(super) fn healthcheck_fix(ports: &[String], text: &str) -> String {
     }
 }
 
+/// An image built FROM scratch has no shell or tools to probe with: the program checks itself.
+pub(super) fn scratch_healthcheck_fix(program: &str) -> String {
+    format!(
+        "the image is built FROM scratch, with no shell or tools to probe with: give `{program}` a health check mode, e.g. `HEALTHCHECK CMD [\"{program}\", \"healthcheck\"]`"
+    )
+}
+
 /// The fix for a secret-looking `name`: a runtime ENV of the final image gets a default every
 /// container shares, so it goes; anything else needed at build time is a BuildKit secret.
 pub(super) fn secret_fix(keyword: &str, name: &str, runtime: bool) -> String {

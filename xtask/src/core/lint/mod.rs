@@ -176,7 +176,11 @@ pub fn lint(file: &Utf8Path, dockerfile_text: &str, ctx: &LintContext) -> Vec<Fi
         let mut scope = Scope::new(ctx, &analysis.globals, doc.escape);
         for instruction in stage.body {
             match instruction.keyword.as_str() {
-                "ARG" | "ENV" => secret_names(instruction, index + 1 == analysis.stages.len(), &mut add),
+                "ARG" => secret_names(instruction, false, &mut add),
+                "ENV" => {
+                    secret_names(instruction, index + 1 == analysis.stages.len(), &mut add);
+                    arch::env_arch(instruction, &mut add);
+                }
                 "RUN" => {
                     arch::run_arch(instruction, &mut add);
                     cache::package_cache(instruction, &scope, &mut add);
@@ -334,6 +338,24 @@ impl<'a> Analysis<'a> {
         }
     }
 
+    /// For a stage built up from `scratch` (no shell, no tools), the program its exec-form
+    /// ENTRYPOINT (or CMD) runs, `/app` when there is none.
+    fn scratch_program(&self, index: usize) -> Option<String> {
+        let mut chain = vec![index];
+        while let Base::Stage(earlier) = self.bases[*chain.last()?] {
+            chain.push(earlier);
+        }
+        if self.bases[*chain.last()?] != Base::Scratch {
+            return None;
+        }
+        let program = chain.iter().find_map(|&stage| {
+            let body = self.stages[stage].body;
+            let run = |keyword: &str| body.iter().rev().find(|i| i.keyword == keyword)?.exec_form()?.first().cloned();
+            run("ENTRYPOINT").or_else(|| run("CMD"))
+        });
+        Some(program.unwrap_or_else(|| "/app".to_string()))
+    }
+
     /// `unpinned-base`: a registry image needs a version tag or a digest.
     fn check_base(&self, index: usize, add: &mut Add<'_>) {
         let from = self.stages[index].from;
@@ -353,7 +375,7 @@ impl<'a> Analysis<'a> {
                 let why = match tag {
                     _ if digest => return,
                     None => "has no tag, so it means `latest`".to_string(),
-                    Some(tag) if is_floating(tag) => format!("`{tag}` is a moving tag"),
+                    Some(tag) if is_floating(tag) => format!("follows `{tag}`, a moving tag"),
                     Some(_) => return,
                 };
                 add(from.line, Rule::UnpinnedBase, format!("base image `{reference}` {why}"), pin_fix(name));
@@ -398,7 +420,10 @@ impl<'a> Analysis<'a> {
                 expose.line,
                 Rule::Healthcheck,
                 format!("the image EXPOSEs {} but declares no HEALTHCHECK", expose.args),
-                hints::healthcheck_fix(&ports, &self.chain_text(last)),
+                match self.scratch_program(last) {
+                    Some(program) => hints::scratch_healthcheck_fix(&program),
+                    None => hints::healthcheck_fix(&ports, &self.chain_text(last)),
+                },
             );
         }
     }
@@ -443,7 +468,7 @@ pub(super) struct Scope<'a> {
     pub(super) vars: BTreeMap<String, Option<String>>,
     /// Automatic platform ARGs this stage declared; their values depend on the platform.
     platform_args: BTreeSet<String>,
-    escape: char,
+    pub(super) escape: char,
 }
 
 const PLATFORM_ARGS: [&str; 4] = ["TARGETPLATFORM", "TARGETOS", "TARGETARCH", "TARGETVARIANT"];

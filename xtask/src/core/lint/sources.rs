@@ -40,7 +40,12 @@ pub(super) fn sources(
             if !expanded.unset.is_empty() || expanded.error.is_some() {
                 continue 'source;
             }
-            paths.push((platform, normalize(&expanded.text)));
+            // With `# escape=`` (Windows images), `\` separates path parts, as on Windows.
+            let text = match scope.escape {
+                '`' => expanded.text.replace('\\', "/"),
+                _ => expanded.text,
+            };
+            paths.push((platform, normalize(&text)));
         }
         for (platform, path) in paths {
             let on = platform.map(|p| format!(" for {p}")).unwrap_or_default();

@@ -336,7 +336,7 @@ fn add_checksum() {
 #[test]
 fn hardcoded_arch_as_vendors_spell_it() {
     let head = "FROM debian:12\nUSER 1\n";
-    let cases: [(&str, Vec<(usize, &str)>); 12] = [
+    let cases: [(&str, Vec<(usize, &str)>); 17] = [
         ("RUN curl -fsSLO https://nodejs.test/dist/v20.11.1/node-v20.11.1-linux-x64.tar.xz", vec![(3, "hardcoded-arch")]),
         ("RUN curl -o r.tgz -L https://example.test/actions-runner-linux-x64-2.317.0.tar.gz", vec![(3, "hardcoded-arch")]),
         ("RUN wget https://example.test/geckodriver-v0.34.0-linux64.tar.gz", vec![(3, "hardcoded-arch")]),
@@ -352,6 +352,11 @@ fn hardcoded_arch_as_vendors_spell_it() {
         ("ARG TARGETARCH\nADD --checksum=sha256:0123 https://example.test/tini/releases/download/v0.19.0/tini-${TARGETARCH} /tini", vec![]),
         ("ADD --checksum=sha256:0123 https://example.test/app/releases/download/v1/app-1.0.tar.gz /src/", vec![]),
         ("ADD --checksum=sha256:0123 https://example.test/app/archive/v1 /src/", vec![]),
+        ("RUN CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -o app .", vec![(3, "hardcoded-arch")]),
+        ("ARG TARGETARCH\nRUN GOARCH=$TARGETARCH go build -o app .", vec![]),
+        ("RUN GOARCH=amd64p32 true", vec![]),
+        ("ENV LD_LIBRARY_PATH=/opt/lib:/usr/lib/x86_64-linux-gnu", vec![(3, "hardcoded-arch")]),
+        ("ENV ARCH=amd64 PATH=/opt/tool/bin:$PATH", vec![]),
     ];
     for (text, expected) in cases {
         assert_eq!(found(&format!("{head}{text}\n")), expected, "{text}");
@@ -468,4 +473,37 @@ fn runtime_env_defaults_are_dropped_not_made_build_secrets() {
             (5, "drop the default: leave `POSTGRES_PASSWORD` out of the image and pass it at run time (`docker run -e POSTGRES_PASSWORD=...`, or a mounted secret file)".to_string()),
         ]
     );
+}
+
+#[test]
+fn scratch_images_check_their_own_health() {
+    let text = "FROM debian:12.5 AS build\nRUN true\nFROM scratch\nCOPY --from=build /bin/true /server\nUSER 1\nEXPOSE 8080\nENTRYPOINT [\"/server\", \"--listen\", \":8080\"]\n";
+    let findings = lint(Utf8Path::new("D"), text, &ctx());
+    assert_eq!(findings[0].fix, "the image is built FROM scratch, with no shell or tools to probe with: give `/server` a health check mode, e.g. `HEALTHCHECK CMD [\"/server\", \"healthcheck\"]`");
+    let text = "FROM scratch AS base\nFROM base\nUSER 1\nEXPOSE 8080\n";
+    assert!(lint(Utf8Path::new("D"), text, &ctx())[0].fix.contains("give `/app` a health check mode"));
+}
+
+#[test]
+fn windows_sources_with_the_backtick_escape() {
+    let mut ctx = ctx();
+    ctx.files = ["app", "app/app.exe"].into_iter().map(str::to_string).collect();
+    let head = "FROM windows.example.test/servercore:ltsc2022\nUSER ContainerUser\n";
+    assert_eq!(found_with(&format!("# escape=`\n{head}COPY app\\ C:\\app\\\n"), &ctx), []);
+    assert_eq!(found_with(&format!("# escape=`\n{head}COPY app\\app.exe C:\\app\\\n"), &ctx), []);
+    assert_eq!(found_with(&format!("# escape=`\n{head}COPY app\\nope.exe C:\\app\\\n"), &ctx), [(4, "missing-source")]);
+    assert_eq!(found_with(&format!("{head}COPY app/app.exe C:/app/\n"), &ctx), []);
+}
+
+#[test]
+fn a_moved_cache_is_fixed_where_it_went() {
+    let text = "FROM node:20.11.1\nUSER 1\nRUN npm install --cache=/var/cache/npm typescript\n";
+    let finding = &lint(Utf8Path::new("D"), text, &ctx())[0];
+    assert_eq!(finding.message, "`npm install` keeps npm's cache in the layer, in /var/cache/npm");
+    assert_eq!(
+        finding.fix,
+        "use `RUN --mount=type=cache,target=/var/cache/npm`, or end the same RUN with `&& rm -rf /var/cache/npm`"
+    );
+    let text = "FROM node:20.11.1\nUSER 1\nRUN yarn install --cache-folder /y\n";
+    assert!(lint(Utf8Path::new("D"), text, &ctx())[0].fix.ends_with("`&& rm -rf /y`"));
 }
