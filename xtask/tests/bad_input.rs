@@ -166,12 +166,7 @@ fn run_case(case: &Utf8Path) -> Outcome {
     for variable in xtask::core::event::CI_VARIABLES.iter().chain(&["GITHUB_EVENT_PATH", "XTASK_REGISTRY"]) {
         command.env_remove(variable);
     }
-    let output = command
-        .arg("--root")
-        .arg(&root)
-        .args(&args)
-        .output()
-        .expect("running the xtask binary");
+    let output = command.arg("--root").arg(&root).args(&args).output().expect("running the xtask binary");
     let root = std::fs::canonicalize(&root).unwrap();
     let placeholders = |text: &[u8]| {
         String::from_utf8_lossy(text)

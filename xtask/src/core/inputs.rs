@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use sha2::{Digest, Sha256};
 
 use crate::core::dockerfile;
+use crate::core::dockerfile::refs::{image_refs, Target};
 use crate::core::plan::Unit;
 use crate::oci::digest::hex;
 use crate::oci::reference::TagRef;
@@ -128,11 +129,11 @@ pub fn inputs_ref(repository: &str, input_digest: &str, platform: &str) -> TagRe
     TagRef::new(repository, tag)
 }
 
-/// The base images a platform build pulls from outside the repo, after ARG
-/// substitution with the unit's args and the platform's `TARGET*` values:
-/// every `FROM` except `scratch`, earlier stages and in-repo parents
-/// (`${X_IMAGE}`), plus the `# syntax` frontend, which is pulled like a base.
-/// Sorted, without repeats: the caller resolves each with one HEAD.
+/// The images a platform build pulls from outside the repo, after ARG substitution with the
+/// unit's args and the platform's `TARGET*` values: every `FROM`, `COPY --from=` and
+/// `RUN --mount=from=` image except `scratch`, stages and in-repo parents (`${X_IMAGE}`), plus
+/// the `# syntax` frontend, which is pulled like a base. Sorted, without repeats: the caller
+/// resolves each with one HEAD.
 pub fn external_bases(dockerfile_text: &str, unit: &Unit, platform: &str) -> Vec<String> {
     let doc = dockerfile::parse(dockerfile_text);
     let mut args = unit.args.clone();
@@ -143,18 +144,14 @@ pub fn external_bases(dockerfile_text: &str, unit: &Unit, platform: &str) -> Vec
     {
         args.entry(name.to_string()).or_insert_with(|| value.unwrap_or_default().to_string());
     }
-    let globals = doc.global_arg_values(&args);
-    let mut stages: Vec<String> = Vec::new();
     let mut out = BTreeSet::new();
-    for stage in doc.stages() {
-        let expression = stage.image();
-        let in_repo = dockerfile::referenced_args(&expression).iter().any(|a| unit.parents.iter().any(|p| p.arg == *a));
-        let resolved = stage.from.expand(&expression, |n| globals.get(n).cloned().flatten()).text;
-        let lower = resolved.to_ascii_lowercase();
-        if !in_repo && !resolved.is_empty() && lower != "scratch" && !stages.contains(&lower) {
-            out.insert(resolved);
+    for reference in image_refs(&doc, &args) {
+        let Target::Image(image) = reference.target else { continue };
+        let in_repo =
+            dockerfile::referenced_args(&reference.written).iter().any(|a| unit.parents.iter().any(|p| p.arg == *a));
+        if !in_repo {
+            out.insert(image);
         }
-        stages.extend(stage.name());
     }
     // `# syntax=img // options` pulls `img`; BuildKit finds it after a `#!` line too.
     out.extend(doc.syntax);
@@ -329,5 +326,20 @@ pub(crate) mod tests {
         assert_eq!(frontend("# syntax = docker/dockerfile:1.7 // opts\nFROM scratch\n"), ["docker/dockerfile:1.7"]);
         assert_eq!(frontend("#!/bin/sh\n# syntax=img:1\nFROM scratch\n"), ["img:1"], "after a #! line");
         assert_eq!(frontend("FROM '$X'\nFROM \\$X\n"), ["$X"], "quoted and escaped `$` is literal");
+    }
+
+    #[test]
+    fn copy_from_and_mount_images_are_inputs_too() {
+        let mut unit = sample_unit();
+        unit.parents = vec![Parent { arg: "DEBIAN_IMAGE".into(), unit: "debian:trixie".into() }];
+        let text = "ARG DEBIAN_IMAGE\nFROM scratch AS build\nARG TARGETARCH\n\
+            COPY --from=composer.test/composer:2 /usr/bin/composer /c\n\
+            RUN --mount=type=bind,from=tools.test/t-${TARGETARCH}:1,target=/t true\n\
+            COPY --from=build /a /a\nCOPY --from=0 /a /a\nCOPY --from=${DEBIAN_IMAGE} /a /a\n";
+        assert_eq!(
+            external_bases(text, &unit, "linux/arm64"),
+            ["composer.test/composer:2", "tools.test/t-arm64:1"],
+            "stages and in-repo parents are not"
+        );
     }
 }

@@ -8,10 +8,11 @@ use camino::Utf8PathBuf;
 use serde::Serialize;
 
 use crate::core::definitions::{BuildSecret, Definitions, Dependency, ImageDef, Network, Rootfs, SizeBudget, Variant};
+use crate::core::dockerfile::refs::{image_refs, Target};
 use crate::core::event::{Event, EventKind};
 use crate::core::tags::{self, VariantNames};
 use crate::core::version::Version;
-use crate::oci::reference::TagRef;
+use crate::oci::reference::{repository_of, TagRef};
 
 /// One image × variant: what `build` runs buildx for, once per platform.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -89,13 +90,14 @@ pub fn plan(defs: &Definitions, event: &Event, registry: &str, selection: &[Stri
 /// [`plan`] without refusing Dockerfiles BuildKit would reject: `lint` reports those as findings.
 pub fn plan_lenient(defs: &Definitions, event: &Event, registry: &str, selection: &[String]) -> Result<Vec<Unit>> {
     let images: BTreeMap<&str, &ImageDef> = defs.images.iter().map(|i| (i.name.as_str(), i)).collect();
+    let repositories = repositories(defs, registry);
     let mut units = BTreeMap::new();
     // A unit that cannot be planned stops the plan only when it is wanted: `plan a` on a
     // release does not fail on an image `b` that has no version.
     let mut failed: BTreeMap<String, anyhow::Error> = BTreeMap::new();
     for image in &defs.images {
         for variant in &image.variants {
-            match resolve(defs, &images, image, variant, event, registry) {
+            match resolve(defs, &images, &repositories, image, variant, event, registry) {
                 Ok(unit) => {
                     units.insert(unit.id.clone(), unit);
                 }
@@ -122,25 +124,71 @@ pub fn plan_lenient(defs: &Definitions, event: &Event, registry: &str, selection
     Ok(planned)
 }
 
+/// Every in-repo repository, as [`repository_of`] writes it (`localhost:5000/acme/base`), to
+/// the image and the variants published there.
+pub fn repositories<'a>(defs: &'a Definitions, registry: &str) -> BTreeMap<String, Vec<(&'a ImageDef, &'a Variant)>> {
+    let mut out: BTreeMap<String, Vec<(&ImageDef, &Variant)>> = BTreeMap::new();
+    for image in &defs.images {
+        for variant in &image.variants {
+            let name = repository_of(&full_repository(registry, &defs.settings.namespace, &variant.repository));
+            out.entry(name).or_default().push((image, variant));
+        }
+    }
+    out
+}
+
+/// The in-repo unit a literal reference (`localhost:5000/acme/base:main-chrome`) names: the
+/// variant published at that repository whose name or alias the tag is or ends with, else the
+/// default variant there, else the first.
+pub fn named_dependency(
+    repositories: &BTreeMap<String, Vec<(&ImageDef, &Variant)>>,
+    reference: &str,
+) -> Option<Dependency> {
+    let owners = repositories.get(&repository_of(reference))?;
+    let (image, _) = owners.first()?;
+    let here: Vec<&Variant> = owners.iter().filter(|(i, _)| i.name == image.name).map(|(_, v)| *v).collect();
+    let name_tag = reference.split_once('@').map_or(reference, |(n, _)| n);
+    let tag = name_tag.rsplit_once(':').map(|(_, t)| t).filter(|t| !t.contains('/'));
+    let named = |v: &&&Variant| {
+        let names = v.name.iter().chain(&v.aliases);
+        let tag = tag.unwrap_or_default();
+        names.into_iter().any(|n| tag == n || tag.ends_with(&format!("-{n}")))
+    };
+    let variant = match here.as_slice() {
+        [only] => *only,
+        _ => *here.iter().find(named).or_else(|| here.iter().find(|v| v.default)).or(here.first())?,
+    };
+    Some(Dependency { image: image.name.clone(), variant: variant.name.clone() })
+}
+
 fn resolve(
     defs: &Definitions,
     images: &BTreeMap<&str, &ImageDef>,
+    repositories: &BTreeMap<String, Vec<(&ImageDef, &Variant)>>,
     image: &ImageDef,
     variant: &Variant,
     event: &Event,
     registry: &str,
 ) -> Result<Unit> {
     let file = image.dir.join("image.toml");
+    let mut args = image.args.clone();
+    args.extend(variant.args.clone());
     let mut dependencies: BTreeSet<Dependency> = variant.depends_on.iter().cloned().collect();
-    // A `FROM ${X_IMAGE}` naming an in-repo image implies the dependency.
+    // A `FROM ${X_IMAGE}` (or `COPY --from=`, `RUN --mount=from=`) naming an in-repo image, or
+    // naming it literally in the workspace's registry, implies the dependency.
     let dockerfile = defs.dockerfiles.get(&variant.dockerfile).map(String::as_str).unwrap_or_default();
-    for from in crate::core::dockerfile::froms(dockerfile) {
-        for arg in crate::core::dockerfile::referenced_args(&from.image) {
-            let implied = images.keys().find(|name| parent_arg(name) == arg && **name != image.name);
-            if let Some(name) = implied {
-                if !dependencies.iter().any(|d| d.image == *name) {
-                    dependencies.insert(Dependency { image: name.to_string(), variant: None });
-                }
+    for reference in image_refs(&crate::core::dockerfile::parse(dockerfile), &args) {
+        let by_arg = crate::core::dockerfile::referenced_args(&reference.written).into_iter().filter_map(|arg| {
+            let name = images.keys().find(|name| parent_arg(name) == arg)?;
+            Some(Dependency { image: name.to_string(), variant: None })
+        });
+        let by_name = match &reference.target {
+            Target::Image(text) => named_dependency(repositories, text),
+            _ => None,
+        };
+        for implied in by_arg.chain(by_name) {
+            if implied.image != image.name && !dependencies.iter().any(|d| d.image == implied.image) {
+                dependencies.insert(implied);
             }
         }
     }
@@ -214,8 +262,6 @@ fn resolve(
         )
     })?;
 
-    let mut args = image.args.clone();
-    args.extend(variant.args.clone());
     let rootfs = image.rootfs.as_ref().map(|r| r.resolve(&args)).transpose().map_err(|name| {
         anyhow::anyhow!("{file}: [rootfs] `suite` names `{{{name}}}`, which is not a build arg of {}", image.name)
     })?;
@@ -480,6 +526,59 @@ pub(crate) mod tests {
         ]);
         let err = plan(&d, &branch(), "r", &[]).unwrap_err().to_string();
         assert!(err.starts_with("images/a/image.toml: dependency cycle: a -> b -> c -> a"), "{err}");
+    }
+
+    #[test]
+    fn literal_in_repo_names_are_dependencies() {
+        // FROM, COPY --from and RUN --mount=from= in the workspace's registry, by name.
+        let d = defs(&[
+            ("app", "", "FROM localhost:5000/acme/tools:main AS t\nFROM LOCALHOST:5000/acme/base@sha256:0123\n"),
+            ("base", "", "FROM scratch\n"),
+            ("tools", "", "FROM scratch\nCOPY --from=localhost:5000/acme/base:main /a /a\n"),
+            ("web", "", "FROM scratch\nRUN --mount=from=localhost:5000/acme/app,target=/app true\n"),
+            ("other", "", "FROM other.test/acme/base:main\nCOPY --from=localhost:5000/elsewhere/base:1 /a /a\n"),
+        ]);
+        let units = plan(&d, &branch(), "localhost:5000", &[]).unwrap();
+        assert_eq!(ids(&units), ["base", "tools", "app", "other", "web"]);
+        let depends = |id: &str| units.iter().find(|u| u.id == id).unwrap().depends_on.clone();
+        assert_eq!(depends("app"), ["base", "tools"]);
+        assert_eq!(depends("tools"), ["base"]);
+        assert_eq!(depends("web"), ["app"]);
+        assert!(depends("other").is_empty(), "another registry or namespace is not in-repo");
+        assert_eq!(units[2].parents[0], Parent { arg: "BASE_IMAGE".into(), unit: "base".into() });
+        // Another registry given to plan: the same names are external.
+        let units = plan(&d, &branch(), "r.test", &[]).unwrap();
+        assert!(units.iter().all(|u| u.depends_on.is_empty()));
+    }
+
+    #[test]
+    fn literal_names_pick_the_variant_their_repository_or_tag_names() {
+        let variants = "[[variants]]\nname = \"standard\"\ndefault = true\n[[variants]]\nname = \"slim\"\n[[variants]]\nname = \"chrome\"\nrepository = \"base-chrome\"\n";
+        let d = defs(&[
+            ("a", "", "FROM localhost:5000/acme/base-chrome:main\n"),
+            ("b", "", "FROM localhost:5000/acme/base:main-slim\n"),
+            ("c", "", "FROM localhost:5000/acme/base:main\n"),
+            ("base", variants, "FROM scratch\n"),
+        ]);
+        let units = plan(&d, &branch(), "localhost:5000", &[]).unwrap();
+        let depends = |id: &str| units.iter().find(|u| u.id == id).unwrap().depends_on.clone();
+        assert_eq!(depends("a"), ["base:chrome"]);
+        assert_eq!(depends("b"), ["base:slim"]);
+        assert_eq!(depends("c"), ["base:standard"]);
+    }
+
+    #[test]
+    fn a_cycle_written_with_literal_names_is_an_error() {
+        let d = defs(&[
+            ("a", "", "FROM localhost:5000/acme/b:main\n"),
+            ("b", "", "FROM scratch\nCOPY --from=localhost:5000/acme/c:main /x /x\n"),
+            ("c", "", "FROM localhost:5000/acme/a:main\n"),
+        ]);
+        let err = plan(&d, &branch(), "localhost:5000", &[]).unwrap_err().to_string();
+        assert!(err.starts_with("images/a/image.toml: dependency cycle: a -> b -> c -> a"), "{err}");
+        // An image naming its own repository is not its own parent.
+        let d = defs(&[("a", "", "FROM localhost:5000/acme/a:previous\n")]);
+        assert!(plan(&d, &branch(), "localhost:5000", &[]).unwrap()[0].depends_on.is_empty());
     }
 
     #[test]

@@ -145,6 +145,23 @@ pub fn split_repository(repository: &str) -> (&str, &str) {
     repository.split_once('/').unwrap_or(("", repository))
 }
 
+/// The repository a reference names, `host[:port]/path`: tag and digest left out, the host
+/// lower-cased (registries compare hosts without case). A name without a host is returned as
+/// written. Not checked: plan and lint compare names with it.
+pub fn repository_of(reference: &str) -> String {
+    let name = reference.split_once('@').map_or(reference, |(name, _)| name);
+    let name = match name.rsplit_once(':') {
+        Some((n, tag)) if !tag.contains('/') => n,
+        _ => name,
+    };
+    match name.split_once('/') {
+        Some((host, path)) if host.contains(['.', ':']) || host == "localhost" => {
+            format!("{}/{path}", host.to_ascii_lowercase())
+        }
+        _ => name.to_string(),
+    }
+}
+
 /// `localhost`, `127.x.x.x` and `[::1]`, with or without a port.
 pub fn is_loopback(host: &str) -> bool {
     let name = if let Some(rest) = host.strip_prefix('[') {
@@ -216,6 +233,16 @@ impl PartialEq<&str> for TagRef {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repository_of_leaves_out_tag_and_digest() {
+        assert_eq!(repository_of("LocalHost:5000/acme/base:main"), "localhost:5000/acme/base");
+        assert_eq!(repository_of("r.test/a/b@sha256:0123"), "r.test/a/b");
+        assert_eq!(repository_of("r.test:5000/a/b:1@sha256:0123"), "r.test:5000/a/b");
+        assert_eq!(repository_of("127.0.0.1:5000/b"), "127.0.0.1:5000/b");
+        assert_eq!(repository_of("acme/base:1"), "acme/base");
+        assert_eq!(repository_of("debian"), "debian");
+    }
 
     #[test]
     fn accepts_what_the_build_produces() {

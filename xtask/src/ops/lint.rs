@@ -8,7 +8,7 @@ use camino::Utf8Path;
 use serde::Serialize;
 
 use crate::core::lint::{inherited, lint, Finding, Inherited, LintContext};
-use crate::core::plan::Unit;
+use crate::core::plan::{parent_arg, Unit};
 use crate::core::severity::Severity;
 use crate::core::text::plural;
 use crate::sys::context::{list_files, read_dockerignore};
@@ -57,6 +57,7 @@ pub fn lint_units(ws: &Workspace, units: &[Unit], report: impl Fn(&Unit) -> bool
     let mut handed_down: BTreeMap<&str, Inherited> = BTreeMap::new();
     let mut out: Vec<Reported> = Vec::new();
     let mut reported: BTreeSet<String> = BTreeSet::new();
+    let repositories = crate::core::plan::repositories(&ws.defs, &ws.registry);
     for unit in units {
         let image = ws.defs.images.iter().find(|i| i.name == unit.image).context("a planned unit has no image")?;
         let text = ws.defs.dockerfiles.get(&unit.dockerfile).context("a planned Dockerfile was not read")?;
@@ -75,6 +76,13 @@ pub fn lint_units(ws: &Workspace, units: &[Unit], report: impl Fn(&Unit) -> bool
             args: unit.args.clone(),
             platforms: unit.platforms.clone(),
             parents,
+            in_repo: repositories
+                .iter()
+                .filter_map(|(repository, owners)| {
+                    let (owner, _) = owners.first()?;
+                    (owner.name != unit.image).then(|| (repository.clone(), parent_arg(&owner.name)))
+                })
+                .collect(),
             context: unit.context.clone(),
             files: listings[unit.context.as_path()].clone(),
             dockerignore: read_dockerignore(&ws.root, unit)?,

@@ -12,6 +12,7 @@ pub mod directives;
 pub mod heredoc;
 pub mod lexer;
 pub mod nodes;
+pub mod refs;
 
 use lexer::Lexer;
 
