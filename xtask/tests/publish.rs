@@ -1,6 +1,6 @@
 //! `ops::publish::Publisher` against a scripted loopback registry that stores what it is sent,
 //! can fail its Nth write, can let another publisher move a tag in the middle of a publish, and
-//! can hold images whose configs lie about their platform. Each test checks the registry and
+//! can hold images whose configs lie about their platform or blobs that do not match their digest. Each test checks the registry and
 //! the release records after the fact: which tags moved, to what, and what was recorded.
 //! None needs the engine.
 
@@ -40,6 +40,9 @@ struct Store {
     lose_by_digest: bool,
     /// A tag whose PUT is acknowledged but not applied.
     lose_tag: Option<String>,
+    /// Serve blobs (and manifests by digest) with a byte added, claiming the digest asked for
+    /// (`Some(true)`) or sending no digest header (`Some(false)`).
+    tamper: Option<bool>,
     /// Run after the write with this number succeeded: another publisher acting mid-publish.
     after_write: Option<(usize, Hook)>,
     log: Vec<String>,
@@ -116,13 +119,28 @@ impl Store {
             ("GET" | "HEAD", Some(("manifests", reference))) => {
                 let digest = self.tags.get(reference).cloned().unwrap_or_else(|| reference.to_string());
                 match self.blobs.get(&digest).filter(|(t, _)| t != OCI_CONFIG) {
+                    Some((media_type, bytes)) if method == "GET" && reference == digest && self.tamper.is_some() => {
+                        let mut headers = vec![("Content-Type".to_string(), media_type.clone())];
+                        if self.tamper == Some(true) {
+                            headers.push(("Docker-Content-Digest".to_string(), digest.clone()));
+                        }
+                        (200, headers, [bytes.as_slice(), b" "].concat())
+                    }
                     Some(found) => served(found),
                     None => (404, vec![], br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"unknown"}]}"#.to_vec()),
                 }
             }
-            ("GET", Some(("blobs", digest))) => match self.blobs.get(digest) {
-                Some(found) => served(found),
-                None => (404, vec![], vec![]),
+            ("GET", Some(("blobs", digest))) => match (self.blobs.get(digest), self.tamper) {
+                (Some((media_type, bytes)), Some(claim)) => {
+                    let tampered = [bytes.as_slice(), b" "].concat();
+                    let mut headers = vec![("Content-Type".to_string(), media_type.clone())];
+                    if claim {
+                        headers.push(("Docker-Content-Digest".to_string(), digest.to_string()));
+                    }
+                    (200, headers, tampered)
+                }
+                (Some(found), None) => served(found),
+                (None, _) => (404, vec![], vec![]),
             },
             _ => (405, vec![], vec![]),
         }
@@ -454,4 +472,37 @@ fn no_tag_moves_when_the_release_record_cannot_be_written() {
     assert!(err.starts_with("writing the release record; no tag was moved"), "{err}");
     assert!(all_at(&registry.tags(), &old), "{:?}", registry.tags());
     assert_eq!(registry.writes(), 1, "only the index by digest was written");
+}
+
+/// A config blob whose bytes do not hash to the digest it was asked by is refused, whether the
+/// registry claims that digest in its header or sends none; so is the publish that needs it.
+#[test]
+fn blobs_whose_bytes_do_not_hash_to_their_digest_are_refused() {
+    for claim in [true, false] {
+        let (mut store, digests) = store_with_images(false);
+        let old = old_release(&mut store);
+        let config = {
+            let (_, manifest) = &store.blobs[&digests["linux/amd64"]];
+            let manifest: serde_json::Value = serde_json::from_slice(manifest).unwrap();
+            manifest["config"]["digest"].as_str().unwrap().to_string()
+        };
+        store.tamper = Some(claim);
+        let registry = Scripted::start(store);
+        let run = Run::new(&registry, &format!("tampered-{claim}"));
+        let err = format!("{:#}", run.client.blob("app", &config).unwrap_err());
+        let expected = if claim {
+            format!("app@{config}: the registry says its digest is {config}, but its content hashes to sha256:")
+        } else {
+            format!("app@{config}: requested by digest {config}, but its content hashes to sha256:")
+        };
+        assert!(err.starts_with(&expected), "header {claim}: {err}");
+        assert!(run.client.config("app", &config).is_err(), "configs are read through the same check");
+        // So is a manifest asked for by digest; by tag, only the header can be checked.
+        let image = &digests["linux/arm64"];
+        let err = format!("{:#}", run.client.manifest_by_digest("app", image).unwrap_err());
+        assert!(err.starts_with(&expected.replace(&config, image)), "header {claim}: {err}");
+        let err = run.publish(&digests, false).unwrap_err();
+        assert!(err.contains("but its content hashes to"), "{err}");
+        assert!(all_at(&registry.tags(), &old), "{:?}", registry.tags());
+    }
 }
