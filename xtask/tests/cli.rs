@@ -98,6 +98,39 @@ fn commands_that_need_no_definitions_survive_a_broken_image_toml() {
     assert!(report.contains("\"definitions\"") && report.contains("images/app/image.toml:1:"), "{report}");
 }
 
+/// `ci` will not run with a switch that hollows tests out: it names each variable and exits 1
+/// before anything runs. PATH is emptied, so that if the check were gone nothing could run.
+#[test]
+fn ci_refuses_switches_that_hollow_tests_out() {
+    let root = common::fixture("multi");
+    let empty = common::scratch("ci-refusal-path");
+    for (env, named) in [
+        (&[("XTASK_FUZZ_CASES", "0")][..], &["XTASK_FUZZ_CASES=0 would run no fuzz cases"][..]),
+        (&[("XTASK_BLESS", "1")], &["XTASK_BLESS=1 rewrites every expected error"]),
+        (&[("XTASK_BLESS", "")], &["XTASK_BLESS= rewrites every expected error"]),
+        (
+            &[("XTASK_BLESS", "1"), ("XTASK_FUZZ_CASES", "none")],
+            &["XTASK_FUZZ_CASES=none would run an unknown number of fuzz cases", "XTASK_BLESS=1"],
+        ),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(["--root", root.as_str(), "ci"])
+            .env_remove("XTASK_FUZZ_CASES")
+            .env_remove("XTASK_BLESS")
+            .envs(env.iter().copied())
+            .env("PATH", empty.as_str())
+            .output()
+            .unwrap();
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{env:?}: {stderr}");
+        assert!(stderr.starts_with("error: refusing to run the test suite: "), "{env:?}: {stderr}");
+        for name in named {
+            assert!(stderr.contains(name), "{env:?} does not name {name:?}: {stderr}");
+        }
+        assert_eq!(text(&output.stdout), "", "{env:?}: nothing ran");
+    }
+}
+
 /// `| head -c1`: the reader goes away; the command ends quietly instead of panicking.
 #[test]
 fn a_closed_stdout_ends_quietly() {

@@ -45,6 +45,15 @@ const MAX_LEN: usize = 64 * 1024;
 const BYTES: &[u8] = b"\0\xff\xc3\"'[]{}=\n\r\t\\$.,#:/<-+*`@~ ";
 
 const TOKENS: &[&str] = &[
+    "\"manifests\":[",
+    "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:\",\"size\":-1},",
+    "\"platform\":{\"os\":\"unknown\",\"architecture\":\"unknown\"}",
+    "\"size\":18446744073709551615",
+    "Bearer realm=",
+    "Basic ",
+    ", Bearer realm=\"",
+    "; rel=\"next\"",
+    "<https://x/v2/a/tags/list?last=",
     "\"\"\"",
     "'''",
     "[[",
@@ -325,6 +334,12 @@ fn env_number(name: &str, default: u64) -> u64 {
 
 /// Runs `check` on `cases` mutations of `seeds`; fails with the first crashing input saved.
 fn fuzz(target: &str, seeds: &[Vec<u8>], check: fn(&[u8])) {
+    fuzz_within(target, seeds, check, None);
+}
+
+/// `fuzz`, and with a `budget`, a case that takes longer fails as a crash does (a parser that
+/// is quadratic or worse on some input of at most `MAX_LEN` bytes).
+fn fuzz_within(target: &str, seeds: &[Vec<u8>], check: fn(&[u8]), budget: Option<Duration>) {
     assert!(!seeds.is_empty(), "no seeds for {target}");
     let cases = env_number("XTASK_FUZZ_CASES", 2000);
     let seed = env_number("XTASK_FUZZ_SEED", 0x5eed);
@@ -335,12 +350,17 @@ fn fuzz(target: &str, seeds: &[Vec<u8>], check: fn(&[u8])) {
         let (first, second) = (rng.below(seeds.len()), rng.below(seeds.len()));
         let input = mutate(&mut rng, &seeds[first], &seeds[second]);
         let began = Instant::now();
-        if catch_unwind(AssertUnwindSafe(|| check(&input))).is_err() {
+        let crashed = catch_unwind(AssertUnwindSafe(|| check(&input))).is_err();
+        let slow = budget.filter(|budget| began.elapsed() > *budget);
+        if let Some(budget) = slow {
+            eprintln!("{target}: case {case} took {:.1?}, over its budget of {budget:?}", began.elapsed());
+        }
+        if crashed || slow.is_some() {
             let dir = repo().join("target/fuzz-failures");
             std::fs::create_dir_all(&dir).unwrap();
             let file = dir.join(format!("{target}-seed{seed}-case{case}"));
             std::fs::write(&file, &input).unwrap();
-            panic!("{target}: case {case} of seed {seed} failed (see the panic above); input saved to {file}");
+            panic!("{target}: case {case} of seed {seed} failed (see above); input saved to {file}");
         }
         slowest = slowest.max((began.elapsed(), case));
     }
@@ -368,4 +388,54 @@ fn dockerfile_parser_survives_generated_inputs() {
     files(&repo().join("images"), &|name| name.starts_with("Dockerfile"), &mut seeds);
     files(&repo().join("xtask/tests"), &|name| name.starts_with("Dockerfile") || name == ".dockerignore", &mut seeds);
     fuzz("dockerfile", &seeds, fuzz_checks::dockerfile);
+}
+
+/// What a registry sends, as `fuzz_checks::registry` reads it: a selector byte, then the reply.
+fn registry_seeds() -> Vec<Vec<u8>> {
+    let digest = format!("sha256:{}", "a".repeat(64));
+    let entry = |arch: &str| {
+        format!(
+            r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{digest}","size":528,"platform":{{"architecture":"{arch}","os":"linux"}}}}"#
+        )
+    };
+    let attestation = format!(
+        r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{digest}","size":5,"platform":{{"architecture":"unknown","os":"unknown"}},"annotations":{{"vnd.docker.reference.type":"attestation-manifest"}}}}"#
+    );
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{},{},{attestation}]}}"#,
+        entry("amd64"),
+        entry("arm64")
+    );
+    let list = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json","manifests":[{}]}}"#,
+        entry("arm")
+    );
+    let image = format!(
+        r#"{{"schemaVersion":2,"config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{digest}","size":10}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{digest}","size":99}}]}}"#
+    );
+    let seeds: Vec<(u8, String)> = vec![
+        (0, format!("application/vnd.oci.image.index.v1+json\n{index}")),
+        (0, format!("application/vnd.docker.distribution.manifest.list.v2+json; charset=utf-8\n{list}")),
+        (0, format!("application/vnd.oci.image.manifest.v1+json\n{image}")),
+        (0, format!("\n{image}")),
+        (1, r#"{"os":"linux","architecture":"arm","variant":"v7","config":{"Labels":{"a":"1","b":2}}}"#.into()),
+        (1, r#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#.into()),
+        (2, r#"Bearer realm="https://auth.example.test/token",service="registry.example.test",scope="repository:a/b:pull,push""#.into()),
+        (2, r#"Negotiate, Basic realm="r", Bearer realm="x""#.into()),
+        (2, r#"bearer  Realm = https://auth.example.test/token , scope="repository:a\"b:pull""#.into()),
+        (3, r#"</v2/app/tags/list?n=2&last=b>; rel="next""#.into()),
+        (3, r#"<https://r.example.test/v2/a/tags/list?last=x>; rel=prev, <https://r.example.test/v2/a/tags/list?last=y>;rel="next""#.into()),
+        (4, r#"{"token":"t1","expires_in":300,"issued_at":"2026-01-01T00:00:00Z"}"#.into()),
+        (4, r#"{"access_token":"t2","refresh_token":"r"}"#.into()),
+        (5, r#"{"name":"app","tags":["latest","1.2.3","../../v2/_catalog?","x#frag"]}"#.into()),
+        (5, r#"{"name":"app","tags":null}"#.into()),
+    ];
+    seeds.into_iter().map(|(which, text)| [vec![which], text.into_bytes()].concat()).collect()
+}
+
+/// The registry client's parsers over mutated replies: no panic, what they accept is what the
+/// client relies on, and no case takes more than a second (the largest is 64 KiB).
+#[test]
+fn registry_reply_parsers_survive_generated_inputs() {
+    fuzz_within("registry", &registry_seeds(), fuzz_checks::registry, Some(Duration::from_secs(1)));
 }

@@ -114,6 +114,32 @@ pub fn input_digest(inputs: &Inputs<'_>) -> String {
     format!("sha256:{}", hex(&h.finalize()))
 }
 
+/// The inputs of one platform build of `unit`: its own build args and RUN network, with what
+/// the caller read (the Dockerfile, the context entries) and resolved (the labels, the
+/// parents' digests by build arg, the external bases' digests). One place maps a unit to its
+/// inputs, so a field of the unit that stops reaching the digest fails a test here.
+pub fn unit_inputs<'a>(
+    unit: &'a Unit,
+    platform: &'a str,
+    dockerfile: &'a str,
+    context: &'a [ContextEntry],
+    labels: &'a BTreeMap<String, String>,
+    parents: &'a BTreeMap<String, String>,
+    bases: &'a BTreeMap<String, String>,
+) -> Inputs<'a> {
+    Inputs {
+        schema_version: SCHEMA_VERSION,
+        dockerfile: dockerfile.as_bytes(),
+        context,
+        args: &unit.args,
+        platform,
+        network: unit.network.as_str(),
+        labels,
+        parents,
+        bases,
+    }
+}
+
 fn put(h: &mut Sha256, bytes: &[u8]) {
     h.update((bytes.len() as u64).to_le_bytes());
     h.update(bytes);
@@ -166,6 +192,7 @@ pub(crate) mod tests {
         ContextEntry { path: path.into(), mode, kind: EntryKind::File([byte; 32]) }
     }
 
+    use crate::core::definitions::Network;
     use crate::core::plan::tests::sample_unit;
     use crate::core::plan::Parent;
 
@@ -267,6 +294,74 @@ pub(crate) mod tests {
                 "changing the {what} left the digest as it was or as another change"
             );
         }
+    }
+
+    /// The digest of `sample()`, pinned: any change to what is hashed, in what order or how it
+    /// is framed (a section dropped, a length prefix left out, args and labels swapped) changes
+    /// it. Changing it on purpose means bumping `SCHEMA_VERSION` too, or old images are reused.
+    #[test]
+    fn known_answer() {
+        assert_eq!(sample().digest(), "sha256:8de469e13a18f0a82b30ec705c44c94018cd28779515109d149bbb5c9d885de1");
+        let empty = BTreeMap::new();
+        let bare = Inputs {
+            schema_version: 1,
+            dockerfile: b"FROM scratch\n",
+            context: &[],
+            args: &empty,
+            platform: "linux/amd64",
+            network: "none",
+            labels: &empty,
+            parents: &empty,
+            bases: &empty,
+        };
+        // Computed apart from this code, from the encoding as documented: sha256 over
+        // put("xtask input digest"), 1u32 LE, put(dockerfile), put(platform), put(network), then
+        // put(section) and 0u64 LE for "args", "labels", "parents", "bases" and "context", where
+        // put(b) is len(b) as u64 LE followed by b.
+        assert_eq!(input_digest(&bare), "sha256:087142d4d912348056fae84197140144b2233dce5aa2f54785bec891d521feca");
+    }
+
+    /// What `build` hashes for a unit: its build args and network, the labels, the parents'
+    /// digests and the external bases each change the digest, and the result is pinned.
+    #[test]
+    fn a_units_args_network_labels_parents_and_bases_reach_its_digest() {
+        let owned = sample();
+        let digest = |unit: &Unit, labels: &BTreeMap<String, String>, parents, bases| {
+            let dockerfile = std::str::from_utf8(&owned.dockerfile).unwrap();
+            input_digest(&unit_inputs(unit, "linux/arm64", dockerfile, &owned.context, labels, parents, bases))
+        };
+        let unit = sample_unit();
+        let (labels, parents, bases) = (&owned.labels, &owned.parents, &owned.bases);
+        let base = digest(&unit, labels, parents, bases);
+        assert_eq!(base, "sha256:6bb839c1bc70fef00c617e7db42abe56380741ecf46912ed03992eaca4d553f1");
+        let mut seen = BTreeSet::from([base]);
+        let mut changed_arg = sample_unit();
+        changed_arg.args.insert("PY".into(), "3.11".into());
+        let mut added_arg = sample_unit();
+        added_arg.args.insert("EXTRA".into(), String::new());
+        let mut no_args = sample_unit();
+        no_args.args.clear();
+        for (what, unit) in [("an arg's value", changed_arg), ("an added arg", added_arg), ("no args", no_args)] {
+            assert!(seen.insert(digest(&unit, labels, parents, bases)), "{what} left the digest as it was");
+        }
+        for network in [Network::None, Network::Default] {
+            let unit = Unit { network, ..sample_unit() };
+            assert!(seen.insert(digest(&unit, labels, parents, bases)), "network {network:?} left the digest");
+        }
+        let mut other_labels = labels.clone();
+        other_labels.insert("org.opencontainers.image.title".into(), "other".into());
+        assert!(seen.insert(digest(&unit, &other_labels, parents, bases)), "a label left the digest as it was");
+        let other_parents = map(&[("BASE_IMAGE", "sha256:a2")]);
+        assert!(seen.insert(digest(&unit, labels, &other_parents, bases)), "a parent's digest left the digest");
+        let other_bases = map(&[("debian:12", "sha256:b2")]);
+        assert!(seen.insert(digest(&unit, labels, parents, &other_bases)), "a base's digest left the digest");
+        // The platform and the Dockerfile come from the caller too.
+        let dockerfile = std::str::from_utf8(&owned.dockerfile).unwrap();
+        let amd64 = unit_inputs(&unit, "linux/amd64", dockerfile, &owned.context, labels, parents, bases);
+        assert!(seen.insert(input_digest(&amd64)), "the platform left the digest as it was");
+        let other = unit_inputs(&unit, "linux/arm64", "FROM scratch\n", &owned.context, labels, parents, bases);
+        assert!(seen.insert(input_digest(&other)), "the Dockerfile left the digest as it was");
+        assert_eq!(amd64.schema_version, SCHEMA_VERSION);
     }
 
     #[test]

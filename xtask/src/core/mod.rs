@@ -23,6 +23,7 @@ pub mod schedule;
 pub mod schema;
 pub mod severity;
 pub mod size;
+pub mod suite;
 pub mod tags;
 pub mod text;
 pub mod verify;

@@ -223,6 +223,32 @@ mod tests {
         assert!(within.iter().all(|p| p.over_budget.is_empty()));
     }
 
+    /// Each budget is a limit that may be reached, not passed: at the limit the image is within
+    /// it, one byte over is not (kills `>` turned into `>=`, and the reverse off by one).
+    #[test]
+    fn budgets_are_inclusive_limits() {
+        let budget = SizeBudget { max: Some(1_000), max_growth: Some(0.2), max_arch_spread: Some(0.25) };
+        let judged = |sizes: &[(u64, Option<u64>)]| {
+            let mut platforms: Vec<PlatformSize> =
+                sizes.iter().enumerate().map(|(i, (size, base))| platform(&format!("p{i}"), *size, *base)).collect();
+            judge(&budget, &mut platforms);
+            platforms.into_iter().map(|p| p.over_budget).collect::<Vec<_>>()
+        };
+        let none = || Vec::<String>::new();
+        // max: 1000 B is within, 1001 B is over.
+        assert_eq!(judged(&[(1_000, None)]), [none()]);
+        assert_eq!(judged(&[(1_001, None)]), [vec!["1.0 kB compressed, over the 1.0 kB budget".to_string()]]);
+        // max_growth: exactly 20 % over the baseline is within, a byte more is over.
+        assert_eq!(judged(&[(600, Some(500))]), [none()]);
+        let grew = judged(&[(601, Some(500))]);
+        assert_eq!(grew[0].len(), 1, "{grew:?}");
+        assert!(grew[0][0].starts_with("grew 20.2% over the baseline"), "{grew:?}");
+        // max_arch_spread: exactly 25 % larger than the smallest platform is within, a byte more is over.
+        assert_eq!(judged(&[(400, None), (500, None)]), [none(), none()]);
+        let spread = judged(&[(400, None), (501, None)]);
+        assert_eq!(spread, [none(), vec!["25.2% larger than p0, more than the 25.0% allowed".to_string()]]);
+    }
+
     #[test]
     fn renderings_show_deltas_and_escape_markdown() {
         let mut p = platform("linux/arm64", 1_500_000, Some(1_000_000));

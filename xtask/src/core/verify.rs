@@ -403,6 +403,50 @@ mod tests {
         );
     }
 
+    /// An index that lists a declared platform twice is refused, though every declared
+    /// platform is there and nothing undeclared is (kills removing the `count > 1` check).
+    #[test]
+    fn a_platform_listed_twice_is_an_error() {
+        let mut o = healthy();
+        let list = index(
+            "sha256:twice",
+            vec![
+                descriptor("sha256:a", Some(("linux", "amd64"))),
+                descriptor("sha256:b", Some(("linux", "arm64"))),
+                descriptor("sha256:b", Some(("linux", "arm64"))),
+            ],
+        );
+        o.tags.insert("r.test/app:latest".into(), Ok(Some(list.clone())));
+        o.tags.insert("r.test/app:1.0.0".into(), Ok(Some(list)));
+        let report = check_unit(&unit(&["linux/amd64", "linux/arm64"]), &o, true);
+        assert_eq!(messages(&report), ["r.test/app:latest: holds linux/arm64 2 times"]);
+        assert!(report.problems.iter().all(|p| p.severity == Severity::Error));
+        // Three times is counted as such; an undeclared platform listed twice is reported once, as undeclared.
+        let list = index(
+            "sha256:thrice",
+            vec![
+                descriptor("sha256:a", Some(("linux", "amd64"))),
+                descriptor("sha256:a", Some(("linux", "amd64"))),
+                descriptor("sha256:a", Some(("linux", "amd64"))),
+                descriptor("sha256:b", Some(("linux", "arm64"))),
+                descriptor("sha256:b", Some(("linux", "386"))),
+                descriptor("sha256:b", Some(("linux", "386"))),
+            ],
+        );
+        o.tags.insert("r.test/app:latest".into(), Ok(Some(list.clone())));
+        o.tags.insert("r.test/app:1.0.0".into(), Ok(Some(list)));
+        let report = check_unit(&unit(&["linux/amd64", "linux/arm64"]), &o, true);
+        assert_eq!(
+            messages(&report),
+            [
+                "r.test/app:latest: holds linux/386, which the image does not declare",
+                "r.test/app:latest: holds linux/amd64 3 times",
+                "r.test/app:latest: its linux/386 entry (sha256:b) holds a linux/arm64 image",
+                "r.test/app:latest: its linux/386 entry (sha256:b) holds a linux/arm64 image",
+            ]
+        );
+    }
+
     #[test]
     fn alias_pointing_elsewhere_and_deleted_tag() {
         let mut o = healthy();

@@ -1,4 +1,5 @@
 pub mod digest;
+pub mod distribution;
 pub mod manifest;
 pub mod platform;
 pub mod reference;

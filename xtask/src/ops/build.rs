@@ -465,17 +465,8 @@ fn unit_input_digest(
         let own = format!("rootfs/{}", crate::oci::platform::tarball_name(platform));
         entries.retain(|e| !e.path.starts_with("rootfs/") || e.path == own);
     }
-    Ok(Some(crate::core::inputs::input_digest(&crate::core::inputs::Inputs {
-        schema_version: crate::core::inputs::SCHEMA_VERSION,
-        dockerfile: dockerfile.as_bytes(),
-        context: &entries,
-        args: &unit.args,
-        platform,
-        network: unit.network.as_str(),
-        labels,
-        parents: parent_args,
-        bases: &bases,
-    })))
+    let inputs = crate::core::inputs::unit_inputs(unit, platform, dockerfile, &entries, labels, parent_args, &bases);
+    Ok(Some(crate::core::inputs::input_digest(&inputs)))
 }
 
 /// The digest an external `FROM` reference names: pinned in the reference, or resolved with

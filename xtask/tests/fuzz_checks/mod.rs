@@ -1,5 +1,6 @@
 //! What the parsers must do with any input, shared by the cargo-fuzz targets (`fuzz/`) and
-//! the generated-corpus test (`tests/fuzz_parsers.rs`): never panic; refuse image.toml text
+//! the generated-corpus test (`tests/fuzz_parsers.rs`): never panic (nor do the registry
+//! client's parsers of what a registry sends, `registry`); refuse image.toml text
 //! with an error that has a location and a hint; and, when they accept it, produce only
 //! what later steps rely on (one default variant, paths inside the workspace, image
 //! references that docker reads as meant, `--secret` values with their one comma).
@@ -144,4 +145,76 @@ pub fn dockerfile(data: &[u8]) {
         assert!(finding.line >= 1 && finding.line <= lines.max(1), "finding at line {}: {finding}", finding.line);
     }
     lint::inherited(dockerfile, &ctx);
+}
+
+/// The registry replies a hostile registry controls, by the first byte: 0 a manifest or index
+/// (its `Content-Type`, a newline, its body), 1 an image config, 2 a `WWW-Authenticate` value,
+/// 3 a `Link` header, 4 a token reply, 5 a tag-list page. None may panic; what each accepts
+/// must be what the client relies on, and a refused token reply never quotes the reply.
+pub fn registry(data: &[u8]) {
+    use xtask::oci::distribution::*;
+    let Some((&which, rest)) = data.split_first() else { return };
+    let text = String::from_utf8_lossy(rest);
+    match which % 6 {
+        0 => {
+            let split = rest.iter().position(|&b| b == b'\n').unwrap_or(0);
+            let content_type = std::str::from_utf8(&rest[..split]).ok().filter(|t| !t.is_empty());
+            let body = rest.get(split + 1..).unwrap_or_default();
+            match parse_manifest("app:1", content_type, body) {
+                Ok((media_type, manifest)) => {
+                    assert!(xtask::oci::manifest::MANIFEST_MEDIA_TYPES.contains(&media_type.as_str()), "{media_type}");
+                    assert!(manifest.manifests.len() <= MAX_INDEX_ENTRIES);
+                    for entry in &manifest.manifests {
+                        entry.platform.as_ref().map(|p| p.name());
+                        xtask::oci::manifest::is_attestation(entry);
+                    }
+                    let whole = xtask::oci::manifest::Manifest {
+                        media_type,
+                        digest: xtask::oci::digest::sha256_digest(body),
+                        body: manifest,
+                    };
+                    whole.compressed_size();
+                }
+                Err(err) => assert!(format!("{err:#}").contains("app:1"), "an error that names no manifest: {err:#}"),
+            }
+        }
+        1 => {
+            if let Ok(config) = parse_config(rest) {
+                config.platform().name();
+                config.labels();
+            }
+        }
+        2 => {
+            parse_challenges(&text).ok();
+            let lower = text.to_ascii_lowercase();
+            match parse_challenge(&text) {
+                Ok(Challenge::Basic) => assert!(lower.contains("basic"), "Basic from {text:?}"),
+                Ok(Challenge::Bearer { realm, .. }) => {
+                    assert!(lower.contains("bearer") && lower.contains("realm"), "Bearer {realm:?} from {text:?}")
+                }
+                Err(err) => assert!(!format!("{err:#}").is_empty()),
+            }
+        }
+        3 => {
+            if let Some(target) = next_link(&text) {
+                assert!(text.contains(&format!("<{target}>")), "{target:?} from {text:?}");
+            }
+        }
+        4 => match parse_token(rest) {
+            Ok(token) => assert!(!token.is_empty(), "an empty token from {text:?}"),
+            Err(err) => {
+                let shown = format!("{err:#}");
+                assert!(
+                    shown.starts_with("the reply is no token JSON (")
+                        || shown == "the reply has neither a token nor an access_token",
+                    "a token error that may quote the reply: {shown}"
+                );
+            }
+        },
+        _ => {
+            for tag in parse_tag_page(rest).unwrap_or_default() {
+                let _ = xtask::oci::reference::check_tag(&tag);
+            }
+        }
+    }
 }

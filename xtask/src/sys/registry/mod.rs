@@ -30,7 +30,9 @@ pub use transport::{retry_delay, DEFAULT_TIMEOUT, MAX_ATTEMPTS};
 
 use crate::core::text::without_userinfo;
 use crate::oci::digest::sha256_digest;
-use crate::oci::manifest::{Descriptor, ImageConfig, Manifest, ManifestBody, ACCEPT, MANIFEST_MEDIA_TYPES};
+pub use crate::oci::distribution::MAX_INDEX_ENTRIES;
+use crate::oci::distribution::*;
+use crate::oci::manifest::{Descriptor, ImageConfig, Manifest, ACCEPT, MANIFEST_MEDIA_TYPES};
 use crate::oci::reference::{check_digest, check_repository, check_tag, is_loopback};
 use crate::sys::pool::lock;
 
@@ -46,9 +48,6 @@ const BLOB_LIMIT: u64 = 64 << 20;
 const SMALL_LIMIT: u64 = 4 << 20;
 /// `Link` pages followed for one tag list before giving up on a registry that loops.
 const MAX_TAG_PAGES: usize = 1000;
-/// Entries of one index: a multi-arch image has a few dozen at most, and every entry of a
-/// hostile 100,000-entry index was fetched.
-pub const MAX_INDEX_ENTRIES: usize = 1000;
 /// Tags read of one repository: each costs a HEAD in a rollback's snapshot, and 380k tags
 /// a page made a snapshot of 3.8M requests and 1.9 GB.
 pub const MAX_TAGS: usize = 100_000;
@@ -222,7 +221,7 @@ impl Registry {
     /// An image config blob.
     pub fn config(&self, repository: &str, digest: &str) -> Result<ImageConfig> {
         let bytes = self.blob(repository, digest)?;
-        serde_json::from_slice(&bytes).with_context(|| format!("parsing the image config {repository}@{digest}"))
+        parse_config(&bytes).with_context(|| format!("parsing the image config {repository}@{digest}"))
     }
 
     /// A blob, read whole into memory and checked against `digest`; meant for configs, not layers.
@@ -250,10 +249,6 @@ impl Registry {
     /// Every tag of `repository`, as `tags`, and apart from them the names the registry listed
     /// that are no OCI tags (`../../v2/_catalog?`, `x#frag`), which never reach a URL.
     pub fn tag_list(&self, repository: &str) -> Result<TagList> {
-        #[derive(Deserialize)]
-        struct Page {
-            tags: Option<Vec<String>>,
-        }
         let mut list = TagList::default();
         let mut path = format!("{}/tags/list", repository_path(repository)?);
         for _ in 0..MAX_TAG_PAGES {
@@ -263,9 +258,9 @@ impl Registry {
                 404 if list.tags.is_empty() && list.junk.is_empty() => return Ok(list),
                 _ => bail!("GET {}{path}: {}", self.base, reply.status_error()),
             }
-            let page: Page = serde_json::from_slice(&reply.body)
-                .with_context(|| format!("parsing the tag list at {}{path}", self.base))?;
-            for tag in page.tags.unwrap_or_default() {
+            let page =
+                parse_tag_page(&reply.body).with_context(|| format!("parsing the tag list at {}{path}", self.base))?;
+            for tag in page {
                 match check_tag(&tag) {
                     Ok(()) => list.tags.push(tag),
                     Err(_) => list.junk.push(tag),
@@ -361,15 +356,7 @@ impl Registry {
         }
         let requested = is_digest(reference).then_some(reference);
         let digest = verify_digest(&name, requested, reply.header("docker-content-digest"), &reply.body)?;
-        let body: ManifestBody =
-            serde_json::from_slice(&reply.body).with_context(|| format!("parsing the manifest {name}"))?;
-        if body.manifests.len() > MAX_INDEX_ENTRIES {
-            bail!(
-                "{name} lists {} manifests, more than the {MAX_INDEX_ENTRIES} this client reads of an index",
-                body.manifests.len()
-            );
-        }
-        let media_type = manifest_media_type(reply.header("content-type"), &body).with_context(|| name.clone())?;
+        let (media_type, body) = parse_manifest(&name, reply.header("content-type"), &reply.body)?;
         Ok(Some((Manifest { media_type, digest, body }, reply.body)))
     }
 
@@ -567,18 +554,6 @@ fn plain_http_allowed(host: &str, insecure: &[String]) -> bool {
     is_loopback(host) || insecure.iter().any(|h| h.eq_ignore_ascii_case(host))
 }
 
-/// Where JSON failed to parse, without serde's message, which may quote a secret.
-fn json_error_place(err: &serde_json::Error) -> String {
-    use serde_json::error::Category;
-    let what = match err.classify() {
-        Category::Syntax => "syntax error",
-        Category::Data => "unexpected value",
-        Category::Eof => "unexpected end",
-        Category::Io => "read error",
-    };
-    format!("{what} at line {}, column {}", err.line(), err.column())
-}
-
 /// The path to PUT a monolithic upload to: the upload's `Location` (relative, or absolute on
 /// this registry; an upload elsewhere would take our login along) with `digest` added.
 fn upload_path(base: &str, location: &str, digest: &str) -> Result<String> {
@@ -655,44 +630,10 @@ fn verify_digest(name: &str, requested: Option<&str>, header: Option<&str>, body
     Ok(actual)
 }
 
-/// `application/json` out of `application/json; charset=utf-8`.
-fn media_type_essence(content_type: Option<&str>) -> Option<String> {
-    let essence = content_type?.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-    (!essence.is_empty()).then_some(essence)
-}
-
-/// The body's own `mediaType`, else the `Content-Type`; both must agree when both are
-/// manifest types, and the result must be one we asked for.
-fn manifest_media_type(content_type: Option<&str>, body: &ManifestBody) -> Result<String> {
-    let served = media_type_essence(content_type);
-    let media_type = match (&body.media_type, &served) {
-        (Some(declared), Some(served))
-            if MANIFEST_MEDIA_TYPES.contains(&served.as_str()) && !served.eq_ignore_ascii_case(declared) =>
-        {
-            bail!("served as {served}, but the manifest says it is {declared}")
-        }
-        (Some(declared), _) => declared.clone(),
-        (None, Some(served)) => served.clone(),
-        (None, None) => bail!("the manifest has no mediaType and was served without a Content-Type"),
-    };
-    if !MANIFEST_MEDIA_TYPES.contains(&media_type.as_str()) {
-        bail!("media type {media_type} is none of the manifest types this client reads");
-    }
-    Ok(media_type)
-}
-
-/// The target of a `Link: <…>; rel="next"` header.
-fn next_link(header: &str) -> Option<String> {
-    header.split(',').find_map(|link| {
-        let (target, params) = link.trim().strip_prefix('<')?.split_once('>')?;
-        let next = params.split(';').any(|p| p.trim().replace(' ', "").eq_ignore_ascii_case("rel=\"next\""));
-        next.then(|| target.to_string())
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oci::manifest::ManifestBody;
     use crate::oci::platform::Platform;
     use crate::oci::reference::split_repository;
     use std::path::Path;
