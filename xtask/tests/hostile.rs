@@ -6,8 +6,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
 use camino::Utf8PathBuf;
@@ -21,7 +19,7 @@ const RELEASE: [&str; 4] = ["--event", "release", "--version", "1.2.3"];
 const TAGS: [&str; 4] = ["latest", "1.2.3", "1.2", "1"];
 
 /// Status, headers and body.
-type Answer = (u16, Vec<(String, String)>, Vec<u8>);
+type Answer = common::Reply;
 
 /// A loopback server that answers every request with `respond(method, path, body)` until the test
 /// ends, one thread per connection, and logs `METHOD path`.
@@ -32,48 +30,11 @@ struct Hostile {
 
 impl Hostile {
     fn start(respond: impl Fn(&str, &str, &[u8]) -> Answer + Send + Sync + 'static) -> Hostile {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let host = listener.local_addr().unwrap().to_string();
         let log = Arc::new(Mutex::new(Vec::new()));
-        let (written, respond) = (log.clone(), Arc::new(respond));
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let (written, respond) = (written.clone(), respond.clone());
-                std::thread::spawn(move || {
-                    let mut reader = BufReader::new(stream.try_clone().unwrap());
-                    let mut request = String::new();
-                    if reader.read_line(&mut request).is_err() {
-                        return;
-                    }
-                    let mut length = 0;
-                    loop {
-                        let mut line = String::new();
-                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                            break;
-                        }
-                        let Some((name, value)) = line.trim_end().split_once(':') else { break };
-                        if name.eq_ignore_ascii_case("content-length") {
-                            length = value.trim().parse().unwrap_or(0);
-                        }
-                    }
-                    let mut body = vec![0; length];
-                    let _ = reader.read_exact(&mut body);
-                    let mut parts = request.split(' ');
-                    let (method, path) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
-                    written.lock().unwrap().push(format!("{method} {path}"));
-                    let (status, headers, body) = respond(method, path, &body);
-                    let mut head =
-                        format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
-                    for (name, value) in headers {
-                        head.push_str(&format!("{name}: {value}\r\n"));
-                    }
-                    let _ = stream.write_all(format!("{head}\r\n").as_bytes());
-                    if method != "HEAD" {
-                        let _ = stream.write_all(&body);
-                    }
-                });
-            }
+        let written = log.clone();
+        let host = common::serve_http(move |request| {
+            written.lock().unwrap().push(format!("{} {}", request.method, request.path));
+            respond(request.method, request.path, &request.body)
         });
         Hostile { host, log }
     }

@@ -7,8 +7,6 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
 use camino::Utf8PathBuf;
@@ -155,49 +153,10 @@ struct Scripted {
 
 impl Scripted {
     fn start(store: Store) -> Scripted {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let host = listener.local_addr().unwrap().to_string();
         let store = Arc::new(Mutex::new(store));
         let shared = store.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let shared = shared.clone();
-                std::thread::spawn(move || {
-                    let mut reader = BufReader::new(stream.try_clone().unwrap());
-                    let mut request = String::new();
-                    if reader.read_line(&mut request).is_err() {
-                        return;
-                    }
-                    let (mut length, mut content_type) = (0, String::new());
-                    loop {
-                        let mut line = String::new();
-                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                            break;
-                        }
-                        let Some((name, value)) = line.trim_end().split_once(':') else { break };
-                        if name.eq_ignore_ascii_case("content-length") {
-                            length = value.trim().parse().unwrap_or(0);
-                        } else if name.eq_ignore_ascii_case("content-type") {
-                            content_type = value.trim().to_string();
-                        }
-                    }
-                    let mut body = vec![0; length];
-                    let _ = reader.read_exact(&mut body);
-                    let mut parts = request.split(' ');
-                    let (method, path) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
-                    let (status, headers, body) = shared.lock().unwrap().answer(method, path, body, &content_type);
-                    let mut head =
-                        format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
-                    for (name, value) in headers {
-                        head.push_str(&format!("{name}: {value}\r\n"));
-                    }
-                    let _ = stream.write_all(format!("{head}\r\n").as_bytes());
-                    if method != "HEAD" {
-                        let _ = stream.write_all(&body);
-                    }
-                });
-            }
+        let host = common::serve_http(move |request| {
+            shared.lock().unwrap().answer(request.method, request.path, request.body, request.content_type)
         });
         Scripted { host, store }
     }

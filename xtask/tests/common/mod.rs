@@ -169,3 +169,65 @@ pub fn replace_in(file: &Utf8Path, from: &str, to: &str) {
     assert!(text.contains(from), "{file} does not contain {from:?}");
     std::fs::write(file, text.replace(from, to)).unwrap_or_else(|e| panic!("writing {file}: {e}"));
 }
+
+/// One request to a scripted loopback server: method, path, `Content-Type` and body.
+pub struct Request<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub content_type: &'a str,
+    pub body: Vec<u8>,
+}
+
+/// A reply: status, extra headers and body (not sent for HEAD).
+pub type Reply = (u16, Vec<(String, String)>, Vec<u8>);
+
+/// A minimal HTTP/1.1 server on 127.0.0.1 that answers every request with `respond`, one
+/// connection per request: enough to script a registry that misbehaves on purpose.
+/// Returns its `host:port`.
+pub fn serve_http(respond: impl Fn(Request<'_>) -> Reply + Send + Sync + 'static) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let respond = std::sync::Arc::new(respond);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let respond = respond.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request = String::new();
+                if reader.read_line(&mut request).is_err() {
+                    return;
+                }
+                let (mut length, mut content_type) = (0, String::new());
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        break;
+                    }
+                    let Some((name, value)) = line.trim_end().split_once(':') else { break };
+                    if name.eq_ignore_ascii_case("content-length") {
+                        length = value.trim().parse().unwrap_or(0);
+                    } else if name.eq_ignore_ascii_case("content-type") {
+                        content_type = value.trim().to_string();
+                    }
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                let mut parts = request.split(' ');
+                let (method, path) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+                let (status, headers, body) = respond(Request { method, path, content_type: &content_type, body });
+                let mut head =
+                    format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+                for (name, value) in headers {
+                    head.push_str(&format!("{name}: {value}\r\n"));
+                }
+                let _ = stream.write_all(format!("{head}\r\n").as_bytes());
+                if method != "HEAD" {
+                    let _ = stream.write_all(&body);
+                }
+            });
+        }
+    });
+    host
+}
