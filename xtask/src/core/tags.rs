@@ -481,26 +481,99 @@ mod tests {
     /// the branch tag with the short sha beside it (README, "Tag policy").
     #[test]
     fn metadata_action_examples() {
-        let release = |version: &str| tags(&event(EventKind::Release), Some(version), None, &[], true);
-        // type=semver,pattern={{version}} / {{major}}.{{minor}} / {{major}}, flavor latest=auto.
-        assert_eq!(release("1.2.3"), ["latest", "1.2.3", "1.2", "1"]);
+        /// A case: what metadata-action documents, the event here, and the tags expected here.
+        struct Case {
+            documented: &'static str,
+            kind: EventKind,
+            version: Option<&'static str>,
+            branch: &'static str,
+            expected: &'static [&'static str],
+            /// Where this project states another policy on purpose (README, "Tag policy").
+            policy: Option<&'static str>,
+        }
+        let sha = "90dd6032fac8bda1b6c4436a2e65de27961ed071";
+        let cases = [
+            Case {
+                documented: "type=semver {{version}}, {{major}}.{{minor}}, {{major}} on v1.2.3, latest=auto: 1.2.3, 1.2, 1, latest",
+                kind: EventKind::Release,
+                version: Some("v1.2.3"),
+                branch: "main",
+                expected: &["latest", "1.2.3", "1.2", "1"],
+                policy: None,
+            },
+            Case {
+                documented: "type=semver on v2.0.8-beta.67: 2.0.8-beta.67 for every pattern, no latest",
+                kind: EventKind::Release,
+                version: Some("v2.0.8-beta.67"),
+                branch: "main",
+                expected: &["2.0.8-beta.67"],
+                policy: Some("a pre-release keeps only templates with {version}"),
+            },
+            Case {
+                documented: "major version zero, v0.1.2: 0.1.2, 0.1, and {{major}} disabled by an enable= expression",
+                kind: EventKind::Release,
+                version: Some("v0.1.2"),
+                branch: "main",
+                expected: &["latest", "0.1.2", "0.1"],
+                policy: Some("{major} alone is skipped while the major is 0, by default"),
+            },
+            Case {
+                documented: "meta.test.ts fixture v9.5.7-alpha.2+fork.3.1.8: no build metadata in a tag",
+                kind: EventKind::Release,
+                version: Some("v9.5.7-alpha.2+fork.3.1.8"),
+                branch: "main",
+                expected: &["9.5.7-alpha.2"],
+                policy: None,
+            },
+            Case {
+                documented: "type=ref,event=branch on refs/heads/my/branch: my-branch; type=sha: sha-90dd603",
+                kind: EventKind::Branch,
+                version: None,
+                branch: "my/branch",
+                expected: &["my-branch", "my-branch-90dd603"],
+                policy: Some("the short sha goes beside the branch, not as sha-<sha>"),
+            },
+            Case {
+                documented: "latest on a branch push: none (latest comes only with semver, ref,event=tag or match)",
+                kind: EventKind::Branch,
+                version: None,
+                branch: "dev",
+                expected: &["dev", "dev-90dd603"],
+                policy: None,
+            },
+            Case {
+                documented: "type=ref,event=tag on refs/tags/release1 (no semver): release1",
+                kind: EventKind::Branch,
+                version: None,
+                branch: "release1",
+                expected: &["release1", "release1-90dd603"],
+                policy: Some("a tag that is no release builds like a branch named after it, sha beside it"),
+            },
+            Case {
+                documented: "type=ref,event=pr on refs/pull/2/merge: pr-2",
+                kind: EventKind::PullRequest,
+                version: None,
+                branch: "feature",
+                expected: &["pr-2"],
+                policy: None,
+            },
+            Case {
+                documented: "type=schedule, default pattern: nightly",
+                kind: EventKind::Schedule,
+                version: None,
+                branch: "main",
+                expected: &["nightly", "nightly-20261124"],
+                policy: Some("a dated tag beside nightly, from the schedule templates"),
+            },
+        ];
+        for case in cases {
+            let mut e = event(case.kind);
+            e.branch = Some(case.branch.to_string());
+            e.sha = Some(sha.to_string());
+            e.pr = Some(2);
+            let got = tags(&e, case.version.map(|v| v.strip_prefix('v').unwrap_or(v)), None, &[], true);
+            assert_eq!(got, case.expected, "{} (policy: {:?})", case.documented, case.policy);
+        }
         assert_eq!(Version::parse("v1.2.3").unwrap().tag, "1.2.3", "`v1.2.3` with {{version}} is `1.2.3`");
-        // `v2.0.8-beta.67`: metadata-action gives `2.0.8-beta.67` for every pattern and no latest.
-        assert_eq!(release("2.0.8-beta.67"), ["2.0.8-beta.67"]);
-        // Major zero: metadata-action's README shows how to disable `{{major}}` for `v0.1.2`.
-        assert_eq!(release("0.1.2"), ["latest", "0.1.2", "0.1"]);
-        // `v9.5.7-alpha.2+fork.3.1.8` (a fixture of meta.test.ts): no build metadata in a tag.
-        assert_eq!(release("9.5.7-alpha.2+fork.3.1.8"), ["9.5.7-alpha.2"]);
-        // type=ref,event=branch: `refs/heads/my/branch` is `my-branch`; type=sha is the short sha.
-        let mut branch = event(EventKind::Branch);
-        branch.branch = Some("my/branch".into());
-        branch.sha = Some("90dd6032fac8bda1b6c4436a2e65de27961ed071".into());
-        assert_eq!(tags(&branch, None, None, &[], true), ["my-branch", "my-branch-90dd603"]);
-        // type=ref,event=pr: `refs/pull/2/merge` is `pr-2`.
-        let mut pr = event(EventKind::PullRequest);
-        pr.pr = Some(2);
-        assert_eq!(tags(&pr, None, None, &[], true), ["pr-2"]);
-        // type=schedule: `nightly` (metadata-action's default pattern).
-        assert_eq!(tags(&event(EventKind::Schedule), None, None, &[], true)[0], "nightly");
     }
 }
