@@ -214,7 +214,7 @@ OPTIONS:
       Registry host[:port], overriding the workspace setting and XTASK_REGISTRY.
 
     --format <format>
-      Output format: table (default), json; some commands add markdown, junit or github-matrix.
+      Output format: table (default), json; some commands add markdown, junit, github-matrix, sarif or github.
 
     --event <event>
       Event to build for: release, branch, pull-request or manual (default: detected).

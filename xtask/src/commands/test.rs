@@ -64,6 +64,7 @@ pub fn run(ws: &Workspace, format: Format, flags: &flags::Test) -> Result<()> {
 
     let report = match format {
         Format::Junit => junit(&results),
+        Format::Github => crate::core::annotations::test(&results).join("\n"),
         Format::Json => {
             #[derive(Serialize)]
             struct Report<'a> {
