@@ -81,7 +81,7 @@ fn check_shows_the_difference_and_writing_fixes_it() {
     assert_eq!(xtask_ok(&root, "localhost:5000", &["ci-workflow"]).trim(), format!("wrote {WORKFLOW}"));
     let file = root.join(WORKFLOW);
     let written = std::fs::read_to_string(&file).unwrap();
-    assert_eq!(written.matches("    runs-on: x86-large\n").count(), 3, "{written}");
+    assert_eq!(written.matches("    runs-on: x86-large\n").count(), 4, "{written}");
     assert_valid_workflow(&file, &["x86-large"]);
     xtask_ok(&root, "localhost:5000", &["ci-workflow", "--check"]);
 
