@@ -1,5 +1,5 @@
 //! The generated GitHub Actions workflow, checked by the tools GitHub users check theirs
-//! with (check-jsonschema's GitHub schema, zizmor), and the matrix it fans out over.
+//! with (check-jsonschema's GitHub schema, zizmor, actionlint), and the matrix it fans out over.
 
 mod common;
 
@@ -21,8 +21,10 @@ fn checker(program: &str, args: &[&str]) -> std::process::Output {
         .unwrap_or_else(|e| panic!("running {program} ({e}): run `cargo xtask provision` first"))
 }
 
-/// check-jsonschema's GitHub workflow schema and zizmor (offline, default severity) both pass.
-fn assert_valid_workflow(file: &Utf8Path) {
+/// check-jsonschema's GitHub workflow schema, zizmor (offline, default severity) and
+/// actionlint (its expression, shell and action checks) all pass. `runners` are the custom
+/// runner labels the settings name, which actionlint is told of as a team's actionlint.yaml would.
+fn assert_valid_workflow(file: &Utf8Path, runners: &[&str]) {
     let schema = checker("check-jsonschema", &["--builtin-schema", "vendor.github-workflows", file.as_str()]);
     assert!(
         schema.status.success(),
@@ -34,6 +36,23 @@ fn assert_valid_workflow(file: &Utf8Path) {
     let report = String::from_utf8_lossy(&audit.stdout);
     assert!(audit.status.success(), "zizmor finds problems in {file}:\n{report}");
     assert!(report.contains("No findings to report"), "{report}");
+    let config = Utf8PathBuf::from(format!(
+        "{}/actionlint-{}-{}.yaml",
+        env!("CARGO_TARGET_TMPDIR"),
+        std::process::id(),
+        runners.join("-")
+    ));
+    let labels: String = runners.iter().map(|label| format!("    - {label}\n")).collect();
+    std::fs::write(&config, format!("self-hosted-runner:\n  labels:\n{labels}")).unwrap();
+    let lint = checker("actionlint", &["-no-color", "-config-file", config.as_str(), file.as_str()]);
+    std::fs::remove_file(&config).unwrap();
+    assert!(
+        lint.status.success(),
+        "actionlint finds problems in {file}:\n{}{}",
+        String::from_utf8_lossy(&lint.stdout),
+        String::from_utf8_lossy(&lint.stderr)
+    );
+    assert!(lint.stdout.is_empty(), "{}", String::from_utf8_lossy(&lint.stdout));
 }
 
 #[test]
@@ -41,7 +60,7 @@ fn the_committed_workflow_is_generated_valid_and_clean() {
     let root = repository_root();
     let check = xtask_ok(&root, "localhost:5000", &["ci-workflow", "--check"]);
     assert_eq!(check.trim(), format!("{WORKFLOW}: up to date"));
-    assert_valid_workflow(&root.join(WORKFLOW));
+    assert_valid_workflow(&root.join(WORKFLOW), &[]);
 }
 
 #[test]
@@ -62,8 +81,8 @@ fn check_shows_the_difference_and_writing_fixes_it() {
     assert_eq!(xtask_ok(&root, "localhost:5000", &["ci-workflow"]).trim(), format!("wrote {WORKFLOW}"));
     let file = root.join(WORKFLOW);
     let written = std::fs::read_to_string(&file).unwrap();
-    assert_eq!(written.matches("    runs-on: x86-large\n").count(), 3, "{written}");
-    assert_valid_workflow(&file);
+    assert_eq!(written.matches("    runs-on: x86-large\n").count(), 4, "{written}");
+    assert_valid_workflow(&file, &["x86-large"]);
     xtask_ok(&root, "localhost:5000", &["ci-workflow", "--check"]);
 
     std::fs::write(&file, written.replace("retention-days: 1", "retention-days: 30")).unwrap();

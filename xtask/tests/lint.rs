@@ -82,6 +82,41 @@ fn lint_reports_every_finding_with_its_line_and_fix() {
 }
 
 #[test]
+fn lint_speaks_sarif_and_github_annotations_and_still_fails_on_findings() {
+    let _turn = fixture_lock();
+    let root = fixture("lint-bad");
+    let output = xtask(&root, REGISTRY, &["--format", "sarif", "lint", "web"]);
+    assert_eq!(output.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(doc["version"], "2.1.0");
+    let results = doc["runs"][0]["results"].as_array().unwrap();
+    let summary: Vec<(&str, &str, &str, u64)> = results
+        .iter()
+        .map(|r| {
+            let physical = &r["locations"][0]["physicalLocation"];
+            (
+                r["ruleId"].as_str().unwrap(),
+                r["level"].as_str().unwrap(),
+                physical["artifactLocation"]["uri"].as_str().unwrap(),
+                physical["region"]["startLine"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [("root-user", "error", "images/web/Dockerfile", 2), ("healthcheck", "warning", "images/web/Dockerfile", 3)]
+    );
+
+    let output = xtask(&root, REGISTRY, &["lint", "web", "--format", "github"]);
+    assert_eq!(output.status.code(), Some(1));
+    let lines: Vec<String> = stdout(&output).lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].starts_with("::error file=images/web/Dockerfile,line=2,title=lint%3A root-user::"), "{lines:?}");
+    assert!(lines[1].starts_with("::warning file=images/web/Dockerfile,line=3,title=lint%3A healthcheck::"));
+    assert!(stderr(&output).starts_with("1 image checked: 1 error, 1 warning\n"), "{}", stderr(&output));
+}
+
+#[test]
 fn lint_allow_turns_a_rule_off_for_one_image() {
     let _turn = fixture_lock();
     let root = fixture("lint-bad");

@@ -14,6 +14,10 @@ pub enum Format {
     Junit,
     /// The image × platform matrix GitHub Actions' `strategy.matrix` reads.
     GithubMatrix,
+    /// SARIF 2.1.0, for code scanning (`github/codeql-action/upload-sarif`).
+    Sarif,
+    /// GitHub workflow commands: one `::error`/`::warning` annotation per finding.
+    Github,
 }
 
 /// Reads `--format`; a command then refuses what it cannot print with [`Format::require`].
@@ -24,7 +28,9 @@ pub fn parse(flag: Option<&str>) -> Result<Format> {
         Some("markdown") => Format::Markdown,
         Some("junit") => Format::Junit,
         Some("github-matrix") => Format::GithubMatrix,
-        Some(other) => bail!("--format {other:?} is not a format: use table, json, markdown, junit or github-matrix"),
+        Some("sarif") => Format::Sarif,
+        Some("github") => Format::Github,
+        Some(other) => bail!("{}", unknown(other)),
     })
 }
 
@@ -43,22 +49,31 @@ impl Format {
             Format::Markdown => "markdown",
             Format::Junit => "junit",
             Format::GithubMatrix => "github-matrix",
+            Format::Sarif => "sarif",
+            Format::Github => "github",
         }
     }
 }
 
 /// Every name `cli::format::parse` accepts, in the order its error message lists them.
-pub const FORMATS: [&str; 5] = ["table", "json", "markdown", "junit", "github-matrix"];
+pub const FORMATS: [&str; 7] = ["table", "json", "markdown", "junit", "github-matrix", "sarif", "github"];
+
+fn unknown(format: &str) -> String {
+    let (last, rest) = FORMATS.split_last().expect("FORMATS is not empty");
+    format!("--format {format:?} is not a format: use {} or {last}", rest.join(", "))
+}
 
 /// The formats `command` prints, the default (`table`) first; `None` for a name that is
 /// not a command.
 pub fn accepted(command: &str) -> Option<&'static [&'static str]> {
     Some(match command {
         "plan" => &["table", "json", "github-matrix"],
-        "build" | "lint" | "doctor" | "scan" | "sbom" | "verify-manifests" => &["table", "json"],
+        "build" | "doctor" | "sbom" => &["table", "json"],
+        "lint" | "verify-manifests" => &["table", "json", "sarif", "github"],
+        "scan" => &["table", "json", "sarif"],
         "report" => &["table", "markdown", "json"],
         "size" => &["table", "json", "markdown"],
-        "test" => &["table", "json", "junit"],
+        "test" => &["table", "json", "junit", "github"],
         // Text only: a table, progress lines or files written.
         "publish" | "rollback" | "bench" | "new" | "docs" | "schema" | "ci-workflow" | "provision" | "ci"
         | "version" => &["table"],
@@ -72,7 +87,7 @@ pub fn accepted(command: &str) -> Option<&'static [&'static str]> {
 /// the command itself, so the message does not depend on which check caught it.
 pub fn check_format(command: &str, format: &str) -> Result<(), String> {
     if !FORMATS.contains(&format) {
-        return Err(format!("--format {format:?} is not a format: use table, json, markdown, junit or github-matrix"));
+        return Err(unknown(format));
     }
     match accepted(command) {
         Some(names) if !names.contains(&format) => {
@@ -99,6 +114,12 @@ mod tests {
             ("verify-manifests", "json"),
             ("help", "junit"),
             ("rollback", "table"),
+            ("lint", "sarif"),
+            ("scan", "sarif"),
+            ("verify-manifests", "sarif"),
+            ("lint", "github"),
+            ("verify-manifests", "github"),
+            ("test", "github"),
         ] {
             assert_eq!(check_format(command, format), Ok(()), "{command} --format {format}");
         }
@@ -107,12 +128,16 @@ mod tests {
     #[test]
     fn refuses_a_format_the_command_cannot_print_naming_the_ones_it_has() {
         assert_eq!(
+            check_format("scan", "github").unwrap_err(),
+            "`scan` prints table or json or sarif, not github: pass --format table"
+        );
+        assert_eq!(
             check_format("test", "markdown").unwrap_err(),
-            "`test` prints table or json or junit, not markdown: pass --format table"
+            "`test` prints table or json or junit or github, not markdown: pass --format table"
         );
         assert_eq!(
             check_format("lint", "junit").unwrap_err(),
-            "`lint` prints table or json, not junit: pass --format table"
+            "`lint` prints table or json or sarif or github, not junit: pass --format table"
         );
         assert_eq!(
             check_format("rollback", "json").unwrap_err(),
@@ -129,7 +154,7 @@ mod tests {
         // tests/bad-input/format-unknown/expected.txt pins this text.
         assert_eq!(
             check_format("plan", "yaml").unwrap_err(),
-            "--format \"yaml\" is not a format: use table, json, markdown, junit or github-matrix"
+            "--format \"yaml\" is not a format: use table, json, markdown, junit, github-matrix, sarif or github"
         );
     }
 

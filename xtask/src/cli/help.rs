@@ -150,7 +150,11 @@ pub fn examples(command: &str) -> &'static [&'static str] {
         "report" => &["cargo xtask report", "cargo xtask report --last 50 --format markdown"],
         "verify-manifests" => &["cargo xtask verify-manifests", "cargo xtask verify-manifests debian --format json"],
         "size" => &["cargo xtask size --save target/sizes.json", "cargo xtask size --baseline 1.3.0 --format markdown"],
-        "lint" => &["cargo xtask lint", "cargo xtask lint runner:go --format json"],
+        "lint" => &[
+            "cargo xtask lint",
+            "cargo xtask lint runner:go --format json",
+            "cargo xtask lint --format sarif > lint.sarif",
+        ],
         "test" => &[
             "cargo xtask test python --platform linux/arm64",
             "cargo xtask test --local --format junit --output target/junit.xml",
@@ -214,7 +218,7 @@ OPTIONS:
       Registry host[:port], overriding the workspace setting and XTASK_REGISTRY.
 
     --format <format>
-      Output format: table (default), json; some commands add markdown, junit or github-matrix.
+      Output format: table (default), json; some commands add markdown, junit, github-matrix, sarif or github.
 
     --event <event>
       Event to build for: release, branch, pull-request or manual (default: detected).

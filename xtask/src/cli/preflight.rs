@@ -275,7 +275,7 @@ mod tests {
         assert_eq!(
             error("plan --format"),
             "`--format` needs a value\n  hint: `--format <format>`: Output format: table (default), json; some commands add \
-             markdown, junit or github-matrix."
+             markdown, junit, github-matrix, sarif or github."
         );
         assert!(error("--version").ends_with("The xtask's own version: `cargo xtask version`."));
         assert_eq!(

@@ -21,8 +21,16 @@ pub fn run(ws: &Workspace, format: Format, flags: &crate::cli::flags::Lint) -> R
     let asked = |u: &Unit| flags.units.is_empty() || flags.units.iter().any(|s| *s == u.id || *s == u.image);
     let reported = lint_units(ws, &units, asked)?;
     let checked: BTreeSet<&str> = units.iter().filter(|u| asked(u)).map(|u| u.image.as_str()).collect();
+    let findings: Vec<&crate::core::lint::Finding> = reported.iter().map(|r| &r.finding).collect();
     if format == Format::Json {
         println!("{}", serde_json::to_string_pretty(&reported).context("serializing the lint findings")?);
+    } else if format == Format::Sarif {
+        print!("{}", crate::core::sarif::lint(&findings, env!("CARGO_PKG_VERSION")));
+    } else if format == Format::Github {
+        for line in crate::core::annotations::lint(&findings) {
+            println!("{line}");
+        }
+        eprintln!("{}", summary(&reported, checked.len()));
     } else {
         for r in &reported {
             println!("{}", r.finding);

@@ -31,14 +31,16 @@ pub fn run(ws: &Workspace, format: Format, flags: &crate::cli::flags::Scan) -> R
     };
     let images: std::collections::BTreeSet<&str> =
         scans.iter().map(|s| s.unit.split(':').next().unwrap_or(&s.unit)).collect();
-    let stale: Vec<String> = images
+    let stale: Vec<(String, String)> = images
         .iter()
         .filter_map(|image| policies.get(image))
         .flat_map(|policy| expired(policy, today))
-        .map(expired_message)
+        .map(|allowance| (allowance.at.clone(), expired_message(allowance)))
         .collect();
     if format == Format::Json {
         println!("{}", serde_json::to_string_pretty(&scans).context("serializing the scan results")?);
+    } else if format == Format::Sarif {
+        print!("{}", crate::core::sarif::scan(&scans, &stale, env!("CARGO_PKG_VERSION")));
     } else {
         print_table(&scans);
     }
@@ -72,7 +74,7 @@ pub fn run(ws: &Workspace, format: Format, flags: &crate::cli::flags::Scan) -> R
             blocking.join("\n  ")
         ));
     }
-    for line in stale {
+    for (_, line) in stale {
         if !message.is_empty() {
             message.push('\n');
         }

@@ -64,6 +64,7 @@ pub fn run(ws: &Workspace, format: Format, flags: &flags::Test) -> Result<()> {
 
     let report = match format {
         Format::Junit => junit(&results),
+        Format::Github => crate::core::annotations::test(&results).join("\n"),
         Format::Json => {
             #[derive(Serialize)]
             struct Report<'a> {
@@ -77,7 +78,10 @@ pub fn run(ws: &Workspace, format: Format, flags: &flags::Test) -> Result<()> {
         }
         _ => summary_table(&results),
     };
-    println!("{report}");
+    // No annotation is no line at all, not an empty one.
+    if !(format == Format::Github && report.is_empty()) {
+        println!("{report}");
+    }
     if let Some(path) = &flags.output {
         std::fs::write(path, format!("{report}\n"))
             .with_context(|| format!("writing the report to {}", path.display()))?;

