@@ -162,11 +162,13 @@ fn run_case(case: &Utf8Path) -> Outcome {
         Ok(text) => text.lines().map(str::to_string).collect(),
         Err(_) => vec!["plan".to_string()],
     };
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"));
-    for variable in xtask::core::event::CI_VARIABLES.iter().chain(&["GITHUB_EVENT_PATH", "XTASK_REGISTRY"]) {
-        command.env_remove(variable);
-    }
-    let output = command.arg("--root").arg(&root).args(&args).output().expect("running the xtask binary");
+    let output = common::xtask_command()
+        .env_remove("XTASK_REGISTRY")
+        .arg("--root")
+        .arg(&root)
+        .args(&args)
+        .output()
+        .expect("running the xtask binary");
     let root = std::fs::canonicalize(&root).unwrap();
     let placeholders = |text: &[u8]| {
         String::from_utf8_lossy(text)

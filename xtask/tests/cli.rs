@@ -11,11 +11,8 @@ use camino::Utf8Path;
 /// The binary run in `dir` with no `--root`, as `cargo xtask` would run it there, with
 /// `CARGO_MANIFEST_DIR` as given (cargo sets it; a shell does not).
 fn xtask_in(dir: &Utf8Path, manifest_dir: Option<&Utf8Path>, args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    let mut command = common::xtask_command();
     command.current_dir(dir).args(args).env_remove("CARGO_MANIFEST_DIR");
-    for variable in xtask::core::event::CI_VARIABLES.iter().chain(&["GITHUB_EVENT_PATH"]) {
-        command.env_remove(variable);
-    }
     if let Some(manifest_dir) = manifest_dir {
         command.env("CARGO_MANIFEST_DIR", manifest_dir);
     }

@@ -5,7 +5,7 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use camino::{Utf8Path, Utf8PathBuf};
@@ -252,11 +252,7 @@ fn broken_images_fail_precisely_and_leave_no_container() {
 /// ended and its stdout.
 fn interrupt_once_running(root: &Utf8Path, registry: &str, args: &[&str]) -> (std::process::ExitStatus, String) {
     let log = scratch("interrupted").join("stderr.log");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
-    for variable in xtask::core::event::CI_VARIABLES.iter().chain(&["GITHUB_EVENT_PATH"]) {
-        command.env_remove(variable);
-    }
-    let mut child = command
+    let mut child = common::xtask_command()
         .args(["--root", root.as_str(), "--registry", registry])
         .args(args)
         .stdout(Stdio::piped())

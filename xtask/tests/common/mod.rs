@@ -117,6 +117,16 @@ fn copy_tree(from: &Utf8Path, to: &Utf8Path) {
     }
 }
 
+/// The xtask binary with no CI system's variables, so that a test plans for the flags it
+/// passes whichever CI system runs it.
+pub fn xtask_command() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"));
+    for variable in xtask::core::event::CI_VARIABLES.iter().chain(&["GITHUB_EVENT_PATH"]) {
+        command.env_remove(variable);
+    }
+    command
+}
+
 /// Runs the xtask binary on `root`, pushing to `registry`.
 pub fn xtask(root: &Utf8Path, registry: &str, args: &[&str]) -> Output {
     xtask_with_env(root, registry, args, &[])
@@ -124,11 +134,7 @@ pub fn xtask(root: &Utf8Path, registry: &str, args: &[&str]) -> Output {
 
 /// Like `xtask`, with extra environment variables for the binary.
 pub fn xtask_with_env(root: &Utf8Path, registry: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"));
-    for variable in xtask::core::event::CI_VARIABLES.iter().chain(&["GITHUB_EVENT_PATH"]) {
-        command.env_remove(variable);
-    }
-    let output = command
+    let output = xtask_command()
         .arg("--root")
         .arg(root)
         .arg("--registry")
@@ -136,7 +142,6 @@ pub fn xtask_with_env(root: &Utf8Path, registry: &str, args: &[&str], env: &[(&s
         .args(args)
         // Builds of fixtures share the downloaded packages and root filesystems.
         .env("XTASK_CACHE_DIR", Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/xtask/cache"))
-        // Tests plan for the flags they pass, whichever CI system runs them.
         .envs(env.iter().copied())
         .output()
         .expect("running the xtask binary");
