@@ -166,12 +166,7 @@ pub fn root(explicit: Option<&Path>) -> Result<Utf8PathBuf> {
 /// Whether this Cargo.toml is an image workspace's. Only its first MiB is read; a file that
 /// says so but is broken is still the root, so that loading reports the error where it is.
 fn declares_images(manifest: &Path) -> bool {
-    use std::io::Read;
-    let Ok(file) = std::fs::File::open(manifest) else { return false };
-    let mut text = String::new();
-    if file.take(crate::sys::definitions::MAX_DEFINITION_BYTES).read_to_string(&mut text).is_err() {
-        return false;
-    }
+    let Some(text) = read_head(manifest) else { return false };
     text.lines().any(|line| {
         let line = line.trim();
         line.starts_with("[workspace.metadata.images") || line.starts_with("metadata.images")
@@ -181,18 +176,26 @@ fn declares_images(manifest: &Path) -> bool {
 /// The CI system's variables that event detection reads, and GitHub's event payload
 /// (`GITHUB_EVENT_PATH`, at most 1 MiB of it: the pull-request number of `pull_request_target`).
 fn ci_env() -> event::CiEnv {
-    use std::io::Read;
     let variables = event::CI_VARIABLES
         .iter()
         .filter_map(|name| Some((name.to_string(), std::env::var(name).ok().filter(|v| !v.is_empty())?)))
         .collect();
-    let event_payload = std::env::var_os("GITHUB_EVENT_PATH").filter(|p| !p.is_empty()).and_then(|path| {
-        let mut text = String::new();
-        let file = std::fs::File::open(path).ok()?;
-        file.take(crate::sys::definitions::MAX_DEFINITION_BYTES).read_to_string(&mut text).ok()?;
-        Some(text)
-    });
+    let event_payload =
+        std::env::var_os("GITHUB_EVENT_PATH").filter(|p| !p.is_empty()).and_then(|path| read_head(Path::new(&path)));
     event::CiEnv { variables, event_payload }
+}
+
+/// The first MiB of a file as UTF-8, or `None`: for files read only for a hint, where a
+/// missing or strange file is no error.
+fn read_head(path: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(crate::sys::definitions::MAX_DEFINITION_BYTES)
+        .read_to_string(&mut text)
+        .ok()?;
+    Some(text)
 }
 
 /// `--registry`, else `XTASK_REGISTRY`, else the workspace setting; checked as a host.
