@@ -34,24 +34,26 @@ impl Workspace {
     pub fn load(options: &Options) -> Result<Workspace> {
         let root = root(options.root.as_deref())?;
         let defs = crate::sys::definitions::load(&root)?;
-        let registry = effective_registry(options.registry.as_deref(), &defs.settings.registry)?;
-        Ok(Workspace { root, defs, registry, event_flags: options.event.clone(), event: OnceLock::new() })
+        Workspace::with_definitions(root, defs, options)
     }
 
     /// The workspace for commands that must work while an image.toml is broken (`provision`,
     /// `doctor`): the settings, no images, and the error that kept the images out.
     pub fn load_lenient(options: &Options) -> Result<(Workspace, Option<anyhow::Error>)> {
-        match Workspace::load(options) {
-            Ok(ws) => Ok((ws, None)),
+        let root = root(options.root.as_deref())?;
+        match crate::sys::definitions::load(&root) {
+            Ok(defs) => Ok((Workspace::with_definitions(root, defs, options)?, None)),
             Err(err) => {
-                let root = root(options.root.as_deref())?;
                 let settings = crate::sys::definitions::load_settings(&root)?;
-                let registry = effective_registry(options.registry.as_deref(), &settings.registry)?;
                 let defs = Definitions { settings, images: vec![], dockerfiles: Default::default() };
-                let ws = Workspace { root, defs, registry, event_flags: options.event.clone(), event: OnceLock::new() };
-                Ok((ws, Some(err)))
+                Ok((Workspace::with_definitions(root, defs, options)?, Some(err)))
             }
         }
+    }
+
+    fn with_definitions(root: Utf8PathBuf, defs: Definitions, options: &Options) -> Result<Workspace> {
+        let registry = effective_registry(options.registry.as_deref(), &defs.settings.registry)?;
+        Ok(Workspace { root, defs, registry, event_flags: options.event.clone(), event: OnceLock::new() })
     }
 
     /// The event this run builds for: flags, else CI variables, else git (asked once).
