@@ -241,19 +241,13 @@ pub fn digest_from_metadata(json: &str) -> Result<String> {
 /// is scp-like (`git@host:acme/app.git` → `https://host/acme/app`), never with the
 /// remote's userinfo (a CI job's token), without `.git`.
 pub fn source_url(remote: &str) -> Option<String> {
-    let remote = remote.trim();
-    let https = match remote.split_once("://") {
-        Some(_) => crate::core::text::without_userinfo(remote),
-        None => {
-            let remote = crate::core::text::without_userinfo(remote);
-            match remote.split_once(':') {
-                // scp-like: `[user@]host:path`.
-                Some((host, path)) if !host.contains('/') && !host.is_empty() => {
-                    format!("https://{host}/{}", path.trim_start_matches('/'))
-                }
-                _ => remote,
-            }
+    let remote = crate::core::text::without_userinfo(remote.trim());
+    let https = match remote.split_once(':') {
+        // scp-like: `[user@]host:path` (a URL's `scheme:` is followed by `//`).
+        Some((host, path)) if !path.starts_with("//") && !host.contains('/') && !host.is_empty() => {
+            format!("https://{host}/{}", path.trim_start_matches('/'))
         }
+        _ => remote,
     };
     Some(https.trim_end_matches(".git").to_string()).filter(|s| !s.is_empty())
 }
