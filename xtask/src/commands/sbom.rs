@@ -45,8 +45,6 @@ pub fn run(ws: &Workspace, format: Format, flags: &crate::cli::flags::Sbom) -> R
         return Err(super::missing_tool(message));
     }
     let units = ws.plan(&flags.units)?;
-    // Units built only as parents of a release get no tag: there is nothing published to read.
-    let units: Vec<_> = units.into_iter().filter(|u| !u.tags.is_empty()).collect();
     let client = super::reachable_registry(ws)?;
     let dir = ws.target().join("sbom");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {dir}"))?;

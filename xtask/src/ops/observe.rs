@@ -12,9 +12,10 @@ use crate::oci::reference::{split_repository, TagRef};
 use crate::sys::pool::map_concurrent;
 use crate::sys::registry::Registry;
 
-/// The platform images behind a unit's first planned tag, BuildKit attestations left out.
+/// The platform images behind a unit's first planned tag, BuildKit attestations left out; none
+/// for a unit built only as the parent of a release, which gets no tag.
 pub fn published_platforms(client: &Registry, unit: &Unit) -> Result<Vec<PlatformImage>> {
-    let reference = unit.tags.first().with_context(|| format!("{} has no planned tag", unit.id))?;
+    let Some(reference) = unit.tags.first() else { return Ok(vec![]) };
     let (_, repository) = split_repository(&unit.repository);
     let tag = reference.tag();
     let (manifest, bytes) = client
