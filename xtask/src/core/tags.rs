@@ -133,7 +133,7 @@ fn render(
             },
             "pr" => event.pr.ok_or_else(|| missing("no pull request number is known (pass --pr)"))?.to_string(),
             "timestamp" => event.timestamp.clone(),
-            "date" => event.date().to_string(),
+            "date" => event.date.clone(),
             other => return Err(format!("unknown placeholder {{{other}}} in template {template:?}")),
         };
         out.push_str(&value);

@@ -70,11 +70,6 @@ impl Event {
         self.kind != EventKind::PullRequest
     }
 
-    /// UTC `YYYYMMDD` of the run, for `{date}`.
-    pub fn date(&self) -> &str {
-        &self.date
-    }
-
     /// Whether `image` is released by this event (every image, unless a monorepo tag names some).
     pub fn releases_image(&self, image: &str) -> bool {
         self.kind == EventKind::Release && (self.releases.is_empty() || self.releases.contains_key(image))

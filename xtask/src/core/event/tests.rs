@@ -206,7 +206,7 @@ fn schedules_are_an_event() {
     assert_eq!((e.kind, e.branch.as_deref()), (EventKind::Schedule, Some("master")));
     let flags = EventFlags { event: Some("schedule".into()), ..Default::default() };
     assert_eq!(detect_ok(&flags, env(&[]), None).kind, EventKind::Schedule);
-    assert_eq!(detect_ok(&flags, env(&[]), None).date(), "20260101");
+    assert_eq!(detect_ok(&flags, env(&[]), None).date, "20260101");
 }
 
 #[test]
@@ -340,5 +340,9 @@ fn circleci_schedules_and_the_date_of_the_run() {
     assert_eq!(e.kind, EventKind::Schedule);
     let clock = Clock { timestamp: "20200101000000".into(), date: "20261201".into() };
     let e = detect(&EventFlags::default(), &env(&[]), None, &ReleaseRule::default(), clock).unwrap();
-    assert_eq!((e.timestamp.as_str(), e.date()), ("20200101000000", "20261201"), "{{date}} is today, not the commit's");
+    assert_eq!(
+        (e.timestamp.as_str(), e.date.as_str()),
+        ("20200101000000", "20261201"),
+        "{{date}} is today, not the commit's"
+    );
 }
