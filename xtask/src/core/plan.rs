@@ -288,8 +288,12 @@ fn resolve(
     })
 }
 
+/// `registry/namespace/repository`; a Docker Hub name of one part is an official image
+/// (`library/`), as docker reads it.
 pub fn full_repository(registry: &str, namespace: &str, repository: &str) -> String {
-    [registry, namespace, repository].iter().filter(|p| !p.is_empty()).copied().collect::<Vec<_>>().join("/")
+    let path = [namespace, repository].iter().filter(|p| !p.is_empty()).copied().collect::<Vec<_>>().join("/");
+    let library = if crate::oci::reference::is_docker_hub(registry) && !path.contains('/') { "library/" } else { "" };
+    format!("{registry}/{library}{path}")
 }
 
 /// The selected unit ids plus everything they depend on.

@@ -41,6 +41,118 @@ pub fn parse(reference: &str) -> Result<Reference<'_>, String> {
     Ok(Reference { registry, repository, tag, digest })
 }
 
+/// Docker Hub, as references name it.
+pub const DOCKER_HUB: &str = "docker.io";
+/// Where Docker Hub serves the distribution API: `docker.io` itself does not.
+const DOCKER_HUB_API: &str = "registry-1.docker.io";
+/// The key docker keeps Docker Hub logins under, in `config.json` and in credential helpers.
+const DOCKER_HUB_LOGIN: &str = "https://index.docker.io/v1/";
+
+/// The host that serves `registry`'s distribution API: Docker Hub's names map to
+/// `registry-1.docker.io`, every other registry serves its own.
+pub fn api_host(registry: &str) -> &str {
+    if is_docker_hub(registry) {
+        DOCKER_HUB_API
+    } else {
+        registry
+    }
+}
+
+/// The key docker stores `registry`'s login under: `https://index.docker.io/v1/` for Docker
+/// Hub, the host itself elsewhere.
+pub fn login_key(registry: &str) -> &str {
+    if is_docker_hub(registry) {
+        DOCKER_HUB_LOGIN
+    } else {
+        registry
+    }
+}
+
+/// `docker.io` and the two other names docker knows Docker Hub by.
+pub fn is_docker_hub(registry: &str) -> bool {
+    ["docker.io", "index.docker.io", "registry-1.docker.io"].iter().any(|h| registry.eq_ignore_ascii_case(h))
+}
+
+/// A reference as a Dockerfile writes it, normalized the way docker normalizes it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ImageName {
+    /// `docker.io` for Docker Hub, else the host as written (lower-cased).
+    pub registry: String,
+    /// With Docker Hub's `library/` for official images.
+    pub repository: String,
+    pub tag: Option<String>,
+    pub digest: Option<String>,
+}
+
+impl ImageName {
+    /// `registry/repository`, what `org.opencontainers.image.base.name` and lookups compare.
+    pub fn full(&self) -> String {
+        format!("{}/{}", self.registry, self.repository)
+    }
+
+    /// The tag or digest to ask the registry for: the digest when both are written (docker
+    /// ignores the tag then), `latest` when neither is.
+    pub fn reference(&self) -> &str {
+        self.digest.as_deref().or(self.tag.as_deref()).unwrap_or("latest")
+    }
+
+    /// `registry/repository[:tag]@digest`: pinned, with the tag kept for readers.
+    pub fn pinned(&self, digest: &str) -> String {
+        match &self.tag {
+            Some(tag) => format!("{}:{tag}@{digest}", self.full()),
+            None => format!("{}@{digest}", self.full()),
+        }
+    }
+}
+
+impl std::fmt::Display for ImageName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.full())?;
+        if let Some(tag) = &self.tag {
+            write!(f, ":{tag}")?;
+        }
+        if let Some(digest) = &self.digest {
+            write!(f, "@{digest}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Normalizes a reference as docker does (distribution's `ParseNormalizedNamed`): a first
+/// part without `.` or `:` that is not `localhost` is a Docker Hub namespace, `index.docker.io`
+/// is `docker.io`, and a Docker Hub name of one part is an official image under `library/`.
+pub fn normalize(reference: &str) -> Result<ImageName, String> {
+    let (name_tag, digest) = match reference.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (reference, None),
+    };
+    let (name, tag) = match name_tag.rsplit_once(':') {
+        Some((n, t)) if !t.contains('/') => (n, Some(t)),
+        _ => (name_tag, None),
+    };
+    let (registry, path) = match name.split_once('/') {
+        Some((first, rest))
+            if first.contains(['.', ':']) || first == "localhost" || first.to_ascii_lowercase() != first =>
+        {
+            (first.to_ascii_lowercase(), rest)
+        }
+        _ => (DOCKER_HUB.to_string(), name),
+    };
+    let registry = if is_docker_hub(&registry) { DOCKER_HUB.to_string() } else { registry };
+    check_registry_host(&registry)?;
+    let repository =
+        if registry == DOCKER_HUB && !path.contains('/') { format!("library/{path}") } else { path.into() };
+    check_repository(&repository).map_err(|why| format!("invalid repository {repository:?}: {why}"))?;
+    check_name_length(&format!("{registry}/{repository}"))?;
+    if let Some(tag) = tag {
+        check_tag(tag).map_err(|why| format!("invalid tag {tag:?}: {why}"))?;
+    }
+    if let Some(digest) = digest {
+        check_digest(digest)?;
+    }
+    Ok(ImageName { registry, repository, tag: tag.map(str::to_string), digest: digest.map(str::to_string) })
+}
+
 /// A whole name, `registry/namespace/repository`, within the OCI limit.
 pub fn check_name_length(name: &str) -> Result<(), String> {
     if name.len() > NAME_MAX {
@@ -295,5 +407,38 @@ mod tests {
         assert!(TagRef::parse("localhost:5000/acme/app").unwrap_err().contains("registry/path:tag"));
         assert!(TagRef::parse(&format!("localhost:5000/a@sha256:{}", "0".repeat(64))).is_err());
         assert!(TagRef::parse("app:1.2").is_err(), "no registry");
+    }
+
+    #[test]
+    fn names_normalize_as_docker_normalizes_them() {
+        let name = |r: &str| normalize(r).map(|n| (n.full(), n.reference().to_string()));
+        let hub = |path: &str, reference: &str| Ok((format!("docker.io/{path}"), reference.to_string()));
+        assert_eq!(name("python:3.11-slim"), hub("library/python", "3.11-slim"));
+        assert_eq!(name("python"), hub("library/python", "latest"));
+        assert_eq!(name("docker.io/python"), hub("library/python", "latest"));
+        assert_eq!(name("index.docker.io/library/python:3"), hub("library/python", "3"));
+        assert_eq!(name("bitnami/postgresql:16"), hub("bitnami/postgresql", "16"));
+        assert_eq!(name("docker.io/bitnami/postgresql:16"), hub("bitnami/postgresql", "16"));
+        assert_eq!(name("ghcr.io/acme/api:1"), Ok(("ghcr.io/acme/api".into(), "1".into())));
+        assert_eq!(name("localhost/acme/api"), Ok(("localhost/acme/api".into(), "latest".into())));
+        assert_eq!(name("127.0.0.1:5001/debian:12"), Ok(("127.0.0.1:5001/debian".into(), "12".into())));
+        let digest = format!("sha256:{}", "0a".repeat(32));
+        let pinned = normalize(&format!("ubuntu:24.04@{digest}")).unwrap();
+        assert_eq!(pinned.reference(), digest, "the digest wins over the tag, as in docker");
+        assert_eq!(pinned.to_string(), format!("docker.io/library/ubuntu:24.04@{digest}"));
+        assert_eq!(normalize("ubuntu").unwrap().pinned(&digest), format!("docker.io/library/ubuntu@{digest}"));
+        for bad in ["Python:3", "python:-x", "r.test/a@sha256:1", "docker.io/"] {
+            assert!(normalize(bad).is_err(), "{bad} was accepted");
+        }
+    }
+
+    #[test]
+    fn docker_hub_is_served_and_logged_in_under_its_own_names() {
+        for hub in ["docker.io", "index.docker.io", "registry-1.docker.io", "Docker.IO"] {
+            assert_eq!((api_host(hub), login_key(hub)), ("registry-1.docker.io", "https://index.docker.io/v1/"));
+        }
+        for other in ["ghcr.io", "quay.io", "localhost:5000", "public.ecr.aws"] {
+            assert_eq!((api_host(other), login_key(other)), (other, other));
+        }
     }
 }

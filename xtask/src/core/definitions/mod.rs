@@ -5,7 +5,7 @@
 //! out. Every error names the file, line, column and key, and says how to fix it.
 //! `load` is the thin shell that reads the files.
 
-use crate::oci::reference::{check_registry_host, check_repository};
+use crate::oci::reference::{check_registry_host, check_repository, is_docker_hub};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;

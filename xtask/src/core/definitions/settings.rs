@@ -55,6 +55,7 @@ pub fn validate_settings(file: &Utf8Path, text: &str) -> Result<Settings, Defini
             Some("add one with at least `platforms = [\"linux/amd64\", \"linux/arm64\"]`".to_string()),
         )
     })?;
+    let raw_registry_span = raw.registry.as_ref().map(|r| r.span());
     let registry = match raw.registry {
         Some(r) => {
             check_registry_host(r.get_ref())
@@ -73,6 +74,13 @@ pub fn validate_settings(file: &Utf8Path, text: &str) -> Result<Settings, Defini
         }
         None => String::new(),
     };
+    if is_docker_hub(&registry) && namespace.is_empty() {
+        return Err(src.error(
+            raw_registry_span,
+            format!("registry {registry:?} is Docker Hub, where every image lives under a user or an organization"),
+            Some("set `namespace` to your Docker Hub user or organization, e.g. namespace = \"acme\"".to_string()),
+        ));
+    }
     let platforms = match raw.platforms {
         Some(list) => validate_platforms(&src, list)?,
         None => vec!["linux/amd64".to_string(), "linux/arm64".to_string()],

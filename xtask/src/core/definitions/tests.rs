@@ -32,6 +32,15 @@ fn settings_override_and_validate() {
     assert_eq!(err.at, Some(LineCol { line: 2, col: 13 }));
     assert!(err.message.contains("invalid namespace"), "{err}");
 
+    let hub = "[workspace.metadata.images]\nregistry = \"docker.io\"\nnamespace = \"acme\"\n";
+    assert_eq!(validate_settings(Utf8Path::new("Cargo.toml"), hub).unwrap().registry, "docker.io");
+    let err = validate_settings(Utf8Path::new("Cargo.toml"), "[workspace.metadata.images]\nregistry = \"docker.io\"\n")
+        .unwrap_err();
+    assert_eq!(err.at, Some(LineCol { line: 2, col: 12 }));
+    assert!(err.message.contains("is Docker Hub") && err.to_string().contains("set `namespace`"), "{err}");
+    assert_eq!(crate::core::plan::full_repository("docker.io", "", "app"), "docker.io/library/app");
+    assert_eq!(crate::core::plan::full_repository("docker.io", "acme", "app"), "docker.io/acme/app");
+
     let err =
         validate_settings(Utf8Path::new("Cargo.toml"), "[workspace.metadata.images]\nregistyr = \"x\"\n").unwrap_err();
     assert_eq!(err.to_string(), "Cargo.toml:2:1: unknown key `registyr`\n  hint: did you mean `registry`? Valid keys here: registry, namespace, platforms, network, tags, release_tag, runners, builders");

@@ -33,7 +33,7 @@ use crate::oci::digest::sha256_digest;
 pub use crate::oci::distribution::MAX_INDEX_ENTRIES;
 use crate::oci::distribution::*;
 use crate::oci::manifest::{Descriptor, ImageConfig, Manifest, ACCEPT, MANIFEST_MEDIA_TYPES};
-use crate::oci::reference::{check_digest, check_repository, check_tag, is_loopback};
+use crate::oci::reference::{api_host, check_digest, check_repository, check_tag, is_loopback, login_key};
 use crate::sys::pool::lock;
 
 /// Comma-separated `host[:port]` registries spoken to over plain HTTP although they are not
@@ -131,7 +131,9 @@ impl Registry {
             bail!("registry {host:?}: expected host[:port], without a scheme or a path");
         }
         let insecure = insecure_registries(&std::env::var(INSECURE_REGISTRIES_ENV).unwrap_or_default());
-        let scheme = if plain_http_allowed(host, &insecure) { "http" } else { "https" };
+        // `docker.io` is a name: Docker Hub serves the API from another host.
+        let served = api_host(host);
+        let scheme = if plain_http_allowed(served, &insecure) { "http" } else { "https" };
         let mut config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(10)))
@@ -150,7 +152,7 @@ impl Registry {
         }
         Ok(Registry {
             host: host.to_string(),
-            base: format!("{scheme}://{host}"),
+            base: format!("{scheme}://{served}"),
             agent: config.build().new_agent(),
             insecure,
             source: credentials,
@@ -523,7 +525,8 @@ impl Registry {
     /// The login for this registry, looked up once, whether that succeeds or fails.
     fn credentials(&self) -> Result<Option<Credentials>> {
         let mut cached = lock(&self.credentials);
-        let found = cached.get_or_insert_with(|| self.source.lookup(&self.host).map_err(|e| format!("{e:#}")));
+        let found =
+            cached.get_or_insert_with(|| self.source.lookup(login_key(&self.host)).map_err(|e| format!("{e:#}")));
         found.clone().map_err(anyhow::Error::msg)
     }
 
@@ -944,6 +947,7 @@ esac
             r#"{{
   "auths": {{
     "https://auth.example.test/v1/": {{"auth": "{auth}"}},
+    "https://index.docker.io/v1/": {{"username": "hub", "password": "h"}},
     "plain.example.test": {{"username": "u", "password": "p"}},
     "identity.example.test": {{"username": "u", "identitytoken": "refresh"}},
     "helped.example.test": {{"auth": "{auth}"}},
@@ -967,6 +971,10 @@ esac
 
         assert_eq!(lookup("auth.example.test"), password("user", "pa:ss", &config_file));
         assert_eq!(lookup("plain.example.test"), password("u", "p", &config_file));
+        // Docker Hub's login is kept under docker's own key, whichever of its names is used.
+        for hub in ["docker.io", "index.docker.io", "registry-1.docker.io"] {
+            assert_eq!(lookup(login_key(hub)), password("hub", "h", &config_file), "{hub}");
+        }
         assert_eq!(
             lookup("identity.example.test"),
             Some(Credentials {
