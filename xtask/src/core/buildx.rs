@@ -59,6 +59,8 @@ pub enum Output {
 pub struct PlatformBuild<'a> {
     pub unit: &'a Unit,
     pub platform: &'a str,
+    /// The Dockerfile with its external bases pinned (`ops::bases`), used instead of the unit's.
+    pub pinned_dockerfile: Option<Utf8PathBuf>,
     pub driver: &'a Driver,
     /// A named builder from the settings; `None` uses the current one.
     pub builder: Option<&'a str>,
@@ -106,7 +108,7 @@ pub fn build_argv(b: &PlatformBuild<'_>) -> Result<Vec<String>> {
         "--platform".into(),
         b.platform.into(),
         "--file".into(),
-        unit.dockerfile.to_string(),
+        b.pinned_dockerfile.as_ref().unwrap_or(&unit.dockerfile).to_string(),
         "--progress".into(),
         "plain".into(),
     ]);
@@ -327,6 +329,7 @@ mod tests {
         PlatformBuild {
             unit,
             platform: "linux/arm64",
+            pinned_dockerfile: None,
             driver,
             builder: None,
             parent_args: BTreeMap::from([("DEBIAN_IMAGE".into(), format!("localhost:5000/acme/debian@{DIGEST}"))]),
@@ -350,6 +353,12 @@ mod tests {
              --tag localhost:5000/acme/python:staging-python3.13-arm64 --push --provenance=false \
              --metadata-file target/xtask/meta/python-python3.13-arm64.json images/python"
         );
+        let mut pinned = request(&u, &Driver::Docker, Output::Push);
+        pinned.pinned_dockerfile = Some("target/xtask/pinned/python-python3.13-arm64.Dockerfile".into());
+        let argv = build_argv(&pinned).unwrap();
+        let file = argv.iter().position(|a| a == "--file").unwrap() + 1;
+        assert_eq!(argv[file], "target/xtask/pinned/python-python3.13-arm64.Dockerfile", "the pinned copy is built");
+        assert_eq!(argv.last().unwrap(), "images/python", "in the unit's own context");
     }
 
     #[test]

@@ -2,14 +2,12 @@
 //! depend on, so `build` can tell an unchanged image from one that needs
 //! building with a single HEAD on [`inputs_ref`] instead of running buildx.
 //!
-//! `input_digest` and `external_bases` are pure; `context_entries` and `DigestCache` walk the disk.
+//! `input_digest` is pure; `context_entries` and `DigestCache` walk the disk.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 
-use crate::core::dockerfile;
-use crate::core::dockerfile::refs::{image_refs, Target};
 use crate::core::plan::Unit;
 use crate::oci::digest::hex;
 use crate::oci::reference::TagRef;
@@ -61,7 +59,8 @@ pub struct Inputs<'a> {
     pub labels: &'a BTreeMap<String, String>,
     /// In-repo parents: build arg (`BASE_IMAGE`) to the digest of the parent for this platform.
     pub parents: &'a BTreeMap<String, String>,
-    /// External bases as [`external_bases`] lists them, to the digest the registry resolved.
+    /// External bases, normalized (`docker.io/library/python:3.11`), to the platform digest
+    /// this run pinned them to (`core::bases`).
     pub bases: &'a BTreeMap<String, String>,
 }
 
@@ -155,38 +154,10 @@ pub fn inputs_ref(repository: &str, input_digest: &str, platform: &str) -> TagRe
     TagRef::new(repository, tag)
 }
 
-/// The images a platform build pulls from outside the repo, after ARG substitution with the
-/// unit's args and the platform's `TARGET*` values: every `FROM`, `COPY --from=` and
-/// `RUN --mount=from=` image except `scratch`, stages and in-repo parents (`${X_IMAGE}`), plus
-/// the `# syntax` frontend, which is pulled like a base. Sorted, without repeats: the caller
-/// resolves each with one HEAD.
-pub fn external_bases(dockerfile_text: &str, unit: &Unit, platform: &str) -> Vec<String> {
-    let doc = dockerfile::parse(dockerfile_text);
-    let mut args = unit.args.clone();
-    let mut parts = platform.split('/');
-    let (os, arch, variant) = (parts.next(), parts.next(), parts.next());
-    for (name, value) in
-        [("TARGETPLATFORM", Some(platform)), ("TARGETOS", os), ("TARGETARCH", arch), ("TARGETVARIANT", variant)]
-    {
-        args.entry(name.to_string()).or_insert_with(|| value.unwrap_or_default().to_string());
-    }
-    let mut out = BTreeSet::new();
-    for reference in image_refs(&doc, &args) {
-        let Target::Image(image) = reference.target else { continue };
-        let in_repo =
-            dockerfile::referenced_args(&reference.written).iter().any(|a| unit.parents.iter().any(|p| p.arg == *a));
-        if !in_repo {
-            out.insert(image);
-        }
-    }
-    // `# syntax=img // options` pulls `img`; BuildKit finds it after a `#!` line too.
-    out.extend(doc.syntax);
-    out.into_iter().collect()
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     fn file(path: &str, mode: u32, byte: u8) -> ContextEntry {
         ContextEntry { path: path.into(), mode, kind: EntryKind::File([byte; 32]) }
@@ -194,7 +165,6 @@ pub(crate) mod tests {
 
     use crate::core::definitions::Network;
     use crate::core::plan::tests::sample_unit;
-    use crate::core::plan::Parent;
 
     fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
@@ -395,46 +365,6 @@ pub(crate) mod tests {
         assert_eq!(
             inputs_ref("localhost:5000/acme/python", &digest, "linux/arm/v7"),
             "localhost:5000/acme/python:inputs-0123456789abcdef0123456789abcdef-arm-v7"
-        );
-    }
-
-    #[test]
-    fn external_bases_after_arg_substitution() {
-        let mut unit = sample_unit();
-        unit.args = map(&[("PY", "3.13")]);
-        unit.parents = vec![Parent { arg: "DEBIAN_IMAGE".into(), unit: "debian:trixie".into() }];
-        let text = "# syntax=docker/dockerfile:1.7\nARG DEBIAN_IMAGE\nARG PY=3.11\nARG TARGETARCH\nARG REG=docker.io\n\
-            FROM --platform=$BUILDPLATFORM ${REG}/library/python:${PY} AS Build\n\
-            FROM build AS again\n\
-            FROM ghcr.io/tools/${TARGETARCH}:1.0\n\
-            FROM scratch AS empty\n\
-            FROM ${UNSET}\n\
-            FROM docker.io/library/python:3.13\n\
-            FROM ${DEBIAN_IMAGE}\n";
-        assert_eq!(
-            external_bases(text, &unit, "linux/arm64"),
-            ["docker.io/library/python:3.13", "docker/dockerfile:1.7", "ghcr.io/tools/arm64:1.0"]
-        );
-        assert_eq!(external_bases(text, &unit, "linux/amd64")[2], "ghcr.io/tools/amd64:1.0");
-        assert!(external_bases("FROM scratch\n", &unit, "linux/amd64").is_empty());
-        let frontend = |text: &str| external_bases(text, &unit, "linux/amd64");
-        assert_eq!(frontend("# syntax = docker/dockerfile:1.7 // opts\nFROM scratch\n"), ["docker/dockerfile:1.7"]);
-        assert_eq!(frontend("#!/bin/sh\n# syntax=img:1\nFROM scratch\n"), ["img:1"], "after a #! line");
-        assert_eq!(frontend("FROM '$X'\nFROM \\$X\n"), ["$X"], "quoted and escaped `$` is literal");
-    }
-
-    #[test]
-    fn copy_from_and_mount_images_are_inputs_too() {
-        let mut unit = sample_unit();
-        unit.parents = vec![Parent { arg: "DEBIAN_IMAGE".into(), unit: "debian:trixie".into() }];
-        let text = "ARG DEBIAN_IMAGE\nFROM scratch AS build\nARG TARGETARCH\n\
-            COPY --from=composer.test/composer:2 /usr/bin/composer /c\n\
-            RUN --mount=type=bind,from=tools.test/t-${TARGETARCH}:1,target=/t true\n\
-            COPY --from=build /a /a\nCOPY --from=0 /a /a\nCOPY --from=${DEBIAN_IMAGE} /a /a\n";
-        assert_eq!(
-            external_bases(text, &unit, "linux/arm64"),
-            ["composer.test/composer:2", "tools.test/t-arm64:1"],
-            "stages and in-repo parents are not"
         );
     }
 }

@@ -38,7 +38,7 @@ pub struct Manifest {
     pub body: ManifestBody,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ManifestBody {
     #[serde(default)]

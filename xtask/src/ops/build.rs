@@ -86,6 +86,11 @@ pub struct Request<'a> {
 pub fn build(ws: &Workspace, request: &Request<'_>, progress: &dyn Steps) -> Result<(Vec<UnitResult>, bool)> {
     let (units, platforms, output, publishing) = (request.units, request.platforms, request.output, request.publish);
     let drivers = detect_drivers(&ws.defs.settings.builders, platforms)?;
+    // Before anything builds: a base that cannot be pinned fails the run here.
+    let bases = crate::ops::bases::resolve(ws, units, platforms).context("resolving the base images")?;
+    if !bases.resolved.is_empty() {
+        eprintln!("Pinned {} external base image(s) for this run", bases.resolved.len());
+    }
     let apt = rootfs_apt(ws, units)?;
     let client = if output == Output::Push { Some(Registry::new(&ws.registry)?) } else { None };
     let before = match &client {
@@ -138,6 +143,7 @@ pub fn build(ws: &Workspace, request: &Request<'_>, progress: &dyn Steps) -> Res
             created,
         }),
         force: request.force,
+        bases: &bases,
         digest_cache: crate::sys::context::DigestCache::load(&ws.target()),
     };
 
@@ -174,6 +180,8 @@ struct BuildContext<'a> {
     publisher: Option<Publisher<'a>>,
     /// Rebuild even when an image with the same inputs exists.
     force: bool,
+    /// The external bases of every unit, pinned once for the whole run.
+    bases: &'a crate::ops::bases::Bases,
     /// File digests of earlier runs, so a no-op build does not rehash every context.
     digest_cache: crate::sys::context::DigestCache,
 }
@@ -350,16 +358,19 @@ fn build_platform(ctx: &BuildContext<'_>, task: usize, unit: &Unit, platform: &s
         let _rootfs =
             prepare_rootfs(ctx, unit, platform).with_context(|| format!("preparing the root filesystem of {what}"))?;
         let parent_args = parent_args(ctx, unit, platform)?;
+        let pulled = ctx.bases.digests_for(&unit.id, platform);
         let mut labels = buildx::oci_labels(
             unit,
             ctx.source.as_deref(),
             ws.event()?.sha.as_deref(),
             &crate::core::event::utc(ws.build_time()?).1,
         );
+        labels.extend(base_labels(ctx, unit, platform, &parent_args, &pulled)?);
+        let pinned_dockerfile = crate::ops::bases::write_pinned(ws, unit, platform, ctx.bases)?;
         // Pushed images are named after their inputs, so an unchanged unit is found, not rebuilt.
         let client = ctx.publisher.as_ref().map(|p| p.client).filter(|_| ctx.output == Output::Push);
         let input_digest = match client {
-            Some(client) => unit_input_digest(ctx, client, unit, platform, &parent_args, &labels)?,
+            Some(_) => Some(unit_input_digest(ctx, unit, platform, &parent_args, &labels, &pulled)?),
             None => None,
         };
         let input_tag = input_digest.as_deref().map(|d| crate::core::inputs::inputs_ref(&unit.repository, d, platform));
@@ -381,6 +392,7 @@ fn build_platform(ctx: &BuildContext<'_>, task: usize, unit: &Unit, platform: &s
         let request = PlatformBuild {
             unit,
             platform,
+            pinned_dockerfile,
             driver: &ctx.drivers[platform],
             builder: ws.defs.settings.builders.get(platform).map(String::as_str),
             parent_args,
@@ -438,26 +450,19 @@ fn build_platform(ctx: &BuildContext<'_>, task: usize, unit: &Unit, platform: &s
     outcome
 }
 
-/// The input digest of `unit` on `platform`, or `None` when a base image cannot be
-/// resolved (then the unit is always built: there is nothing stable to key it on).
+/// The input digest of `unit` on `platform`; `pulled` holds the digests its external bases
+/// were pinned to for this run.
 fn unit_input_digest(
     ctx: &BuildContext<'_>,
-    client: &Registry,
     unit: &Unit,
     platform: &str,
     parent_args: &BTreeMap<String, String>,
     labels: &BTreeMap<String, String>,
-) -> Result<Option<String>> {
+    pulled: &BTreeMap<String, String>,
+) -> Result<String> {
     let ws = ctx.ws;
     let dockerfile =
         ws.defs.dockerfiles.get(&unit.dockerfile).with_context(|| format!("{} was not read", unit.dockerfile))?;
-    let mut bases = BTreeMap::new();
-    for base in crate::core::inputs::external_bases(dockerfile, unit, platform) {
-        match resolve_base(client, &ws.registry, &base) {
-            Some(digest) => bases.insert(base, digest),
-            None => return Ok(None),
-        };
-    }
     let dockerignore = crate::sys::context::read_dockerignore(&ws.root, unit)?;
     let mut entries = ctx.digest_cache.context_entries(&ws.root.join(&unit.context), dockerignore.as_deref())?;
     if unit.rootfs.is_some() {
@@ -465,19 +470,26 @@ fn unit_input_digest(
         let own = format!("rootfs/{}", crate::oci::platform::tarball_name(platform));
         entries.retain(|e| !e.path.starts_with("rootfs/") || e.path == own);
     }
-    let inputs = crate::core::inputs::unit_inputs(unit, platform, dockerfile, &entries, labels, parent_args, &bases);
-    Ok(Some(crate::core::inputs::input_digest(&inputs)))
+    let inputs = crate::core::inputs::unit_inputs(unit, platform, dockerfile, &entries, labels, parent_args, pulled);
+    Ok(crate::core::inputs::input_digest(&inputs))
 }
 
-/// The digest an external `FROM` reference names: pinned in the reference, or resolved with
-/// one HEAD when it lives in the registry we push to. Other registries are not asked.
-fn resolve_base(client: &Registry, registry: &str, reference: &str) -> Option<String> {
-    if let Some((_, digest)) = reference.split_once('@') {
-        return Some(digest.to_string());
-    }
-    let rest = reference.strip_prefix(registry)?.strip_prefix('/')?;
-    let (repository, tag) = rest.rsplit_once(':').unwrap_or((rest, "latest"));
-    client.head_manifest(repository, tag).ok().flatten().map(|d| d.digest)
+/// The base labels of one platform image: the final stage's base, and every external base pulled.
+fn base_labels(
+    ctx: &BuildContext<'_>,
+    unit: &Unit,
+    platform: &str,
+    parent_args: &BTreeMap<String, String>,
+    pulled: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>> {
+    let text =
+        ctx.ws.defs.dockerfiles.get(&unit.dockerfile).with_context(|| format!("{} was not read", unit.dockerfile))?;
+    let mut args = crate::core::bases::platform_args(platform, crate::sys::provision::host_platform());
+    args.extend(unit.args.clone());
+    args.extend(parent_args.clone());
+    let doc = crate::core::dockerfile::parse(text);
+    let final_base = crate::core::bases::final_base_pin(&doc, &args, pulled);
+    Ok(crate::core::bases::base_labels(final_base.as_ref().map(|(n, d)| (n.as_str(), d.as_str())), pulled))
 }
 
 fn log_path(ws: &Workspace, slug: &str) -> Utf8PathBuf {

@@ -86,6 +86,33 @@ pub fn set_deadline(deadline: Instant) {
     let _ = DEADLINE.set(deadline);
 }
 
+/// An HTTP status a registry answered with instead of what was asked for, kept typed so that a
+/// caller can tell "access denied" (401, 403) from a registry that could not be reached.
+#[derive(Debug)]
+pub struct Refusal {
+    pub status: u16,
+    message: String,
+}
+
+impl Refusal {
+    fn error(status: u16, message: String) -> anyhow::Error {
+        anyhow::Error::new(Refusal { status, message })
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+/// The registry's refusal somewhere in `err`'s chain, if that is what it is.
+pub fn refusal(err: &anyhow::Error) -> Option<&Refusal> {
+    err.chain().find_map(|e| e.downcast_ref::<Refusal>())
+}
+
 /// `Authorization` values already earned: sent up front so that a request needs no 401 first.
 #[derive(Default)]
 struct Authorizations {
@@ -354,7 +381,7 @@ impl Registry {
         match reply.status {
             200 => {}
             404 => return Ok(None),
-            _ => bail!("GET {}{path}: {}", self.base, reply.status_error()),
+            status => return Err(Refusal::error(status, format!("GET {}{path}: {}", self.base, reply.status_error()))),
         }
         let requested = is_digest(reference).then_some(reference);
         let digest = verify_digest(&name, requested, reply.header("docker-content-digest"), &reply.body)?;
@@ -514,9 +541,10 @@ impl Registry {
             })?;
         match (reply.status, credentials) {
             (200, _) => parse_token(&reply.body).context(what),
-            (401 | 403, Some(c)) => {
-                bail!("{what} refused the credentials of {} from {}: {}", c.username, c.origin, reply.status_error())
-            }
+            (401 | 403, Some(c)) => Err(Refusal::error(
+                reply.status,
+                format!("{what} refused the credentials of {} from {}: {}", c.username, c.origin, reply.status_error()),
+            )),
             (401 | 403, None) => Err(self.login_required()),
             _ => bail!("{what}: {}", reply.status_error()),
         }
@@ -531,18 +559,24 @@ impl Registry {
     }
 
     fn login_required(&self) -> anyhow::Error {
-        anyhow!(
-            "{} requires a login (HTTP 401) and {} holds none for it: run `docker login {}`",
-            self.host,
-            self.source.config_file().display(),
-            self.host
+        Refusal::error(
+            401,
+            format!(
+                "{} requires a login (HTTP 401) and {} holds none for it: run `docker login {}`",
+                self.host,
+                self.source.config_file().display(),
+                self.host
+            ),
         )
     }
 
     /// Why a request with our login still got a 401.
     fn refused(&self) -> anyhow::Error {
         match lock(&self.credentials).clone().and_then(Result::ok).flatten() {
-            Some(c) => anyhow!("{} refused the credentials of {} from {} (HTTP 401)", self.host, c.username, c.origin),
+            Some(c) => Refusal::error(
+                401,
+                format!("{} refused the credentials of {} from {} (HTTP 401)", self.host, c.username, c.origin),
+            ),
             None => self.login_required(),
         }
     }
