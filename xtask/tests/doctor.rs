@@ -7,12 +7,8 @@ use std::process::Output;
 
 use base64::prelude::{Engine, BASE64_STANDARD};
 use camino::Utf8Path;
-use common::{fixture, scratch, TestRegistry};
+use common::{fixture, scratch, TestRegistry, HTPASSWD, PASSWORD};
 use serde_json::Value;
-
-/// The bcrypt login of tests/registry.rs: `htpasswd -nbB -C 5 xtask registry-test-password`.
-const HTPASSWD: &str = "xtask:$2y$05$KEmxV6kGrEFgajlQdmUS5uCffngveBhIpI6CQZt.uqJ/u9MqPy7XO\n";
-const PASSWORD: &str = "registry-test-password";
 
 /// `doctor --format json` with `config` as docker's config.json (none if `None`).
 fn doctor(root: &Utf8Path, host: &str, name: &str, config: Option<String>) -> (Output, Value) {

@@ -11,17 +11,13 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use base64::prelude::{Engine, BASE64_STANDARD};
-use common::{scratch, TestRegistry};
+use common::{scratch, TestRegistry, HTPASSWD, PASSWORD};
 use xtask::oci::digest::sha256_digest;
 use xtask::oci::manifest::MANIFEST_MEDIA_TYPES;
 use xtask::sys::pool::map_concurrent;
 use xtask::sys::registry::{CredentialSource, Registry};
 
-/// Made once with `htpasswd -nbB -C 5 xtask registry-test-password`: a bcrypt hash verifies
-/// forever, so the machines that run the tests need no bcrypt tool.
-const HTPASSWD: &str = "xtask:$2y$05$KEmxV6kGrEFgajlQdmUS5uCffngveBhIpI6CQZt.uqJ/u9MqPy7XO\n";
 const USER: &str = "xtask";
-const PASSWORD: &str = "registry-test-password";
 
 const OCI_INDEX: &str = MANIFEST_MEDIA_TYPES[0];
 const OCI_MANIFEST: &str = MANIFEST_MEDIA_TYPES[1];

@@ -92,6 +92,12 @@ xflags::xflags! {
             optional --last last: usize
         }
 
+        /// List the units whose external base images moved since their published image was built.
+        cmd outdated {
+            /// Images to check, as NAME or NAME:VARIANT (default: all).
+            repeated units: String
+        }
+
         /// Check that the registry holds what the plan says: tags, platforms, digests, labels.
         cmd verify-manifests {
             /// Images to check, as NAME or NAME:VARIANT (default: all).

@@ -68,7 +68,7 @@ fn unknown(format: &str) -> String {
 pub fn accepted(command: &str) -> Option<&'static [&'static str]> {
     Some(match command {
         "plan" => &["table", "json", "github-matrix"],
-        "build" | "doctor" | "sbom" => &["table", "json"],
+        "build" | "doctor" | "sbom" | "outdated" => &["table", "json"],
         "lint" | "verify-manifests" => &["table", "json", "sarif", "github"],
         "scan" => &["table", "json", "sarif"],
         "report" => &["table", "markdown", "json"],

@@ -148,6 +148,7 @@ pub fn examples(command: &str) -> &'static [&'static str] {
         "publish" => &["cargo xtask publish --digests digests/*.json"],
         "rollback" => &["cargo xtask rollback --dry-run", "cargo xtask rollback"],
         "report" => &["cargo xtask report", "cargo xtask report --last 50 --format markdown"],
+        "outdated" => &["cargo xtask outdated", "cargo xtask outdated api --event release --format json"],
         "verify-manifests" => &["cargo xtask verify-manifests", "cargo xtask verify-manifests debian --format json"],
         "size" => &["cargo xtask size --save target/sizes.json", "cargo xtask size --baseline 1.3.0 --format markdown"],
         "lint" => &[

@@ -9,6 +9,7 @@ pub mod docs;
 pub mod doctor;
 pub mod lint;
 pub mod new;
+pub mod outdated;
 pub mod plan;
 pub mod publish;
 pub mod report;
@@ -37,6 +38,7 @@ pub fn run(flags: &Xtask) -> Result<()> {
         XtaskCmd::Publish(_)
             | XtaskCmd::Rollback(_)
             | XtaskCmd::VerifyManifests(_)
+            | XtaskCmd::Outdated(_)
             | XtaskCmd::Size(_)
             | XtaskCmd::Doctor(_)
     );
@@ -111,6 +113,7 @@ pub fn run(flags: &Xtask) -> Result<()> {
         XtaskCmd::Sbom(cmd) => sbom::run(&ws, format, cmd),
         XtaskCmd::Scan(cmd) => scan::run(&ws, format, cmd),
         XtaskCmd::VerifyManifests(cmd) => verify_manifests::run(&ws, format, cmd),
+        XtaskCmd::Outdated(cmd) => outdated::run(&ws, format, cmd),
         XtaskCmd::Size(cmd) => size::run(&ws, format, cmd),
         XtaskCmd::Bench(cmd) => format.require("bench").and_then(|_| bench::run(&ws, cmd)),
         XtaskCmd::Report(cmd) => report::run(&ws, format, cmd),

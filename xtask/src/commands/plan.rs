@@ -1,6 +1,6 @@
 //! `cargo xtask plan`: the units of this event in dependency order, with their tags.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::cli::format::Format;
 use crate::sys::workspace::Workspace;
@@ -9,13 +9,21 @@ use crate::sys::workspace::Workspace;
 pub fn run(ws: &Workspace, format: Format, flags: &crate::cli::flags::Plan) -> Result<()> {
     let format = format.require("plan")?;
     let units = ws.plan(&flags.units)?;
-    if format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&units)?);
-        return Ok(());
-    }
     if format == Format::GithubMatrix {
         // One line: a step writes it to $GITHUB_OUTPUT as `matrix=<json>`.
         println!("{}", serde_json::to_string(&crate::core::matrix::github_matrix(&units, &ws.defs.settings)?)?);
+        return Ok(());
+    }
+    let platforms: Vec<String> = units.iter().flat_map(|u| u.platforms.clone()).collect();
+    let bases = crate::ops::bases::resolve(ws, &units, &platforms).context("resolving the base images")?;
+    if format == Format::Json {
+        let mut out = Vec::new();
+        for unit in &units {
+            let mut value = serde_json::to_value(unit)?;
+            value["bases"] = serde_json::to_value(bases.of_unit(&unit.id))?;
+            out.push(value);
+        }
+        println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
     let rows: Vec<Vec<String>> = units
@@ -23,11 +31,27 @@ pub fn run(ws: &Workspace, format: Format, flags: &crate::cli::flags::Plan) -> R
         .map(|u| {
             let tags: Vec<&str> = u.tags.iter().map(|t| t.tag()).collect();
             let tags = if tags.is_empty() { "(built, not tagged)".to_string() } else { tags.join(" ") };
-            vec![u.id.clone(), u.platforms.join(","), u.depends_on.join(","), tags]
+            let external: Vec<String> = bases
+                .of_unit(&u.id)
+                .iter()
+                .map(|b| format!("{}@{}", b.reference, crate::oci::digest::short_digest(&b.index_digest)))
+                .collect();
+            let mut row = vec![u.id.clone(), u.platforms.join(","), u.depends_on.join(",")];
+            // The column is there only when some unit builds on an image from outside.
+            if !bases.resolved.is_empty() {
+                row.push(external.join(" "));
+            }
+            row.push(tags);
+            row
         })
         .collect();
+    let headers: &[&str] = if bases.resolved.is_empty() {
+        &["UNIT", "PLATFORMS", "DEPENDS ON", "TAGS"]
+    } else {
+        &["UNIT", "PLATFORMS", "DEPENDS ON", "BASES", "TAGS"]
+    };
     // Which event, and where each of its facts came from: the first thing to check when a tag surprises.
     println!("{}", ws.event()?.explain());
-    println!("{}", crate::core::text::table(&["UNIT", "PLATFORMS", "DEPENDS ON", "TAGS"], &rows));
+    println!("{}", crate::core::text::table(headers, &rows));
     Ok(())
 }

@@ -284,6 +284,18 @@ pub fn pulled_bases(label: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// What a published image says it was built on, from its labels: [`BASES_LABEL`], else the
+/// standard base name and digest pair (which other tools write too); empty when it says nothing.
+pub fn built_on(labels: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    if let Some(list) = labels.get(BASES_LABEL) {
+        return pulled_bases(list);
+    }
+    match (labels.get(BASE_NAME_LABEL), labels.get(BASE_DIGEST_LABEL)) {
+        (Some(name), Some(digest)) => pulled_bases(&pin_of(name, digest)),
+        _ => BTreeMap::new(),
+    }
+}
+
 /// A base whose tag names another image than the one a published image was built on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Moved {
@@ -506,6 +518,9 @@ mod tests {
             map(&[("a.test/x:1", valid('a').as_str()), ("b.test/y", valid('b').as_str())])
         );
         assert_eq!(labels[BASES_LABEL], "docker.io/library/python:3.11@sha256:old x.test/t:1@sha256:pin");
+        let other_tool = map(&[(BASE_NAME_LABEL, "a.test/x:1"), (BASE_DIGEST_LABEL, valid('a').as_str())]);
+        assert_eq!(built_on(&other_tool), map(&[("a.test/x:1", valid('a').as_str())]));
+        assert!(built_on(&BTreeMap::new()).is_empty());
         let built = map(&[("a.test/x:1", "sha256:1"), ("b.test/y:2", "sha256:2")]);
         let now = map(&[("a.test/x:1", "sha256:1"), ("b.test/y:2", "sha256:3")]);
         assert_eq!(

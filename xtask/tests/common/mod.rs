@@ -18,6 +18,11 @@ pub fn engine_lock() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// One bcrypt login for registries started with logins: `htpasswd -nbB -C 5 xtask registry-test-password`.
+pub const HTPASSWD: &str = "xtask:$2y$05$KEmxV6kGrEFgajlQdmUS5uCffngveBhIpI6CQZt.uqJ/u9MqPy7XO\n";
+/// Its password.
+pub const PASSWORD: &str = "registry-test-password";
+
 /// A registry on a free loopback port with its own storage; killed on drop.
 pub struct TestRegistry {
     pub host: String,
