@@ -81,6 +81,22 @@ fn external_bases_are_pinned_per_platform_skipped_while_unchanged_and_rebuilt_wh
         assert_eq!(labels["org.opencontainers.image.base.name"], reference, "{platform}");
         assert_eq!(&labels["org.opencontainers.image.base.digest"], digest, "{platform}");
     }
+    // The index says what GHCR and Docker Hub show, and what the tag named.
+    let index = target.client().manifest("app", "2.0.0").unwrap().unwrap();
+    assert_eq!(index.media_type, "application/vnd.oci.image.index.v1+json");
+    let annotations = &index.body.annotations;
+    assert_eq!(annotations["org.opencontainers.image.title"], "app");
+    assert_eq!(annotations["org.opencontainers.image.version"], "2.0.0");
+    assert_eq!(annotations["org.opencontainers.image.description"], "Fixture on an external base");
+    assert_eq!(annotations["org.opencontainers.image.base.name"], reference);
+    assert_eq!(annotations["org.opencontainers.image.base.digest"], bases[0]["index_digest"].as_str().unwrap());
+    xtask_ok(&app, &target.host, &["--event", "release", "--version", "2.0.0", "verify-manifests"]);
+    let doctor = xtask(&app, &target.host, &["--format", "json", "doctor"]);
+    let doctor: serde_json::Value = serde_json::from_slice(&doctor.stdout).unwrap();
+    let pull =
+        doctor["checks"].as_array().unwrap().iter().find(|c| c["check"] == format!("base registry {}", public.host));
+    assert_eq!(pull.map(|c| c["status"].clone()), Some("ok".into()), "{doctor}");
+
     let pinned = std::fs::read_to_string(app.join("target/xtask/pinned/app-arm64.Dockerfile")).unwrap();
     let original = std::fs::read_to_string(app.join("images/app/Dockerfile")).unwrap();
     assert_eq!(pinned.lines().count(), original.lines().count(), "line numbers are kept");
@@ -154,4 +170,10 @@ fn bases_that_cannot_be_pinned_are_listed_with_file_line_platform_and_reason_bef
     assert!(stderr.contains("7 base images cannot be pinned; nothing was built"), "{stderr}");
     assert!(!stderr.contains("Building"), "resolution comes before any build:\n{stderr}");
     assert!(target.client().tags("app").unwrap().is_empty(), "nothing was pushed");
+    let doctor = xtask(&app, &target.host, &["--format", "json", "doctor"]);
+    let doctor: serde_json::Value = serde_json::from_slice(&doctor.stdout).unwrap();
+    let locked_check = format!("base registry {}", locked.host);
+    let pull = doctor["checks"].as_array().unwrap().iter().find(|c| c["check"] == locked_check.as_str()).unwrap();
+    assert_eq!(pull["status"], "fail", "{pull}");
+    assert!(pull["fix"].as_str().unwrap().contains(&format!("docker login {}", locked.host)), "{pull}");
 }

@@ -255,7 +255,7 @@ impl Run {
             sequence: 1,
             created: "2026-01-02T03:04:05Z".into(),
         };
-        publisher.publish(&self.unit, digests).map_err(|e| format!("{e:#}"))
+        publisher.publish(&self.unit, digests, &BTreeMap::new()).map_err(|e| format!("{e:#}"))
     }
 
     fn records(&self) -> Vec<ReleaseRecord> {

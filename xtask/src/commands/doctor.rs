@@ -44,6 +44,7 @@ fn gather(ws: &Workspace) -> Facts {
         host_platform: provision::host_platform().to_string(),
         emulators,
         registry: gather_registry(ws),
+        base_registries: crate::ops::bases::pull_checks(ws),
     }
 }
 
@@ -70,7 +71,10 @@ fn gather_registry(ws: &Workspace) -> RegistryFacts {
         }
         _ => None,
     };
-    let login = source.lookup(&host).map(|found| found.map(|c| (c.username, c.origin))).map_err(|e| format!("{e:#}"));
+    let login = source
+        .lookup(crate::oci::reference::login_key(&host))
+        .map(|found| found.map(|c| (c.username, c.origin)))
+        .map_err(|e| format!("{e:#}"));
     RegistryFacts {
         loopback: crate::oci::reference::is_loopback(&host),
         can_serve: provision::on_path("docker-registry"),

@@ -43,7 +43,8 @@ pub fn run(ws: &Workspace, flags: &flags::Publish) -> Result<()> {
     let mut rows = Vec::new();
     let mut failures = 0;
     for unit in &units {
-        match publisher.publish(unit, &recorded.units[&unit.id]) {
+        let annotations = recorded.annotations.get(&unit.id).cloned().unwrap_or_default();
+        match publisher.publish(unit, &recorded.units[&unit.id], &annotations) {
             Ok(index) => {
                 rows.push(vec![unit.id.clone(), format!("published {} tag(s)", unit.tags.len()), short_digest(&index)])
             }

@@ -148,6 +148,19 @@ pub fn final_base_pin(
     }
 }
 
+/// The final stage's external base as the index names it: the tag it was written with and
+/// the digest that tag named this run (`resolved`, by normalized reference). `None` when the
+/// final stage is built on scratch, on an in-repo parent, or on what was not resolved.
+pub fn final_external_base(
+    doc: &Dockerfile,
+    args: &BTreeMap<String, String>,
+    resolved: &BTreeMap<String, Resolved>,
+) -> Option<(String, String)> {
+    let name = crate::oci::reference::normalize(&final_base(doc, args)?).ok()?;
+    let found = resolved.get(&name.to_string())?;
+    Some((ImageName { digest: None, ..name }.to_string(), found.index_digest.clone()))
+}
+
 /// A base resolved in a registry: the digest its reference names now, and each platform's.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Resolved {

@@ -254,6 +254,22 @@ pub fn source_url(remote: &str) -> Option<String> {
     Some(https.trim_end_matches(".git").to_string()).filter(|s| !s.is_empty())
 }
 
+/// The annotations of the index `publish` assembles: the OCI labels (those GHCR and Docker Hub
+/// show for a multi-arch image), and the final stage's external base as its tag names it
+/// (`base`: name with tag, and the digest the tag named: an index, for every platform).
+pub fn index_annotations(labels: &BTreeMap<String, String>, base: Option<(&str, &str)>) -> BTreeMap<String, String> {
+    let mut annotations: BTreeMap<String, String> = labels
+        .iter()
+        .filter(|(k, _)| k.starts_with("org.opencontainers.image."))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if let Some((name, digest)) = base {
+        annotations.insert(crate::core::bases::BASE_NAME_LABEL.to_string(), name.to_string());
+        annotations.insert(crate::core::bases::BASE_DIGEST_LABEL.to_string(), digest.to_string());
+    }
+    annotations
+}
+
 pub fn oci_labels(
     unit: &Unit,
     source: Option<&str>,

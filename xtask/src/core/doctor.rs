@@ -26,6 +26,17 @@ pub struct Facts {
     /// The foreign platforms' emulators, or why they are not known.
     pub emulators: Result<Vec<Emulator>, String>,
     pub registry: RegistryFacts,
+    /// Each registry the external bases come from, with one of its references and whether
+    /// it could be read (pulled) with docker's login, or anonymously.
+    pub base_registries: Vec<BasePull>,
+}
+
+/// A pull of one external base's manifest, as a build would pull it.
+#[derive(Debug)]
+pub struct BasePull {
+    pub registry: String,
+    pub reference: String,
+    pub read: Result<(), String>,
 }
 
 #[derive(Debug)]
@@ -208,7 +219,23 @@ pub fn judge(facts: &Facts) -> Vec<Row> {
         Ok(emulators) => rows.extend(emulators.iter().map(judge_emulator)),
     }
     rows.extend(judge_registry(&facts.registry));
+    rows.extend(facts.base_registries.iter().map(judge_base_pull));
     rows
+}
+
+/// Pull access to a registry of external bases: a build stops on a base it cannot pin.
+fn judge_base_pull(pull: &BasePull) -> Row {
+    let check = format!("base registry {}", pull.registry);
+    match &pull.read {
+        Ok(()) => row(check, Status::Ok, "", format!("{} can be pulled", pull.reference), ""),
+        Err(err) => row(
+            check,
+            Status::Fail,
+            "",
+            format!("{} cannot be pulled: {}", pull.reference, first_line(err)),
+            format!("check the network and the name, or run `docker login {}`", pull.registry),
+        ),
+    }
 }
 
 fn judge_builder(inspect: &str, platforms: &[String]) -> Row {
@@ -374,7 +401,27 @@ mod tests {
                 login: Ok(None),
                 config_file: "/root/.docker/config.json".into(),
             },
+            base_registries: Vec::new(),
         }
+    }
+
+    #[test]
+    fn each_base_registry_is_checked_for_pull_access() {
+        let mut facts = healthy();
+        facts.base_registries = vec![
+            BasePull { registry: "docker.io".into(), reference: "docker.io/library/python:3.11".into(), read: Ok(()) },
+            BasePull {
+                registry: "ghcr.io".into(),
+                reference: "ghcr.io/acme/private:1".into(),
+                read: Err("ghcr.io requires a login (HTTP 401)\nmore".into()),
+            },
+        ];
+        let rows = judge(&facts);
+        assert_eq!(by_check(&rows, "base registry docker.io").status, Status::Ok);
+        let denied = by_check(&rows, "base registry ghcr.io");
+        assert_eq!(denied.status, Status::Fail);
+        assert!(denied.problem.ends_with("cannot be pulled: ghcr.io requires a login (HTTP 401)"), "{denied:?}");
+        assert!(denied.fix.contains("docker login ghcr.io"), "{denied:?}");
     }
 
     fn by_check<'a>(rows: &'a [Row], check: &str) -> &'a Row {

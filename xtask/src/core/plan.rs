@@ -288,12 +288,15 @@ fn resolve(
     })
 }
 
-/// `registry/namespace/repository`; a Docker Hub name of one part is an official image
+/// `registry/namespace/repository` (the path alone without a registry); a Docker Hub name of one part is an official image
 /// (`library/`), as docker reads it.
 pub fn full_repository(registry: &str, namespace: &str, repository: &str) -> String {
     let path = [namespace, repository].iter().filter(|p| !p.is_empty()).copied().collect::<Vec<_>>().join("/");
-    let library = if crate::oci::reference::is_docker_hub(registry) && !path.contains('/') { "library/" } else { "" };
-    format!("{registry}/{library}{path}")
+    match registry {
+        "" => path,
+        hub if crate::oci::reference::is_docker_hub(hub) && !path.contains('/') => format!("{hub}/library/{path}"),
+        _ => format!("{registry}/{path}"),
+    }
 }
 
 /// The selected unit ids plus everything they depend on.

@@ -196,6 +196,7 @@ mod tests {
                 manifests: vec![],
                 config: Some(d(1_000)),
                 layers: vec![d(2_000_000), d(500)],
+                annotations: Default::default(),
             },
         };
         assert_eq!(manifest.compressed_size(), (2_001_500, 2));

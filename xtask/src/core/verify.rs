@@ -77,6 +77,7 @@ pub fn check_unit(unit: &Unit, observed: &Observed, release: bool) -> UnitReport
     }
     let mut checked = BTreeSet::new();
     let mut configs: Vec<(&str, &ImageConfig)> = Vec::new();
+    let mut indexes: Vec<(&str, &BTreeMap<String, String>)> = Vec::new();
     for (tag, manifest) in &found {
         if !checked.insert(manifest.digest.clone()) {
             continue; // the same content was judged under another tag
@@ -100,6 +101,7 @@ pub fn check_unit(unit: &Unit, observed: &Observed, release: bool) -> UnitReport
             }
             continue;
         }
+        indexes.push((tag, &manifest.body.annotations));
         let entries: Vec<&Descriptor> = manifest.body.manifests.iter().filter(|d| !is_attestation(d)).collect();
         let mut seen: BTreeMap<String, usize> = BTreeMap::new();
         for entry in &entries {
@@ -188,6 +190,35 @@ pub fn check_unit(unit: &Unit, observed: &Observed, release: bool) -> UnitReport
                     message: format!(
                         "its {} image has {found}, not the declared `{declared}`: `cargo xtask build` rebuilds it",
                         platform.name()
+                    ),
+                });
+            }
+        }
+    }
+    // The index's annotations are what registries show for a multi-arch image: checked alike.
+    for (tag, annotations) in indexes {
+        for key in &expected {
+            let full = format!("org.opencontainers.image.{key}");
+            if !annotations.contains_key(&full) {
+                problems.push(Problem {
+                    reference: tag.to_string(),
+                    severity: Severity::Warning,
+                    message: format!("its index is missing the annotation {full}"),
+                });
+            }
+        }
+        if let Some(declared) = &unit.licenses {
+            let actual = annotations.get(LICENSES_LABEL);
+            if actual != Some(declared) {
+                let found = actual.map_or_else(
+                    || "no licenses annotation".to_string(),
+                    |a| format!("licenses `{}`", crate::core::text::sanitize(a)),
+                );
+                problems.push(Problem {
+                    reference: tag.to_string(),
+                    severity: Severity::Error,
+                    message: format!(
+                        "its index has {found}, not the declared `{declared}`: `cargo xtask build` publishes it again"
                     ),
                 });
             }
@@ -284,11 +315,26 @@ mod tests {
         }
     }
 
+    /// The annotations `build` gives an index: the expected keys and a version.
+    fn annotations() -> BTreeMap<String, String> {
+        EXPECTED_LABELS
+            .iter()
+            .chain(["version"].iter())
+            .map(|k| (format!("org.opencontainers.image.{k}"), "x".into()))
+            .collect()
+    }
+
     fn index(digest: &str, entries: Vec<Descriptor>) -> Manifest {
         Manifest {
             media_type: LIST.to_string(),
             digest: digest.to_string(),
-            body: ManifestBody { media_type: Some(LIST.to_string()), manifests: entries, config: None, layers: vec![] },
+            body: ManifestBody {
+                media_type: Some(LIST.to_string()),
+                manifests: entries,
+                config: None,
+                layers: vec![],
+                annotations: annotations(),
+            },
         }
     }
 
@@ -301,6 +347,7 @@ mod tests {
                 manifests: vec![],
                 config: Some(descriptor(config, None)),
                 layers: vec![],
+                annotations: Default::default(),
             },
         }
     }
@@ -558,6 +605,28 @@ mod tests {
     }
 
     #[test]
+    fn the_index_carries_the_annotations_and_the_declared_licenses() {
+        let mut o = healthy();
+        for tag in o.tags.values_mut() {
+            let index = tag.as_mut().unwrap().as_mut().unwrap();
+            index.body.annotations.remove("org.opencontainers.image.source");
+            index.body.annotations.insert(LICENSES_LABEL.into(), "MIT\u{1b}[2J".into());
+        }
+        let report = check_unit(&unit(&["linux/amd64", "linux/arm64"]), &o, true);
+        assert_eq!(
+            messages(&report),
+            ["r.test/app:latest: its index is missing the annotation org.opencontainers.image.source"]
+        );
+        let declared = Unit { licenses: Some("Apache-2.0".into()), ..unit(&["linux/amd64", "linux/arm64"]) };
+        let report = check_unit(&declared, &o, true);
+        let licenses: Vec<String> = messages(&report).into_iter().filter(|m| m.contains("its index has")).collect();
+        assert_eq!(
+            licenses,
+            ["r.test/app:latest: its index has licenses `MIT\\u{1b}[2J`, not the declared `Apache-2.0`: `cargo xtask build` publishes it again"]
+        );
+    }
+
+    #[test]
     fn declared_licenses_must_be_the_label_of_every_platform_image() {
         let unit = Unit { licenses: Some("MIT OR Apache-2.0".into()), ..unit(&["linux/amd64", "linux/arm64"]) };
         let mut o = healthy();
@@ -568,6 +637,10 @@ mod tests {
         };
         o.configs.insert("sha256:ca".into(), Ok(with_licenses("amd64", "MIT OR Apache-2.0")));
         o.configs.insert("sha256:cb".into(), Ok(with_licenses("arm64", "MIT OR Apache-2.0")));
+        for tag in o.tags.values_mut() {
+            let index = tag.as_mut().unwrap().as_mut().unwrap();
+            index.body.annotations.insert(LICENSES_LABEL.into(), "MIT OR Apache-2.0".into());
+        }
         assert_eq!(messages(&check_unit(&unit, &o, true)), Vec::<String>::new());
 
         o.configs.insert("sha256:cb".into(), Ok(with_licenses("arm64", "MIT")));

@@ -51,6 +51,9 @@ pub struct ManifestBody {
     pub config: Option<Descriptor>,
     #[serde(default)]
     pub layers: Vec<Descriptor>,
+    /// The manifest's own annotations (an OCI index's title, source, ...).
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -113,9 +116,10 @@ pub struct PlatformImage {
     pub size: u64,
 }
 
-/// The manifest list (docker) or OCI index joining `images`, as exact bytes.
-pub fn index_bytes(images: &[PlatformImage]) -> (String, Vec<u8>) {
-    let docker = images.iter().all(|i| i.media_type == DOCKER_MANIFEST);
+/// The manifest list (docker) or OCI index joining `images`, as exact bytes. With
+/// `annotations` it is always an OCI index: docker's list has no place for them.
+pub fn index_bytes(images: &[PlatformImage], annotations: &BTreeMap<String, String>) -> (String, Vec<u8>) {
+    let docker = annotations.is_empty() && images.iter().all(|i| i.media_type == DOCKER_MANIFEST);
     let media_type = if docker { DOCKER_LIST } else { OCI_INDEX };
     let manifests: Vec<serde_json::Value> = images
         .iter()
@@ -133,7 +137,10 @@ pub fn index_bytes(images: &[PlatformImage]) -> (String, Vec<u8>) {
             })
         })
         .collect();
-    let index = serde_json::json!({ "schemaVersion": 2, "mediaType": media_type, "manifests": manifests });
+    let mut index = serde_json::json!({ "schemaVersion": 2, "mediaType": media_type, "manifests": manifests });
+    if !annotations.is_empty() {
+        index["annotations"] = serde_json::json!(annotations);
+    }
     (media_type.to_string(), serde_json::to_vec_pretty(&index).expect("an index serializes"))
 }
 
@@ -160,14 +167,18 @@ mod tests {
 
     #[test]
     fn index_lists_every_platform_with_its_variant() {
-        let (media_type, bytes) = index_bytes(&[image("linux/amd64", "sha256:aa"), image("linux/arm/v7", "sha256:bb")]);
+        let (media_type, bytes) =
+            index_bytes(&[image("linux/amd64", "sha256:aa"), image("linux/arm/v7", "sha256:bb")], &BTreeMap::new());
         assert_eq!(media_type, DOCKER_LIST);
         let parsed: ManifestBody = serde_json::from_slice(&bytes).unwrap();
         let names: Vec<String> = parsed.manifests.iter().map(|m| m.platform.as_ref().unwrap().name()).collect();
         assert_eq!(names, ["linux/amd64", "linux/arm/v7"]);
         assert_eq!(parsed.manifests[1].size, 528);
         // The same images always give the same bytes, so re-publishing is idempotent.
-        assert_eq!(index_bytes(&[image("linux/amd64", "sha256:aa"), image("linux/arm/v7", "sha256:bb")]).1, bytes);
+        assert_eq!(
+            index_bytes(&[image("linux/amd64", "sha256:aa"), image("linux/arm/v7", "sha256:bb")], &BTreeMap::new()).1,
+            bytes
+        );
     }
 
     #[test]
@@ -196,6 +207,16 @@ mod tests {
     fn oci_images_make_an_oci_index() {
         let mut oci = image("linux/arm64", "sha256:cc");
         oci.media_type = "application/vnd.oci.image.manifest.v1+json".into();
-        assert_eq!(index_bytes(&[image("linux/amd64", "sha256:aa"), oci]).0, OCI_INDEX);
+        assert_eq!(index_bytes(&[image("linux/amd64", "sha256:aa"), oci], &BTreeMap::new()).0, OCI_INDEX);
+    }
+
+    #[test]
+    fn annotations_make_an_oci_index_that_carries_them() {
+        let annotations = BTreeMap::from([("org.opencontainers.image.title".to_string(), "app".to_string())]);
+        let (media_type, bytes) = index_bytes(&[image("linux/amd64", "sha256:aa")], &annotations);
+        assert_eq!(media_type, OCI_INDEX, "docker's list has no annotations");
+        let parsed: ManifestBody = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(parsed.annotations, annotations);
+        assert_eq!(parsed.manifests[0].media_type, DOCKER_MANIFEST, "the images stay as they were pushed");
     }
 }

@@ -146,6 +146,34 @@ pub fn resolve(ws: &Workspace, units: &[Unit], platforms: &[String]) -> Result<B
     bail!("{}", report(&failures))
 }
 
+/// For `doctor`: one external base of each registry the planned units pull from, read as a
+/// build would read it. Nothing when the plan cannot be made (doctor reports that apart).
+pub fn pull_checks(ws: &Workspace) -> Vec<crate::core::doctor::BasePull> {
+    let Ok(units) = ws.plan(&[]) else { return Vec::new() };
+    let in_repo: BTreeSet<String> = crate::core::plan::repositories(&ws.defs, &ws.registry).into_keys().collect();
+    let mut first: BTreeMap<String, ImageName> = BTreeMap::new();
+    for unit in &units {
+        let Some(text) = ws.defs.dockerfiles.get(&unit.dockerfile) else { continue };
+        for platform in &unit.platforms {
+            let host = crate::sys::provision::host_platform();
+            for base in base_uses(text, unit, platform, host, &in_repo) {
+                if let Ok(name) = normalized(&base.reference) {
+                    first.entry(name.registry.clone()).or_insert(name);
+                }
+            }
+        }
+    }
+    crate::sys::pool::map_concurrent(first.into_values().collect(), CONCURRENCY, |name| {
+        let read = Registry::new(&name.registry).and_then(|client| client.manifest(&name.repository, name.reference()));
+        let read = match read {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(format!("{name}: no such tag")),
+            Err(err) => Err(crate::core::text::sanitize_lines(&format!("{err:#}"))),
+        };
+        crate::core::doctor::BasePull { registry: name.registry.clone(), reference: name.to_string(), read }
+    })
+}
+
 /// One client per registry the bases name.
 fn clients<'a>(registries: impl Iterator<Item = &'a str>) -> Result<BTreeMap<String, Registry>> {
     let mut clients = BTreeMap::new();

@@ -58,6 +58,8 @@ pub struct UnitResult {
     pub tags: Vec<String>,
     pub published: bool,
     pub error: Option<String>,
+    /// The annotations of its index (`buildx::index_annotations`), published or for `publish`.
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// One piece of work for the scheduler.
@@ -144,6 +146,7 @@ pub fn build(ws: &Workspace, request: &Request<'_>, progress: &dyn Steps) -> Res
         }),
         force: request.force,
         bases: &bases,
+        annotations: index_annotations(ws, units, &bases)?,
         digest_cache: crate::sys::context::DigestCache::load(&ws.target()),
     };
 
@@ -157,7 +160,7 @@ pub fn build(ws: &Workspace, request: &Request<'_>, progress: &dyn Steps) -> Res
     if let Err(err) = ctx.digest_cache.save() {
         eprintln!("warning: the input digest cache was not saved: {err:#}");
     }
-    let results = collect(ws, units, &job_list, &schedule, &outcomes);
+    let results = collect(ws, units, &job_list, &schedule, &outcomes, &ctx.annotations);
 
     Ok((results, interrupted))
 }
@@ -182,6 +185,8 @@ struct BuildContext<'a> {
     force: bool,
     /// The external bases of every unit, pinned once for the whole run.
     bases: &'a crate::ops::bases::Bases,
+    /// The annotations of each unit's index, by unit id.
+    annotations: BTreeMap<String, BTreeMap<String, String>>,
     /// File digests of earlier runs, so a no-op build does not rehash every context.
     digest_cache: crate::sys::context::DigestCache,
 }
@@ -528,6 +533,33 @@ fn parent_args(ctx: &BuildContext<'_>, unit: &Unit, platform: &str) -> Result<BT
     Ok(args)
 }
 
+/// The annotations of each unit's index: its OCI labels as this run computes them, and the
+/// final stage's external base with the digest its tag named.
+fn index_annotations(
+    ws: &Workspace,
+    units: &[Unit],
+    bases: &crate::ops::bases::Bases,
+) -> Result<BTreeMap<String, BTreeMap<String, String>>> {
+    let created = crate::core::event::utc(ws.build_time()?).1;
+    let source = git_source(ws);
+    let mut out = BTreeMap::new();
+    for unit in units {
+        let labels = buildx::oci_labels(unit, source.as_deref(), ws.event()?.sha.as_deref(), &created);
+        let text =
+            ws.defs.dockerfiles.get(&unit.dockerfile).with_context(|| format!("{} was not read", unit.dockerfile))?;
+        let platform = unit.platforms.first().map_or("linux/amd64", String::as_str);
+        let mut args = crate::core::bases::platform_args(platform, crate::sys::provision::host_platform());
+        args.extend(unit.args.clone());
+        let doc = crate::core::dockerfile::parse(text);
+        let base = crate::core::bases::final_external_base(&doc, &args, &bases.resolved);
+        out.insert(
+            unit.id.clone(),
+            buildx::index_annotations(&labels, base.as_ref().map(|(n, d)| (n.as_str(), d.as_str()))),
+        );
+    }
+    Ok(out)
+}
+
 /// The atomic publish of one unit, with a progress line.
 fn publish_unit(ctx: &BuildContext<'_>, unit: &Unit) -> Result<Done> {
     let publisher = ctx.publisher.as_ref().context("publishing without a registry client")?;
@@ -537,7 +569,8 @@ fn publish_unit(ctx: &BuildContext<'_>, unit: &Unit) -> Result<Done> {
         let all = ctx.digests.lock().unwrap_or_else(|p| p.into_inner());
         all.iter().filter(|((id, _), _)| *id == unit.id).map(|((_, p), d)| (p.clone(), d.clone())).collect()
     };
-    match publisher.publish(unit, &digests) {
+    let annotations = ctx.annotations.get(&unit.id).cloned().unwrap_or_default();
+    match publisher.publish(unit, &digests, &annotations) {
         Ok(index) => {
             ctx.progress.finish(
                 &what,
@@ -560,6 +593,7 @@ fn collect(
     jobs: &[Job],
     schedule: &Schedule,
     outcomes: &BTreeMap<usize, Outcome>,
+    annotations: &BTreeMap<String, BTreeMap<String, String>>,
 ) -> Vec<UnitResult> {
     let mut results: Vec<UnitResult> = units
         .iter()
@@ -570,6 +604,7 @@ fn collect(
             tags: u.tags.iter().map(ToString::to_string).collect(),
             published: false,
             error: None,
+            annotations: annotations.get(&u.id).cloned().unwrap_or_default(),
         })
         .collect();
     for (task, job) in jobs.iter().enumerate() {

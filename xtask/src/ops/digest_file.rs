@@ -14,14 +14,18 @@ use crate::sys::workspace::Workspace;
 pub struct DigestFile {
     pub registry: String,
     pub units: BTreeMap<String, BTreeMap<String, String>>,
+    /// Per unit, the annotations its index gets: every leg computes them; they must agree.
+    #[serde(default)]
+    pub annotations: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 pub fn write_digest_file(ws: &Workspace, path: &std::path::Path, results: &[&UnitResult]) -> Result<()> {
-    let mut file = DigestFile { registry: ws.registry.clone(), units: BTreeMap::new() };
+    let mut file = DigestFile { registry: ws.registry.clone(), ..DigestFile::default() };
     for r in results.iter().filter(|r| r.error.is_none()) {
         let digests: BTreeMap<String, String> =
             r.platforms.iter().filter_map(|p| Some((p.platform.clone(), p.digest.clone()?))).collect();
         file.units.insert(r.unit.clone(), digests);
+        file.annotations.insert(r.unit.clone(), r.annotations.clone());
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -46,6 +50,20 @@ pub fn read_digest_files(paths: &[std::path::PathBuf]) -> Result<DigestFile> {
             );
         }
         merged.registry = file.registry;
+        for (unit, annotations) in file.annotations {
+            match merged.annotations.get(&unit) {
+                // Legs that resolved a base to different digests built on different images.
+                Some(other) if *other != annotations => bail!(
+                    "{}: the legs disagree on what {unit}'s index says ({}): build them from one commit, \
+                     and again if a base moved between legs",
+                    path.display(),
+                    disagreement(other, &annotations)
+                ),
+                _ => {
+                    merged.annotations.insert(unit, annotations);
+                }
+            }
+        }
         for (unit, platforms) in file.units {
             let entry = merged.units.entry(unit.clone()).or_default();
             for (platform, digest) in platforms {
@@ -59,6 +77,15 @@ pub fn read_digest_files(paths: &[std::path::PathBuf]) -> Result<DigestFile> {
     Ok(merged)
 }
 
+/// The first key two annotation sets disagree on, with both values.
+fn disagreement(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> String {
+    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    keys.into_iter()
+        .find(|k| a.get(*k) != b.get(*k))
+        .map(|k| format!("{k}: {:?} against {:?}", a.get(k), b.get(k)))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,22 +94,29 @@ mod tests {
     fn digest_files_merge_and_refuse_conflicts() {
         let dir = std::env::temp_dir().join(format!("xtask-digests-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let write = |name: &str, platform: &str, digest: &str| {
+        let write_on = |name: &str, platform: &str, digest: &str, base: &str| {
             let file = DigestFile {
                 registry: "r".into(),
                 units: [("app".to_string(), [(platform.to_string(), digest.to_string())].into())].into(),
+                annotations: [("app".to_string(), [("base.digest".to_string(), base.to_string())].into())].into(),
             };
             let path = dir.join(name);
             std::fs::write(&path, serde_json::to_string(&file).unwrap()).unwrap();
             path
         };
+        let write = |name: &str, platform: &str, digest: &str| write_on(name, platform, digest, "sha256:base");
         let amd64 = write("amd64.json", "linux/amd64", "sha256:aa");
         let arm64 = write("arm64.json", "linux/arm64", "sha256:bb");
         let merged = read_digest_files(&[amd64.clone(), arm64]).unwrap();
         assert_eq!(merged.units["app"].len(), 2);
         let clash = write("clash.json", "linux/amd64", "sha256:cc");
-        let err = read_digest_files(&[amd64, clash]).unwrap_err().to_string();
+        let err = read_digest_files(&[amd64.clone(), clash]).unwrap_err().to_string();
         assert!(err.contains("app linux/amd64 is sha256:cc there but sha256:aa in another file"), "{err}");
+        // A leg that pinned the base elsewhere built on another image: one index must not mix them.
+        let moved = write_on("moved.json", "linux/arm64", "sha256:bb", "sha256:moved");
+        let err = read_digest_files(&[amd64, moved]).unwrap_err().to_string();
+        assert!(err.contains("the legs disagree on what app's index says (base.digest"), "{err}");
+        assert!(err.contains("\"sha256:base\"") && err.contains("\"sha256:moved\""), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -44,8 +44,14 @@ pub struct Publisher<'a> {
 }
 
 impl Publisher<'_> {
-    /// Publishes `unit` from its pushed platform digests; returns the index digest.
-    pub fn publish(&self, unit: &Unit, digests: &BTreeMap<String, String>) -> Result<String> {
+    /// Publishes `unit` from its pushed platform digests, as an index carrying `annotations`;
+    /// returns the index digest.
+    pub fn publish(
+        &self,
+        unit: &Unit,
+        digests: &BTreeMap<String, String>,
+        annotations: &BTreeMap<String, String>,
+    ) -> Result<String> {
         let (_, repository) = split_repository(&unit.repository);
         for platform in &unit.platforms {
             if !digests.contains_key(platform) {
@@ -67,11 +73,11 @@ impl Publisher<'_> {
             });
         }
         // (2) The index, pushed by digest: no tag points at it yet.
-        let (media_type, bytes) = index_bytes(&images);
+        let (media_type, bytes) = index_bytes(&images, annotations);
         let index = crate::oci::digest::sha256_digest(&bytes);
         self.client.put_manifest(repository, &index, &media_type, &bytes).context("pushing the index by digest")?;
         // (3) Read back and verified.
-        self.verify_index(unit, repository, &index, &images)?;
+        self.verify_index(unit, repository, &index, &images, annotations)?;
         // (4) Nobody else moved the tags since the run started.
         let now = snapshot(self.client, unit.tags.clone())?;
         let moved = moved_by_others(self.before, &now, &index);
@@ -113,11 +119,21 @@ impl Publisher<'_> {
     }
 
     /// Every platform is present and each config's os/architecture/variant matches its slot.
-    fn verify_index(&self, unit: &Unit, repository: &str, index: &str, images: &[PlatformImage]) -> Result<()> {
+    fn verify_index(
+        &self,
+        unit: &Unit,
+        repository: &str,
+        index: &str,
+        images: &[PlatformImage],
+        annotations: &BTreeMap<String, String>,
+    ) -> Result<()> {
         let list = self
             .client
             .manifest_by_digest(repository, index)?
             .with_context(|| format!("the index {index} did not land"))?;
+        if list.body.annotations != *annotations {
+            bail!("{}: the index {index} read back without the annotations it was pushed with", unit.id);
+        }
         for image in images {
             let entry = list.body.manifests.iter().find(|m| m.digest == image.digest);
             let platform = entry.and_then(|e| e.platform.as_ref()).map(|p| p.name());

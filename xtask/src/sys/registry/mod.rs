@@ -742,7 +742,13 @@ mod tests {
     }
 
     fn body(media_type: Option<&str>) -> ManifestBody {
-        ManifestBody { media_type: media_type.map(str::to_string), manifests: vec![], config: None, layers: vec![] }
+        ManifestBody {
+            media_type: media_type.map(str::to_string),
+            manifests: vec![],
+            config: None,
+            layers: vec![],
+            annotations: Default::default(),
+        }
     }
 
     #[test]
