@@ -73,6 +73,9 @@ fn external_bases_are_pinned_per_platform_skipped_while_unchanged_and_rebuilt_wh
     for (platform, digest) in &first {
         assert_eq!(bases[0]["digests"][platform], digest.as_str(), "{platform}");
     }
+    assert_eq!(plan[0]["labels"]["org.opencontainers.image.title"], "app");
+    assert_eq!(plan[0]["annotations"]["org.opencontainers.image.base.name"], reference.as_str());
+    assert_eq!(plan[0]["annotations"]["org.opencontainers.image.base.digest"], bases[0]["index_digest"]);
 
     // Built on exactly those digests, and saying so in the standard labels.
     assert_eq!(build_app(&app, &target).values().collect::<Vec<_>>(), ["built", "built"]);

@@ -17,10 +17,15 @@ pub fn run(ws: &Workspace, format: Format, flags: &crate::cli::flags::Plan) -> R
     let platforms: Vec<String> = units.iter().flat_map(|u| u.platforms.clone()).collect();
     let bases = crate::ops::bases::resolve(ws, &units, &platforms).context("resolving the base images")?;
     if format == Format::Json {
+        let mut labels = crate::ops::build::unit_labels(ws, &units)?;
+        let mut annotations = crate::ops::build::index_annotations(ws, &units, &bases)?;
         let mut out = Vec::new();
         for unit in &units {
             let mut value = serde_json::to_value(unit)?;
             value["bases"] = serde_json::to_value(bases.of_unit(&unit.id))?;
+            // Each platform image adds the base labels of what it is pinned to.
+            value["labels"] = serde_json::to_value(labels.remove(&unit.id).unwrap_or_default())?;
+            value["annotations"] = serde_json::to_value(annotations.remove(&unit.id).unwrap_or_default())?;
             out.push(value);
         }
         println!("{}", serde_json::to_string_pretty(&out)?);

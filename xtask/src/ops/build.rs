@@ -533,18 +533,26 @@ fn parent_args(ctx: &BuildContext<'_>, unit: &Unit, platform: &str) -> Result<BT
     Ok(args)
 }
 
+/// The OCI labels every platform image of each unit gets (by unit id), before the base labels
+/// of each platform: what `plan` shows and the index annotations start from.
+pub fn unit_labels(ws: &Workspace, units: &[Unit]) -> Result<BTreeMap<String, BTreeMap<String, String>>> {
+    let created = crate::core::event::utc(ws.build_time()?).1;
+    let source = git_source(ws);
+    let sha = ws.event()?.sha.as_deref();
+    Ok(units.iter().map(|u| (u.id.clone(), buildx::oci_labels(u, source.as_deref(), sha, &created))).collect())
+}
+
 /// The annotations of each unit's index: its OCI labels as this run computes them, and the
 /// final stage's external base with the digest its tag named.
-fn index_annotations(
+pub fn index_annotations(
     ws: &Workspace,
     units: &[Unit],
     bases: &crate::ops::bases::Bases,
 ) -> Result<BTreeMap<String, BTreeMap<String, String>>> {
-    let created = crate::core::event::utc(ws.build_time()?).1;
-    let source = git_source(ws);
+    let mut all_labels = unit_labels(ws, units)?;
     let mut out = BTreeMap::new();
     for unit in units {
-        let labels = buildx::oci_labels(unit, source.as_deref(), ws.event()?.sha.as_deref(), &created);
+        let labels = all_labels.remove(&unit.id).unwrap_or_default();
         let text =
             ws.defs.dockerfiles.get(&unit.dockerfile).with_context(|| format!("{} was not read", unit.dockerfile))?;
         let platform = unit.platforms.first().map_or("linux/amd64", String::as_str);
