@@ -176,4 +176,17 @@ fn pgbouncer_in_front_of_postgres_serves_a_client_over_scram() {
     let stderr = String::from_utf8_lossy(&wrong.stderr);
     // PgBouncer answers a SCRAM mismatch itself ("SASL authentication failed"), not PostgreSQL.
     assert!(stderr.contains("SASL authentication failed"), "{stderr}");
+    drop((pgbouncer, postgres));
+
+    // The same pairing as pgbouncer's own [[tests]] declares it: postgres as its companion.
+    let args =
+        ["--format", "json", "test", "--local", "pgbouncer", "--platform", xtask::sys::provision::host_platform()];
+    let report: Value = serde_json::from_str(&xtask_ok(&root, &registry.host, &args)).unwrap();
+    let companion = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["test"].as_str().is_some_and(|t| t.contains("postgres companion")))
+        .expect("pgbouncer declares a test with its postgres companion");
+    assert_eq!(companion["status"], "passed", "{companion:#}");
 }

@@ -26,10 +26,16 @@ pub fn run(ws: &Workspace, format: Format, flags: &flags::Test) -> Result<()> {
         Some(n) => n,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    let units = ws.plan(&flags.units)?;
+    // Companions that services start are planned too, so that their images can be found.
+    let mut selection = flags.units.clone();
+    if !selection.is_empty() {
+        selection.extend(companion_names(ws, &flags.units));
+    }
+    let planned = ws.plan(&selection)?;
+    let companions = companion_units(ws, &planned)?;
     // The plan pulls in parents; tests run on what was asked for, and on what was published
     // under a tag (a parent built only for a release has none) unless they run locally.
-    let units: Vec<&Unit> = units
+    let units: Vec<&Unit> = planned
         .iter()
         .filter(|u| flags.units.is_empty() || flags.units.iter().any(|s| *s == u.id || *s == u.image))
         .filter(|u| flags.local || !u.tags.is_empty())
@@ -60,7 +66,8 @@ pub fn run(ws: &Workspace, format: Format, flags: &flags::Test) -> Result<()> {
         );
     }
     let progress = Progress::new(Duration::from_secs(30));
-    let Outcome { results, leftovers, interrupted, seconds } = run_targets(&targets, jobs, flags.local, &progress)?;
+    let Outcome { results, leftovers, interrupted, seconds } =
+        run_targets(&targets, &companions, jobs, flags.local, &progress)?;
 
     let report = match format {
         Format::Junit => junit(&results),
@@ -125,4 +132,55 @@ fn selected_platforms(units: &[&Unit], requested: &[String], local: bool) -> Res
         return Ok(vec![host.to_string()]);
     }
     Ok(if requested.is_empty() { declared.into_iter().cloned().collect() } else { requested.to_vec() })
+}
+
+/// The companion units the tests of the selected images name (`NAME` or `NAME:VARIANT`).
+fn companion_names(ws: &Workspace, selection: &[String]) -> Vec<String> {
+    let image = |s: &String| s.split(':').next().unwrap_or_default().to_string();
+    let selected: Vec<String> = selection.iter().map(image).collect();
+    let names = ws.defs.images.iter().filter(|i| selected.contains(&i.name)).flat_map(|i| &i.tests);
+    let mut names: Vec<String> =
+        names.flat_map(|t| &t.services).flat_map(|s| &s.companions).map(|c| c.unit.clone()).collect();
+    // Names of no image are left to `companion_units`, which says which test names them.
+    names.retain(|n| ws.defs.images.iter().any(|i| i.name == image(n)));
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Each companion a test names, as a planned unit: `NAME:VARIANT` exactly, `NAME` its default
+/// variant. A name that is no image of the workspace stops the run before any container starts.
+fn companion_units<'a>(ws: &Workspace, planned: &'a [Unit]) -> Result<std::collections::BTreeMap<String, &'a Unit>> {
+    let mut found = std::collections::BTreeMap::new();
+    for image in &ws.defs.images {
+        for test in &image.tests {
+            for companion in test.services.iter().flat_map(|s| &s.companions) {
+                let name = &companion.unit;
+                let unit = planned
+                    .iter()
+                    .find(|u| u.id == *name)
+                    .or_else(|| planned.iter().find(|u| u.image == *name && (u.default || u.variant.is_none())));
+                match unit {
+                    Some(unit) => {
+                        found.insert(name.clone(), unit);
+                    }
+                    None if planned.iter().any(|u| u.image == image.name) => {
+                        let names = ws.defs.images.iter().map(|i| i.name.as_str());
+                        let hint = match crate::core::diag::nearest(name, names) {
+                            Some(close) => format!("did you mean {close:?}?"),
+                            None => "name an image of this workspace, as NAME or NAME:VARIANT".to_string(),
+                        };
+                        bail!(
+                            "{}: test {:?} starts the companion {name:?}, which is no unit of this workspace\n  hint: {hint}",
+                            image.dir.join("image.toml"),
+                            test.name
+                        );
+                    }
+                    // The test's own image is not planned: its tests do not run.
+                    None => {}
+                }
+            }
+        }
+    }
+    Ok(found)
 }

@@ -22,6 +22,27 @@ pub fn applicable<'a>(tests: &'a [TestDef], unit: &Unit, platform: &str) -> Vec<
         .collect()
 }
 
+/// The `docker run` flags of a test's run options, their placeholders filled.
+pub fn run_flags(run: &crate::core::definitions::RunOptions, values: &Values) -> Vec<String> {
+    let mut argv = Vec::new();
+    for (key, value) in &run.env {
+        argv.extend(["--env".to_string(), format!("{key}={}", values.fill(value))]);
+    }
+    if let Some(user) = &run.user {
+        argv.extend(["--user".to_string(), user.clone()]);
+    }
+    for mount in &run.tmpfs {
+        argv.extend(["--tmpfs".to_string(), mount.clone()]);
+    }
+    if let Some(size) = &run.shm_size {
+        argv.extend(["--shm-size".to_string(), size.clone()]);
+    }
+    if run.read_only {
+        argv.push("--read-only".to_string());
+    }
+    argv
+}
+
 /// The values of `{ARG}` placeholders on one unit and platform.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Values(BTreeMap<String, String>);

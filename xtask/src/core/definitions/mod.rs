@@ -277,6 +277,7 @@ pub struct SizeBudget {
 
 mod axes;
 mod image;
+mod run_options;
 mod settings;
 mod source;
 mod test_cases;
@@ -286,6 +287,7 @@ mod variants;
 
 use axes::*;
 pub use image::*;
+pub use run_options::*;
 pub use settings::*;
 pub use source::*;
 pub use test_cases::*;

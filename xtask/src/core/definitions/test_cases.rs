@@ -1,5 +1,6 @@
 //! `[[tests]]`: the checks `cargo xtask test` runs against each built image.
 
+use super::run_options::{validate_companions, validate_run, RawCompanion, RawRun};
 use super::*;
 
 /// One `[[tests]]` entry: what `cargo xtask test` checks on each unit and platform it applies to.
@@ -18,6 +19,8 @@ pub struct TestDef {
     pub files: Vec<FileCheck>,
     pub metadata: Option<MetadataCheck>,
     pub services: Vec<ServiceCheck>,
+    /// How the `command` container runs.
+    pub run: RunOptions,
 }
 
 /// What a command's result must be.
@@ -58,7 +61,9 @@ pub struct MetadataCheck {
 /// run without a network (the engine has no bridge), so nothing outside can reach them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceCheck {
-    pub env: BTreeMap<String, String>,
+    pub run: RunOptions,
+    /// Other units started first, each waited for, in one network namespace with the service.
+    pub companions: Vec<Companion>,
     pub wait: Wait,
     pub probe: Option<Vec<String>>,
     pub expect: Expect,
@@ -95,6 +100,12 @@ pub(super) struct RawTest {
     files: Option<Vec<RawFileCheck>>,
     metadata: Option<RawMetadata>,
     service: Option<Vec<RawService>>,
+    env: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
+    user: Option<Spanned<String>>,
+    tmpfs: Option<Vec<Spanned<String>>>,
+    shm_size: Option<Spanned<String>>,
+    read_only: Option<bool>,
+    network: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -121,6 +132,12 @@ pub(super) struct RawMetadata {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawService {
     env: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
+    user: Option<Spanned<String>>,
+    tmpfs: Option<Vec<Spanned<String>>>,
+    shm_size: Option<Spanned<String>>,
+    read_only: Option<bool>,
+    network: Option<Spanned<String>>,
+    companion: Option<Vec<RawCompanion>>,
     wait: Option<Spanned<String>>,
     probe: Option<Spanned<Vec<Spanned<String>>>>,
     stdout: Option<Spanned<String>>,
@@ -188,7 +205,7 @@ impl TestArgs<'_> {
         values.into_iter().map(|v| self.check(src, v, false)).collect()
     }
 
-    fn env(
+    pub(super) fn env(
         &self,
         src: &Source<'_>,
         env: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
@@ -318,6 +335,15 @@ pub(super) fn validate_tests(
             .map(|f| validate_file_check(src, &args, f))
             .collect::<Result<Vec<_>, _>>()?;
         let metadata = raw.metadata.map(|m| validate_metadata(src, &args, m)).transpose()?;
+        let run = RawRun {
+            env: raw.env,
+            user: raw.user,
+            tmpfs: raw.tmpfs,
+            shm_size: raw.shm_size,
+            read_only: raw.read_only,
+            network: raw.network,
+        };
+        let run = validate_run(src, &args, run)?;
         let services = raw
             .service
             .unwrap_or_default()
@@ -341,6 +367,7 @@ pub(super) fn validate_tests(
             files,
             metadata,
             services,
+            run,
         });
     }
     Ok(tests)
@@ -525,8 +552,17 @@ pub(super) fn validate_service(
             ));
         }
     }
+    let run = RawRun {
+        env: raw.env,
+        user: raw.user,
+        tmpfs: raw.tmpfs,
+        shm_size: raw.shm_size,
+        read_only: raw.read_only,
+        network: raw.network,
+    };
     Ok(ServiceCheck {
-        env: args.env(src, raw.env)?,
+        run: validate_run(src, args, run)?,
+        companions: validate_companions(src, args, raw.companion.unwrap_or_default())?,
         wait,
         probe,
         expect: args.expect(src, raw.stdout, raw.stdout_regex, raw.exit_code)?,

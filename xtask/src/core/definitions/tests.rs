@@ -734,3 +734,39 @@ fn a_matrix_entry_may_build_fewer_platforms() {
         "{err}"
     );
 }
+
+#[test]
+fn tests_take_run_options_and_services_take_companions() {
+    let text = "[[tests]]\nname = \"writes only to tmpfs\"\ncommand = [\"touch\", \"/run/x\"]\n\
+        env = { TZ = \"UTC\" }\nuser = \"65534:65534\"\ntmpfs = [\"/run:size=1m,mode=1777\"]\n\
+        shm_size = \"256m\"\nread_only = true\nnetwork = \"host\"\n\
+        [[tests]]\nname = \"pools\"\n[[tests.service]]\nenv = { DB = \"127.0.0.1\" }\nprobe = [\"true\"]\n\
+        [[tests.service.companion]]\nunit = \"postgres\"\nenv = { POSTGRES_PASSWORD = \"x\" }\nwait = \"log:ready\"\n\
+        [[tests.service.companion]]\nunit = \"cache:slim\"\n";
+    let orb = image(text).unwrap();
+    let run = &orb.tests[0].run;
+    assert_eq!(run.env, BTreeMap::from([("TZ".to_string(), "UTC".to_string())]));
+    assert_eq!((run.user.as_deref(), run.shm_size.as_deref()), (Some("65534:65534"), Some("256m")));
+    assert_eq!(
+        (run.tmpfs.as_slice(), run.read_only, run.network),
+        (&["/run:size=1m,mode=1777".to_string()][..], true, TestNetwork::Host)
+    );
+    let service = &orb.tests[1].services[0];
+    assert_eq!((service.run.network, service.run.env["DB"].as_str()), (TestNetwork::None, "127.0.0.1"));
+    let companions: Vec<(&str, &Wait)> = service.companions.iter().map(|c| (c.unit.as_str(), &c.wait)).collect();
+    assert_eq!(companions, [("postgres", &Wait::Log("ready".into())), ("cache:slim", &Wait::Healthy)]);
+    assert_eq!(service.companions[0].run.env["POSTGRES_PASSWORD"], "x");
+
+    let err = |extra: &str| image(&format!("[[tests]]\nname = \"t\"\ncommand = [\"true\"]\n{extra}")).unwrap_err();
+    let first_line = |e: String| e.lines().next().unwrap_or_default().to_string();
+    assert_eq!(first_line(err("network = \"bridge\"\n")), "images/orb/image.toml:4:11: invalid network \"bridge\"");
+    assert_eq!(first_line(err("user = \"-u0\"\n")), "images/orb/image.toml:4:8: invalid user \"-u0\"");
+    assert!(err("tmpfs = [\"run\"]\n").contains("4:10: invalid tmpfs mount \"run\": the path is not absolute"));
+    assert!(err("shm_size = \"1.5g\"\n").contains("4:12: invalid shm_size \"1.5g\""));
+    let companion = image("[[tests]]\nname = \"t\"\n[[tests.service]]\n[[tests.service.companion]]\nunit = \"--rm\"\n");
+    assert!(companion.unwrap_err().starts_with("images/orb/image.toml:5:8: invalid companion unit \"--rm\""));
+    let network = image(
+        "[[tests]]\nname = \"t\"\n[[tests.service]]\n[[tests.service.companion]]\nunit = \"pg\"\nnetwork = \"host\"\n",
+    );
+    assert!(network.unwrap_err().contains("unknown key `network`"), "companions join the service's network");
+}

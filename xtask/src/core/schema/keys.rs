@@ -108,7 +108,13 @@ pub const TABLES: &[Table] = &[
     Table {
         path: "tests.service",
         kind: Kind::Array,
-        doc: "Runs the image's own command, waits until it is ready, then runs `probe` inside it (containers have no network).",
+        doc: "Runs the image's own command, waits until it is ready, then runs `probe` inside it (by default with no network but loopback).",
+        instead_of: None,
+    },
+    Table {
+        path: "tests.service.companion",
+        kind: Kind::Array,
+        doc: "Another unit of the workspace started before the service, in order, each waited for: all share the first one's network namespace, so the service reaches them on 127.0.0.1 (PgBouncer in front of PostgreSQL). Removed with the service, on failure and on Ctrl-C too.",
         instead_of: None,
     },
 ];

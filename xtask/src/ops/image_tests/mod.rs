@@ -3,6 +3,7 @@
 //! `core::checks`. Every container is named and labelled for this run and removed whatever
 //! happens: success, failure, timeout, Ctrl-C (SIGINT) or SIGTERM.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -19,6 +20,9 @@ use crate::core::text::last_lines;
 use crate::oci::reference::{split_repository, TagRef};
 use crate::sys::pool::map_concurrent;
 use crate::sys::registry::Registry;
+
+mod services;
+use services::*;
 
 /// The health-check interval services run with: images often say 10s or more, which tests need not wait for.
 const HEALTH_INTERVAL: &str = "1s";
@@ -40,8 +44,15 @@ pub struct Outcome {
 }
 
 /// Runs every case of `targets`, `jobs` at a time, against the registry's images (or the
-/// local engine's, with `local`); failures are printed as they happen.
-pub fn run_targets(targets: &[Target<'_>], jobs: usize, local: bool, progress: &dyn Steps) -> Result<Outcome> {
+/// local engine's, with `local`); failures are printed as they happen. `companions` are the
+/// units services start beside them, by the name the tests give.
+pub fn run_targets(
+    targets: &[Target<'_>],
+    companions: &BTreeMap<String, &Unit>,
+    jobs: usize,
+    local: bool,
+    progress: &dyn Steps,
+) -> Result<Outcome> {
     let interrupted = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&interrupted)).context("installing the Ctrl-C handler")?;
@@ -55,11 +66,28 @@ pub fn run_targets(targets: &[Target<'_>], jobs: usize, local: bool, progress: &
         progress,
     };
     let started = Instant::now();
-    let prepared = map_concurrent(targets.iter().collect(), jobs, |t| prepare(&ctx, t));
+    let prepared = map_concurrent(targets.iter().collect(), jobs, |t| prepare(&ctx, t.unit, &t.platform));
+    // Each companion image once per platform, however many services start it.
+    let wanted: BTreeSet<(String, String)> = targets
+        .iter()
+        .flat_map(|t| {
+            let services = t.tests.iter().flat_map(|test| &test.services);
+            services.flat_map(|s| &s.companions).map(|c| (c.unit.clone(), t.platform.clone())).collect::<Vec<_>>()
+        })
+        .collect();
+    let companion_images: CompanionImages = map_concurrent(wanted.into_iter().collect(), jobs, |(name, platform)| {
+        let image = match companions.get(&name) {
+            Some(unit) => prepare(&ctx, unit, &platform),
+            None => Err(format!("{name} is no unit of this workspace")),
+        };
+        ((name, platform), image)
+    })
+    .into_iter()
+    .collect();
     let work: Vec<(usize, &TestDef)> =
         targets.iter().enumerate().flat_map(|(i, t)| t.tests.iter().map(move |test| (i, *test))).collect();
     let results = map_concurrent(work.iter().collect(), jobs, |(i, test)| {
-        let result = run_case(&ctx, &targets[*i], &prepared[*i], test);
+        let result = run_case(&ctx, &targets[*i], &prepared[*i], &companion_images, test);
         if matches!(result.status, Status::Failed | Status::Error) {
             eprintln!("{}", failure_text(&result));
         }
@@ -101,9 +129,10 @@ impl Ctx<'_> {
         Container { name: format!("xtask-test-{}-{}", self.run_id, self.next_container.fetch_add(1, Ordering::SeqCst)) }
     }
 
-    /// `docker run`/`create` flags every container of the run gets.
-    fn isolation(&self, name: &str, platform: &str) -> Vec<String> {
-        let flags = ["--name", name, "--label", &self.label(), "--network", "none", "--platform", platform];
+    /// `docker run`/`create` flags every container of the run gets; `network` is `none`, `host`
+    /// or `container:<name>`.
+    fn isolation(&self, name: &str, platform: &str, network: &str) -> Vec<String> {
+        let flags = ["--name", name, "--label", &self.label(), "--network", network, "--platform", platform];
         let mut argv: Vec<String> = flags.iter().map(|s| s.to_string()).collect();
         // Registry images were pulled by digest in `prepare`; local ones must not be pulled at all.
         argv.extend(["--pull".to_string(), "never".to_string()]);
@@ -142,18 +171,14 @@ impl Drop for Container {
     }
 }
 
-/// Resolves the image a target runs as, and pulls it.
-fn prepare(ctx: &Ctx, target: &Target<'_>) -> Result<Prepared, String> {
+/// Resolves the image one platform of a unit runs as, and pulls it.
+fn prepare(ctx: &Ctx, unit: &Unit, platform: &str) -> Result<Prepared, String> {
     if ctx.stopped() {
         return Err("interrupted".to_string());
     }
-    let unit = target.unit;
     let tag = unit.tags.first().ok_or_else(|| format!("{} has no tag to test", unit.id))?;
-    let outcome = if ctx.local {
-        prepare_local(&tag.to_string(), &target.platform)
-    } else {
-        prepare_published(unit, tag, &target.platform)
-    };
+    let outcome =
+        if ctx.local { prepare_local(&tag.to_string(), platform) } else { prepare_published(unit, tag, platform) };
     outcome.map_err(|err| format!("{err:#}"))
 }
 
@@ -229,7 +254,13 @@ enum Verdict {
     Interrupted,
 }
 
-fn run_case(ctx: &Ctx, target: &Target<'_>, prepared: &Result<Prepared, String>, test: &TestDef) -> CaseResult {
+fn run_case(
+    ctx: &Ctx,
+    target: &Target<'_>,
+    prepared: &Result<Prepared, String>,
+    companions: &CompanionImages,
+    test: &TestDef,
+) -> CaseResult {
     let what = format!("{} {} {:?}", target.unit.id, target.platform, test.name);
     let mut result = CaseResult {
         unit: target.unit.id.clone(),
@@ -256,7 +287,7 @@ fn run_case(ctx: &Ctx, target: &Target<'_>, prepared: &Result<Prepared, String>,
         }
     };
     let started = ctx.progress.start(&what);
-    let verdict = check_all(ctx, target, prepared, test, started + test.timeout);
+    let verdict = check_all(ctx, target, prepared, companions, test, started + test.timeout);
     result.seconds = started.elapsed().as_secs_f64();
     // A docker step killed by the same Ctrl-C fails too: that is the interruption, not an error.
     let verdict = match verdict {
@@ -288,7 +319,14 @@ fn run_case(ctx: &Ctx, target: &Target<'_>, prepared: &Result<Prepared, String>,
 }
 
 /// The test's checks in order (config, files, command, services), up to the first that fails.
-fn check_all(ctx: &Ctx, target: &Target<'_>, image: &Prepared, test: &TestDef, deadline: Instant) -> Result<Verdict> {
+fn check_all(
+    ctx: &Ctx,
+    target: &Target<'_>,
+    image: &Prepared,
+    companions: &CompanionImages,
+    test: &TestDef,
+    deadline: Instant,
+) -> Result<Verdict> {
     let values = Values::new(&target.unit.args, &target.platform);
     let platform = target.platform.as_str();
     // The config and the files are static: report every miss of both at once.
@@ -314,14 +352,17 @@ fn check_all(ctx: &Ctx, target: &Target<'_>, image: &Prepared, test: &TestDef, d
     if let Some(command) = &test.command {
         let command = values.fill_all(command);
         let container = ctx.container();
+        let network = test.run.network.as_str();
+        let flags = run_flags(&test.run, &values);
         let mut argv = vec!["run".to_string()];
-        argv.extend(ctx.isolation(&container.name, platform));
+        argv.extend(ctx.isolation(&container.name, platform, network));
+        argv.extend(flags.iter().cloned());
         argv.push(image.reference.clone());
         argv.extend(command.iter().cloned());
-        let mut by_hand = vec!["docker", "run", "--rm", "--network", "none", "--platform", platform, &image.reference]
-            .into_iter()
-            .map(str::to_string)
-            .collect::<Vec<_>>();
+        let mut by_hand: Vec<String> =
+            ["docker", "run", "--rm", "--network", network, "--platform", platform].map(str::to_string).to_vec();
+        by_hand.extend(flags);
+        by_hand.push(image.reference.clone());
         by_hand.extend(command);
         let reproduce = shell_words(&by_hand);
         let ran = match docker_until(ctx, &argv, deadline)? {
@@ -334,7 +375,7 @@ fn check_all(ctx: &Ctx, target: &Target<'_>, image: &Prepared, test: &TestDef, d
         }
     }
     for service in &test.services {
-        let verdict = check_service(ctx, platform, image, service, &values, test, deadline)?;
+        let verdict = check_service(ctx, platform, image, service, companions, &values, test, deadline)?;
         if !matches!(verdict, Verdict::Pass) {
             return Ok(verdict);
         }
@@ -374,7 +415,7 @@ fn fail(misses: Vec<String>, details: Option<String>, reproduce: String) -> Verd
 fn check_files(ctx: &Ctx, platform: &str, image: &Prepared, checks: &[FileCheck], values: &Values) -> Result<Verdict> {
     let container = ctx.container();
     let mut argv = vec!["create".to_string()];
-    argv.extend(ctx.isolation(&container.name, platform));
+    argv.extend(ctx.isolation(&container.name, platform, "none"));
     // Never started: any entrypoint will do, and images without a CMD still get created.
     argv.extend(["--entrypoint".to_string(), "/xtask-file-check".to_string(), image.reference.clone()]);
     let created = duct::cmd("docker", &argv)
@@ -434,110 +475,6 @@ fn stat_in_container(container: &str, path: &str) -> Result<Option<FileStat>> {
         return Ok(None);
     }
     bail!("docker cp {container}:{path} {status}: {}", stderr.trim())
-}
-
-fn check_service(
-    ctx: &Ctx,
-    platform: &str,
-    image: &Prepared,
-    service: &ServiceCheck,
-    values: &Values,
-    test: &TestDef,
-    deadline: Instant,
-) -> Result<Verdict> {
-    let container = ctx.container();
-    let env: Vec<String> =
-        service.env.iter().flat_map(|(k, v)| ["--env".to_string(), format!("{k}={}", values.fill(v))]).collect();
-    let health: Vec<String> = match service.wait {
-        Wait::Healthy => vec!["--health-interval".to_string(), HEALTH_INTERVAL.to_string()],
-        _ => vec![],
-    };
-    let probe = service.probe.as_ref().map(|p| values.fill_all(p));
-    let mut by_hand = vec!["docker", "run", "--detach", "--name", "svc", "--network", "none", "--platform", platform]
-        .into_iter()
-        .map(str::to_string)
-        .collect::<Vec<_>>();
-    by_hand.extend(health.iter().cloned());
-    by_hand.extend(env.iter().cloned());
-    by_hand.push(image.reference.clone());
-    let mut reproduce = shell_words(&by_hand);
-    if let Some(probe) = &probe {
-        reproduce.push_str(&format!(" && docker exec svc {}", shell_words(probe)));
-    }
-    if service.wait == Wait::Healthy && !has_healthcheck(&image.config) {
-        return Ok(fail(vec!["wait = \"healthy\", but the image has no HEALTHCHECK".to_string()], None, reproduce));
-    }
-
-    let mut argv = vec!["run".to_string(), "--detach".to_string()];
-    argv.extend(ctx.isolation(&container.name, platform));
-    argv.extend(health);
-    argv.extend(env);
-    argv.push(image.reference.clone());
-    let started = match docker_until(ctx, &argv, deadline)? {
-        Ok(ran) => ran,
-        Err(stop) => return Ok(stop.verdict(test, "starting the service", reproduce)),
-    };
-    if started.exit_code != 0 {
-        let why = format!("the service did not start: {}", last_lines(started.stderr.trim(), TAIL));
-        return Ok(fail(vec![why], None, reproduce));
-    }
-
-    let since = Instant::now();
-    loop {
-        let inspect = ["inspect", "--format", "{{json .State}}", &container.name].map(str::to_string);
-        let state = match docker_until(ctx, &inspect, deadline)? {
-            Ok(ran) => serde_json::from_str::<Value>(&ran.stdout).context("parsing the service's state")?,
-            Err(stop) => return Ok(stop.verdict(test, "waiting for the service", reproduce)),
-        };
-        let logs = match service.wait {
-            Wait::Log(_) => logs(&container.name)?,
-            _ => String::new(),
-        };
-        match readiness(&service.wait, &state, &logs, since.elapsed()) {
-            Readiness::Ready => break,
-            Readiness::Failed(why) => {
-                let details = tail("service output", &self::logs(&container.name)?);
-                return Ok(fail(vec![why], Some(details), reproduce));
-            }
-            Readiness::Pending => {}
-        }
-        if ctx.stopped() {
-            return Ok(Verdict::Interrupted);
-        }
-        if Instant::now() >= deadline {
-            return Ok(Stop::TimedOut.verdict(test, "waiting for the service to be ready", reproduce));
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-
-    let Some(probe) = probe else { return Ok(Verdict::Pass) };
-    let mut argv = vec!["exec".to_string(), container.name.clone()];
-    argv.extend(probe);
-    let ran = match docker_until(ctx, &argv, deadline)? {
-        Ok(ran) => ran,
-        Err(stop) => return Ok(stop.verdict(test, "running the probe", reproduce)),
-    };
-    let misses = judge(&service.expect, values, &ran);
-    if misses.is_empty() {
-        return Ok(Verdict::Pass);
-    }
-    let details = format!(
-        "{}\n{}",
-        expected_vs_actual(&service.expect, values, &ran),
-        tail("service output", &logs(&container.name)?)
-    );
-    Ok(fail(misses.into_iter().map(|m| format!("probe: {m}")).collect(), Some(details), reproduce))
-}
-
-fn logs(container: &str) -> Result<String> {
-    let out = duct::cmd!("docker", "logs", container)
-        .stdin_null()
-        .stderr_to_stdout()
-        .stdout_capture()
-        .unchecked()
-        .run()
-        .context("running docker logs")?;
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Why a docker step did not finish.
