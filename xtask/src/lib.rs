@@ -28,6 +28,7 @@ macro_rules! eprint {
 pub mod cli;
 pub mod commands;
 pub mod core;
+pub mod entry;
 pub mod oci;
 pub mod ops;
 pub mod stdio;

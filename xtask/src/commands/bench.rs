@@ -112,13 +112,13 @@ fn write_plan_workspace(dir: &camino::Utf8Path) -> Result<()> {
     Ok(())
 }
 
-/// A cold `cargo build -p xtask` in a fresh target directory, then the no-op
+/// A cold `cargo build -p xtask-images` in a fresh target directory, then the no-op
 /// rebuild every `cargo xtask` pays, and how many crates it takes.
 fn compile(ws: &Workspace, runs: usize) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let target = ws.target().join("bench/compile");
     let build = || -> Result<String> {
-        let output = duct::cmd(&cargo, ["build", "-p", "xtask", "--offline"])
+        let output = duct::cmd(&cargo, ["build", "-p", "xtask-images", "--offline"])
             .dir(&ws.root)
             .env("CARGO_TARGET_DIR", &target)
             .stdin_null()
@@ -129,7 +129,7 @@ fn compile(ws: &Workspace, runs: usize) -> Result<()> {
             .context("running cargo build")?;
         let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
         if !output.status.success() {
-            bail!("cargo build -p xtask failed:\n{}", crate::core::text::last_lines(&stderr, 20));
+            bail!("cargo build -p xtask-images failed:\n{}", crate::core::text::last_lines(&stderr, 20));
         }
         Ok(stderr)
     };
@@ -149,7 +149,7 @@ fn compile(ws: &Workspace, runs: usize) -> Result<()> {
     let (wall, cpu) = cold[cold.len() / 2];
     let noop = median(5, || build().map(drop))?;
     std::fs::remove_dir_all(&target).with_context(|| format!("removing {target}"))?;
-    let tree = duct::cmd(&cargo, ["tree", "-p", "xtask", "-e", "normal", "--prefix", "none", "--offline"])
+    let tree = duct::cmd(&cargo, ["tree", "-p", "xtask-images", "-e", "normal", "--prefix", "none", "--offline"])
         .dir(&ws.root)
         .stdin_null()
         .stderr_null()
@@ -158,7 +158,11 @@ fn compile(ws: &Workspace, runs: usize) -> Result<()> {
     // `(*)` marks a crate already listed: each crate counts once.
     let crates: std::collections::BTreeSet<&str> = tree.lines().map(|l| l.trim_end_matches(" (*)")).collect();
     let rows = vec![
-        vec!["cold `cargo build -p xtask`".to_string(), format!("{:.1} s", wall.as_secs_f64()), format!("{runs} runs")],
+        vec![
+            "cold `cargo build -p xtask-images`".to_string(),
+            format!("{:.1} s", wall.as_secs_f64()),
+            format!("{runs} runs"),
+        ],
         vec!["  its CPU time (user + system)".to_string(), format!("{:.1} s", cpu.as_secs_f64()), String::new()],
         vec!["no-op rebuild".to_string(), millis(noop), "5 runs".to_string()],
     ];

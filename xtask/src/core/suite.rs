@@ -27,7 +27,7 @@ pub fn hollowing_switches(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> V
     if let Some(value) = var(BLESS_ENV) {
         found.push(format!(
             "{BLESS_ENV}={} rewrites every expected error of tests/bad_input.rs before comparing, so none can \
-             fail: unset it (bless with `XTASK_BLESS=1 cargo test -p xtask --test bad_input`, then review the diff)",
+             fail: unset it (bless with `XTASK_BLESS=1 cargo test -p xtask-images --test bad_input`, then review the diff)",
             shown(&value)
         ));
     }
