@@ -20,9 +20,10 @@ pub fn run(ws: &Workspace, flags: &crate::cli::flags::Bench) -> Result<()> {
         // A cold build takes half a minute: one run unless asked for more.
         "compile" => compile(ws, flags.runs.unwrap_or(1).max(1)),
         "noop" => noop(ws, runs),
+        "bases" => bases(ws, runs),
         // Cold builds take a while: one run per side unless asked for more.
         "parallel" => parallel(ws, flags.runs.unwrap_or(1).max(1)),
-        other => bail!("no benchmark {other:?}: the benchmarks are: verify, plan, compile, noop, parallel"),
+        other => bail!("no benchmark {other:?}: the benchmarks are: verify, plan, compile, noop, bases, parallel"),
     }
 }
 
@@ -276,6 +277,12 @@ const BUILD_UNITS: usize = 8;
 /// Writes the build benchmarks' workspace: every RUN step depends on `NONCE`, so a new
 /// nonce is a cold cache for those steps without pruning anybody's builder cache.
 fn write_build_workspace(dir: &camino::Utf8Path, nonce: &str) -> Result<()> {
+    write_units(dir, nonce, BUILD_UNITS, None)
+}
+
+/// `units` units: a busybox base and images on it, or, with `external`, as many images all
+/// `FROM` that reference (a base of another registry).
+fn write_units(dir: &camino::Utf8Path, nonce: &str, units: usize, external: Option<&str>) -> Result<()> {
     let write = |path: camino::Utf8PathBuf, text: String| -> Result<()> {
         std::fs::create_dir_all(path.parent().expect("a file has a directory"))
             .with_context(|| format!("creating {path}"))?;
@@ -287,19 +294,24 @@ fn write_build_workspace(dir: &camino::Utf8Path, nonce: &str) -> Result<()> {
     )?;
     // A little CPU work per step, so running steps side by side has something to overlap.
     let work = "i=0; while [ $i -lt 3000 ]; do i=$((i+1)); done";
-    write(
-        dir.join("images/base/image.toml"),
-        format!("[args]\nNONCE = \"{nonce}\"\n\n[rootfs]\npackages = [\"busybox-static\"]\n"),
-    )?;
-    write(
-        dir.join("images/base/Dockerfile"),
-        format!("FROM scratch\nARG TARGETARCH\nARG TARGETVARIANT\nADD rootfs/${{TARGETARCH}}${{TARGETVARIANT}}.tar /\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nARG NONCE\nRUN echo \"$NONCE\" > /nonce && {work}\nUSER 65534:65534\n"),
-    )?;
-    for n in 1..BUILD_UNITS {
+    if external.is_none() {
+        write(
+            dir.join("images/base/image.toml"),
+            format!("[args]\nNONCE = \"{nonce}\"\n\n[rootfs]\npackages = [\"busybox-static\"]\n"),
+        )?;
+        write(
+            dir.join("images/base/Dockerfile"),
+            format!("FROM scratch\nARG TARGETARCH\nARG TARGETVARIANT\nADD rootfs/${{TARGETARCH}}${{TARGETVARIANT}}.tar /\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nARG NONCE\nRUN echo \"$NONCE\" > /nonce && {work}\nUSER 65534:65534\n"),
+        )?;
+    }
+    let from = external.unwrap_or("${BASE_IMAGE}");
+    // In-repo, the base is one of the units.
+    let apps = if external.is_some() { units } else { units - 1 };
+    for n in 1..=apps {
         write(dir.join(format!("images/app{n}/image.toml")), format!("[args]\nNONCE = \"{nonce}\"\n"))?;
         write(
             dir.join(format!("images/app{n}/Dockerfile")),
-            format!("ARG BASE_IMAGE\nFROM ${{BASE_IMAGE}}\nARG NONCE\nUSER 0:0\nRUN echo \"app{n} $NONCE\" > /app && {work}\nUSER 65534:65534\n"),
+            format!("ARG BASE_IMAGE\nFROM {from}\nARG NONCE\nUSER 0:0\nRUN echo \"app{n} $NONCE\" > /app && {work}\nUSER 65534:65534\n"),
         )?;
     }
     Ok(())
@@ -347,6 +359,48 @@ fn noop(ws: &Workspace, runs: usize) -> Result<()> {
     println!(
         "The no-op build is {:.1}x faster than cached buildx runs (targets: under 1.5 s, at least 10x).",
         cached.as_secs_f64() / skip.as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Units of the bases benchmark, on each side.
+const BASES_UNITS: usize = 20;
+
+/// A no-op `build` of 20 units on an external base (another registry, resolved and pinned
+/// every run) against the same number of units on an in-repo parent.
+fn bases(ws: &Workspace, runs: usize) -> Result<()> {
+    let (_registry, common, root) = build_bench_setup(ws, "bases")?;
+    let scratch = root.parent().context("the workspace has a parent")?.to_owned();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?.local_addr()?.port();
+    let public = format!("127.0.0.1:{port}");
+    let _public = start_registry(&public, &scratch.join("public-registry"), None)?;
+    let cache = ws.cache();
+    write_units(&root, "fixed", BASES_UNITS, None)?;
+    eprintln!("Building {BASES_UNITS} units on an in-repo base × 2 platforms once…");
+    xtask(&cache, &common, &["build"])?;
+    // The same base, published to the "public" registry as a release: `base:1` names it.
+    let release = ["--root", root.as_str(), "--registry", &public, "--event", "release", "--version", "1.0.0"];
+    let release: Vec<String> = release.iter().map(|s| s.to_string()).collect();
+    xtask(&cache, &release, &["build", "base"])?;
+    let external_root = scratch.join("external");
+    write_units(&external_root, "fixed", BASES_UNITS, Some(&format!("{public}/base:1")))?;
+    let external: Vec<String> =
+        common.iter().map(|a| if *a == root.as_str() { external_root.to_string() } else { a.clone() }).collect();
+    eprintln!("Building {BASES_UNITS} units on an external base × 2 platforms once…");
+    xtask(&cache, &external, &["build"])?;
+    let in_repo = median(runs, || xtask(&cache, &common, &["build"]).map(drop))?;
+    let pinned = median(runs, || xtask(&cache, &external, &["build"]).map(drop))?;
+    let rows = vec![
+        vec!["no-op `build`, units on an in-repo parent".to_string(), millis(in_repo)],
+        vec!["no-op `build`, units on an external base (resolved, pinned)".to_string(), millis(pinned)],
+    ];
+    println!(
+        "{}",
+        crate::core::text::table(&[&format!("{BASES_UNITS} UNITS × 2 PLATFORMS, MEDIAN OF {runs}"), "TIME"], &rows)
+    );
+    println!(
+        "External bases cost {:.2}x the in-repo no-op (target: at most 1.5x).",
+        pinned.as_secs_f64() / in_repo.as_secs_f64()
     );
     Ok(())
 }
