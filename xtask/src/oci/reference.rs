@@ -17,15 +17,7 @@ pub struct Reference<'a> {
 /// Parses a fully qualified reference: the registry is required, because docker sends a
 /// reference whose first part does not look like a host to Docker Hub.
 pub fn parse(reference: &str) -> Result<Reference<'_>, String> {
-    let (name_tag, digest) = match reference.split_once('@') {
-        Some((n, d)) => (n, Some(d)),
-        None => (reference, None),
-    };
-    // A `:` after the last `/` starts the tag; one before it is the registry's port.
-    let (name, tag) = match name_tag.rsplit_once(':') {
-        Some((n, t)) if !t.contains('/') => (n, Some(t)),
-        _ => (name_tag, None),
-    };
+    let (name, tag, digest) = split_reference(reference);
     check_name_length(name)?;
     let Some((registry, repository)) = name.split_once('/') else {
         return Err("it names no registry (`host[:port]/path`)".to_string());
@@ -39,6 +31,19 @@ pub fn parse(reference: &str) -> Result<Reference<'_>, String> {
         check_digest(digest)?;
     }
     Ok(Reference { registry, repository, tag, digest })
+}
+
+/// `name[:tag][@digest]` split into its three parts, unchecked.
+fn split_reference(reference: &str) -> (&str, Option<&str>, Option<&str>) {
+    let (name_tag, digest) = match reference.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (reference, None),
+    };
+    // A `:` after the last `/` starts the tag; one before it is the registry's port.
+    match name_tag.rsplit_once(':') {
+        Some((n, t)) if !t.contains('/') => (n, Some(t), digest),
+        _ => (name_tag, None, digest),
+    }
 }
 
 /// Docker Hub, as references name it.
@@ -122,14 +127,7 @@ impl std::fmt::Display for ImageName {
 /// part without `.` or `:` that is not `localhost` is a Docker Hub namespace, `index.docker.io`
 /// is `docker.io`, and a Docker Hub name of one part is an official image under `library/`.
 pub fn normalize(reference: &str) -> Result<ImageName, String> {
-    let (name_tag, digest) = match reference.split_once('@') {
-        Some((n, d)) => (n, Some(d)),
-        None => (reference, None),
-    };
-    let (name, tag) = match name_tag.rsplit_once(':') {
-        Some((n, t)) if !t.contains('/') => (n, Some(t)),
-        _ => (name_tag, None),
-    };
+    let (name, tag, digest) = split_reference(reference);
     let (registry, path) = match name.split_once('/') {
         Some((first, rest))
             if first.contains(['.', ':']) || first == "localhost" || first.to_ascii_lowercase() != first =>
@@ -261,11 +259,7 @@ pub fn split_repository(repository: &str) -> (&str, &str) {
 /// lower-cased (registries compare hosts without case). A name without a host is returned as
 /// written. Not checked: plan and lint compare names with it.
 pub fn repository_of(reference: &str) -> String {
-    let name = reference.split_once('@').map_or(reference, |(name, _)| name);
-    let name = match name.rsplit_once(':') {
-        Some((n, tag)) if !tag.contains('/') => n,
-        _ => name,
-    };
+    let (name, _, _) = split_reference(reference);
     match name.split_once('/') {
         Some((host, path)) if host.contains(['.', ':']) || host == "localhost" => {
             format!("{}/{path}", host.to_ascii_lowercase())

@@ -83,8 +83,7 @@ pub fn resolve(ws: &Workspace, units: &[Unit], platforms: &[String]) -> Result<B
     // Normalized name to the platforms it is pulled for.
     let mut wanted: BTreeMap<String, (ImageName, BTreeSet<String>)> = BTreeMap::new();
     for unit in units {
-        let text =
-            ws.defs.dockerfiles.get(&unit.dockerfile).with_context(|| format!("{} was not read", unit.dockerfile))?;
+        let text = ws.dockerfile(unit)?;
         for platform in unit.platforms.iter().filter(|p| platforms.contains(p)) {
             let mut uses = Vec::new();
             for base in base_uses(text, unit, platform, build_platform, &in_repo) {
@@ -273,8 +272,7 @@ pub fn write_pinned(ws: &Workspace, unit: &Unit, platform: &str, bases: &Bases) 
     if pins.is_empty() {
         return Ok(None);
     }
-    let text =
-        ws.defs.dockerfiles.get(&unit.dockerfile).with_context(|| format!("{} was not read", unit.dockerfile))?;
+    let text = ws.dockerfile(unit)?;
     let pinned = crate::core::bases::pinned_dockerfile(text, &pins).map_err(|why| {
         anyhow::anyhow!(
             "{}: {why}\n  hint: write the image on the line of its instruction, as one word",

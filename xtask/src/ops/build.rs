@@ -466,8 +466,7 @@ fn unit_input_digest(
     pulled: &BTreeMap<String, String>,
 ) -> Result<String> {
     let ws = ctx.ws;
-    let dockerfile =
-        ws.defs.dockerfiles.get(&unit.dockerfile).with_context(|| format!("{} was not read", unit.dockerfile))?;
+    let dockerfile = ws.dockerfile(unit)?;
     let dockerignore = crate::sys::context::read_dockerignore(&ws.root, unit)?;
     let mut entries = ctx.digest_cache.context_entries(&ws.root.join(&unit.context), dockerignore.as_deref())?;
     if unit.rootfs.is_some() {
@@ -487,8 +486,7 @@ fn base_labels(
     parent_args: &BTreeMap<String, String>,
     pulled: &BTreeMap<String, String>,
 ) -> Result<BTreeMap<String, String>> {
-    let text =
-        ctx.ws.defs.dockerfiles.get(&unit.dockerfile).with_context(|| format!("{} was not read", unit.dockerfile))?;
+    let text = ctx.ws.dockerfile(unit)?;
     let mut args = crate::core::bases::platform_args(platform, crate::sys::provision::host_platform());
     args.extend(unit.args.clone());
     args.extend(parent_args.clone());
@@ -553,8 +551,7 @@ pub fn index_annotations(
     let mut out = BTreeMap::new();
     for unit in units {
         let labels = all_labels.remove(&unit.id).unwrap_or_default();
-        let text =
-            ws.defs.dockerfiles.get(&unit.dockerfile).with_context(|| format!("{} was not read", unit.dockerfile))?;
+        let text = ws.dockerfile(unit)?;
         let platform = unit.platforms.first().map_or("linux/amd64", String::as_str);
         let mut args = crate::core::bases::platform_args(platform, crate::sys::provision::host_platform());
         args.extend(unit.args.clone());

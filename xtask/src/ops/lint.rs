@@ -60,7 +60,7 @@ pub fn lint_units(ws: &Workspace, units: &[Unit], report: impl Fn(&Unit) -> bool
     let repositories = crate::core::plan::repositories(&ws.defs, &ws.registry);
     for unit in units {
         let image = ws.defs.images.iter().find(|i| i.name == unit.image).context("a planned unit has no image")?;
-        let text = ws.defs.dockerfiles.get(&unit.dockerfile).context("a planned Dockerfile was not read")?;
+        let text = ws.dockerfile(unit)?;
         let mut parents = BTreeMap::new();
         for parent in &unit.parents {
             let facts = handed_down

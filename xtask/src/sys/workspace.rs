@@ -93,6 +93,12 @@ impl Workspace {
         detected.as_ref().map_err(|why| anyhow::anyhow!("{why}"))
     }
 
+    /// The text of a planned unit's Dockerfile, read with the definitions.
+    pub fn dockerfile(&self, unit: &crate::core::plan::Unit) -> Result<&str> {
+        let text = self.defs.dockerfiles.get(&unit.dockerfile);
+        text.map(String::as_str).with_context(|| format!("{} was not read with the definitions", unit.dockerfile))
+    }
+
     /// Scratch space for logs, metadata and caches: `target/xtask`.
     pub fn target(&self) -> Utf8PathBuf {
         self.root.join("target/xtask")

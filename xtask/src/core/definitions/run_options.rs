@@ -1,7 +1,7 @@
 //! How a test's containers run: the `docker run` options of `[[tests]]`, of
 //! `[[tests.service]]` and of the companions a service starts beside it.
 
-use super::test_cases::{parse_wait, TestArgs};
+use super::test_cases::{validate_wait, TestArgs};
 use super::*;
 
 /// The `docker run` options a test may set; the image's own settings stay otherwise.
@@ -154,16 +154,7 @@ pub(super) fn validate_companions(
                     "name an image of the workspace as NAME or NAME:VARIANT, e.g. \"postgres\"".to_string(),
                 ));
             }
-            let wait = match c.wait {
-                Some(w) => parse_wait(w.get_ref()).map_err(|why| {
-                    src.at(
-                        &w,
-                        format!("invalid wait {:?}: {why}", w.get_ref()),
-                        "write \"healthy\", \"log:<text>\" or \"delay:<duration>\"".to_string(),
-                    )
-                })?,
-                None => Wait::Healthy,
-            };
+            let wait = validate_wait(src, c.wait)?;
             let run = RawRun {
                 env: c.env,
                 user: c.user,

@@ -522,16 +522,7 @@ pub(super) fn validate_service(
     args: &TestArgs,
     raw: RawService,
 ) -> Result<ServiceCheck, DefinitionError> {
-    let wait = match raw.wait {
-        Some(w) => parse_wait(w.get_ref()).map_err(|why| {
-            src.at(
-                &w,
-                format!("invalid wait {:?}: {why}", w.get_ref()),
-                "write \"healthy\", \"log:<text>\" or \"delay:<duration>\"".to_string(),
-            )
-        })?,
-        None => Wait::Healthy,
-    };
+    let wait = validate_wait(src, raw.wait)?;
     let probe = match raw.probe {
         Some(p) if p.get_ref().is_empty() => {
             return Err(src.at(
@@ -566,6 +557,18 @@ pub(super) fn validate_service(
         wait,
         probe,
         expect: args.expect(src, raw.stdout, raw.stdout_regex, raw.exit_code)?,
+    })
+}
+
+/// A service's or a companion's `wait`; `healthy` when absent.
+pub(super) fn validate_wait(src: &Source<'_>, wait: Option<Spanned<String>>) -> Result<Wait, DefinitionError> {
+    let Some(w) = wait else { return Ok(Wait::Healthy) };
+    parse_wait(w.get_ref()).map_err(|why| {
+        src.at(
+            &w,
+            format!("invalid wait {:?}: {why}", w.get_ref()),
+            "write \"healthy\", \"log:<text>\" or \"delay:<duration>\"".to_string(),
+        )
     })
 }
 

@@ -6,6 +6,38 @@ use super::keys::platforms;
 fn test_networks() -> Vec<&'static str> {
     vec!["none", "host"]
 }
+
+/// The keys of a container's `docker run` options, the same in `[[tests]]`,
+/// `[[tests.service]]` and `[[tests.service.companion]]` but for whose container they set.
+macro_rules! run_key {
+    ($table:literal, env, $whose:literal) => {
+        run_key!(@ $table, "env", Ty::Map, Absent::None, r#"{ TZ = "UTC" }"#,
+            concat!("Environment of ", $whose, "; values take placeholders."))
+    };
+    ($table:literal, user, $whose:literal) => {
+        run_key!(@ $table, "user", Ty::Str, Absent::Derived("the image's USER"), r#""65534:65534""#,
+            concat!("`--user` of ", $whose, ": a name or uid, optionally `:group`."))
+    };
+    ($table:literal, tmpfs, $whose:literal) => {
+        run_key!(@ $table, "tmpfs", Ty::Strs, Absent::None, r#"["/run:size=16m,mode=1777"]"#,
+            concat!("`--tmpfs` mounts of ", $whose, ": absolute paths, optionally with docker's options after `:`."))
+    };
+    ($table:literal, shm_size, $whose:literal) => {
+        run_key!(@ $table, "shm_size", Ty::Str, Absent::Derived("the engine's, 64m"), r#""256m""#,
+            concat!("`--shm-size` of ", $whose, ": digits with `b`, `k`, `m` or `g`."))
+    };
+    ($table:literal, read_only, $whose:literal) => {
+        run_key!(@ $table, "read_only", Ty::Bool, Absent::Value("false"), "true",
+            concat!("Runs ", $whose, " with a read-only root filesystem (`--read-only`); add `tmpfs` for what it writes."))
+    };
+    ($table:literal, network, $whose:literal) => {
+        run_key!(@ $table, "network", Ty::OneOf(test_networks), Absent::Value(r#""none""#), r#""host""#,
+            concat!("Network of ", $whose, ": `none` (loopback only) or `host`."))
+    };
+    (@ $table:literal, $name:literal, $ty:expr, $default:expr, $example:expr, $doc:expr) => {
+        Key { table: $table, name: $name, ty: $ty, required: false, default: $default, example: $example, instead_of: None, doc: $doc }
+    };
+}
 use super::*;
 
 pub const TEST_KEYS: &[Key] = &[
@@ -89,66 +121,12 @@ pub const TEST_KEYS: &[Key] = &[
         instead_of: None,
         doc: "For the whole test on one platform: `500ms`, `30s`, `2m`, `1m30s`. Emulated platforms are slower.",
     },
-    Key {
-        table: "tests",
-        name: "env",
-        ty: Ty::Map,
-        required: false,
-        default: Absent::None,
-        example: r#"{ TZ = "UTC" }"#,
-        instead_of: None,
-        doc: "Environment of the `command` container; values take placeholders.",
-    },
-    Key {
-        table: "tests",
-        name: "user",
-        ty: Ty::Str,
-        required: false,
-        default: Absent::Derived("the image's USER"),
-        example: r#""65534:65534""#,
-        instead_of: None,
-        doc: "`--user` of the `command` container: a name or uid, optionally `:group`.",
-    },
-    Key {
-        table: "tests",
-        name: "tmpfs",
-        ty: Ty::Strs,
-        required: false,
-        default: Absent::None,
-        example: r#"["/run:size=16m,mode=1777"]"#,
-        instead_of: None,
-        doc: "`--tmpfs` mounts of the `command` container: absolute paths, optionally with docker's options after `:`.",
-    },
-    Key {
-        table: "tests",
-        name: "shm_size",
-        ty: Ty::Str,
-        required: false,
-        default: Absent::Derived("the engine's, 64m"),
-        example: r#""256m""#,
-        instead_of: None,
-        doc: "`--shm-size` of the `command` container: digits with `b`, `k`, `m` or `g`.",
-    },
-    Key {
-        table: "tests",
-        name: "read_only",
-        ty: Ty::Bool,
-        required: false,
-        default: Absent::Value("false"),
-        example: r#"true"#,
-        instead_of: None,
-        doc: "Runs the `command` container with a read-only root filesystem (`--read-only`); add `tmpfs` for what it writes.",
-    },
-    Key {
-        table: "tests",
-        name: "network",
-        ty: Ty::OneOf(test_networks),
-        required: false,
-        default: Absent::Value(r#""none""#),
-        example: r#""host""#,
-        instead_of: None,
-        doc: "Network of the `command` container: `none` (loopback only) or `host`.",
-    },
+    run_key!("tests", env, "the `command` container"),
+    run_key!("tests", user, "the `command` container"),
+    run_key!("tests", tmpfs, "the `command` container"),
+    run_key!("tests", shm_size, "the `command` container"),
+    run_key!("tests", read_only, "the `command` container"),
+    run_key!("tests", network, "the `command` container"),
     Key {
         table: "tests.files",
         name: "path",
@@ -309,56 +287,11 @@ pub const TEST_KEYS: &[Key] = &[
         instead_of: None,
         doc: "The probe's exit status.",
     },
-    Key {
-        table: "tests.service",
-        name: "user",
-        ty: Ty::Str,
-        required: false,
-        default: Absent::Derived("the image's USER"),
-        example: r#""65534:65534""#,
-        instead_of: None,
-        doc: "`--user` of the service (its companions join its network): a name or uid, optionally `:group`.",
-    },
-    Key {
-        table: "tests.service",
-        name: "tmpfs",
-        ty: Ty::Strs,
-        required: false,
-        default: Absent::None,
-        example: r#"["/run:size=16m,mode=1777"]"#,
-        instead_of: None,
-        doc: "`--tmpfs` mounts of the service (its companions join its network): absolute paths, optionally with docker's options after `:`.",
-    },
-    Key {
-        table: "tests.service",
-        name: "shm_size",
-        ty: Ty::Str,
-        required: false,
-        default: Absent::Derived("the engine's, 64m"),
-        example: r#""256m""#,
-        instead_of: None,
-        doc: "`--shm-size` of the service (its companions join its network): digits with `b`, `k`, `m` or `g`.",
-    },
-    Key {
-        table: "tests.service",
-        name: "read_only",
-        ty: Ty::Bool,
-        required: false,
-        default: Absent::Value("false"),
-        example: r#"true"#,
-        instead_of: None,
-        doc: "Runs the service (its companions join its network) with a read-only root filesystem (`--read-only`); add `tmpfs` for what it writes.",
-    },
-    Key {
-        table: "tests.service",
-        name: "network",
-        ty: Ty::OneOf(test_networks),
-        required: false,
-        default: Absent::Value(r#""none""#),
-        example: r#""host""#,
-        instead_of: None,
-        doc: "Network of the service (its companions join its network): `none` (loopback only) or `host`.",
-    },
+    run_key!("tests.service", user, "the service (its companions join its network)"),
+    run_key!("tests.service", tmpfs, "the service (its companions join its network)"),
+    run_key!("tests.service", shm_size, "the service (its companions join its network)"),
+    run_key!("tests.service", read_only, "the service (its companions join its network)"),
+    run_key!("tests.service", network, "the service (its companions join its network)"),
     Key {
         table: "tests.service.companion",
         name: "unit",
@@ -369,56 +302,11 @@ pub const TEST_KEYS: &[Key] = &[
         instead_of: None,
         doc: "The unit of this workspace to start first: `NAME` (its default variant) or `NAME:VARIANT`, the same platform as the test.",
     },
-    Key {
-        table: "tests.service.companion",
-        name: "env",
-        ty: Ty::Map,
-        required: false,
-        default: Absent::None,
-        example: r#"{ TZ = "UTC" }"#,
-        instead_of: None,
-        doc: "Environment of the companion; values take placeholders.",
-    },
-    Key {
-        table: "tests.service.companion",
-        name: "user",
-        ty: Ty::Str,
-        required: false,
-        default: Absent::Derived("the image's USER"),
-        example: r#""65534:65534""#,
-        instead_of: None,
-        doc: "`--user` of the companion: a name or uid, optionally `:group`.",
-    },
-    Key {
-        table: "tests.service.companion",
-        name: "tmpfs",
-        ty: Ty::Strs,
-        required: false,
-        default: Absent::None,
-        example: r#"["/run:size=16m,mode=1777"]"#,
-        instead_of: None,
-        doc: "`--tmpfs` mounts of the companion: absolute paths, optionally with docker's options after `:`.",
-    },
-    Key {
-        table: "tests.service.companion",
-        name: "shm_size",
-        ty: Ty::Str,
-        required: false,
-        default: Absent::Derived("the engine's, 64m"),
-        example: r#""256m""#,
-        instead_of: None,
-        doc: "`--shm-size` of the companion: digits with `b`, `k`, `m` or `g`.",
-    },
-    Key {
-        table: "tests.service.companion",
-        name: "read_only",
-        ty: Ty::Bool,
-        required: false,
-        default: Absent::Value("false"),
-        example: r#"true"#,
-        instead_of: None,
-        doc: "Runs the companion with a read-only root filesystem (`--read-only`); add `tmpfs` for what it writes.",
-    },
+    run_key!("tests.service.companion", env, "the companion"),
+    run_key!("tests.service.companion", user, "the companion"),
+    run_key!("tests.service.companion", tmpfs, "the companion"),
+    run_key!("tests.service.companion", shm_size, "the companion"),
+    run_key!("tests.service.companion", read_only, "the companion"),
     Key {
         table: "tests.service.companion",
         name: "wait",
