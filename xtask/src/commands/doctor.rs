@@ -12,13 +12,15 @@ use crate::sys::workspace::Workspace;
 /// Asks the machine, the engine and the registry.
 fn gather(ws: &Workspace) -> Facts {
     let text = |result: Result<String>| result.map_err(|e| format!("{e:#}"));
-    let client = text(provision::docker(&["--version"]));
+    let client = text(crate::sys::engine::docker(&["--version"]));
     let (server, buildx) = match client {
-        Ok(_) => (Some(text(provision::docker_server_version())), Some(text(provision::buildx_version()))),
+        Ok(_) => {
+            (Some(text(crate::sys::engine::docker_server_version())), Some(text(crate::sys::engine::buildx_version())))
+        }
         Err(_) => (None, None),
     };
     let builder = match (&server, &buildx) {
-        (Some(Ok(_)), Some(Ok(_))) => Some(text(provision::docker(&["buildx", "inspect"]))),
+        (Some(Ok(_)), Some(Ok(_))) => Some(text(crate::sys::engine::docker(&["buildx", "inspect"]))),
         _ => None,
     };
     let platforms = ws.all_platforms();

@@ -1,6 +1,7 @@
 pub mod apt;
 pub mod context;
 pub mod definitions;
+pub mod engine;
 pub mod files;
 pub mod git;
 pub mod metrics;
