@@ -190,7 +190,7 @@ fn ctrl_c_stops_the_build_moves_no_tag_and_leaves_nothing_running() {
 }
 
 fn count_containers() -> usize {
-    let out = Command::new("docker").args(["ps", "-aq"]).output().unwrap();
+    let out = common::docker().args(["ps", "-aq"]).output().unwrap();
     String::from_utf8_lossy(&out.stdout).lines().count()
 }
 

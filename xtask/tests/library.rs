@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use camino::{Utf8Path, Utf8PathBuf};
@@ -62,7 +61,7 @@ impl Container {
     }
 
     fn logs(&self) -> String {
-        let output = Command::new("docker").args(["logs", &self.id]).output().unwrap();
+        let output = common::docker().args(["logs", &self.id]).output().unwrap();
         format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
     }
 
@@ -86,7 +85,7 @@ impl Container {
     /// `psql` inside this container as a client of `conninfo`, with `password`.
     fn psql(&self, password: &str, conninfo: &str, sql: &str) -> std::process::Output {
         let password = format!("PGPASSWORD={password}");
-        Command::new("docker")
+        common::docker()
             .args(["exec", "--env", &password, &self.id, "psql", conninfo, "--no-psqlrc", "-At", "-c", sql])
             .output()
             .unwrap()
@@ -95,7 +94,7 @@ impl Container {
 
 impl Drop for Container {
     fn drop(&mut self) {
-        let _ = Command::new("docker").args(["rm", "--force", "--volumes", &self.id]).output();
+        let _ = common::docker().args(["rm", "--force", "--volumes", &self.id]).output();
     }
 }
 

@@ -31,6 +31,8 @@ xflags::xflags! {
         repeated --tag tag: String
         /// Deadline for the command's registry requests, retries and Retry-After waits included (default: 10m).
         optional --timeout timeout: String
+        /// Docker context to build and test on, overriding `engine` and DOCKER_HOST (default: xtask).
+        optional --engine engine: String
 
         default cmd help {}
 

@@ -93,11 +93,13 @@ pub fn run(flags: &Xtask) -> Result<()> {
         }
         XtaskCmd::Doctor(cmd) => {
             let (ws, broken) = Workspace::load_lenient(&options)?;
+            crate::sys::engine::select(flags.engine.as_deref(), &ws.defs.settings.engine)?;
             return doctor::run(&ws, broken, format, cmd);
         }
         _ => {}
     }
     let ws = Workspace::load(&options)?;
+    crate::sys::engine::select(flags.engine.as_deref(), &ws.defs.settings.engine)?;
     match &flags.subcommand {
         XtaskCmd::Help(_)
         | XtaskCmd::Docs(_)

@@ -7,6 +7,7 @@ pub mod diag;
 pub mod dockerfile;
 pub mod dockerignore;
 pub mod doctor;
+pub mod engine;
 pub mod event;
 pub mod inputs;
 pub mod licenses;

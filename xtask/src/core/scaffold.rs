@@ -235,8 +235,7 @@ fn dockerfile(name: &str, parent: &str, variants: bool) -> String {
          # put package and download caches under such a mount, not in the layers.\n\
          RUN --mount=type=cache,id={name}-${{TARGETARCH}},target=/var/cache/{name} \\\n    \
              mkdir -p /usr/share/{name} \\\n \
-          && echo \"{name}{label} ${{TARGETARCH}}\" > /var/cache/{name}/last \\\n \
-          && cp /var/cache/{name}/last {file}\n\
+          && echo \"{name}{label} ${{TARGETARCH}}\" | tee /var/cache/{name}/last > {file}\n\
          USER 65534:65534\n\
          CMD [\"cat\", \"{file}\"]\n",
         file = built_for(name)
@@ -324,7 +323,12 @@ mod tests {
         let dockerfile = &files[1].text;
         assert!(dockerfile.contains("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n"), "{dockerfile}");
         assert!(dockerfile.contains("--mount=type=cache,id=hello-${TARGETARCH},"), "{dockerfile}");
-        assert!(dockerfile.contains("echo \"hello ${TARGETARCH}\" > /var/cache/hello/last"), "{dockerfile}");
+        // Straight into the image: variants sharing the cache mount may build at once.
+        assert!(
+            dockerfile
+                .contains("echo \"hello ${TARGETARCH}\" | tee /var/cache/hello/last > /usr/share/hello/built-for"),
+            "{dockerfile}"
+        );
         assert!(dockerfile.trim_end().ends_with("USER 65534:65534\nCMD [\"cat\", \"/usr/share/hello/built-for\"]"));
         assert!(!files[0].text.contains("#:schema"));
     }

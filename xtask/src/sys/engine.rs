@@ -17,6 +17,8 @@ use crate::core::buildx::builder_platforms;
 use crate::core::text::last_lines;
 
 const CONTAINERD_SOCKET: &str = "/run/containerd/containerd.sock";
+/// The system engine's socket: docker's `default` context without `DOCKER_HOST`.
+pub const SYSTEM_SOCKET: &str = "unix:///var/run/docker.sock";
 /// How long a daemon may take to answer after being started.
 pub(crate) const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -36,33 +38,34 @@ pub(crate) fn start_containerd(root: &Utf8Path) -> Result<()> {
 /// dockerd without a bridge or iptables rules: builds use network "none" or "host",
 /// and a machine like this one may not allow netfilter changes.
 pub(crate) fn start_dockerd(root: &Utf8Path) -> Result<()> {
-    if let Ok(version) = docker_server_version() {
-        println!("dockerd: already running (server {version})");
+    let version = || docker(&["--host", SYSTEM_SOCKET, "version", "--format", "{{.Server.Version}}"]);
+    if let Ok(version) = version() {
+        println!("dockerd: already running (server {version}, the classic engine, docker context default)");
         return Ok(());
     }
     let log = log_path(root, "dockerd")?;
     let mut command = Command::new("dockerd");
     command.args(["--bridge=none", "--iptables=false"]);
     let mut child = spawn(&mut command, &log, true).context("starting dockerd")?;
-    wait_until_ready("dockerd", &mut child, &log, STARTUP_TIMEOUT, || docker_server_version().is_ok())?;
-    let version = docker_server_version()?;
-    println!("dockerd: started (server {version}, log {log})");
+    wait_until_ready("dockerd", &mut child, &log, STARTUP_TIMEOUT, || version().is_ok())?;
+    println!("dockerd: started (server {}, the classic engine, docker context default, log {log})", version()?);
     Ok(())
 }
 
 /// BuildKit lists the platforms it found emulators for; a missing one fails every build.
-pub(crate) fn check_builder(platforms: &[String]) -> Result<()> {
-    let inspect = docker(&["buildx", "inspect"]).context("docker buildx inspect")?;
+/// `host` is the engine's socket.
+pub(crate) fn check_builder(host: &str, platforms: &[String]) -> Result<()> {
+    let inspect = docker(&["--host", host, "buildx", "inspect"]).context("docker buildx inspect")?;
     let listed = builder_platforms(&inspect);
     let missing: Vec<&str> = platforms.iter().map(String::as_str).filter(|p| !listed.contains(p)).collect();
     if !missing.is_empty() {
         bail!(
-            "docker's builder cannot build {} (it lists {}): restart dockerd so it finds the emulators",
+            "the builder of {host} cannot build {} (it lists {}): restart its dockerd so it finds the emulators",
             missing.join(", "),
             listed.join(", ")
         );
     }
-    println!("builder: {}", listed.join(", "));
+    println!("builder of {host}: {}", listed.join(", "));
     Ok(())
 }
 
@@ -137,6 +140,148 @@ fn why_it_died(log: &str) -> String {
         Some(panic) => panic.to_owned(),
         None => last_lines(log, 15),
     }
+}
+
+// ---- The project's engine: Docker 26 with the containerd image store --------------------------
+
+/// The docker context builds use unless the workspace or the command line names another.
+pub const PROJECT_CONTEXT: &str = "xtask";
+/// Binaries, containerd's root and docker's data root: one engine per machine, not per clone.
+const PRIVATE_STATE: &str = "/var/lib/xtask-engine";
+/// Its sockets and pid files.
+const PRIVATE_RUN: &str = "/run/xtask-engine";
+/// Debian 13's packages that make it; bookworm's own runc (trixie's needs a newer glibc) runs
+/// its containers. See docs/engines.md.
+const PRIVATE_PACKAGES: &[&str] = &["docker.io", "docker-cli", "containerd", "tini"];
+
+/// Points every docker command of this process (and of its children) at the chosen engine,
+/// and returns how it was chosen, for messages. Called once, before any thread starts.
+pub fn select(flag: Option<&str>, setting: &str) -> Result<String> {
+    let var = |name: &str| std::env::var(name).ok();
+    let choice =
+        crate::core::engine::choose(flag, var("DOCKER_HOST").as_deref(), var("DOCKER_CONTEXT").as_deref(), setting);
+    match choice {
+        crate::core::engine::Choice::Context(context) => {
+            crate::core::engine::check_context_name(&context)
+                .map_err(|why| anyhow::anyhow!("--engine {context:?}: {why}"))?;
+            // Safe here: no other thread is running yet. The project's engine by its socket:
+            // a `DOCKER_CONFIG` of the user's (CI keeps logins apart so) has no contexts.
+            if context == PROJECT_CONTEXT {
+                std::env::remove_var("DOCKER_CONTEXT");
+                std::env::set_var("DOCKER_HOST", private_socket());
+            } else {
+                std::env::remove_var("DOCKER_HOST");
+                std::env::set_var("DOCKER_CONTEXT", &context);
+            }
+            Ok(format!("docker context {context}"))
+        }
+        crate::core::engine::Choice::Environment(from) => Ok(from),
+    }
+}
+
+/// The private engine's API socket, as `DOCKER_HOST` names it.
+pub fn private_socket() -> String {
+    format!("unix://{PRIVATE_RUN}/docker.sock")
+}
+
+/// Sets up and starts the project's engine and its docker context, idempotently; returns
+/// the line provisioning prints.
+pub fn provision_private(cache: &Utf8Path, root: &Utf8Path, arch: &str) -> Result<String> {
+    let state = Utf8Path::new(PRIVATE_STATE);
+    let binaries = state.join("root");
+    if !binaries.join("usr/sbin/dockerd").is_file() {
+        // Unpacked beside, then moved: an interrupted unpack never looks like an engine.
+        let partial = state.join("root.partial");
+        if partial.exists() {
+            fs::remove_dir_all(&partial).with_context(|| format!("removing {partial}"))?;
+        }
+        fs::create_dir_all(&partial).with_context(|| format!("creating {partial}"))?;
+        let apt = crate::sys::apt::IsolatedApt::new(cache, "trixie", &[arch])?;
+        for package in PRIVATE_PACKAGES {
+            let deb = apt.download(package, arch)?;
+            crate::sys::apt::run(duct::cmd!("dpkg-deb", "-x", &deb, &partial))
+                .with_context(|| format!("unpacking {deb} into {partial}"))?;
+        }
+        if binaries.exists() {
+            fs::remove_dir_all(&binaries).with_context(|| format!("removing {binaries}"))?;
+        }
+        fs::rename(&partial, &binaries).with_context(|| format!("moving {partial} to {binaries}"))?;
+    }
+    let etc = state.join("etc");
+    fs::create_dir_all(&etc).with_context(|| format!("creating {etc}"))?;
+    for dir in [PRIVATE_RUN.into(), state.join("containerd"), state.join("docker")] {
+        fs::create_dir_all(&dir).with_context(|| format!("creating {dir}"))?;
+    }
+    fs::write(etc.join("containerd.toml"), containerd_config(state, Utf8Path::new(PRIVATE_RUN)))
+        .with_context(|| format!("writing {etc}/containerd.toml"))?;
+    fs::write(etc.join("daemon.json"), "{ \"features\": { \"containerd-snapshotter\": true } }\n")
+        .with_context(|| format!("writing {etc}/daemon.json"))?;
+    // Its own binaries first: they decide the shim and docker-init; runc is the system's.
+    let path = format!("{binaries}/usr/sbin:{binaries}/usr/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    let containerd_socket = format!("{PRIVATE_RUN}/containerd.sock");
+    let answers = || UnixStream::connect(&containerd_socket).is_ok();
+    let mut started = Vec::new();
+    if !answers() {
+        let log = log_path(root, "engine-containerd")?;
+        let mut command = Command::new(binaries.join("usr/bin/containerd"));
+        command.env("PATH", &path).args(["--config", etc.join("containerd.toml").as_str()]);
+        let mut child = spawn(&mut command, &log, true).context("starting the project's containerd")?;
+        wait_until_ready("the project's containerd", &mut child, &log, STARTUP_TIMEOUT, answers)?;
+        started.push("containerd");
+    }
+    let version = || docker(&["--host", &private_socket(), "version", "--format", "{{.Server.Version}}"]);
+    if version().is_err() {
+        let log = log_path(root, "engine-dockerd")?;
+        let mut command = Command::new(binaries.join("usr/sbin/dockerd"));
+        command.env("PATH", &path).args([
+            "-H",
+            &private_socket(),
+            "--data-root",
+            state.join("docker").as_str(),
+            "--exec-root",
+            &format!("{PRIVATE_RUN}/exec"),
+            "--pidfile",
+            &format!("{PRIVATE_RUN}/docker.pid"),
+            "--containerd",
+            &containerd_socket,
+            "--bridge=none",
+            "--iptables=false",
+            "--ip6tables=false",
+            "--cgroup-parent",
+            "xtask-engine",
+            "--config-file",
+            etc.join("daemon.json").as_str(),
+        ]);
+        let mut child = spawn(&mut command, &log, true).context("starting the project's dockerd")?;
+        wait_until_ready("the project's dockerd", &mut child, &log, STARTUP_TIMEOUT, || version().is_ok())?;
+        started.push("dockerd");
+    }
+    if docker(&["context", "inspect", PROJECT_CONTEXT]).is_err() {
+        let endpoint = format!("host={}", private_socket());
+        docker(&["context", "create", PROJECT_CONTEXT, "--description", "cargo xtask's engine", "--docker", &endpoint])
+            .with_context(|| format!("creating the docker context {PROJECT_CONTEXT}"))?;
+        started.push("the docker context");
+    }
+    let version = version()?;
+    let what =
+        if started.is_empty() { "already running".to_string() } else { format!("started {}", started.join(", ")) };
+    Ok(format!(
+        "engine {PROJECT_CONTEXT}: Docker {version} with the containerd image store, {what} ({})",
+        private_socket()
+    ))
+}
+
+/// containerd for the private engine: its own root, state and sockets, and none of the
+/// plugins this machine cannot run.
+fn containerd_config(state: &Utf8Path, run: &Utf8Path) -> String {
+    format!(
+        "version = 2\nroot = \"{state}/containerd\"\nstate = \"{run}/containerd\"\n\
+         disabled_plugins = [\"io.containerd.grpc.v1.cri\", \"io.containerd.snapshotter.v1.aufs\", \
+         \"io.containerd.snapshotter.v1.btrfs\", \"io.containerd.snapshotter.v1.zfs\", \"io.containerd.snapshotter.v1.devmapper\"]\n\
+         [grpc]\n  address = \"{run}/containerd.sock\"\n[ttrpc]\n  address = \"{run}/containerd.sock.ttrpc\"\n\
+         [debug]\n  address = \"{run}/containerd-debug.sock\"\n[metrics]\n  address = \"\"\n\
+         [plugins.\"io.containerd.internal.v1.opt\"]\n  path = \"{state}/containerd/opt\"\n"
+    )
 }
 
 #[cfg(test)]

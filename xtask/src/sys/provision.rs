@@ -59,7 +59,10 @@ pub fn provision(host: &Host) -> Result<()> {
     enable_emulators(&emulators)?;
     start_containerd(&host.root)?;
     start_dockerd(&host.root)?;
-    check_builder(&host.platforms)?;
+    check_builder(crate::sys::engine::SYSTEM_SOCKET, &host.platforms)?;
+    let arch = apt::debian_arch(host_platform())?;
+    println!("{}", crate::sys::engine::provision_private(&host.cache, &host.root, arch)?);
+    check_builder(&crate::sys::engine::private_socket(), &host.platforms)?;
     match loopback_listen(&host.registry)? {
         Some(listen) => match start_local_registry(host, &listen)? {
             Some(log) => println!("registry {}: started on {listen} (log {log})", host.registry),
@@ -78,6 +81,17 @@ pub fn preflight(host: &Host) -> Result<()> {
         }
         if err.to_string().contains("permission denied") {
             bail!("this user may not talk to the docker daemon: run as root");
+        }
+        let context = std::env::var("DOCKER_CONTEXT").unwrap_or_default();
+        let yours = "or name another with `engine = \"default\"` in [workspace.metadata.images] or `--engine`";
+        if err.to_string().contains("context not found") || err.to_string().contains("does not exist") {
+            bail!("the engine {context:?} is no docker context here: {FIX} (it sets up the project's engine, `xtask`), {yours}");
+        }
+        if std::env::var("DOCKER_HOST").ok() == Some(crate::sys::engine::private_socket()) {
+            bail!("the project's engine `xtask` is not running: {FIX} (it starts Docker 26 beside the system's engine), {yours}");
+        }
+        if !context.is_empty() {
+            bail!("the engine {context:?} (a docker context) does not answer: {FIX}");
         }
         bail!("docker daemon is not running: {FIX}");
     }

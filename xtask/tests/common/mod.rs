@@ -18,6 +18,19 @@ pub fn engine_lock() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// The engine the xtask binary builds and tests on when nothing overrides it: the tests'
+/// own docker commands must look there too.
+pub const ENGINE: &str = xtask::core::definitions::DEFAULT_ENGINE;
+
+/// `docker` aimed at [`ENGINE`] (by its socket, as the binary does), whatever this shell's
+/// docker variables say.
+pub fn docker() -> std::process::Command {
+    assert_eq!(ENGINE, xtask::sys::engine::PROJECT_CONTEXT);
+    let mut command = std::process::Command::new("docker");
+    command.env("DOCKER_HOST", xtask::sys::engine::private_socket()).env_remove("DOCKER_CONTEXT");
+    command
+}
+
 /// One bcrypt login for registries started with logins: `htpasswd -nbB -C 5 xtask registry-test-password`.
 pub const HTPASSWD: &str = "xtask:$2y$05$KEmxV6kGrEFgajlQdmUS5uCffngveBhIpI6CQZt.uqJ/u9MqPy7XO\n";
 /// Its password.
@@ -71,8 +84,7 @@ impl TestRegistry {
 impl Drop for TestRegistry {
     /// Builds leave their images in the engine under this registry's name: remove them.
     fn drop(&mut self) {
-        let listing =
-            std::process::Command::new("docker").args(["image", "ls", "--format", "{{.Repository}} {{.ID}}"]).output();
+        let listing = docker().args(["image", "ls", "--format", "{{.Repository}} {{.ID}}"]).output();
         let Ok(listing) = listing else { return };
         let prefix = format!("{}/", self.host);
         let ours: Vec<String> = String::from_utf8_lossy(&listing.stdout)
@@ -80,7 +92,7 @@ impl Drop for TestRegistry {
             .filter_map(|line| line.strip_prefix(&prefix)?.split_whitespace().nth(1).map(str::to_string))
             .collect();
         if !ours.is_empty() {
-            let _ = std::process::Command::new("docker").args(["image", "rm", "--force"]).args(&ours).output();
+            let _ = docker().args(["image", "rm", "--force"]).args(&ours).output();
         }
     }
 }
@@ -129,6 +141,8 @@ pub fn xtask_command() -> std::process::Command {
     for variable in xtask::core::event::CI_VARIABLES.iter().chain(&["GITHUB_EVENT_PATH"]) {
         command.env_remove(variable);
     }
+    // The workspace's engine, [`ENGINE`] by default, as the tests' own docker commands use.
+    command.env_remove("DOCKER_HOST").env_remove("DOCKER_CONTEXT");
     command
 }
 
@@ -167,7 +181,8 @@ pub fn xtask_ok(root: &Utf8Path, registry: &str, args: &[&str]) -> String {
 
 /// Runs a command that must succeed and returns its trimmed stdout.
 pub fn run(program: &str, args: &[&str]) -> String {
-    let output = std::process::Command::new(program).args(args).output().unwrap();
+    let mut command = if program == "docker" { docker() } else { std::process::Command::new(program) };
+    let output = command.args(args).output().unwrap();
     assert!(output.status.success(), "{program} {args:?} failed:\n{}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).unwrap().trim().to_string()
 }

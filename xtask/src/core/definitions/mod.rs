@@ -42,7 +42,13 @@ pub struct Settings {
     pub runners: BTreeMap<String, String>,
     /// `[builders]`: the buildx builder each platform is built with; unlisted: the current one.
     pub builders: BTreeMap<String, String>,
+    /// The docker context builds and tests talk to (`engine`); `--engine`, `DOCKER_HOST` and
+    /// `DOCKER_CONTEXT` override it for one run.
+    pub engine: String,
 }
+
+/// The engine when the settings name none: the one `cargo xtask provision` sets up.
+pub const DEFAULT_ENGINE: &str = "xtask";
 
 /// Runner labels of GitHub's hosted runners: native amd64 and arm64 machines.
 pub const DEFAULT_RUNNERS: [(&str, &str); 2] = [("linux/amd64", "ubuntu-24.04"), ("linux/arm64", "ubuntu-24.04-arm")];

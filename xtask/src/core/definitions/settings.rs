@@ -28,6 +28,7 @@ pub(super) struct RawSettings {
     release_tag: Option<Spanned<String>>,
     runners: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
     builders: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
+    engine: Option<Spanned<String>>,
 }
 
 /// Tag templates where every key is optional, for overriding the defaults.
@@ -108,6 +109,19 @@ pub fn validate_settings(file: &Utf8Path, text: &str) -> Result<Settings, Defini
         "\"ubuntu-24.04-arm\"",
     )?);
     let builders = validate_platform_names(&src, raw.builders.unwrap_or_default(), "builder name", "\"arm-native\"")?;
+    let engine = match raw.engine {
+        Some(engine) => {
+            crate::core::engine::check_context_name(engine.get_ref()).map_err(|why| {
+                src.at(
+                    &engine,
+                    format!("invalid engine {:?}: {why}", engine.get_ref()),
+                    "name a docker context: \"xtask\" (the project's engine), \"default\" (docker's own), or one of `docker context ls`".to_string(),
+                )
+            })?;
+            engine.into_inner()
+        }
+        None => DEFAULT_ENGINE.to_string(),
+    };
     Ok(Settings {
         registry,
         namespace,
@@ -117,6 +131,7 @@ pub fn validate_settings(file: &Utf8Path, text: &str) -> Result<Settings, Defini
         release_tag,
         runners,
         builders,
+        engine,
     })
 }
 

@@ -32,6 +32,13 @@ fn settings_override_and_validate() {
     assert_eq!(err.at, Some(LineCol { line: 2, col: 13 }));
     assert!(err.message.contains("invalid namespace"), "{err}");
 
+    assert_eq!(settings().engine, "xtask");
+    let engine =
+        validate_settings(Utf8Path::new("Cargo.toml"), "[workspace.metadata.images]\nengine = \"desktop-linux\"\n");
+    assert_eq!(engine.unwrap().engine, "desktop-linux");
+    let err =
+        validate_settings(Utf8Path::new("Cargo.toml"), "[workspace.metadata.images]\nengine = \"a b\"\n").unwrap_err();
+    assert!(err.to_string().starts_with("Cargo.toml:2:10: invalid engine \"a b\""), "{err}");
     let hub = "[workspace.metadata.images]\nregistry = \"docker.io\"\nnamespace = \"acme\"\n";
     assert_eq!(validate_settings(Utf8Path::new("Cargo.toml"), hub).unwrap().registry, "docker.io");
     let err = validate_settings(Utf8Path::new("Cargo.toml"), "[workspace.metadata.images]\nregistry = \"docker.io\"\n")
@@ -43,7 +50,7 @@ fn settings_override_and_validate() {
 
     let err =
         validate_settings(Utf8Path::new("Cargo.toml"), "[workspace.metadata.images]\nregistyr = \"x\"\n").unwrap_err();
-    assert_eq!(err.to_string(), "Cargo.toml:2:1: unknown key `registyr`\n  hint: did you mean `registry`? Valid keys here: registry, namespace, platforms, network, tags, release_tag, runners, builders");
+    assert_eq!(err.to_string(), "Cargo.toml:2:1: unknown key `registyr`\n  hint: did you mean `registry`? Valid keys here: registry, namespace, platforms, network, tags, release_tag, runners, builders, engine");
 }
 
 #[test]
