@@ -100,8 +100,15 @@ pub fn cache_ref(unit: &Unit, platform: &str) -> String {
 /// send a push elsewhere.
 pub fn build_argv(b: &PlatformBuild<'_>) -> Result<Vec<String>> {
     let unit = b.unit;
-    let mut argv: Vec<String> = vec!["buildx".into(), "build".into()];
-    if let Some(builder) = b.builder {
+    let mut argv: Vec<String> = Vec::new();
+    match (b.builder, b.driver) {
+        // A docker-driver builder is an engine's own, named after its docker context: buildx
+        // refuses `--builder` for one of another context, so the client is pointed there.
+        (Some(context), Driver::Docker) => argv.extend(["--context".into(), context.into()]),
+        _ => {}
+    }
+    argv.extend(["buildx".into(), "build".into()]);
+    if let (Some(builder), Driver::Container(_)) = (b.builder, b.driver) {
         argv.extend(["--builder".into(), builder.into()]);
     }
     argv.extend([
@@ -375,6 +382,11 @@ mod tests {
         let file = argv.iter().position(|a| a == "--file").unwrap() + 1;
         assert_eq!(argv[file], "target/xtask/pinned/python-python3.13-arm64.Dockerfile", "the pinned copy is built");
         assert_eq!(argv.last().unwrap(), "images/python", "in the unit's own context");
+        // Another engine's own builder is reached through its docker context.
+        let mut other = request(&u, &Driver::Docker, Output::Push);
+        other.builder = Some("xtask");
+        let joined = build_argv(&other).unwrap().join(" ");
+        assert!(joined.starts_with("--context xtask buildx build --platform linux/arm64"), "{joined}");
     }
 
     #[test]

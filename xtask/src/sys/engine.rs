@@ -164,9 +164,12 @@ pub fn select(flag: Option<&str>, setting: &str) -> Result<String> {
         crate::core::engine::Choice::Context(context) => {
             crate::core::engine::check_context_name(&context)
                 .map_err(|why| anyhow::anyhow!("--engine {context:?}: {why}"))?;
-            // Safe here: no other thread is running yet. The project's engine by its socket:
-            // a `DOCKER_CONFIG` of the user's (CI keeps logins apart so) has no contexts.
-            if context == PROJECT_CONTEXT {
+            // Safe here: no other thread is running yet. The project's engine by its socket
+            // where the active docker config has no such context (CI keeps logins apart in a
+            // `DOCKER_CONFIG` of its own); by the context otherwise, so that `--builder default`
+            // in [builders] still means the system's engine.
+            let by_socket = context == PROJECT_CONTEXT && docker(&["context", "inspect", PROJECT_CONTEXT]).is_err();
+            if by_socket {
                 std::env::remove_var("DOCKER_CONTEXT");
                 std::env::set_var("DOCKER_HOST", private_socket());
             } else {

@@ -1,0 +1,77 @@
+//! The two engines of this machine: the system's 20.10 (classic image store, docker context
+//! `default`) and the project's Docker 26 (containerd image store, context `xtask`). Each
+//! builds and publishes on its own, and `[builders]` maps one platform to the other engine,
+//! joined into one verified index: the fan-out of a team with an arm64 machine beside an
+//! amd64 one, on one host.
+
+mod common;
+
+use common::{engine_lock, fixture, xtask, xtask_ok, TestRegistry};
+
+const RELEASE: [&str; 4] = ["--event", "release", "--version", "1.0.0"];
+
+fn args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    RELEASE.iter().copied().chain(extra.iter().copied()).collect()
+}
+
+/// Repositories with a tag in `engine`'s local store (`--context NAME`), for telling which
+/// engine built what.
+fn local_tags(context: &str, repository_prefix: &str) -> Vec<String> {
+    let output = std::process::Command::new("docker")
+        .env_remove("DOCKER_HOST")
+        .env_remove("DOCKER_CONTEXT")
+        .args(["--context", context, "image", "ls", "--format", "{{.Repository}}:{{.Tag}}"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|l| l.starts_with(repository_prefix))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_classic_engine_builds_publishes_and_verifies_on_its_own() {
+    let _engine = engine_lock();
+    let registry = TestRegistry::start("classic");
+    let root = fixture("multi");
+    xtask_ok(&root, &registry.host, &args(&["--engine", "default", "build", "base"]));
+    xtask_ok(&root, &registry.host, &args(&["verify-manifests", "base"]));
+    let built = local_tags("default", &format!("{}/base:staging", registry.host));
+    assert_eq!(built.len(), 2, "both platforms were built on the classic engine: {built:?}");
+    assert!(local_tags("xtask", &format!("{}/base:", registry.host)).is_empty(), "nothing on the other engine");
+}
+
+#[test]
+fn builders_map_one_platform_to_the_other_engine_and_one_index_joins_them() {
+    let _engine = engine_lock();
+    let registry = TestRegistry::start("two-engines");
+    let root = fixture("multi");
+    // The classic engine builds by default; arm64 goes to the project's engine.
+    let manifest = root.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        format!("{text}engine = \"default\"\n\n[workspace.metadata.images.builders]\n\"linux/arm64\" = \"xtask\"\n"),
+    )
+    .unwrap();
+    xtask_ok(&root, &registry.host, &args(&["build", "base"]));
+    let prefix = format!("{}/base:staging", registry.host);
+    assert_eq!(local_tags("default", &prefix), [format!("{prefix}-amd64")], "amd64 on the classic engine");
+    assert_eq!(local_tags("xtask", &prefix), [format!("{prefix}-arm64")], "arm64 on the containerd engine");
+    // One index of both, and it verifies like any other.
+    let index = registry.client().manifest("base", "1.0.0").unwrap().unwrap();
+    let platforms: Vec<String> =
+        index.body.manifests.iter().filter_map(|d| d.platform.as_ref().map(|p| p.name())).collect();
+    assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);
+    xtask_ok(&root, &registry.host, &args(&["verify-manifests", "base"]));
+
+    // A builder that does not exist stops the run before anything builds.
+    let text = std::fs::read_to_string(&manifest).unwrap().replace("= \"xtask\"", "= \"arm-box\"");
+    std::fs::write(&manifest, text).unwrap();
+    let output = xtask(&root, &registry.host, &args(&["build", "--force", "base"]));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("the builder \"arm-box\" for linux/arm64"), "{stderr}");
+    assert!(!stderr.contains("started"), "nothing was built:\n{stderr}");
+}
