@@ -101,11 +101,10 @@ pub fn cache_ref(unit: &Unit, platform: &str) -> String {
 pub fn build_argv(b: &PlatformBuild<'_>) -> Result<Vec<String>> {
     let unit = b.unit;
     let mut argv: Vec<String> = Vec::new();
-    match (b.builder, b.driver) {
-        // A docker-driver builder is an engine's own, named after its docker context: buildx
-        // refuses `--builder` for one of another context, so the client is pointed there.
-        (Some(context), Driver::Docker) => argv.extend(["--context".into(), context.into()]),
-        _ => {}
+    // A docker-driver builder is an engine's own, named after its docker context: buildx
+    // refuses `--builder` for one of another context, so the client is pointed there.
+    if let (Some(context), Driver::Docker) = (b.builder, b.driver) {
+        argv.extend(["--context".into(), context.into()]);
     }
     argv.extend(["buildx".into(), "build".into()]);
     if let (Some(builder), Driver::Container(_)) = (b.builder, b.driver) {
