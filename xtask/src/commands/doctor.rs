@@ -47,6 +47,7 @@ fn gather(ws: &Workspace) -> Facts {
         emulators,
         registry: gather_registry(ws),
         base_registries: crate::ops::bases::pull_checks(ws),
+        engines: crate::sys::engine::survey(&ws.defs.settings.engine),
     }
 }
 

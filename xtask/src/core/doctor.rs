@@ -26,9 +26,20 @@ pub struct Facts {
     /// The foreign platforms' emulators, or why they are not known.
     pub emulators: Result<Vec<Emulator>, String>,
     pub registry: RegistryFacts,
+    /// The engines of this machine and the one this run uses, each with what it can do.
+    pub engines: Vec<EngineFacts>,
     /// Each registry the external bases come from, with one of its references and whether
     /// it could be read (pulled) with docker's login, or anonymously.
     pub base_registries: Vec<BasePull>,
+}
+
+/// One engine: its docker context, whether this run builds on it, and its version and
+/// capabilities or why it did not answer.
+#[derive(Debug)]
+pub struct EngineFacts {
+    pub name: String,
+    pub selected: bool,
+    pub report: Result<(String, crate::core::engine::Capabilities), String>,
 }
 
 /// A pull of one external base's manifest, as a build would pull it.
@@ -219,8 +230,39 @@ pub fn judge(facts: &Facts) -> Vec<Row> {
         Ok(emulators) => rows.extend(emulators.iter().map(judge_emulator)),
     }
     rows.extend(judge_registry(&facts.registry));
+    rows.extend(facts.engines.iter().map(judge_engine));
     rows.extend(facts.base_registries.iter().map(judge_base_pull));
     rows
+}
+
+/// An engine's version, image store and capabilities; what it lacks, with the fix, when this
+/// run builds on it. One that does not answer only blocks building when it is this run's.
+fn judge_engine(engine: &EngineFacts) -> Row {
+    let used = if engine.selected { " (this run's)" } else { "" };
+    let check = format!("engine {}{used}", engine.name);
+    match &engine.report {
+        Ok((version, capabilities)) => {
+            let (has, lacks): (Vec<_>, Vec<_>) = capabilities.features().into_iter().partition(|(_, has)| *has);
+            let names = |list: Vec<(&str, bool)>| list.into_iter().map(|(n, _)| n).collect::<Vec<_>>().join(", ");
+            let summary = format!("Docker {version}, {} image store", capabilities.image_store());
+            let summary = if has.is_empty() { summary } else { format!("{summary}: {}", names(has)) };
+            if lacks.is_empty() || !engine.selected {
+                row(check, Status::Ok, summary, "", "")
+            } else {
+                row(
+                    check,
+                    Status::Warn,
+                    summary,
+                    format!("no {}: builds use the classic strategy", names(lacks)),
+                    "for them, build on the containerd image store: `engine = \"xtask\"` after `cargo xtask provision`",
+                )
+            }
+        }
+        Err(err) if engine.selected => {
+            row(check, Status::Fail, "", format!("does not answer: {}", first_line(err)), PROVISION)
+        }
+        Err(err) => row(check, Status::Warn, "", format!("does not answer: {}", first_line(err)), PROVISION),
+    }
 }
 
 /// Pull access to a registry of external bases: a build stops on a base it cannot pin.
@@ -402,7 +444,36 @@ mod tests {
                 config_file: "/root/.docker/config.json".into(),
             },
             base_registries: Vec::new(),
+            engines: Vec::new(),
         }
+    }
+
+    #[test]
+    fn engines_report_their_store_and_what_the_used_one_lacks() {
+        use crate::core::engine::Capabilities;
+        let two = vec!["linux/amd64".to_string(), "linux/arm64".to_string()];
+        let modern = Capabilities::from_reports("io.containerd.snapshotter.v1", two.clone());
+        let classic = Capabilities::from_reports("extfs", two);
+        let mut facts = healthy();
+        facts.engines = vec![
+            EngineFacts { name: "xtask".into(), selected: true, report: Ok(("26.1.5".into(), modern)) },
+            EngineFacts { name: "default".into(), selected: false, report: Ok(("20.10.24".into(), classic.clone())) },
+            EngineFacts { name: "desktop".into(), selected: false, report: Err("Cannot connect".into()) },
+        ];
+        let rows = judge(&facts);
+        let xtask = by_check(&rows, "engine xtask (this run's)");
+        assert_eq!(xtask.status, Status::Ok);
+        assert!(xtask
+            .version
+            .starts_with("Docker 26.1.5, containerd image store: multi-platform, registry cache export"));
+        assert_eq!(by_check(&rows, "engine default").status, Status::Ok, "not used: nothing to fix");
+        assert_eq!(by_check(&rows, "engine desktop").status, Status::Warn);
+        facts.engines =
+            vec![EngineFacts { name: "default".into(), selected: true, report: Ok(("20.10.24".into(), classic)) }];
+        let used = by_check(&judge(&facts), "engine default (this run's)").clone();
+        assert_eq!(used.status, Status::Warn);
+        assert!(used.problem.starts_with("no registry cache export, attestations, named contexts"), "{used:?}");
+        assert!(used.fix.contains("engine = \"xtask\""), "{used:?}");
     }
 
     #[test]

@@ -182,6 +182,43 @@ pub fn select(flag: Option<&str>, setting: &str) -> Result<String> {
     }
 }
 
+/// What each engine of this machine reports, and the one this run uses (`select` chose it by
+/// the environment): the project's, the system's, and the workspace's when it is another.
+pub fn survey(setting: &str) -> Vec<crate::core::doctor::EngineFacts> {
+    let ours = std::env::var("DOCKER_CONTEXT")
+        .ok()
+        .or_else(|| (std::env::var("DOCKER_HOST").ok() == Some(private_socket())).then(|| PROJECT_CONTEXT.to_string()));
+    let mut names = vec![PROJECT_CONTEXT.to_string(), "default".to_string()];
+    if !names.contains(&setting.to_string()) {
+        names.push(setting.to_string());
+    }
+    names
+        .into_iter()
+        .map(|name| {
+            let host = match name.as_str() {
+                PROJECT_CONTEXT => vec!["--host".to_string(), private_socket()],
+                "default" => vec!["--host".to_string(), SYSTEM_SOCKET.to_string()],
+                other => vec!["--context".to_string(), other.to_string()],
+            };
+            let ask = |args: &[&str]| {
+                let argv: Vec<&str> = host.iter().map(String::as_str).chain(args.iter().copied()).collect();
+                docker(&argv)
+            };
+            let report = (|| -> Result<_> {
+                let version = ask(&["version", "--format", "{{.Server.Version}}"])?;
+                let store = ask(&["info", "--format", "{{json .DriverStatus}}"])?;
+                let inspect = ask(&["buildx", "inspect"])?;
+                let platforms = builder_platforms(&inspect).into_iter().map(str::to_string).collect();
+                Ok((version, crate::core::engine::Capabilities::from_reports(&store, platforms)))
+            })()
+            .map_err(|e| format!("{e:#}"));
+            let selected = ours.as_deref() == Some(name.as_str())
+                || (ours.is_none() && name == "default" && std::env::var("DOCKER_HOST").is_err());
+            crate::core::doctor::EngineFacts { name, selected, report }
+        })
+        .collect()
+}
+
 /// The private engine's API socket, as `DOCKER_HOST` names it.
 pub fn private_socket() -> String {
     format!("unix://{PRIVATE_RUN}/docker.sock")
