@@ -38,10 +38,16 @@ fn check_published_unit(registry: &Registry, unit: &serde_json::Value) -> String
             "{full} is a {}, not a manifest list",
             manifest.media_type
         );
-        let platforms: BTreeSet<String> =
-            manifest.body.manifests.iter().map(|m| m.platform.as_ref().unwrap().name()).collect();
+        let (attestations, images): (Vec<_>, Vec<_>) =
+            manifest.body.manifests.iter().partition(|m| xtask::oci::manifest::is_attestation(m));
+        let platforms: BTreeSet<String> = images.iter().map(|m| m.platform.as_ref().unwrap().name()).collect();
         assert_eq!(platforms, expected_platforms, "{full} holds the wrong platforms");
-        for entry in &manifest.body.manifests {
+        // The project's engine attests: each platform image keeps its provenance in the index.
+        let subjects: BTreeSet<&str> =
+            attestations.iter().map(|a| a.annotations[xtask::oci::manifest::ATTESTATION_SUBJECT].as_str()).collect();
+        let image_digests: BTreeSet<&str> = images.iter().map(|m| m.digest.as_str()).collect();
+        assert_eq!(subjects, image_digests, "{full}: one provenance per platform image");
+        for entry in images {
             let image = registry.manifest(repository, &entry.digest).unwrap().unwrap();
             let config = registry.config(repository, &image.body.config.unwrap().digest).unwrap();
             let declared = entry.platform.as_ref().unwrap();

@@ -9,14 +9,14 @@ use std::time::{Duration, Instant};
 use camino::Utf8Path;
 use common::{engine_lock, fixture, replace_in, xtask, xtask_ok, TestRegistry};
 
-/// Tags of `repository` other than the staging and input-digest tags builds push.
+/// Tags of `repository` other than the staging, input-digest and cache tags builds push.
 fn final_tags(registry: &TestRegistry, repository: &str) -> Vec<String> {
     let mut tags: Vec<String> = registry
         .client()
         .tags(repository)
         .unwrap()
         .into_iter()
-        .filter(|t| !t.starts_with("staging-") && !t.starts_with("inputs-"))
+        .filter(|t| !t.starts_with("staging-") && !t.starts_with("inputs-") && !t.starts_with("buildcache-"))
         .collect();
     tags.sort();
     tags

@@ -18,6 +18,9 @@ pub enum Driver {
     Docker,
     /// docker-container, remote, kubernetes: registry cache export (`mode=max`).
     Container(String),
+    /// BuildKit inside a dockerd with the containerd image store: still no push-by-digest
+    /// (staging tags), but a registry cache (`mode=max`) and provenance attestations.
+    ContainerdStore,
 }
 
 impl Driver {
@@ -39,7 +42,21 @@ impl Driver {
         match self {
             Driver::Docker => "docker",
             Driver::Container(name) => name,
+            Driver::ContainerdStore => "docker with the containerd store",
         }
+    }
+
+    /// The docker driver as its engine's image store makes it (`docker info`'s DriverStatus).
+    pub fn with_store(self, driver_status: &str) -> Driver {
+        match self {
+            Driver::Docker if driver_status.contains("io.containerd.snapshotter") => Driver::ContainerdStore,
+            other => other,
+        }
+    }
+
+    /// Whether its pushes carry attestations, so each platform arrives as an index of its own.
+    pub fn attests(&self) -> bool {
+        matches!(self, Driver::ContainerdStore)
     }
 }
 
@@ -72,6 +89,8 @@ pub struct PlatformBuild<'a> {
     /// A second tag for the pushed image, named after its input digest, so an
     /// unchanged unit is found without building (see `core::inputs`).
     pub input_tag: Option<TagRef>,
+    /// A release: provenance is recorded in full (`mode=max`) where the engine attests.
+    pub release: bool,
 }
 
 /// `arm64` for `linux/arm64`, `arm-v7` for `linux/arm/v7`: for tags and file names.
@@ -103,7 +122,7 @@ pub fn build_argv(b: &PlatformBuild<'_>) -> Result<Vec<String>> {
     let mut argv: Vec<String> = Vec::new();
     // A docker-driver builder is an engine's own, named after its docker context: buildx
     // refuses `--builder` for one of another context, so the client is pointed there.
-    if let (Some(context), Driver::Docker) = (b.builder, b.driver) {
+    if let (Some(context), Driver::Docker | Driver::ContainerdStore) = (b.builder, b.driver) {
         argv.extend(["--context".into(), context.into()]);
     }
     argv.extend(["buildx".into(), "build".into()]);
@@ -148,6 +167,15 @@ pub fn build_argv(b: &PlatformBuild<'_>) -> Result<Vec<String>> {
                 argv.extend(["--cache-to".into(), format!("type=registry,ref={cache},mode=max")]);
             }
         }
+        Driver::ContainerdStore => {
+            // Every layer of every stage, so a fresh builder reuses them; a registry that
+            // refuses the cache does not fail the build.
+            let cache = checked(cache_ref(unit, b.platform))?;
+            argv.extend(["--cache-from".into(), format!("type=registry,ref={cache}")]);
+            if b.output == Output::Push {
+                argv.extend(["--cache-to".into(), format!("type=registry,ref={cache},mode=max,ignore-error=true")]);
+            }
+        }
     }
     match b.output {
         Output::Push => {
@@ -156,8 +184,16 @@ pub fn build_argv(b: &PlatformBuild<'_>) -> Result<Vec<String>> {
                 argv.extend(["--tag".into(), checked(tag.to_string())?]);
             }
             argv.push("--push".into());
-            // Attestations would wrap each platform in an index of its own; the merge step makes the index.
-            argv.push("--provenance=false".into());
+            if b.driver.attests() {
+                // Each platform arrives as an index of its image and its provenance; publish
+                // joins their entries into one index. Full provenance for what is released.
+                let mode = if b.release { "max" } else { "min" };
+                argv.push(format!("--provenance=mode={mode}"));
+            } else {
+                // Attestations would wrap each platform in an index of its own, which the
+                // classic store cannot keep; the merge step makes the index.
+                argv.push("--provenance=false".into());
+            }
         }
         Output::Load => {
             for tag in &unit.tags {
@@ -359,6 +395,7 @@ mod tests {
             output,
             metadata_file: "target/xtask/meta/python-python3.13-arm64.json".into(),
             input_tag: None,
+            release: false,
         }
     }
 
@@ -386,6 +423,25 @@ mod tests {
         other.builder = Some("xtask");
         let joined = build_argv(&other).unwrap().join(" ");
         assert!(joined.starts_with("--context xtask buildx build --platform linux/arm64"), "{joined}");
+    }
+
+    #[test]
+    fn the_containerd_store_exports_a_registry_cache_and_provenance() {
+        let u = unit();
+        assert_eq!(
+            Driver::Docker.with_store(r#"[["driver-type","io.containerd.snapshotter.v1"]]"#),
+            Driver::ContainerdStore
+        );
+        assert_eq!(Driver::Docker.with_store(r#"[["Backing Filesystem","extfs"]]"#), Driver::Docker);
+        let mut req = request(&u, &Driver::ContainerdStore, Output::Push);
+        let joined = build_argv(&req).unwrap().join(" ");
+        let cache = "localhost:5000/acme/python:buildcache-python3.13-arm64";
+        assert!(joined.contains(&format!("--cache-from type=registry,ref={cache} --cache-to type=registry,ref={cache},mode=max,ignore-error=true")), "{joined}");
+        assert!(joined.contains("--push --provenance=mode=min") && !joined.contains("type=inline"), "{joined}");
+        req.release = true;
+        assert!(build_argv(&req).unwrap().join(" ").contains("--provenance=mode=max"), "full provenance for a release");
+        req.builder = Some("xtask");
+        assert!(build_argv(&req).unwrap().join(" ").starts_with("--context xtask buildx build"));
     }
 
     #[test]

@@ -288,7 +288,7 @@ fn judge_builder(inspect: &str, platforms: &[String]) -> Row {
     let listed = crate::core::buildx::builder_platforms(inspect);
     let cache = match driver {
         Driver::Docker => "inline cache",
-        Driver::Container(_) => "registry cache",
+        Driver::Container(_) | Driver::ContainerdStore => "registry cache",
     };
     let version = format!("driver {} ({cache}); {}", driver.name(), listed.join(", "));
     let missing: Vec<&str> = platforms.iter().map(String::as_str).filter(|p| !listed.contains(p)).collect();

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::core::metrics::UnitPlatformRecord;
 use crate::core::plan::Unit;
 use crate::core::severity::Severity;
-use crate::oci::manifest::{is_attestation, is_index, Descriptor, ImageConfig, Manifest};
+use crate::oci::manifest::{is_attestation, is_index, Descriptor, ImageConfig, Manifest, ATTESTATION_SUBJECT};
 
 /// Labels `build` sets on every image; their absence is a warning.
 pub const EXPECTED_LABELS: &[&str] = &["created", "revision", "source", "title"];
@@ -45,10 +45,51 @@ pub struct UnitReport {
     pub problems: Vec<Problem>,
 }
 
+/// BuildKit's attestations in an index: each about a platform image of that index, and, once
+/// an engine attests at all, one for every platform (an error on a release).
+fn check_attestations(tag: &str, index: &Manifest, images: &[&Descriptor], release: bool, problems: &mut Vec<Problem>) {
+    let attestations: Vec<&Descriptor> = index.body.manifests.iter().filter(|d| is_attestation(d)).collect();
+    let mut problem = |severity: Severity, message: String| {
+        problems.push(Problem { reference: tag.to_string(), severity, message });
+    };
+    for attestation in &attestations {
+        match attestation.annotations.get(ATTESTATION_SUBJECT) {
+            Some(subject) if images.iter().any(|i| i.digest == *subject) => {}
+            Some(subject) => problem(
+                Severity::Error,
+                format!(
+                    "holds an attestation ({}) about {}, which is no platform image of it",
+                    attestation.digest,
+                    crate::core::text::sanitize(subject)
+                ),
+            ),
+            None => {
+                problem(Severity::Error, format!("holds an attestation ({}) that names no image", attestation.digest))
+            }
+        }
+    }
+    let about = |image: &&Descriptor| {
+        attestations.iter().any(|a| a.annotations.get(ATTESTATION_SUBJECT) == Some(&image.digest))
+    };
+    if !images.iter().any(about) {
+        return;
+    }
+    for image in images {
+        let attested = attestations.iter().any(|a| a.annotations.get(ATTESTATION_SUBJECT) == Some(&image.digest));
+        if !attested {
+            let name = image.platform.as_ref().map_or_else(|| image.digest.clone(), |p| p.name());
+            let severity = if release { Severity::Error } else { Severity::Warning };
+            problem(severity, format!("its {name} image has no provenance, although the other platforms have"));
+        }
+    }
+}
+
 /// Judges one unit: tags exist, are lists of exactly the declared platforms whose
 /// configs match their slots, agree on one digest, and carry the OCI labels.
 pub fn check_unit(unit: &Unit, observed: &Observed, release: bool) -> UnitReport {
     let mut problems = Vec::new();
+    // Judged beside the entries, reported after them.
+    let mut attestation_problems = Vec::new();
     let mut error = |reference: &str, message: String| {
         problems.push(Problem { reference: reference.to_string(), severity: Severity::Error, message })
     };
@@ -103,6 +144,7 @@ pub fn check_unit(unit: &Unit, observed: &Observed, release: bool) -> UnitReport
         }
         indexes.push((tag, &manifest.body.annotations));
         let entries: Vec<&Descriptor> = manifest.body.manifests.iter().filter(|d| !is_attestation(d)).collect();
+        check_attestations(tag, manifest, &entries, release, &mut attestation_problems);
         let mut seen: BTreeMap<String, usize> = BTreeMap::new();
         for entry in &entries {
             let name = entry.platform.as_ref().map_or_else(|| "an entry without platform".to_string(), |p| p.name());
@@ -161,6 +203,7 @@ pub fn check_unit(unit: &Unit, observed: &Observed, release: bool) -> UnitReport
             }
         }
     }
+    problems.extend(attestation_problems);
     let mut expected: Vec<&str> = EXPECTED_LABELS.to_vec();
     if release {
         expected.push("version");
@@ -543,14 +586,19 @@ mod tests {
     #[test]
     fn attestations_are_not_platforms() {
         let mut o = healthy();
-        let mut attestation = descriptor("sha256:att", Some(("unknown", "unknown")));
-        attestation.annotations.insert("vnd.docker.reference.type".into(), "attestation-manifest".into());
+        let attestation = |digest: &str, subject: &str| {
+            let mut d = descriptor(digest, Some(("unknown", "unknown")));
+            d.annotations.insert("vnd.docker.reference.type".into(), "attestation-manifest".into());
+            d.annotations.insert(ATTESTATION_SUBJECT.into(), subject.into());
+            d
+        };
         let list = index(
             "sha256:idx",
             vec![
                 descriptor("sha256:a", Some(("linux", "amd64"))),
                 descriptor("sha256:b", Some(("linux", "arm64"))),
-                attestation,
+                attestation("sha256:att", "sha256:a"),
+                attestation("sha256:atb", "sha256:b"),
             ],
         );
         o.tags.insert("r.test/app:latest".into(), Ok(Some(list.clone())));
@@ -602,6 +650,49 @@ mod tests {
         assert!(report.problems.iter().all(|p| p.severity == Severity::Warning));
         assert_eq!(report.problems.len(), 5, "{:?}", messages(&report));
         assert!(messages(&report)[0].ends_with("is missing the label org.opencontainers.image.created"));
+    }
+
+    #[test]
+    fn attestations_are_about_images_of_the_index_and_cover_every_platform() {
+        let attestation = |digest: &str, subject: Option<&str>| {
+            let mut d = descriptor(digest, Some(("unknown", "unknown")));
+            d.annotations.insert("vnd.docker.reference.type".into(), "attestation-manifest".into());
+            if let Some(subject) = subject {
+                d.annotations.insert(ATTESTATION_SUBJECT.into(), subject.into());
+            }
+            d
+        };
+        let with = |extra: Vec<Descriptor>| {
+            let mut o = healthy();
+            for tag in o.tags.values_mut() {
+                tag.as_mut().unwrap().as_mut().unwrap().body.manifests.extend(extra.clone());
+            }
+            o
+        };
+        let unit = unit(&["linux/amd64", "linux/arm64"]);
+        let both = with(vec![attestation("sha256:pa", Some("sha256:a")), attestation("sha256:pb", Some("sha256:b"))]);
+        assert_eq!(messages(&check_unit(&unit, &both, true)), Vec::<String>::new());
+        let one = with(vec![attestation("sha256:pa", Some("sha256:a"))]);
+        let report = check_unit(&unit, &one, true);
+        assert_eq!(
+            messages(&report),
+            ["r.test/app:latest: its linux/arm64 image has no provenance, although the other platforms have"]
+        );
+        assert_eq!(report.problems[0].severity, Severity::Error, "a release carries provenance for every platform");
+        assert_eq!(check_unit(&unit, &one, false).problems[0].severity, Severity::Warning);
+        let stray = with(vec![
+            attestation("sha256:pa", Some("sha256:a")),
+            attestation("sha256:pb", Some("sha256:b")),
+            attestation("sha256:px", Some("sha256:elsewhere")),
+            attestation("sha256:pn", None),
+        ]);
+        assert_eq!(
+            messages(&check_unit(&unit, &stray, false)),
+            [
+                "r.test/app:latest: holds an attestation (sha256:px) about sha256:elsewhere, which is no platform image of it",
+                "r.test/app:latest: holds an attestation (sha256:pn) that names no image",
+            ]
+        );
     }
 
     #[test]

@@ -56,17 +56,48 @@ pub struct ManifestBody {
     pub annotations: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Descriptor {
     pub media_type: String,
     pub digest: String,
     pub size: u64,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<Platform>,
     /// e.g. `vnd.docker.reference.type: attestation-manifest` on BuildKit attestations.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
+}
+
+/// The annotation of an attestation manifest naming the image it is about.
+pub const ATTESTATION_SUBJECT: &str = "vnd.docker.reference.digest";
+
+/// The image of `platform` in a per-platform index (what BuildKit pushes with attestations)
+/// and the attestation manifests about it, ready to join into a unit's index.
+pub fn platform_entries(index: &Manifest, platform: &str) -> Result<(PlatformImage, Vec<Descriptor>), String> {
+    let image = index
+        .body
+        .manifests
+        .iter()
+        .find(|d| {
+            !is_attestation(d)
+                && d.platform.as_ref().is_some_and(|p| crate::oci::platform::platform_matches(platform, p))
+        })
+        .ok_or_else(|| format!("the index {} holds no {platform} image", index.digest))?;
+    let attestations = index
+        .body
+        .manifests
+        .iter()
+        .filter(|d| is_attestation(d) && d.annotations.get(ATTESTATION_SUBJECT) == Some(&image.digest))
+        .cloned()
+        .collect();
+    let image = PlatformImage {
+        platform: platform.to_string(),
+        digest: image.digest.clone(),
+        media_type: image.media_type.clone(),
+        size: image.size,
+    };
+    Ok((image, attestations))
 }
 
 impl Manifest {
@@ -116,10 +147,16 @@ pub struct PlatformImage {
     pub size: u64,
 }
 
-/// The manifest list (docker) or OCI index joining `images`, as exact bytes. With
-/// `annotations` it is always an OCI index: docker's list has no place for them.
-pub fn index_bytes(images: &[PlatformImage], annotations: &BTreeMap<String, String>) -> (String, Vec<u8>) {
-    let docker = annotations.is_empty() && images.iter().all(|i| i.media_type == DOCKER_MANIFEST);
+/// The manifest list (docker) or OCI index joining `images` and the `attestations` about
+/// them, as exact bytes. With attestations or `annotations` it is always an OCI index:
+/// docker's list has no place for them.
+pub fn index_bytes(
+    images: &[PlatformImage],
+    attestations: &[Descriptor],
+    annotations: &BTreeMap<String, String>,
+) -> (String, Vec<u8>) {
+    let docker =
+        annotations.is_empty() && attestations.is_empty() && images.iter().all(|i| i.media_type == DOCKER_MANIFEST);
     let media_type = if docker { DOCKER_LIST } else { OCI_INDEX };
     let manifests: Vec<serde_json::Value> = images
         .iter()
@@ -136,6 +173,7 @@ pub fn index_bytes(images: &[PlatformImage], annotations: &BTreeMap<String, Stri
                 "platform": platform,
             })
         })
+        .chain(attestations.iter().map(|a| serde_json::to_value(a).expect("a descriptor serializes")))
         .collect();
     let mut index = serde_json::json!({ "schemaVersion": 2, "mediaType": media_type, "manifests": manifests });
     if !annotations.is_empty() {
@@ -167,8 +205,11 @@ mod tests {
 
     #[test]
     fn index_lists_every_platform_with_its_variant() {
-        let (media_type, bytes) =
-            index_bytes(&[image("linux/amd64", "sha256:aa"), image("linux/arm/v7", "sha256:bb")], &BTreeMap::new());
+        let (media_type, bytes) = index_bytes(
+            &[image("linux/amd64", "sha256:aa"), image("linux/arm/v7", "sha256:bb")],
+            &[],
+            &BTreeMap::new(),
+        );
         assert_eq!(media_type, DOCKER_LIST);
         let parsed: ManifestBody = serde_json::from_slice(&bytes).unwrap();
         let names: Vec<String> = parsed.manifests.iter().map(|m| m.platform.as_ref().unwrap().name()).collect();
@@ -176,7 +217,12 @@ mod tests {
         assert_eq!(parsed.manifests[1].size, 528);
         // The same images always give the same bytes, so re-publishing is idempotent.
         assert_eq!(
-            index_bytes(&[image("linux/amd64", "sha256:aa"), image("linux/arm/v7", "sha256:bb")], &BTreeMap::new()).1,
+            index_bytes(
+                &[image("linux/amd64", "sha256:aa"), image("linux/arm/v7", "sha256:bb")],
+                &[],
+                &BTreeMap::new()
+            )
+            .1,
             bytes
         );
     }
@@ -207,13 +253,56 @@ mod tests {
     fn oci_images_make_an_oci_index() {
         let mut oci = image("linux/arm64", "sha256:cc");
         oci.media_type = "application/vnd.oci.image.manifest.v1+json".into();
-        assert_eq!(index_bytes(&[image("linux/amd64", "sha256:aa"), oci], &BTreeMap::new()).0, OCI_INDEX);
+        assert_eq!(index_bytes(&[image("linux/amd64", "sha256:aa"), oci], &[], &BTreeMap::new()).0, OCI_INDEX);
+    }
+
+    #[test]
+    fn a_per_platform_index_gives_its_image_and_the_attestations_about_it() {
+        let entry = |digest: &str, platform: (&str, &str), subject: Option<&str>| Descriptor {
+            media_type: OCI_MANIFEST.into(),
+            digest: digest.into(),
+            size: 7,
+            platform: Some(Platform { os: platform.0.into(), architecture: platform.1.into(), variant: None }),
+            annotations: subject
+                .map(|s| {
+                    BTreeMap::from([
+                        ("vnd.docker.reference.type".to_string(), "attestation-manifest".to_string()),
+                        (ATTESTATION_SUBJECT.to_string(), s.to_string()),
+                    ])
+                })
+                .unwrap_or_default(),
+        };
+        let index = Manifest {
+            media_type: OCI_INDEX.into(),
+            digest: "sha256:idx".into(),
+            body: ManifestBody {
+                manifests: vec![
+                    entry("sha256:img", ("linux", "arm64"), None),
+                    entry("sha256:att", ("unknown", "unknown"), Some("sha256:img")),
+                    entry("sha256:other", ("unknown", "unknown"), Some("sha256:else")),
+                ],
+                ..ManifestBody::default()
+            },
+        };
+        let (image, attestations) = platform_entries(&index, "linux/arm64").unwrap();
+        assert_eq!((image.digest.as_str(), image.size), ("sha256:img", 7));
+        let digests: Vec<&str> = attestations.iter().map(|a| a.digest.as_str()).collect();
+        assert_eq!(digests, ["sha256:att"], "only the attestations about that image");
+        assert!(platform_entries(&index, "linux/amd64").unwrap_err().contains("holds no linux/amd64 image"));
+        // Joined, the attestation keeps its platform and annotations, in an OCI index.
+        let (media_type, bytes) = index_bytes(&[image], &attestations, &BTreeMap::new());
+        assert_eq!(media_type, OCI_INDEX);
+        let parsed: ManifestBody = serde_json::from_slice(&bytes).unwrap();
+        assert!(
+            is_attestation(&parsed.manifests[1])
+                && parsed.manifests[1].annotations[ATTESTATION_SUBJECT] == "sha256:img"
+        );
     }
 
     #[test]
     fn annotations_make_an_oci_index_that_carries_them() {
         let annotations = BTreeMap::from([("org.opencontainers.image.title".to_string(), "app".to_string())]);
-        let (media_type, bytes) = index_bytes(&[image("linux/amd64", "sha256:aa")], &annotations);
+        let (media_type, bytes) = index_bytes(&[image("linux/amd64", "sha256:aa")], &[], &annotations);
         assert_eq!(media_type, OCI_INDEX, "docker's list has no annotations");
         let parsed: ManifestBody = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(parsed.annotations, annotations);

@@ -405,6 +405,7 @@ fn build_platform(ctx: &BuildContext<'_>, task: usize, unit: &Unit, platform: &s
             output: ctx.output,
             metadata_file: metadata_file.clone(),
             input_tag,
+            release: ws.event()?.kind == crate::core::event::EventKind::Release,
         };
         let handle = duct::cmd("docker", buildx::build_argv(&request)?)
             .dir(&ws.root)
@@ -711,6 +712,21 @@ fn detect_drivers(builders: &BTreeMap<String, String>, platforms: &[String]) -> 
                     ),
                     None => format!("the current buildx builder: {}", inspect.trim()),
                 })?;
+                // A docker-driver builder is its engine's: the engine's image store decides.
+                let driver = match driver {
+                    Driver::Docker => {
+                        let mut argv: Vec<&str> = builder.map(|b| vec!["--context", b]).unwrap_or_default();
+                        argv.extend(["info", "--format", "{{json .DriverStatus}}"]);
+                        let store = duct::cmd("docker", &argv)
+                            .stdin_null()
+                            .stderr_to_stdout()
+                            .unchecked()
+                            .read()
+                            .with_context(|| format!("running docker {}", argv.join(" ")))?;
+                        driver.with_store(&store)
+                    }
+                    other => other,
+                };
                 slot.insert(driver).clone()
             }
         };

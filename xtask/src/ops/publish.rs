@@ -58,13 +58,26 @@ impl Publisher<'_> {
                 bail!("{}: no {platform} image to publish; every declared platform must be built first", unit.id);
             }
         }
-        // (1) The platform images exist, with their exact sizes and media types.
+        // (1) The platform images exist, with their exact sizes and media types. An engine that
+        // attests pushes each platform as an index of its image and attestations: flattened.
         let mut images = Vec::new();
+        let mut attestations = Vec::new();
         for platform in &unit.platforms {
             let digest = &digests[platform];
             let found = self.client.head_manifest(repository, digest)?;
             let descriptor =
                 found.with_context(|| format!("{}: the {platform} image {digest} is not in the registry", unit.id))?;
+            if crate::oci::manifest::is_index(&descriptor.media_type) {
+                let index = self
+                    .client
+                    .manifest_by_digest(repository, digest)?
+                    .with_context(|| format!("{}: the {platform} index {digest} vanished", unit.id))?;
+                let (image, about) = crate::oci::manifest::platform_entries(&index, platform)
+                    .map_err(|why| anyhow::anyhow!("{}: {why}", unit.id))?;
+                images.push(image);
+                attestations.extend(about);
+                continue;
+            }
             images.push(PlatformImage {
                 platform: platform.clone(),
                 digest: digest.clone(),
@@ -73,7 +86,7 @@ impl Publisher<'_> {
             });
         }
         // (2) The index, pushed by digest: no tag points at it yet.
-        let (media_type, bytes) = index_bytes(&images, annotations);
+        let (media_type, bytes) = index_bytes(&images, &attestations, annotations);
         let index = crate::oci::digest::sha256_digest(&bytes);
         self.client.put_manifest(repository, &index, &media_type, &bytes).context("pushing the index by digest")?;
         // (3) Read back and verified.
