@@ -133,6 +133,9 @@ fn tree(settings: &Settings) -> Vec<(&'static str, Yaml)> {
                 // Settings and inputs reach the scripts as variables, never spliced into them.
                 ("XTASK_REGISTRY", s("${{ vars.REGISTRY }}")),
                 ("CUSTOM_TAGS", s("${{ inputs.tags }}")),
+                // Hosted runners bring their own engine: builds use it, not the project's
+                // private one (which `cargo xtask provision` sets up on Debian machines).
+                ("DOCKER_CONTEXT", s("default")),
             ]),
         ),
         (
