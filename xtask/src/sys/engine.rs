@@ -52,12 +52,21 @@ pub(crate) fn start_dockerd(root: &Utf8Path) -> Result<()> {
     Ok(())
 }
 
-/// BuildKit lists the platforms it found emulators for; a missing one fails every build.
-/// `host` is the engine's socket.
-pub(crate) fn check_builder(host: &str, platforms: &[String]) -> Result<()> {
+/// The platforms of `platforms` that the builder of the engine at `host` does not list, and
+/// those it lists. BuildKit lists the platforms it found emulators for when its daemon started.
+fn builder_lacks(host: &str, platforms: &[String]) -> Result<(Vec<String>, Vec<String>)> {
     let inspect = docker(&["--host", host, "buildx", "inspect"]).context("docker buildx inspect")?;
-    let listed = builder_platforms(&inspect);
-    let missing: Vec<&str> = platforms.iter().map(String::as_str).filter(|p| !listed.contains(p)).collect();
+    let listed: Vec<String> = builder_platforms(&inspect).into_iter().map(str::to_string).collect();
+    let missing = platforms.iter().filter(|p| !listed.contains(p)).cloned().collect();
+    Ok((missing, listed))
+}
+
+/// A platform the builder neither lists nor has an emulator for fails every build: says so,
+/// naming the fix. Debian's BuildKit 0.13 does not list 32-bit ARM although it builds it under
+/// qemu, so an enabled emulator (`emulated`) is enough. `host` is the engine's socket.
+pub(crate) fn check_builder(host: &str, platforms: &[String], emulated: impl Fn(&str) -> bool) -> Result<()> {
+    let (missing, listed) = builder_lacks(host, platforms)?;
+    let (emulated, missing): (Vec<String>, Vec<String>) = missing.into_iter().partition(|p| emulated(p));
     if !missing.is_empty() {
         bail!(
             "the builder of {host} cannot build {} (it lists {}): restart its dockerd so it finds the emulators",
@@ -65,7 +74,9 @@ pub(crate) fn check_builder(host: &str, platforms: &[String]) -> Result<()> {
             listed.join(", ")
         );
     }
-    println!("builder of {host}: {}", listed.join(", "));
+    let also =
+        if emulated.is_empty() { String::new() } else { format!(", and {} by its emulator", emulated.join(", ")) };
+    println!("builder of {host}: {}{also}", listed.join(", "));
     Ok(())
 }
 

@@ -59,10 +59,13 @@ pub fn provision(host: &Host) -> Result<()> {
     enable_emulators(&emulators)?;
     start_containerd(&host.root)?;
     start_dockerd(&host.root)?;
-    check_builder(crate::sys::engine::SYSTEM_SOCKET, &host.platforms)?;
+    let emulated = |platform: &str| {
+        emulator_for(platform, host_platform()).ok().flatten().is_some_and(|e| binfmt(e) == Binfmt::Enabled)
+    };
+    check_builder(crate::sys::engine::SYSTEM_SOCKET, &host.platforms, emulated)?;
     let arch = apt::debian_arch(host_platform())?;
     println!("{}", crate::sys::engine::provision_private(&host.cache, &host.root, arch)?);
-    check_builder(&crate::sys::engine::private_socket(), &host.platforms)?;
+    check_builder(&crate::sys::engine::private_socket(), &host.platforms, emulated)?;
     match loopback_listen(&host.registry)? {
         Some(listen) => match start_local_registry(host, &listen)? {
             Some(log) => println!("registry {}: started on {listen} (log {log})", host.registry),
