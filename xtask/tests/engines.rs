@@ -79,3 +79,29 @@ fn builders_map_one_platform_to_the_other_engine_and_one_index_joins_them() {
     assert!(stderr.contains("the builder \"arm-box\" for linux/arm64"), "{stderr}");
     assert!(!stderr.contains("started"), "nothing was built:\n{stderr}");
 }
+
+#[test]
+fn plan_prints_a_bake_file_that_buildx_bake_reads() {
+    let registry = "localhost:5000";
+    let root = fixture("multi");
+    let bake = xtask_ok(&root, registry, &args(&["--format", "bake", "plan"]));
+    let mut child = std::process::Command::new("docker")
+        .args(["buildx", "bake", "--print", "-f", "-"])
+        .current_dir(&root)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), bake.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "bake refused it:\n{}", String::from_utf8_lossy(&output.stderr));
+    let printed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let targets: Vec<&String> = printed["target"].as_object().unwrap().keys().collect();
+    assert_eq!(targets.len(), 10, "five units on two platforms: {targets:?}");
+    let app = &printed["target"]["app-loud-arm64"];
+    assert_eq!(app["args"]["GREETING"], "HELLO");
+    assert_eq!(app["contexts"]["xtask-parent-base-image"], "target:base-arm64", "the parent is a bake target");
+    assert_eq!(app["platforms"], serde_json::json!(["linux/arm64"]));
+    assert_eq!(app["tags"], serde_json::json!(["localhost:5000/app:staging-loud-arm64"]));
+}

@@ -15,7 +15,7 @@ xflags::xflags! {
         optional --root root: PathBuf
         /// Registry host[:port], overriding the workspace setting and XTASK_REGISTRY.
         optional --registry registry: String
-        /// Output format: table (default), json; some commands add markdown, junit, github-matrix, sarif or github.
+        /// Output format: table (default), json; some commands add markdown, junit, github-matrix, sarif, github or bake.
         optional --format format: String
         /// Event to build for: release, branch, pull-request, manual or schedule (default: detected).
         optional --event event: String

@@ -18,6 +18,8 @@ pub enum Format {
     Sarif,
     /// GitHub workflow commands: one `::error`/`::warning` annotation per finding.
     Github,
+    /// A `docker-bake.json` that `docker buildx bake -f` reads.
+    Bake,
 }
 
 /// Reads `--format`; a command then refuses what it cannot print with [`Format::require`].
@@ -30,6 +32,7 @@ pub fn parse(flag: Option<&str>) -> Result<Format> {
         Some("github-matrix") => Format::GithubMatrix,
         Some("sarif") => Format::Sarif,
         Some("github") => Format::Github,
+        Some("bake") => Format::Bake,
         Some(other) => bail!("{}", unknown(other)),
     })
 }
@@ -51,12 +54,13 @@ impl Format {
             Format::GithubMatrix => "github-matrix",
             Format::Sarif => "sarif",
             Format::Github => "github",
+            Format::Bake => "bake",
         }
     }
 }
 
 /// Every name `cli::format::parse` accepts, in the order its error message lists them.
-pub const FORMATS: [&str; 7] = ["table", "json", "markdown", "junit", "github-matrix", "sarif", "github"];
+pub const FORMATS: [&str; 8] = ["table", "json", "markdown", "junit", "github-matrix", "sarif", "github", "bake"];
 
 fn unknown(format: &str) -> String {
     let (last, rest) = FORMATS.split_last().expect("FORMATS is not empty");
@@ -67,7 +71,7 @@ fn unknown(format: &str) -> String {
 /// not a command.
 pub fn accepted(command: &str) -> Option<&'static [&'static str]> {
     Some(match command {
-        "plan" => &["table", "json", "github-matrix"],
+        "plan" => &["table", "json", "github-matrix", "bake"],
         "build" | "doctor" | "sbom" | "outdated" => &["table", "json"],
         "lint" | "verify-manifests" => &["table", "json", "sarif", "github"],
         "scan" => &["table", "json", "sarif"],
@@ -154,7 +158,7 @@ mod tests {
         // tests/bad-input/format-unknown/expected.txt pins this text.
         assert_eq!(
             check_format("plan", "yaml").unwrap_err(),
-            "--format \"yaml\" is not a format: use table, json, markdown, junit, github-matrix, sarif or github"
+            "--format \"yaml\" is not a format: use table, json, markdown, junit, github-matrix, sarif, github or bake"
         );
     }
 

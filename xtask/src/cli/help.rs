@@ -219,7 +219,7 @@ OPTIONS:
       Registry host[:port], overriding the workspace setting and XTASK_REGISTRY.
 
     --format <format>
-      Output format: table (default), json; some commands add markdown, junit, github-matrix, sarif or github.
+      Output format: table (default), json; some commands add markdown, junit, github-matrix, sarif, github or bake.
 
     --event <event>
       Event to build for: release, branch, pull-request or manual (default: detected).

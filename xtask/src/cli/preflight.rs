@@ -275,7 +275,7 @@ mod tests {
         assert_eq!(
             error("plan --format"),
             "`--format` needs a value\n  hint: `--format <format>`: Output format: table (default), json; some commands add \
-             markdown, junit, github-matrix, sarif or github."
+             markdown, junit, github-matrix, sarif, github or bake."
         );
         assert!(error("--version").ends_with("The xtask's own version: `cargo xtask version`."));
         assert_eq!(
@@ -295,7 +295,7 @@ mod tests {
     fn a_format_the_command_cannot_print_is_refused_and_an_unknown_one_left_to_the_workspace() {
         assert_eq!(
             error("--format junit plan"),
-            "`plan` prints table or json or github-matrix, not junit: pass --format table\n  hint: `cargo xtask help plan` lists its formats"
+            "`plan` prints table or json or github-matrix or bake, not junit: pass --format table\n  hint: `cargo xtask help plan` lists its formats"
         );
         assert!(error("doctor --format markdown").starts_with("`doctor` prints table or json, not markdown"));
         assert_eq!(check("--format yaml plan"), Ok(None));

@@ -14,6 +14,13 @@ pub fn run(ws: &Workspace, format: Format, flags: &crate::cli::flags::Plan) -> R
         println!("{}", serde_json::to_string(&crate::core::matrix::github_matrix(&units, &ws.defs.settings)?)?);
         return Ok(());
     }
+    if format == Format::Bake {
+        // The cache settings of the engine this run would build on.
+        let driver = crate::ops::build::current_driver()?;
+        let labels = crate::ops::build::unit_labels(ws, &units)?;
+        println!("{}", serde_json::to_string_pretty(&crate::core::bake::bake_file(&units, &labels, &driver))?);
+        return Ok(());
+    }
     let platforms: Vec<String> = units.iter().flat_map(|u| u.platforms.clone()).collect();
     let bases = crate::ops::bases::resolve(ws, &units, &platforms).context("resolving the base images")?;
     if format == Format::Json {

@@ -1,4 +1,5 @@
 pub mod annotations;
+pub mod bake;
 pub mod bases;
 pub mod buildx;
 pub mod checks;

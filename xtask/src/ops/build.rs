@@ -689,6 +689,13 @@ pub fn metrics(results: &[UnitResult]) -> Vec<crate::core::metrics::UnitPlatform
 
 /// Each platform's builder driver (`[builders]` names a builder per platform; others use
 /// the current one), read once per distinct builder.
+/// The driver of the current builder, as `build` would find it for a platform without one of
+/// its own in `[builders]`.
+pub fn current_driver() -> Result<Driver> {
+    let any = ["linux/amd64".to_string()];
+    detect_drivers(&BTreeMap::new(), &any)?.remove("linux/amd64").context("no driver was detected")
+}
+
 fn detect_drivers(builders: &BTreeMap<String, String>, platforms: &[String]) -> Result<BTreeMap<String, Driver>> {
     let mut by_builder: BTreeMap<Option<&str>, Driver> = BTreeMap::new();
     let mut drivers = BTreeMap::new();
