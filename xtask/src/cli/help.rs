@@ -356,7 +356,7 @@ xtask doctor
         assert_eq!(
             text,
             "cargo xtask plan\n  Print the resolved build units in dependency order.\n\n  ARGS:\n    <units>...\n      \
-             Images to plan, as NAME or NAME:VARIANT (default: all).\n\n  --format: table, json, github-matrix\n  \
+             Images to plan, as NAME or NAME:VARIANT (default: all).\n\n  --format: table, json, github-matrix, bake\n  \
              Global flags, before or after `plan`: --root --registry --format --event --version --branch --sha --pr --tag \
              (see `cargo xtask help`)\n\n  EXAMPLES:\n    cargo xtask plan --format json\n    \
              cargo xtask plan python:python3.11 --event release --version 1.4.0"
