@@ -16,7 +16,7 @@ fn doctor(root: &Utf8Path, host: &str, name: &str, config: Option<String>) -> (O
     if let Some(config) = config {
         std::fs::write(dir.join("config.json"), config).unwrap();
     }
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+    let output = common::xtask_command()
         .args(["--root", root.as_str(), "--registry", host, "--format", "json", "doctor"])
         .env("DOCKER_CONFIG", &dir)
         .output()

@@ -48,6 +48,7 @@ fn a_stopped_docker_daemon_is_one_clear_error() {
     let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(["--root", root.as_str(), "--registry", &registry.host, "build"])
         .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .env_remove("DOCKER_CONTEXT")
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
@@ -151,7 +152,7 @@ fn ctrl_c_stops_the_build_moves_no_tag_and_leaves_nothing_running() {
     replace_in(&root.join("images/fragile/Dockerfile"), "USER 65534:65534", "RUN sleep 300\nUSER 65534:65534");
     let containers_before = count_containers();
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
+    let mut child = common::xtask_command()
         .args(["--root", root.as_str(), "--registry", &registry.host, "build"])
         .env("XTASK_CACHE_DIR", Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/xtask/cache"))
         .stdout(Stdio::null())

@@ -1,6 +1,7 @@
 //! `cargo xtask bench`: speed targets measured against their baselines in the
 //! same run, so the ratio means something on any machine. No test asserts a time.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -21,9 +22,13 @@ pub fn run(ws: &Workspace, flags: &crate::cli::flags::Bench) -> Result<()> {
         "compile" => compile(ws, flags.runs.unwrap_or(1).max(1)),
         "noop" => noop(ws, runs),
         "bases" => bases(ws, runs),
+        // Each run prunes a builder cache and rebuilds from cold: one unless asked for more.
+        "cache" => cache(ws, flags.runs.unwrap_or(1).max(1)),
         // Cold builds take a while: one run per side unless asked for more.
         "parallel" => parallel(ws, flags.runs.unwrap_or(1).max(1)),
-        other => bail!("no benchmark {other:?}: the benchmarks are: verify, plan, compile, noop, bases, parallel"),
+        other => {
+            bail!("no benchmark {other:?}: the benchmarks are: verify, plan, compile, noop, bases, cache, parallel")
+        }
     }
 }
 
@@ -402,6 +407,92 @@ fn bases(ws: &Workspace, runs: usize) -> Result<()> {
         "External bases cost {:.2}x the in-repo no-op (target: at most 1.5x).",
         pinned.as_secs_f64() / in_repo.as_secs_f64()
     );
+    Ok(())
+}
+
+/// Seconds of work in the cache benchmark's slow step, natively.
+const SLOW_STEP: &str = "i=0; while [ $i -lt 1000000 ]; do i=$((i+1)); done";
+
+/// Writes the cache benchmark's workspace: a busybox base, and a leaf whose slow step is in a
+/// build stage (which only a `mode=max` cache keeps) and whose last step says `line`.
+fn write_cache_workspace(dir: &camino::Utf8Path, nonce: &str, line: &str) -> Result<()> {
+    let write = |path: camino::Utf8PathBuf, text: String| -> Result<()> {
+        std::fs::create_dir_all(path.parent().expect("a file has a directory"))
+            .with_context(|| format!("creating {path}"))?;
+        std::fs::write(&path, text).with_context(|| format!("writing {path}"))
+    };
+    write(
+        dir.join("Cargo.toml"),
+        "[workspace]\n\n[workspace.metadata.images]\nplatforms = [\"linux/amd64\"]\n".into(),
+    )?;
+    write(dir.join("images/base/image.toml"), "[rootfs]\npackages = [\"busybox-static\"]\n".into())?;
+    write(
+        dir.join("images/base/Dockerfile"),
+        "FROM scratch\nARG TARGETARCH\nARG TARGETVARIANT\nADD rootfs/${TARGETARCH}${TARGETVARIANT}.tar /\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nUSER 65534:65534\n".into(),
+    )?;
+    write(dir.join("images/leaf/image.toml"), format!("[args]\nNONCE = \"{nonce}\"\n"))?;
+    write(
+        dir.join("images/leaf/Dockerfile"),
+        format!("ARG BASE_IMAGE\nFROM ${{BASE_IMAGE}} AS build\nARG NONCE\nRUN echo \"$NONCE\" > /tmp/nonce && {SLOW_STEP} && echo done > /tmp/out\nFROM ${{BASE_IMAGE}}\nCOPY --from=build /tmp/out /out\nRUN echo \"{line}\" > /tmp/leaf\n"),
+    )?;
+    Ok(())
+}
+
+/// What a fresh runner pays: a leaf with a slow build stage, built once, then its engine's
+/// build cache pruned and its last step changed. Cold (nothing cached) against the inline cache
+/// of the staging tag (the classic engine) and the `mode=max` registry cache (the containerd
+/// engine). Prunes both engines' build caches.
+fn cache(ws: &Workspace, runs: usize) -> Result<()> {
+    let cache_dir = ws.cache();
+    let mut rows = Vec::new();
+    let mut times = BTreeMap::new();
+    for (label, engine) in
+        [("inline cache (classic engine)", "default"), ("registry cache, mode=max (containerd engine)", "xtask")]
+    {
+        let (mut cold_total, mut warm_total) = (Duration::ZERO, Duration::ZERO);
+        for run in 0..runs {
+            let (_registry, common, root) = build_bench_setup(ws, &format!("cache-{engine}"))?;
+            let mut common = common;
+            common.extend(["--engine".to_string(), engine.to_string()]);
+            let nonce = format!("{}-{run}-{}", std::process::id(), engine);
+            write_cache_workspace(&root, &nonce, "first")?;
+            prune(engine)?;
+            let started = Instant::now();
+            xtask(&cache_dir, &common, &["build"])?;
+            cold_total += started.elapsed();
+            // A fresh runner: the engine's cache is gone, the registry's is not.
+            prune(engine)?;
+            write_cache_workspace(&root, &nonce, "second")?;
+            let started = Instant::now();
+            xtask(&cache_dir, &common, &["build"])?;
+            warm_total += started.elapsed();
+        }
+        let (cold, warm) = (cold_total / runs as u32, warm_total / runs as u32);
+        rows.push(vec![format!("cold build, {engine} engine"), millis(cold), String::new()]);
+        rows.push(vec![
+            format!("one-line change on a fresh builder, {label}"),
+            millis(warm),
+            format!("{:.0} % of cold", 100.0 * warm.as_secs_f64() / cold.as_secs_f64()),
+        ]);
+        times.insert(engine, (cold, warm));
+    }
+    println!("{}", crate::core::text::table(&[&format!("CACHE, MEAN OF {runs}"), "TIME", "RATIO"], &rows));
+    let (cold, warm) = times["xtask"];
+    println!(
+        "The mode=max registry cache rebuilds in {:.0} % of a cold build (target: at most 15 %).",
+        100.0 * warm.as_secs_f64() / cold.as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `docker builder prune -af` on one engine (a docker context).
+fn prune(engine: &str) -> Result<()> {
+    duct::cmd!("docker", "--context", engine, "builder", "prune", "--all", "--force")
+        .env_remove("DOCKER_HOST")
+        .env_remove("DOCKER_CONTEXT")
+        .stdout_null()
+        .run()
+        .with_context(|| format!("pruning the build cache of the engine {engine}"))?;
     Ok(())
 }
 

@@ -99,7 +99,11 @@ pub fn run(flags: &Xtask) -> Result<()> {
         _ => {}
     }
     let ws = Workspace::load(&options)?;
-    crate::sys::engine::select(flags.engine.as_deref(), &ws.defs.settings.engine)?;
+    // `ci` only runs other commands, each of which chooses for itself: a choice made here would
+    // reach every test through the environment.
+    if !matches!(flags.subcommand, XtaskCmd::Ci(_)) {
+        crate::sys::engine::select(flags.engine.as_deref(), &ws.defs.settings.engine)?;
+    }
     match &flags.subcommand {
         XtaskCmd::Help(_)
         | XtaskCmd::Docs(_)
