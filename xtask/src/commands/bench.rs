@@ -82,11 +82,6 @@ fn plan(ws: &Workspace, runs: usize) -> Result<()> {
 /// 250 images with two variants each; four of every five build on an earlier image
 /// (FROM-inferred for the default variant, `depends_on` a named variant for the other).
 fn write_plan_workspace(dir: &camino::Utf8Path) -> Result<()> {
-    let write = |path: Utf8PathBuf, text: String| -> Result<()> {
-        std::fs::create_dir_all(path.parent().context("a generated file has no directory")?)
-            .with_context(|| format!("creating the directory of {path}"))?;
-        std::fs::write(&path, text).with_context(|| format!("writing {path}"))
-    };
     write(
         dir.join("Cargo.toml"),
         "[workspace]\n\n[workspace.metadata.images]\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n".to_string(),
@@ -276,6 +271,13 @@ fn copy_fixture(ws: &Workspace, scratch: &camino::Utf8Path) -> Result<Utf8PathBu
     Ok(dest)
 }
 
+/// Writes a generated workspace's file, creating its directory.
+fn write(path: camino::Utf8PathBuf, text: String) -> Result<()> {
+    std::fs::create_dir_all(path.parent().context("a generated file has no directory")?)
+        .with_context(|| format!("creating the directory of {path}"))?;
+    std::fs::write(&path, text).with_context(|| format!("writing {path}"))
+}
+
 /// Units of the build benchmarks: a busybox base and seven images on it, 8 × 2 platforms.
 const BUILD_UNITS: usize = 8;
 
@@ -288,11 +290,6 @@ fn write_build_workspace(dir: &camino::Utf8Path, nonce: &str) -> Result<()> {
 /// `units` units: a busybox base and images on it, or, with `external`, as many images all
 /// `FROM` that reference (a base of another registry).
 fn write_units(dir: &camino::Utf8Path, nonce: &str, units: usize, external: Option<&str>) -> Result<()> {
-    let write = |path: camino::Utf8PathBuf, text: String| -> Result<()> {
-        std::fs::create_dir_all(path.parent().expect("a file has a directory"))
-            .with_context(|| format!("creating {path}"))?;
-        std::fs::write(&path, text).with_context(|| format!("writing {path}"))
-    };
     write(
         dir.join("Cargo.toml"),
         "[workspace]\n\n[workspace.metadata.images]\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n".into(),
@@ -416,11 +413,6 @@ const SLOW_STEP: &str = "i=0; while [ $i -lt 1000000 ]; do i=$((i+1)); done";
 /// Writes the cache benchmark's workspace: a busybox base, and a leaf whose slow step is in a
 /// build stage (which only a `mode=max` cache keeps) and whose last step says `line`.
 fn write_cache_workspace(dir: &camino::Utf8Path, nonce: &str, line: &str) -> Result<()> {
-    let write = |path: camino::Utf8PathBuf, text: String| -> Result<()> {
-        std::fs::create_dir_all(path.parent().expect("a file has a directory"))
-            .with_context(|| format!("creating {path}"))?;
-        std::fs::write(&path, text).with_context(|| format!("writing {path}"))
-    };
     write(
         dir.join("Cargo.toml"),
         "[workspace]\n\n[workspace.metadata.images]\nplatforms = [\"linux/amd64\"]\n".into(),
