@@ -62,6 +62,15 @@ fn pinned((action, tag): (&str, &'static str)) -> Yaml {
     commented(s(action), tag)
 }
 
+/// Bounds on each job, instead of GitHub's six hours: a hung step fails in minutes. A build
+/// leg is one unit on one native runner (the slowest image here builds in 5 min emulated).
+const PLAN_MINUTES: &str = "15";
+const LINT_MINUTES: &str = "15";
+const BUILD_MINUTES: &str = "60";
+const PUBLISH_MINUTES: &str = "20";
+const TEST_MINUTES: &str = "30";
+const SBOM_MINUTES: &str = "30";
+
 /// `permissions:` with the reason for each grant, as a reviewer (and zizmor's auditor) wants.
 fn permissions(grants: &[(&'static str, &'static str, &'static str)]) -> Yaml {
     map(grants.iter().map(|&(scope, level, why)| (scope, commented(s(level), why))).collect())
@@ -146,6 +155,7 @@ fn tree(settings: &Settings) -> Vec<(&'static str, Yaml)> {
                     map(vec![
                         ("name", s("plan")),
                         ("runs-on", s(control)),
+                        ("timeout-minutes", Yaml::Lit(PLAN_MINUTES)),
                         ("permissions", permissions(&[("contents", "read", "check out the repository")])),
                         (
                             "outputs",
@@ -185,6 +195,7 @@ fn tree(settings: &Settings) -> Vec<(&'static str, Yaml)> {
                     map(vec![
                         ("name", s("lint")),
                         ("runs-on", s(control)),
+                        ("timeout-minutes", Yaml::Lit(LINT_MINUTES)),
                         (
                             "permissions",
                             permissions(&[
@@ -230,6 +241,7 @@ fn tree(settings: &Settings) -> Vec<(&'static str, Yaml)> {
                         ("name", s("build ${{ matrix.unit }} ${{ matrix.platform }}")),
                         ("needs", s("plan")),
                         ("runs-on", s("${{ matrix.runs-on }}")),
+                        ("timeout-minutes", Yaml::Lit(BUILD_MINUTES)),
                         (
                             "permissions",
                             permissions(&[
@@ -308,6 +320,7 @@ fn tree(settings: &Settings) -> Vec<(&'static str, Yaml)> {
                         ("needs", s("build")),
                         ("if", not_pr()),
                         ("runs-on", s(control)),
+                        ("timeout-minutes", Yaml::Lit(PUBLISH_MINUTES)),
                         (
                             "permissions",
                             permissions(&[
@@ -356,6 +369,7 @@ fn tree(settings: &Settings) -> Vec<(&'static str, Yaml)> {
                         ("needs", Yaml::List(vec![s("plan"), s("publish")])),
                         ("if", not_pr()),
                         ("runs-on", s("${{ matrix.runs-on }}")),
+                        ("timeout-minutes", Yaml::Lit(TEST_MINUTES)),
                         (
                             "permissions",
                             permissions(&[
@@ -396,6 +410,7 @@ fn tree(settings: &Settings) -> Vec<(&'static str, Yaml)> {
                         ("needs", s("publish")),
                         ("if", not_pr()),
                         ("runs-on", s(control)),
+                        ("timeout-minutes", Yaml::Lit(SBOM_MINUTES)),
                         (
                             "permissions",
                             permissions(&[
@@ -705,6 +720,18 @@ mod tests {
         let checkouts = uses.iter().filter(|u| u.starts_with("actions/checkout@")).count();
         let kept: Vec<&str> = nodes.iter().filter(|(k, _)| *k == "persist-credentials").map(|(_, v)| text(v)).collect();
         assert_eq!(kept, vec!["false"; checkouts]);
+    }
+
+    #[test]
+    fn every_job_is_bounded_in_minutes() {
+        let tree = tree(&settings(""));
+        let Some((_, Yaml::Spaced(jobs))) = tree.iter().find(|(k, _)| *k == "jobs") else { panic!("no jobs") };
+        for (name, job) in jobs {
+            let Yaml::Map(fields) = job else { panic!("{name} is no map") };
+            let minutes = fields.iter().find(|(k, _)| *k == "timeout-minutes").map(|(_, v)| text(v));
+            let minutes: u32 = minutes.unwrap_or_else(|| panic!("{name} has no timeout-minutes")).parse().unwrap();
+            assert!((10..=120).contains(&minutes), "{name}: {minutes} minutes");
+        }
     }
 
     #[test]
