@@ -51,6 +51,14 @@ pub fn platform_args(platform: &str, build_platform: &str) -> BTreeMap<String, S
     args
 }
 
+/// The build args a build of `unit` for `platform` sees: the platform values, then the unit's
+/// own args, which win as `--build-arg` does.
+pub fn unit_build_args(unit: &Unit, platform: &str, build_platform: &str) -> BTreeMap<String, String> {
+    let mut args = platform_args(platform, build_platform);
+    args.extend(unit.args.clone());
+    args
+}
+
 /// The images a build of `unit` for `platform` pulls from outside the workspace, after ARG
 /// substitution with the unit's args and the platform values: every `FROM`, `COPY --from=`
 /// and `RUN --mount=from=` image except `scratch`, stages, in-repo parents (`${X_IMAGE}`) and
@@ -64,8 +72,7 @@ pub fn base_uses(
     in_repo: &BTreeSet<String>,
 ) -> Vec<BaseUse> {
     let doc = dockerfile::parse(dockerfile_text);
-    let mut args = platform_args(platform, build_platform);
-    args.extend(unit.args.clone());
+    let args = unit_build_args(unit, platform, build_platform);
     let globals = doc.global_arg_values(&args);
     let stages = doc.stages();
     let mut out = Vec::new();

@@ -488,8 +488,7 @@ fn base_labels(
     pulled: &BTreeMap<String, String>,
 ) -> Result<BTreeMap<String, String>> {
     let text = ctx.ws.dockerfile(unit)?;
-    let mut args = crate::core::bases::platform_args(platform, crate::sys::provision::host_platform());
-    args.extend(unit.args.clone());
+    let mut args = crate::core::bases::unit_build_args(unit, platform, crate::sys::provision::host_platform());
     args.extend(parent_args.clone());
     let doc = crate::core::dockerfile::parse(text);
     let final_base = crate::core::bases::final_base_pin(&doc, &args, pulled);
@@ -554,8 +553,7 @@ pub fn index_annotations(
         let labels = all_labels.remove(&unit.id).unwrap_or_default();
         let text = ws.dockerfile(unit)?;
         let platform = unit.platforms.first().map_or("linux/amd64", String::as_str);
-        let mut args = crate::core::bases::platform_args(platform, crate::sys::provision::host_platform());
-        args.extend(unit.args.clone());
+        let args = crate::core::bases::unit_build_args(unit, platform, crate::sys::provision::host_platform());
         let doc = crate::core::dockerfile::parse(text);
         let base = crate::core::bases::final_external_base(&doc, &args, &bases.resolved);
         out.insert(
