@@ -127,8 +127,7 @@ pub fn resolve(ws: &Workspace, units: &[Unit], platforms: &[String]) -> Result<B
         }
     }
     for unit in units {
-        for ((id, _), uses) in bases.uses.iter().filter(|((id, _), _)| *id == unit.id) {
-            debug_assert_eq!(id, &unit.id);
+        for uses in unit.platforms.iter().filter_map(|p| bases.uses.get(&(unit.id.clone(), p.clone()))) {
             for (base, key) in uses {
                 let why = unresolved
                     .get(&(key.clone(), base.platform.clone()))
