@@ -179,7 +179,7 @@ pub fn select(flag: Option<&str>, setting: &str) -> Result<String> {
             // where the active docker config has no such context (CI keeps logins apart in a
             // `DOCKER_CONFIG` of its own); by the context otherwise, so that `--builder default`
             // in [builders] still means the system's engine.
-            let by_socket = context == PROJECT_CONTEXT && docker(&["context", "inspect", PROJECT_CONTEXT]).is_err();
+            let by_socket = context == PROJECT_CONTEXT && !context_exists(PROJECT_CONTEXT);
             if by_socket {
                 std::env::remove_var("DOCKER_CONTEXT");
                 std::env::set_var("DOCKER_HOST", private_socket());
@@ -228,6 +228,16 @@ pub fn survey(setting: &str) -> Vec<crate::core::doctor::EngineFacts> {
             crate::core::doctor::EngineFacts { name, selected, report }
         })
         .collect()
+}
+
+/// Whether the active docker config holds the context `name`, read from docker's own store
+/// (`contexts/meta/<sha256 of the name>/meta.json`) rather than a `docker` process at the
+/// start of every command.
+fn context_exists(name: &str) -> bool {
+    use sha2::Digest;
+    let config = crate::sys::registry::CredentialSource::from_env().config_file();
+    let id = crate::oci::digest::hex(&sha2::Sha256::digest(name.as_bytes()));
+    config.parent().is_some_and(|dir| dir.join("contexts/meta").join(id).join("meta.json").is_file())
 }
 
 /// The private engine's API socket, as `DOCKER_HOST` names it.
