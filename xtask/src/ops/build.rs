@@ -125,13 +125,16 @@ pub fn build(ws: &Workspace, request: &Request<'_>, progress: &dyn Steps) -> Res
         Some(_) => crate::ops::publish::next_sequence(&ws.target().join("releases")),
         None => 0,
     };
+    let source = git_source(ws);
+    let labels = unit_labels(ws, units, source.as_deref())?;
     let ctx = BuildContext {
         ws,
         drivers: &drivers,
         output,
         apt: apt.as_ref(),
         progress,
-        source: git_source(ws),
+        annotations: index_annotations(ws, units, &bases, &labels)?,
+        source,
         units,
         digests: Mutex::new(BTreeMap::new()),
         running: Mutex::new(BTreeMap::new()),
@@ -146,7 +149,6 @@ pub fn build(ws: &Workspace, request: &Request<'_>, progress: &dyn Steps) -> Res
         }),
         force: request.force,
         bases: &bases,
-        annotations: index_annotations(ws, units, &bases)?,
         digest_cache: crate::sys::context::DigestCache::load(&ws.target()),
     };
 
@@ -533,24 +535,28 @@ fn parent_args(ctx: &BuildContext<'_>, unit: &Unit, platform: &str) -> Result<BT
 
 /// The OCI labels every platform image of each unit gets (by unit id), before the base labels
 /// of each platform: what `plan` shows and the index annotations start from.
-pub fn unit_labels(ws: &Workspace, units: &[Unit]) -> Result<BTreeMap<String, BTreeMap<String, String>>> {
+/// `source` is [`git_source`]'s, read once by the caller.
+pub fn unit_labels(
+    ws: &Workspace,
+    units: &[Unit],
+    source: Option<&str>,
+) -> Result<BTreeMap<String, BTreeMap<String, String>>> {
     let created = crate::core::event::utc(ws.build_time()?).1;
-    let source = git_source(ws);
     let sha = ws.event()?.sha.as_deref();
-    Ok(units.iter().map(|u| (u.id.clone(), buildx::oci_labels(u, source.as_deref(), sha, &created))).collect())
+    Ok(units.iter().map(|u| (u.id.clone(), buildx::oci_labels(u, source, sha, &created))).collect())
 }
 
 /// The annotations of each unit's index: its OCI labels as this run computes them, and the
-/// final stage's external base with the digest its tag named.
+/// final stage's external base with the digest its tag named. `labels` are [`unit_labels`].
 pub fn index_annotations(
     ws: &Workspace,
     units: &[Unit],
     bases: &crate::ops::bases::Bases,
+    labels: &BTreeMap<String, BTreeMap<String, String>>,
 ) -> Result<BTreeMap<String, BTreeMap<String, String>>> {
-    let mut all_labels = unit_labels(ws, units)?;
     let mut out = BTreeMap::new();
     for unit in units {
-        let labels = all_labels.remove(&unit.id).unwrap_or_default();
+        let labels = labels.get(&unit.id).cloned().unwrap_or_default();
         let text = ws.dockerfile(unit)?;
         let platform = unit.platforms.first().map_or("linux/amd64", String::as_str);
         let args = crate::core::bases::unit_build_args(unit, platform, crate::sys::provision::host_platform());
@@ -751,7 +757,7 @@ fn rootfs_apt(ws: &Workspace, units: &[Unit]) -> Result<Option<IsolatedApt>> {
 
 /// `org.opencontainers.image.source`: the git remote, as a browsable https URL where possible,
 /// without the remote's userinfo.
-fn git_source(ws: &Workspace) -> Option<String> {
+pub fn git_source(ws: &Workspace) -> Option<String> {
     crate::core::buildx::source_url(&crate::sys::git::origin_url(&ws.root)?)
 }
 
