@@ -280,6 +280,13 @@ pub fn digest_from_metadata(json: &str) -> Result<String> {
     Ok(digest.to_string())
 }
 
+/// Whether the end of a failed buildx log is a registry's transient answer to a push (a 5xx),
+/// which a second run may not meet: what the native client retries, BuildKit does not.
+pub fn transient_registry_failure(tail: &str) -> bool {
+    let transient = ["500 Internal Server Error", "502 Bad Gateway", "503 Service Unavailable", "504 Gateway Timeout"];
+    tail.lines().any(|l| l.starts_with("ERROR:") && transient.iter().any(|t| l.contains(t)))
+}
+
 /// The OCI annotations every image carries.
 /// `org.opencontainers.image.source` for a git remote: a browsable https URL where the remote
 /// is scp-like (`git@host:acme/app.git` → `https://host/acme/app`), never with the
@@ -423,6 +430,19 @@ mod tests {
         other.builder = Some("xtask");
         let joined = build_argv(&other).unwrap().join(" ");
         assert!(joined.starts_with("--context xtask buildx build --platform linux/arm64"), "{joined}");
+    }
+
+    #[test]
+    fn only_a_registrys_5xx_counts_as_transient() {
+        let failed = "#10 pushing 127.0.0.1:1/base:staging-arm64 with docker\n#10 ERROR: unexpected status from HEAD request to \
+            http://127.0.0.1:1/v2/base/manifests/staging-arm64: 500 Internal Server Error\n------\n\
+            ERROR: unexpected status from HEAD request to http://127.0.0.1:1/v2/base/manifests/staging-arm64: 500 Internal Server Error\n";
+        assert!(transient_registry_failure(failed));
+        assert!(!transient_registry_failure(
+            "ERROR: failed to solve: process \"/bin/sh -c false\" did not complete successfully: exit code: 1\n"
+        ));
+        assert!(!transient_registry_failure("ERROR: 401 Unauthorized\n"), "a refused login stays an error");
+        assert!(!transient_registry_failure("RUN echo 500 Internal Server Error\n"), "only buildx's own error line");
     }
 
     #[test]

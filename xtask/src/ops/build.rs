@@ -409,26 +409,38 @@ fn build_platform(ctx: &BuildContext<'_>, task: usize, unit: &Unit, platform: &s
             input_tag,
             release: ws.event()?.kind == crate::core::event::EventKind::Release,
         };
-        let handle = duct::cmd("docker", buildx::build_argv(&request)?)
-            .dir(&ws.root)
-            .stdin_null()
-            .stderr_to_stdout()
-            .stdout_path(&log)
-            .unchecked()
-            // Its own process group: an interrupt stops the CLI and the buildx plugin it runs.
-            .before_spawn(|command| {
-                std::os::unix::process::CommandExt::process_group(command, 0);
-                Ok(())
-            })
-            .start()
-            .context("starting docker buildx build")?;
-        let handle = Arc::new(handle);
-        ctx.running.lock().unwrap_or_else(|p| p.into_inner()).insert(task, Arc::clone(&handle));
-        let waited = handle.wait().map(|o| o.status);
-        ctx.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&task);
-        let status = waited.context("waiting for docker buildx build")?;
-        if !status.success() {
+        let argv = buildx::build_argv(&request)?;
+        // BuildKit does not retry a push the registry answered with a 5xx, as the native
+        // client does: the leg is run once more (its steps are cached by then).
+        for attempt in 1..=2 {
+            let handle = duct::cmd("docker", &argv)
+                .dir(&ws.root)
+                .stdin_null()
+                .stderr_to_stdout()
+                .stdout_path(&log)
+                .unchecked()
+                // Its own process group: an interrupt stops the CLI and the buildx plugin it runs.
+                .before_spawn(|command| {
+                    std::os::unix::process::CommandExt::process_group(command, 0);
+                    Ok(())
+                })
+                .start()
+                .context("starting docker buildx build")?;
+            let handle = Arc::new(handle);
+            ctx.running.lock().unwrap_or_else(|p| p.into_inner()).insert(task, Arc::clone(&handle));
+            let waited = handle.wait().map(|o| o.status);
+            ctx.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&task);
+            let status = waited.context("waiting for docker buildx build")?;
+            if status.success() {
+                break;
+            }
             let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if attempt == 1 && buildx::transient_registry_failure(&last_lines(&text, 20)) {
+                let first = log.with_extension("log.1");
+                let _ = std::fs::rename(&log, &first);
+                eprintln!("note: {what}: the registry failed a push transiently; building again (first log: {first})");
+                continue;
+            }
             bail!("docker buildx build {status}; its last lines:\n{}", last_lines(&text, 20));
         }
         if ctx.output != Output::Push {
