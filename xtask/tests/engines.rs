@@ -69,6 +69,23 @@ fn builders_map_one_platform_to_the_other_engine_and_one_index_joins_them() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "a release carries provenance for every platform:\n{stdout}");
     assert!(stdout.contains("its linux/amd64 image has no provenance, although the other platforms have"), "{stdout}");
+    // `sbom` records provenance where the engine made none, beside each SBOM; then it verifies.
+    let records: Vec<serde_json::Value> =
+        serde_json::from_str(&xtask_ok(&root, &registry.host, &args(&["--format", "json", "sbom", "base"]))).unwrap();
+    let added: Vec<(&str, bool)> =
+        records.iter().map(|r| (r["platform"].as_str().unwrap(), r["provenance_added"].as_bool().unwrap())).collect();
+    assert_eq!(added, [("linux/amd64", true), ("linux/arm64", false)], "{records:?}");
+    xtask_ok(&root, &registry.host, &args(&["verify-manifests", "base"]));
+    let reference = format!("{}/base:1.0.0", registry.host);
+    let shown = common::docker()
+        .args(["buildx", "imagetools", "inspect", &reference, "--format", "{{json .Provenance}}"])
+        .output()
+        .unwrap();
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let builder = |platform: &str| shown[platform]["SLSA"]["builder"]["id"].as_str().map(str::to_owned);
+    assert_eq!(builder("linux/amd64").as_deref(), Some("urn:xtask-images:sbom"), "recorded by xtask: {shown}");
+    assert_ne!(builder("linux/arm64").as_deref(), Some("urn:xtask-images:sbom"), "BuildKit's own is kept: {shown}");
+    assert!(shown["linux/arm64"]["SLSA"]["buildConfig"]["llbDefinition"].is_array(), "mode=max, as BuildKit made it");
 
     // A builder that does not exist stops the run before anything builds.
     let text = std::fs::read_to_string(&manifest).unwrap().replace("= \"xtask\"", "= \"arm-box\"");

@@ -68,6 +68,7 @@ fn sboms_for_every_platform_are_kept_and_attached_and_scans_judge_the_published_
     let platforms: Vec<&str> = records.iter().map(|r| r["platform"].as_str().unwrap()).collect();
     assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);
     let client = registry.client();
+    let mut sboms = Vec::new();
     for record in &records {
         let arch = record["platform"].as_str().unwrap().trim_start_matches("linux/");
         let file = root.join(format!("target/xtask/sbom/base-{arch}.spdx.json"));
@@ -78,17 +79,50 @@ fn sboms_for_every_platform_are_kept_and_attached_and_scans_judge_the_published_
         let names: Vec<&str> = sbom["packages"].as_array().unwrap().iter().filter_map(|p| p["name"].as_str()).collect();
         assert!(names.contains(&"busybox"), "syft finds busybox in {file}: {names:?}");
 
-        // The registry holds it under the cosign-style tag, as an artifact of the platform image.
+        // The index holds it as a BuildKit attestation about that platform image, keeping the
+        // provenance the engine made.
         let digest = record["digest"].as_str().unwrap();
-        let tag = format!("{}.sbom", digest.replace(':', "-"));
-        assert_eq!(record["attached"], tag);
-        let (artifact, raw) = client.manifest_with_bytes("base", &tag).unwrap().expect("the .sbom tag exists");
-        let raw: serde_json::Value = serde_json::from_slice(&raw).unwrap();
-        assert_eq!(raw["artifactType"], "application/spdx+json");
-        assert_eq!(raw["subject"]["digest"], digest);
-        assert_eq!(artifact.body.layers[0].digest, xtask::oci::digest::sha256_digest(&bytes));
-        assert_eq!(client.blob("base", &artifact.body.layers[0].digest).unwrap(), bytes);
+        assert_eq!(
+            (record["attestation"].as_str(), record["provenance_added"].as_bool()),
+            (Some("added"), Some(false))
+        );
+        let index = client.manifest("base", "supply-chain").unwrap().unwrap();
+        assert_eq!(index.digest, record["index"].as_str().unwrap(), "the tag moved to the attested index");
+        let about = index
+            .body
+            .manifests
+            .iter()
+            .find(|m| m.annotations.get("vnd.docker.reference.digest").map(String::as_str) == Some(digest))
+            .expect("an attestation manifest about the platform image");
+        let layers = client.manifest_by_digest("base", &about.digest).unwrap().unwrap().body.layers;
+        let predicates: Vec<&str> =
+            layers.iter().map(|l| l.annotations["in-toto.io/predicate-type"].as_str()).collect();
+        assert_eq!(predicates, ["https://slsa.dev/provenance/v0.2", "https://spdx.dev/Document"]);
+        let statement = client.blob("base", &layers[1].digest).unwrap();
+        assert!(statement.windows(bytes.len()).any(|w| w == bytes), "syft's document is the predicate, byte for byte");
+        sboms.push((record["platform"].as_str().unwrap().to_string(), names.len()));
     }
+    // What buildx itself reads from the index: one SPDX document per platform.
+    let reference = format!("{}/base:supply-chain", registry.host);
+    let shown = common::docker()
+        .args(["buildx", "imagetools", "inspect", &reference, "--format", "{{json .SBOM}}"])
+        .output()
+        .unwrap();
+    assert!(shown.status.success(), "{}", stderr(&shown));
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    for (platform, _) in &sboms {
+        assert!(
+            shown[platform]["SPDX"]["spdxVersion"].as_str().is_some_and(|v| v.starts_with("SPDX-2.")),
+            "imagetools shows the {platform} SBOM: {shown}"
+        );
+    }
+    // Run again: nothing is scanned or moved, the attested SBOMs are read back.
+    let index = registry.client().manifest("base", "supply-chain").unwrap().unwrap().digest;
+    let again: Vec<serde_json::Value> =
+        serde_json::from_str(&xtask_ok(&root, &registry.host, &on_branch(&["--format", "json", "sbom", "base"])))
+            .unwrap();
+    assert!(again.iter().all(|r| r["attestation"] == "present" && r["index"] == index.as_str()), "{again:?}");
+    assert_eq!(registry.client().manifest("base", "supply-chain").unwrap().unwrap().digest, index);
 
     // A stand-in trivy: read by digest, over HTTP because the registry is on loopback.
     let trivy = fake_scanner("fake-trivy", "trivy", &reports().join("trivy.json"));

@@ -174,7 +174,7 @@ xflags::xflags! {
             optional --check
         }
 
-        /// Produce SPDX SBOMs per unit and platform with syft, from the registry.
+        /// SPDX SBOMs per unit and platform with syft, added to each index as attestations.
         cmd sbom {
             /// Images, as NAME or NAME:VARIANT (default: all).
             repeated units: String

@@ -1,6 +1,6 @@
 //! `cargo xtask sbom`: runs syft on each published platform image by digest (no pull, no
-//! engine), keeps the SBOM under `target/xtask/sbom/` and attaches it to the image as an OCI
-//! artifact; what it writes is decided in `core::sbom`.
+//! engine), keeps the SBOM under `target/xtask/sbom/` and adds it to the unit's index as a
+//! BuildKit-style attestation (`ops::attest`), with provenance where the engine made none.
 
 use anyhow::{bail, Context, Result};
 use camino::Utf8PathBuf;
@@ -8,21 +8,24 @@ use serde::Serialize;
 
 use crate::cli::format::Format;
 use crate::core::buildx::platform_slug;
-use crate::core::sbom::*;
-use crate::oci::manifest::{PlatformImage, OCI_MANIFEST};
-use crate::oci::reference::split_repository;
-use crate::ops::observe::published_platforms;
-use crate::sys::registry::Registry;
-use crate::sys::workspace::Workspace;
+use crate::core::sbom::{syft_argv, syft_env};
+use crate::ops::attest::attest_unit;
+use crate::ops::build::run_id;
+use crate::ops::publish::{self, Publisher};
+use crate::sys::workspace::{display_path, Workspace};
 
-/// Pushes the SBOM, the empty config and the artifact manifest; returns the tag.
-fn attach(client: &Registry, repository: &str, image: &PlatformImage, sbom: &[u8], title: &str) -> Result<String> {
-    client.put_blob(repository, b"{}").context("uploading the empty artifact config")?;
-    let digest = client.put_blob(repository, sbom).context("uploading the SBOM")?;
-    let tag = sbom_tag(&image.digest);
-    let manifest = artifact_manifest(image, &digest, sbom.len(), title);
-    client.put_manifest(repository, &tag, OCI_MANIFEST, &manifest).context("pushing the SBOM's artifact manifest")?;
-    Ok(tag)
+/// syft's SPDX document of `reference`, or its last lines of stderr as the error.
+fn syft(registry: &str, reference: &str) -> Result<Vec<u8>> {
+    let mut syft = duct::cmd("syft", syft_argv(reference));
+    for (key, value) in syft_env(registry) {
+        syft = syft.env(key, value);
+    }
+    let output = syft.stdin_null().stdout_capture().stderr_capture().unchecked().run().context("running syft")?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        bail!("syft failed on {reference}:\n{}", crate::core::text::last_lines(&stderr, 20));
+    }
+    Ok(output.stdout)
 }
 
 #[derive(Debug, Serialize)]
@@ -33,8 +36,12 @@ struct Record {
     spdx_version: String,
     packages: usize,
     file: Utf8PathBuf,
-    /// The tag the SBOM is attached under, or `None` where the registry refused artifacts.
-    attached: Option<String>,
+    /// `added` by this run, or `present` already (read back, not scanned again).
+    attestation: &'static str,
+    /// Whether this run also recorded provenance, the engine having made none.
+    provenance_added: bool,
+    /// The index the unit's tags point at now.
+    index: String,
 }
 
 /// `cargo xtask sbom [IMAGE...]`.
@@ -48,44 +55,45 @@ pub fn run(ws: &Workspace, format: Format, flags: &crate::cli::flags::Sbom) -> R
     let client = super::reachable_registry(ws)?;
     let dir = ws.target().join("sbom");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {dir}"))?;
+    let releases = ws.target().join("releases");
+    let before = publish::snapshot(&client, units.iter().flat_map(|u| u.tags.clone()).collect())?;
+    let publisher = Publisher {
+        client: &client,
+        before: &before,
+        force_tags: false,
+        sequence: publish::next_sequence(&releases),
+        releases_dir: releases,
+        run: run_id(),
+        created: crate::core::event::utc(ws.build_time()?).1,
+    };
     let mut records = Vec::new();
     for unit in &units {
-        let (_, repository) = split_repository(&unit.repository);
-        for image in published_platforms(&client, unit)? {
-            let reference = format!("{}@{}", unit.repository, image.digest);
-            let mut syft = duct::cmd("syft", syft_argv(&reference));
-            for (key, value) in syft_env(&ws.registry) {
-                syft = syft.env(key, value);
-            }
-            let output =
-                syft.stdin_null().stdout_capture().stderr_capture().unchecked().run().context("running syft")?;
-            if !output.status.success() {
-                let stderr = String::from_utf8_lossy(&output.stderr);
-                bail!("syft failed on {reference}:\n{}", crate::core::text::last_lines(&stderr, 20));
-            }
-            let (spdx_version, packages) =
-                summarize(&output.stdout).with_context(|| format!("the SBOM of {reference}"))?;
-            let name = format!("{}-{}.spdx.json", unit.slug(), platform_slug(&image.platform));
+        let dockerfile = display_path(&ws.root, &unit.dockerfile).to_string();
+        let scan = |reference: &str| syft(&ws.registry, reference);
+        let Some(attested) = attest_unit(&client, &publisher, unit, &dockerfile, &scan)? else { continue };
+        for moved in &attested.moved {
+            eprintln!(
+                "{}",
+                crate::core::text::sanitize_lines(&format!(
+                    "sbom: {moved} -> {} (with its attestations)",
+                    attested.index
+                ))
+            );
+        }
+        for platform in attested.platforms {
+            let name = format!("{}-{}.spdx.json", unit.slug(), platform_slug(&platform.image.platform));
             let file = dir.join(&name);
-            std::fs::write(&file, &output.stdout).with_context(|| format!("writing {file}"))?;
-            let attached = match attach(&client, repository, &image, &output.stdout, &name) {
-                Ok(tag) => Some(tag),
-                Err(err) if refuses_artifacts(&err) => {
-                    let line =
-                        format!("sbom: {} takes no OCI artifacts; {name} is kept only locally ({err:#})", ws.registry);
-                    eprintln!("{}", crate::core::text::sanitize_lines(&line));
-                    None
-                }
-                Err(err) => return Err(err).with_context(|| format!("attaching the SBOM of {reference}")),
-            };
+            std::fs::write(&file, &platform.sbom).with_context(|| format!("writing {file}"))?;
             records.push(Record {
                 unit: unit.id.clone(),
-                platform: image.platform,
-                digest: image.digest,
-                spdx_version,
-                packages,
-                file: crate::sys::workspace::display_path(&ws.root, &file).to_owned(),
-                attached,
+                platform: platform.image.platform,
+                digest: platform.image.digest,
+                spdx_version: platform.spdx_version,
+                packages: platform.packages,
+                file: display_path(&ws.root, &file).to_owned(),
+                attestation: if platform.added { "added" } else { "present" },
+                provenance_added: platform.provenance_added,
+                index: attested.index.clone(),
             });
         }
     }
@@ -96,10 +104,13 @@ pub fn run(ws: &Workspace, format: Format, flags: &crate::cli::flags::Sbom) -> R
     let rows: Vec<Vec<String>> = records
         .iter()
         .map(|r| {
-            let attached = r.attached.as_ref().map_or_else(|| "no".to_string(), |tag| format!(":{tag}"));
-            vec![r.unit.clone(), r.platform.clone(), r.packages.to_string(), r.file.to_string(), attached]
+            let attestation = match (r.attestation, r.provenance_added) {
+                ("added", true) => "added, with provenance".to_string(),
+                (state, _) => state.to_string(),
+            };
+            vec![r.unit.clone(), r.platform.clone(), r.packages.to_string(), r.file.to_string(), attestation]
         })
         .collect();
-    println!("{}", crate::core::text::table(&["UNIT", "PLATFORM", "PACKAGES", "SBOM", "ATTACHED AS"], &rows));
+    println!("{}", crate::core::text::table(&["UNIT", "PLATFORM", "PACKAGES", "SBOM", "ATTESTATION"], &rows));
     Ok(())
 }

@@ -1,18 +1,14 @@
-//! SBOMs as `sbom` publishes them: syft's command line, an SPDX document's summary, and the
-//! OCI artifact manifest that attaches it to a platform image under the cosign-style tag
-//! `sha256-<hex>.sbom`.
+//! SBOMs as `sbom` publishes them: syft's command line, an SPDX document's summary, and what
+//! goes into each platform's attestation manifest (BuildKit's layout, `oci::attestation`): the
+//! SBOM, and provenance where the engine recorded none.
 
 use anyhow::{bail, Context, Result};
 
-use crate::oci::manifest::{PlatformImage, EMPTY_CONFIG, OCI_MANIFEST};
+use std::collections::BTreeMap;
+
+use crate::oci::attestation::{layer_predicate, PROVENANCE_PREFIX, SPDX};
+use crate::oci::manifest::Descriptor;
 use crate::oci::reference::is_loopback;
-
-pub const SPDX_MEDIA_TYPE: &str = "application/spdx+json";
-
-/// The cosign-style tag an SBOM of `digest` is found under: `sha256-<hex>.sbom`.
-pub fn sbom_tag(digest: &str) -> String {
-    format!("{}.sbom", digest.replace(':', "-"))
-}
 
 /// `syft scan registry:<reference> -o spdx-json`, without the program name.
 pub fn syft_argv(reference: &str) -> Vec<String> {
@@ -40,49 +36,81 @@ pub fn summarize(sbom: &[u8]) -> Result<(String, usize)> {
     Ok((version.to_string(), packages))
 }
 
-/// The OCI artifact manifest holding one SBOM blob, with `subject` pointing at the image, so
-/// registries that serve the referrers API list it there too.
-pub fn artifact_manifest(subject: &PlatformImage, sbom_digest: &str, sbom_size: usize, title: &str) -> Vec<u8> {
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "artifactType": SPDX_MEDIA_TYPE,
-        "config": {"mediaType": EMPTY_CONFIG, "digest": crate::oci::digest::sha256_digest(b"{}"), "size": 2},
-        "layers": [{
-            "mediaType": SPDX_MEDIA_TYPE,
-            "digest": sbom_digest,
-            "size": sbom_size,
-            "annotations": {"org.opencontainers.image.title": title},
-        }],
-        "subject": {"mediaType": subject.media_type, "digest": subject.digest, "size": subject.size},
-    });
-    serde_json::to_vec(&manifest).expect("a JSON value serializes")
+/// The in-toto subject name BuildKit gives a platform image: `pkg:docker/<repo>@<tag>?platform=…`.
+pub fn subject_name(repository: &str, tag: &str, platform: &str) -> String {
+    format!("pkg:docker/{repository}@{tag}?platform={}", platform.replace('/', "%2F"))
 }
 
-/// A registry that answers the artifact manifest with 400 or 415 does not take OCI artifacts
-/// (docker-registry 2.8 does); any other failure is a real one.
-pub fn refuses_artifacts(err: &anyhow::Error) -> bool {
-    let text = format!("{err:#}");
-    text.contains("artifact manifest")
-        && ["HTTP 400", "HTTP 415", "MANIFEST_INVALID", "UNSUPPORTED"].iter().any(|s| text.contains(s))
+/// What a platform image's attestation manifest lacks, from its layers' predicate types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Missing {
+    pub sbom: bool,
+    pub provenance: bool,
 }
+
+pub fn missing(layers: &[Descriptor]) -> Missing {
+    let has = |wanted: &dyn Fn(&str) -> bool| layers.iter().filter_map(layer_predicate).any(wanted);
+    Missing { sbom: !has(&|p| p == SPDX), provenance: !has(&|p| p.starts_with(PROVENANCE_PREFIX)) }
+}
+
+/// What the workspace and the image itself say about a build whose engine recorded no
+/// provenance (the classic store): the facts a provenance statement can honestly carry.
+#[derive(Debug, Clone)]
+pub struct RecordedBuild<'a> {
+    /// `org.opencontainers.image.source` and `.revision` of the index.
+    pub source: Option<&'a str>,
+    pub revision: Option<&'a str>,
+    /// The Dockerfile, workspace-relative.
+    pub dockerfile: &'a str,
+    /// The external bases the image's labels name, name (with tag) to digest.
+    pub bases: &'a BTreeMap<String, String>,
+    pub platform: &'a str,
+}
+
+/// A SLSA v0.2 provenance predicate for `build`, in BuildKit's shape (so `imagetools inspect`
+/// reads it), declaring itself incomplete: it was written after the build from the image's
+/// labels and the workspace, not observed by the builder, so parameters, environment and
+/// materials may be partial, and nothing claims the build is reproducible.
+pub fn provenance(build: &RecordedBuild<'_>) -> Vec<u8> {
+    let materials: Vec<serde_json::Value> = build
+        .bases
+        .iter()
+        .map(|(name, digest)| {
+            serde_json::json!({
+                "uri": format!("pkg:docker/{name}?platform={}", build.platform.replace('/', "%2F")),
+                "digest": {"sha256": digest.strip_prefix("sha256:").unwrap_or(digest)},
+            })
+        })
+        .collect();
+    let mut config_source = serde_json::json!({"entryPoint": build.dockerfile});
+    if let Some(source) = build.source {
+        config_source["uri"] = serde_json::json!(source);
+    }
+    if let Some(revision) = build.revision {
+        config_source["digest"] = serde_json::json!({"sha1": revision});
+    }
+    let predicate = serde_json::json!({
+        "builder": {"id": RECORDER},
+        "buildType": "https://mobyproject.org/buildkit@v1",
+        "materials": materials,
+        "invocation": {"configSource": config_source, "parameters": {"frontend": "dockerfile.v0"}},
+        "metadata": {
+            "completeness": {"parameters": false, "environment": false, "materials": false},
+            "reproducible": false,
+        },
+    });
+    serde_json::to_vec(&predicate).expect("a JSON value serializes")
+}
+
+/// The builder id of provenance that xtask recorded rather than BuildKit.
+pub const RECORDER: &str = "urn:xtask-images:sbom";
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn image() -> PlatformImage {
-        PlatformImage {
-            platform: "linux/arm64".into(),
-            digest: format!("sha256:{}", "ab".repeat(32)),
-            media_type: "application/vnd.docker.distribution.manifest.v2+json".into(),
-            size: 528,
-        }
-    }
-
     #[test]
     fn tags_argv_and_environment() {
-        assert_eq!(sbom_tag(&image().digest), format!("sha256-{}.sbom", "ab".repeat(32)));
         assert_eq!(
             syft_argv("localhost:5000/base@sha256:00").join(" "),
             "scan registry:localhost:5000/base@sha256:00 --output spdx-json --quiet"
@@ -95,17 +123,45 @@ mod tests {
     }
 
     #[test]
-    fn the_artifact_manifest_points_at_the_sbom_and_its_image() {
-        let bytes = artifact_manifest(&image(), "sha256:5b", 1234, "base-arm64.spdx.json");
-        let m: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-        assert_eq!(m["mediaType"], OCI_MANIFEST);
-        assert_eq!(m["artifactType"], "application/spdx+json");
-        assert_eq!(m["config"]["digest"], "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a");
-        assert_eq!(m["layers"][0]["digest"], "sha256:5b");
-        assert_eq!(m["layers"][0]["size"], 1234);
-        assert_eq!(m["layers"][0]["annotations"]["org.opencontainers.image.title"], "base-arm64.spdx.json");
-        assert_eq!(m["subject"]["digest"], image().digest);
-        assert_eq!(m["subject"]["size"], 528);
+    fn what_an_attestation_manifest_lacks() {
+        use crate::oci::attestation::{statement_layer, PROVENANCE_V02};
+        assert_eq!(missing(&[]), Missing { sbom: true, provenance: true });
+        let provenance = statement_layer(b"{}", PROVENANCE_V02);
+        assert_eq!(missing(std::slice::from_ref(&provenance)), Missing { sbom: true, provenance: false });
+        let v1 = statement_layer(b"{}", "https://slsa.dev/provenance/v1");
+        assert_eq!(missing(&[v1, statement_layer(b"{}", SPDX)]), Missing { sbom: false, provenance: false });
+        assert_eq!(
+            subject_name("r.test/acme/app", "1.0", "linux/arm/v7"),
+            "pkg:docker/r.test/acme/app@1.0?platform=linux%2Farm%2Fv7"
+        );
+    }
+
+    #[test]
+    fn recorded_provenance_says_what_it_knows_and_that_it_is_incomplete() {
+        let bases =
+            BTreeMap::from([("docker.io/library/python:3.13".to_string(), format!("sha256:{}", "cd".repeat(32)))]);
+        let build = RecordedBuild {
+            source: Some("https://example.test/acme/app"),
+            revision: Some("0123abcd"),
+            dockerfile: "images/app/Dockerfile",
+            bases: &bases,
+            platform: "linux/arm64",
+        };
+        let value: serde_json::Value = serde_json::from_slice(&provenance(&build)).unwrap();
+        assert_eq!(value["builder"]["id"], RECORDER);
+        assert_eq!(value["materials"][0]["uri"], "pkg:docker/docker.io/library/python:3.13?platform=linux%2Farm64");
+        assert_eq!(value["materials"][0]["digest"]["sha256"], "cd".repeat(32));
+        let source = &value["invocation"]["configSource"];
+        assert_eq!(
+            (source["uri"].as_str(), source["digest"]["sha1"].as_str()),
+            (Some("https://example.test/acme/app"), Some("0123abcd"))
+        );
+        assert_eq!(source["entryPoint"], "images/app/Dockerfile");
+        assert_eq!(value["metadata"]["completeness"]["materials"], false);
+        assert_eq!(value["metadata"]["reproducible"], false);
+        let unknown = RecordedBuild { source: None, revision: None, ..build };
+        let value: serde_json::Value = serde_json::from_slice(&provenance(&unknown)).unwrap();
+        assert!(value["invocation"]["configSource"].get("uri").is_none(), "nothing is made up");
     }
 
     #[test]
@@ -115,17 +171,5 @@ mod tests {
         assert_eq!(summarize(br#"{"spdxVersion": "SPDX-2.3"}"#).unwrap().1, 0);
         assert!(summarize(br#"{"bomFormat": "CycloneDX"}"#).unwrap_err().to_string().contains("not an SPDX document"));
         assert!(summarize(b"not json").is_err());
-    }
-
-    #[test]
-    fn only_refused_artifact_manifests_are_tolerated() {
-        let refused = anyhow::anyhow!("PUT http://r/v2/x/manifests/t: HTTP 400 (MANIFEST_INVALID: manifest invalid)")
-            .context("pushing the SBOM's artifact manifest");
-        assert!(refuses_artifacts(&refused));
-        let denied = anyhow::anyhow!("PUT http://r/v2/x/manifests/t: HTTP 403 (DENIED: denied)")
-            .context("pushing the SBOM's artifact manifest");
-        assert!(!refuses_artifacts(&denied));
-        let blob = anyhow::anyhow!("POST http://r/v2/x/blobs/uploads/: HTTP 400").context("uploading the SBOM");
-        assert!(!refuses_artifacts(&blob), "a blob upload failing is no statement about artifacts");
     }
 }

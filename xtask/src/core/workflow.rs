@@ -415,7 +415,7 @@ fn tree(settings: &Settings) -> Vec<(&'static str, Yaml)> {
                             "permissions",
                             permissions(&[
                                 ("contents", "read", "check out the repository"),
-                                ("packages", "write", "attach each SBOM to its image as sha256-<digest>.sbom"),
+                                ("packages", "write", "add each SBOM to its image's index as an attestation"),
                             ]),
                         ),
                         (

@@ -1,3 +1,4 @@
+pub mod attestation;
 pub mod digest;
 pub mod distribution;
 pub mod manifest;

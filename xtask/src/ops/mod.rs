@@ -1,3 +1,4 @@
+pub mod attest;
 pub mod bases;
 pub mod build;
 pub mod digest_file;

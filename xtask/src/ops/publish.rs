@@ -13,7 +13,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::core::plan::Unit;
 use crate::core::release::{moved_by_others, ReleaseRecord, Snapshot, TagMove};
-use crate::oci::manifest::{index_bytes, PlatformImage};
+use crate::oci::manifest::{index_bytes, Descriptor, PlatformImage};
 use crate::oci::platform::platform_matches;
 use crate::oci::reference::split_repository;
 use crate::oci::reference::TagRef;
@@ -85,12 +85,25 @@ impl Publisher<'_> {
                 size: descriptor.size,
             });
         }
+        self.publish_entries(unit, &images, &attestations, annotations)
+    }
+
+    /// Steps (2) to (6) for entries already in the registry: the platform `images` and the
+    /// attestation manifests about them (`sbom` adds its own to a published index this way).
+    pub fn publish_entries(
+        &self,
+        unit: &Unit,
+        images: &[PlatformImage],
+        attestations: &[Descriptor],
+        annotations: &BTreeMap<String, String>,
+    ) -> Result<String> {
+        let (_, repository) = split_repository(&unit.repository);
         // (2) The index, pushed by digest: no tag points at it yet.
-        let (media_type, bytes) = index_bytes(&images, &attestations, annotations);
+        let (media_type, bytes) = index_bytes(images, attestations, annotations);
         let index = crate::oci::digest::sha256_digest(&bytes);
         self.client.put_manifest(repository, &index, &media_type, &bytes).context("pushing the index by digest")?;
         // (3) Read back and verified.
-        self.verify_index(unit, repository, &index, &images, annotations)?;
+        self.verify_index(unit, repository, &index, images, annotations)?;
         // (4) Nobody else moved the tags since the run started.
         let now = snapshot(self.client, unit.tags.clone())?;
         let moved = moved_by_others(self.before, &now, &index);
