@@ -122,3 +122,40 @@ fn plan_prints_a_bake_file_that_buildx_bake_reads() {
     assert_eq!(app["platforms"], serde_json::json!(["linux/arm64"]));
     assert_eq!(app["tags"], serde_json::json!(["localhost:5000/app:staging-loud-arm64"]));
 }
+
+#[test]
+fn reproducible_builds_give_the_same_index_digest_from_a_pruned_cache() {
+    let _engine = engine_lock();
+    let root = fixture("multi");
+    let prune = || {
+        let pruned = common::docker().args(["builder", "prune", "--all", "--force"]).output().unwrap();
+        assert!(pruned.status.success(), "{}", String::from_utf8_lossy(&pruned.stderr));
+    };
+    // Each build from nothing: the engine's cache pruned, and a registry of its own, so no
+    // registry cache or image of the other build can be reused.
+    let build = |name: &str, extra: &[&str]| {
+        let registry = TestRegistry::start(name);
+        prune();
+        let build: Vec<&str> = ["build", "--force"].iter().chain(extra).copied().collect();
+        xtask_ok(&root, &registry.host, &args(&build));
+        xtask_ok(&root, &registry.host, &args(&["verify-manifests", "base"]));
+        let index = registry.client().manifest("base", "1.0.0").unwrap().expect("base:1.0.0 is published");
+        // The pushed images are the exporter's bytes, in OCI media types.
+        assert!(index.body.manifests.iter().all(|m| m.media_type == "application/vnd.oci.image.manifest.v1+json"));
+        (registry, index.digest)
+    };
+    let (_, first) = build("reproducible-1", &["--reproducible"]);
+    let (registry, second) = build("reproducible-2", &["--reproducible"]);
+    assert_eq!(second, first, "a rebuild from nothing gives the same bytes");
+    let (_, ordinary) = build("reproducible-3", &[]);
+    assert_ne!(ordinary, first, "without --reproducible the build times differ, and so do the digests");
+
+    // The classic engine cannot: one sentence with the fix, before anything builds.
+    let output =
+        xtask(&root, &registry.host, &args(&["--engine", "default", "build", "--reproducible", "--force", "base"]));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--reproducible needs a builder that rewrites layer timestamps"), "{stderr}");
+    assert!(stderr.contains("--engine xtask"), "{stderr}");
+    assert!(!stderr.contains("started"), "nothing was built:\n{stderr}");
+}

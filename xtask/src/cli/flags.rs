@@ -68,6 +68,9 @@ xflags::xflags! {
             optional -j, --jobs jobs: usize
             /// Build and push only, and record each unit's platform digests in FILE (for `publish`).
             optional --digest-file digest_file: PathBuf
+            /// Set every timestamp to SOURCE_DATE_EPOCH (default: the commit's) and push the OCI
+            /// export byte for byte, so a rebuild gives the same digests (containerd-store engine).
+            optional --reproducible
         }
 
         /// Join digest files written by `build --digest-file` into manifest lists and move the tags.

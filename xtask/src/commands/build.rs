@@ -19,6 +19,9 @@ pub fn run(ws: &Workspace, format: Format, flags: &flags::Build) -> Result<()> {
     if flags.push && flags.no_push {
         bail!("--push and --no-push contradict each other: pass one");
     }
+    if flags.reproducible && flags.load {
+        bail!("--reproducible exports the image to push it byte for byte, which --load cannot: drop one of them");
+    }
     if flags.digest_file.is_some() && (flags.load || flags.no_push) {
         bail!("--digest-file records pushed images: drop --load and --no-push");
     }
@@ -52,6 +55,7 @@ pub fn run(ws: &Workspace, format: Format, flags: &flags::Build) -> Result<()> {
         // images, packages), which the input digest cannot see.
         force: flags.force || ws.event()?.kind == crate::core::event::EventKind::Schedule,
         force_tags: flags.force_tags,
+        reproducible: flags.reproducible,
     };
     let progress = Progress::new(Duration::from_secs(30));
     let (results, interrupted) = crate::ops::build::build(ws, &request, &progress)?;

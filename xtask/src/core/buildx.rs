@@ -91,6 +91,31 @@ pub struct PlatformBuild<'a> {
     pub input_tag: Option<TagRef>,
     /// A release: provenance is recorded in full (`mode=max`) where the engine attests.
     pub release: bool,
+    /// Export for a reproducible digest instead of pushing (`build --reproducible`).
+    pub reproducible: Option<Reproducible>,
+}
+
+/// A reproducible export: every timestamp set to `epoch` and the image written as an OCI
+/// layout to `layout`, whose bytes are then pushed as they are (`ops::layout`). BuildKit
+/// refuses `rewrite-timestamp` on its way to an image push ("conflicts with unpack").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reproducible {
+    pub layout: Utf8PathBuf,
+    /// SOURCE_DATE_EPOCH: the commit time, or the variable's value.
+    pub epoch: u64,
+}
+
+/// Refuses `--reproducible` where a platform's builder cannot rewrite timestamps: the
+/// classic engine's BuildKit v0.8 (the option came in v0.13) has no such exporter option.
+pub fn check_reproducible(drivers: &BTreeMap<String, Driver>) -> Result<()> {
+    if let Some((platform, _)) = drivers.iter().find(|(_, d)| **d == Driver::Docker) {
+        bail!(
+            "--reproducible needs a builder that rewrites layer timestamps, but {platform} builds on the classic \
+             engine (its BuildKit cannot): build on Docker 26 with the containerd store (`--engine xtask` after \
+             `cargo xtask provision`, or set `engine` in the workspace settings), or drop --reproducible"
+        );
+    }
+    Ok(())
 }
 
 /// `arm64` for `linux/arm64`, `arm-v7` for `linux/arm/v7`: for tags and file names.
@@ -141,6 +166,10 @@ pub fn build_argv(b: &PlatformBuild<'_>) -> Result<Vec<String>> {
         argv.extend(["--network".into(), unit.network.as_str().into()]);
     }
     let mut args = unit.args.clone();
+    if let Some(reproducible) = &b.reproducible {
+        // BuildKit reads it as the time of every layer, config and file it writes.
+        args.insert("SOURCE_DATE_EPOCH".into(), reproducible.epoch.to_string());
+    }
     for (key, reference) in &b.parent_args {
         args.insert(key.clone(), checked(reference.clone())?);
     }
@@ -177,25 +206,34 @@ pub fn build_argv(b: &PlatformBuild<'_>) -> Result<Vec<String>> {
             }
         }
     }
-    match b.output {
-        Output::Push => {
+    match (b.output, &b.reproducible) {
+        (Output::Push | Output::None, Some(reproducible)) => {
+            // Provenance records when and by which invocation it was built: never the same twice.
+            argv.extend([
+                "--output".into(),
+                format!("type=oci,dest={},tar=false,rewrite-timestamp=true", reproducible.layout),
+                "--provenance=false".into(),
+            ]);
+        }
+        (Output::Push, None) => {
             argv.extend(["--tag".into(), staging]);
             if let Some(tag) = &b.input_tag {
                 argv.extend(["--tag".into(), checked(tag.to_string())?]);
             }
-            argv.push("--push".into());
             if b.driver.attests() {
-                // Each platform arrives as an index of its image and its provenance; publish
-                // joins their entries into one index. Full provenance for what is released.
+                // `--push` with OCI media types stated, whatever the engine's default. Each
+                // platform arrives as an index of its image and its provenance; publish joins
+                // their entries into one index. Full provenance for what is released.
+                argv.extend(["--output".into(), "type=registry,oci-mediatypes=true".into()]);
                 let mode = if b.release { "max" } else { "min" };
                 argv.push(format!("--provenance=mode={mode}"));
             } else {
                 // Attestations would wrap each platform in an index of its own, which the
                 // classic store cannot keep; the merge step makes the index.
-                argv.push("--provenance=false".into());
+                argv.extend(["--push".into(), "--provenance=false".into()]);
             }
         }
-        Output::Load => {
+        (Output::Load, _) => {
             for tag in &unit.tags {
                 argv.extend(["--tag".into(), checked(tag.to_string())?]);
             }
@@ -205,7 +243,7 @@ pub fn build_argv(b: &PlatformBuild<'_>) -> Result<Vec<String>> {
             }
             argv.push("--load".into());
         }
-        Output::None => {
+        (Output::None, None) => {
             argv.extend(["--tag".into(), staging]);
         }
     }
@@ -403,6 +441,7 @@ mod tests {
             metadata_file: "target/xtask/meta/python-python3.13-arm64.json".into(),
             input_tag: None,
             release: false,
+            reproducible: None,
         }
     }
 
@@ -446,6 +485,34 @@ mod tests {
     }
 
     #[test]
+    fn a_reproducible_build_exports_an_oci_layout_with_its_timestamps_rewritten() {
+        let u = unit();
+        let mut req = request(&u, &Driver::ContainerdStore, Output::Push);
+        req.reproducible =
+            Some(Reproducible { layout: "target/xtask/oci/python-python3.13-arm64".into(), epoch: 1700000000 });
+        let joined = build_argv(&req).unwrap().join(" ");
+        assert!(joined.contains("--build-arg SOURCE_DATE_EPOCH=1700000000"), "{joined}");
+        assert!(
+            joined.contains(
+                "--output type=oci,dest=target/xtask/oci/python-python3.13-arm64,tar=false,rewrite-timestamp=true \
+                 --provenance=false"
+            ),
+            "{joined}"
+        );
+        assert!(!joined.contains("--push") && !joined.contains("--tag"), "the layout is pushed by xtask: {joined}");
+        assert!(joined.contains("mode=max,ignore-error=true"), "the registry cache is still written: {joined}");
+        let drivers = |driver: Driver| {
+            BTreeMap::from([("linux/amd64".to_string(), Driver::ContainerdStore), ("linux/arm64".to_string(), driver)])
+        };
+        assert!(check_reproducible(&drivers(Driver::ContainerdStore)).is_ok());
+        let refused = check_reproducible(&drivers(Driver::Docker)).unwrap_err().to_string();
+        assert!(
+            refused.contains("linux/arm64 builds on the classic engine") && refused.contains("--engine xtask"),
+            "{refused}"
+        );
+    }
+
+    #[test]
     fn the_containerd_store_exports_a_registry_cache_and_provenance() {
         let u = unit();
         assert_eq!(
@@ -457,7 +524,11 @@ mod tests {
         let joined = build_argv(&req).unwrap().join(" ");
         let cache = "localhost:5000/acme/python:buildcache-python3.13-arm64";
         assert!(joined.contains(&format!("--cache-from type=registry,ref={cache} --cache-to type=registry,ref={cache},mode=max,ignore-error=true")), "{joined}");
-        assert!(joined.contains("--push --provenance=mode=min") && !joined.contains("type=inline"), "{joined}");
+        assert!(
+            joined.contains("--output type=registry,oci-mediatypes=true --provenance=mode=min")
+                && !joined.contains("type=inline"),
+            "{joined}"
+        );
         req.release = true;
         assert!(build_argv(&req).unwrap().join(" ").contains("--provenance=mode=max"), "full provenance for a release");
         req.builder = Some("xtask");

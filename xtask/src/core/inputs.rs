@@ -62,6 +62,9 @@ pub struct Inputs<'a> {
     /// External bases, normalized (`docker.io/library/python:3.11`), to the platform digest
     /// this run pinned them to (`core::bases`).
     pub bases: &'a BTreeMap<String, String>,
+    /// Built with `--reproducible`: other bytes (timestamps, OCI media types) from the same
+    /// inputs. Hashed only when set, so digests of ordinary builds stay as they were.
+    pub reproducible: bool,
 }
 
 /// `sha256:<hex>` over `inputs`. Every field is length-prefixed, so no two
@@ -110,6 +113,9 @@ pub fn input_digest(inputs: &Inputs<'_>) -> String {
             EntryKind::Other => h.update([b'o']),
         }
     }
+    if inputs.reproducible {
+        put(&mut h, b"reproducible");
+    }
     format!("sha256:{}", hex(&h.finalize()))
 }
 
@@ -136,6 +142,7 @@ pub fn unit_inputs<'a>(
         labels,
         parents,
         bases,
+        reproducible: false,
     }
 }
 
@@ -196,6 +203,7 @@ pub(crate) mod tests {
                 labels: &self.labels,
                 parents: &self.parents,
                 bases: &self.bases,
+                reproducible: false,
             }
         }
 
@@ -283,6 +291,7 @@ pub(crate) mod tests {
             labels: &empty,
             parents: &empty,
             bases: &empty,
+            reproducible: false,
         };
         // Computed apart from this code, from the encoding as documented: sha256 over
         // put("xtask input digest"), 1u32 LE, put(dockerfile), put(platform), put(network), then
@@ -331,6 +340,11 @@ pub(crate) mod tests {
         assert!(seen.insert(input_digest(&amd64)), "the platform left the digest as it was");
         let other = unit_inputs(&unit, "linux/arm64", "FROM scratch\n", &owned.context, labels, parents, bases);
         assert!(seen.insert(input_digest(&other)), "the Dockerfile left the digest as it was");
+        let exported = Inputs {
+            reproducible: true,
+            ..unit_inputs(&unit, "linux/arm64", dockerfile, &owned.context, labels, parents, bases)
+        };
+        assert!(seen.insert(input_digest(&exported)), "--reproducible left the digest as it was");
         assert_eq!(amd64.schema_version, SCHEMA_VERSION);
     }
 

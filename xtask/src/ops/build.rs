@@ -81,6 +81,9 @@ pub struct Request<'a> {
     /// Rebuild even when the registry holds an image with the same inputs.
     pub force: bool,
     pub force_tags: bool,
+    /// Timestamps set to SOURCE_DATE_EPOCH and the OCI exporter's bytes pushed, for digests
+    /// that a rebuild reproduces (`core::buildx::Reproducible`).
+    pub reproducible: bool,
 }
 
 /// Builds every unit on every requested platform in dependency order, publishing each unit
@@ -88,6 +91,9 @@ pub struct Request<'a> {
 pub fn build(ws: &Workspace, request: &Request<'_>, progress: &dyn Steps) -> Result<(Vec<UnitResult>, bool)> {
     let (units, platforms, output, publishing) = (request.units, request.platforms, request.output, request.publish);
     let drivers = detect_drivers(&ws.defs.settings.builders, platforms)?;
+    if request.reproducible {
+        buildx::check_reproducible(&drivers)?;
+    }
     // Before anything builds: a base that cannot be pinned fails the run here.
     let bases = crate::ops::bases::resolve(ws, units, platforms).context("resolving the base images")?;
     if !bases.resolved.is_empty() {
@@ -148,6 +154,7 @@ pub fn build(ws: &Workspace, request: &Request<'_>, progress: &dyn Steps) -> Res
             created,
         }),
         force: request.force,
+        reproducible: request.reproducible,
         bases: &bases,
         digest_cache: crate::sys::context::DigestCache::load(&ws.target()),
     };
@@ -191,6 +198,7 @@ struct BuildContext<'a> {
     annotations: BTreeMap<String, BTreeMap<String, String>>,
     /// File digests of earlier runs, so a no-op build does not rehash every context.
     digest_cache: crate::sys::context::DigestCache,
+    reproducible: bool,
 }
 
 /// Expected seconds of a build never timed here (no metrics line has it): an emulated build
@@ -396,6 +404,17 @@ fn build_platform(ctx: &BuildContext<'_>, task: usize, unit: &Unit, platform: &s
         for dir in [metadata_file.parent(), log.parent()].into_iter().flatten() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {dir}"))?;
         }
+        let reproducible = match ctx.reproducible {
+            true => {
+                let layout = ws.target().join("oci").join(&slug);
+                // The exporter adds to a layout it finds: each build starts from none.
+                if layout.exists() {
+                    std::fs::remove_dir_all(&layout).with_context(|| format!("removing {layout}"))?;
+                }
+                Some(buildx::Reproducible { layout, epoch: ws.build_time()? })
+            }
+            false => None,
+        };
         let request = PlatformBuild {
             unit,
             platform,
@@ -408,6 +427,7 @@ fn build_platform(ctx: &BuildContext<'_>, task: usize, unit: &Unit, platform: &s
             metadata_file: metadata_file.clone(),
             input_tag,
             release: ws.event()?.kind == crate::core::event::EventKind::Release,
+            reproducible: reproducible.clone(),
         };
         let argv = buildx::build_argv(&request)?;
         // BuildKit does not retry a push the registry answered with a 5xx, as the native
@@ -443,11 +463,23 @@ fn build_platform(ctx: &BuildContext<'_>, task: usize, unit: &Unit, platform: &s
             }
             bail!("docker buildx build {status}; its last lines:\n{}", last_lines(&text, 20));
         }
-        if ctx.output != Output::Push {
-            return Ok(Done::default());
-        }
-        let metadata = std::fs::read_to_string(&metadata_file).with_context(|| format!("reading {metadata_file}"))?;
-        let digest = buildx::digest_from_metadata(&metadata)?;
+        let Some(client) = client else { return Ok(Done::default()) };
+        let digest = match &reproducible {
+            Some(exported) => {
+                let staging = crate::oci::reference::TagRef::parse(&buildx::staging_ref(unit, platform))
+                    .map_err(|e| anyhow::anyhow!(e))?;
+                let tags: Vec<&crate::oci::reference::TagRef> =
+                    std::iter::once(&staging).chain(&request.input_tag).collect();
+                let (_, repository) = crate::oci::reference::split_repository(&unit.repository);
+                crate::ops::layout::push_layout(client, repository, &exported.layout, &tags)
+                    .with_context(|| format!("pushing the reproducible export of {what}"))?
+            }
+            None => {
+                let metadata =
+                    std::fs::read_to_string(&metadata_file).with_context(|| format!("reading {metadata_file}"))?;
+                buildx::digest_from_metadata(&metadata)?
+            }
+        };
         ctx.digests
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -489,7 +521,10 @@ fn unit_input_digest(
         let own = format!("rootfs/{}", crate::oci::platform::tarball_name(platform));
         entries.retain(|e| !e.path.starts_with("rootfs/") || e.path == own);
     }
-    let inputs = crate::core::inputs::unit_inputs(unit, platform, dockerfile, &entries, labels, parent_args, pulled);
+    let inputs = crate::core::inputs::Inputs {
+        reproducible: ctx.reproducible,
+        ..crate::core::inputs::unit_inputs(unit, platform, dockerfile, &entries, labels, parent_args, pulled)
+    };
     Ok(crate::core::inputs::input_digest(&inputs))
 }
 

@@ -3,6 +3,7 @@ pub mod bases;
 pub mod build;
 pub mod digest_file;
 pub mod image_tests;
+pub mod layout;
 pub mod lint;
 pub mod observe;
 pub mod publish;

@@ -128,6 +128,8 @@ enum Method<'a> {
     Head,
     /// A body and its content type.
     Put(&'a [u8], &'a str),
+    /// A blob streamed from a file, opened afresh for each attempt.
+    PutFile(&'a camino::Utf8Path),
     Delete,
     /// Without a body: starts a blob upload.
     Post,
@@ -138,7 +140,7 @@ impl Method<'_> {
         match self {
             Method::Get => "GET",
             Method::Head => "HEAD",
-            Method::Put(..) => "PUT",
+            Method::Put(..) | Method::PutFile(_) => "PUT",
             Method::Delete => "DELETE",
             Method::Post => "POST",
         }
@@ -336,10 +338,21 @@ impl Registry {
     /// a POST that opens an upload, then one monolithic PUT with the digest.
     pub fn put_blob(&self, repository: &str, bytes: &[u8]) -> Result<String> {
         let digest = sha256_digest(bytes);
+        self.upload(repository, &digest, Method::Put(bytes, "application/octet-stream"))?;
+        Ok(digest)
+    }
+
+    /// Uploads the file `path` as the blob `digest` (what an OCI layout names it), streamed, so
+    /// a layer of any size costs no memory; the registry checks the digest.
+    pub fn put_blob_file(&self, repository: &str, path: &camino::Utf8Path, digest: &str) -> Result<()> {
+        self.upload(repository, digest, Method::PutFile(path))
+    }
+
+    fn upload(&self, repository: &str, digest: &str, put: Method<'_>) -> Result<()> {
         let scope = format!("repository:{repository}:pull,push");
-        let path = api_path(repository, "blobs", &digest)?;
+        let path = api_path(repository, "blobs", digest)?;
         if self.request(Method::Head, &path, None, Some(&scope), 0)?.status == 200 {
-            return Ok(digest);
+            return Ok(());
         }
         let start = format!("{}/blobs/uploads/", repository_path(repository)?);
         let reply = self.request(Method::Post, &start, None, Some(&scope), SMALL_LIMIT)?;
@@ -347,8 +360,7 @@ impl Registry {
             bail!("POST {}{start}: {}", self.base, reply.status_error());
         }
         let location = reply.header("location").with_context(|| format!("POST {}{start}: no Location", self.base))?;
-        let upload = upload_path(&self.base, location, &digest)?;
-        let put = Method::Put(bytes, "application/octet-stream");
+        let upload = upload_path(&self.base, location, digest)?;
         let reply = self.request(put, &upload, None, Some(&scope), SMALL_LIMIT)?;
         if reply.status != 201 {
             bail!("PUT {}{path} (upload): {}", self.base, reply.status_error());
@@ -356,7 +368,7 @@ impl Registry {
         if let Some(stored) = reply.header("docker-content-digest").filter(|d| *d != digest) {
             bail!("uploading {repository}@{digest}: the registry stored {stored}");
         }
-        Ok(digest)
+        Ok(())
     }
 
     /// Deletes the manifest `digest` (and with it every tag pointing at it). `Ok(false)` when
@@ -418,6 +430,13 @@ impl Registry {
                         request = request.header("Authorization", value);
                     }
                     return request.send(body);
+                }
+                if let Method::PutFile(file) = method {
+                    let mut request = self.agent.put(hop.url).header("Content-Type", "application/octet-stream");
+                    if let Some(value) = authorization {
+                        request = request.header("Authorization", value);
+                    }
+                    return request.send(std::fs::File::open(file).map_err(ureq::Error::Io)?);
                 }
                 if let Method::Post = method {
                     let mut request = self.agent.post(hop.url);
