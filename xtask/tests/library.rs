@@ -125,8 +125,10 @@ fn pgbouncer_in_front_of_postgres_serves_a_client_over_scram() {
     let _engine = engine_lock();
     let registry = TestRegistry::start("library");
     let root = library_copy();
-    // The host platform into the local engine: debian:trixie, then postgres and pgbouncer on it.
-    xtask_ok(&root, &registry.host, &["build", "--load", "postgres", "pgbouncer"]);
+    // The host platform into the local engine (emulated PostgreSQL builds take minutes):
+    // debian:trixie, then postgres and pgbouncer on it.
+    let host = xtask::sys::provision::host_platform();
+    xtask_ok(&root, &registry.host, &["build", "--load", "--platform", host, "postgres", "pgbouncer"]);
     let plan: Vec<Value> =
         serde_json::from_str(&xtask_ok(&root, &registry.host, &["--format", "json", "plan"])).unwrap();
     let image = |unit: &str| {

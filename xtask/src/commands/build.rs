@@ -36,7 +36,13 @@ pub fn run(ws: &Workspace, format: Format, flags: &flags::Build) -> Result<()> {
     let began = std::time::SystemTime::now();
     let units = ws.plan(&flags.units)?;
     crate::core::buildx::check_secrets(&units, &ws.root, |name| std::env::var_os(name), |path| path.is_file())?;
-    let platforms = selected_platforms(&units, &flags.platform, flags.load)?;
+    // An engine with the containerd store keeps every platform of a loaded image.
+    let load = match flags.load {
+        true if ws.defs.settings.builders.is_empty() && crate::ops::build::keeps_multi_platform()? => Load::Every,
+        true => Load::Host,
+        false => Load::No,
+    };
+    let platforms = selected_platforms(&units, &flags.platform, load)?;
     if !flags.no_lint {
         crate::ops::lint::check_before_build(ws, &units, flags.deny_warnings)?;
     }
@@ -132,8 +138,19 @@ fn report(format: Format, results: &[UnitResult]) -> Result<()> {
     Ok(())
 }
 
-/// Platforms to build: each unit's own, narrowed by --platform; the host's only with --load.
-fn selected_platforms(units: &[Unit], requested: &[String], load: bool) -> Result<Vec<String>> {
+/// What `--load` can keep in the local engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Load {
+    No,
+    /// The classic store: one platform per tag, the host's.
+    Host,
+    /// The containerd store: every platform, joined under each tag.
+    Every,
+}
+
+/// Platforms to build: each unit's own, narrowed by --platform; the host's only with --load
+/// on an engine that keeps one platform per tag.
+fn selected_platforms(units: &[Unit], requested: &[String], load: Load) -> Result<Vec<String>> {
     let declared: Vec<&String> = units.iter().flat_map(|u| &u.platforms).collect();
     for p in requested {
         if !declared.contains(&p) {
@@ -143,10 +160,13 @@ fn selected_platforms(units: &[Unit], requested: &[String], load: bool) -> Resul
             );
         }
     }
-    if load {
+    if load == Load::Host {
         let host = crate::sys::provision::host_platform();
         if !requested.is_empty() && requested.iter().any(|p| p != host) {
-            bail!("--load builds the host platform ({host}) only: drop --platform");
+            bail!(
+                "--load builds the host platform ({host}) only on an engine with the classic image store: drop \
+                 --platform, or build on one with the containerd store (`--engine xtask`), which keeps every platform"
+            );
         }
         return Ok(vec![host.to_string()]);
     }

@@ -118,16 +118,21 @@ pub fn run(ws: &Workspace, format: Format, flags: &flags::Test) -> Result<()> {
     Ok(())
 }
 
-/// Platforms to test: each unit's own, narrowed by --platform; the host's only with --local.
+/// Platforms to test: each unit's own, narrowed by --platform; with --local on the classic
+/// image store, the host's only.
 fn selected_platforms(units: &[&Unit], requested: &[String], local: bool) -> Result<Vec<String>> {
     let declared: Vec<&String> = units.iter().flat_map(|u| &u.platforms).collect();
     if let Some(p) = requested.iter().find(|p| !declared.contains(p)) {
         bail!("--platform {p}: no selected image builds for it");
     }
-    if local {
+    // An engine with the containerd store keeps what `build --load` made for every platform.
+    if local && !crate::ops::build::keeps_multi_platform()? {
         let host = crate::sys::provision::host_platform();
         if requested.iter().any(|p| p != host) {
-            bail!("--local tests what `build --load` made, which is the host platform ({host}) only: drop --platform");
+            bail!(
+                "--local tests what `build --load` made, which on an engine with the classic image store is the host \
+                 platform ({host}) only: drop --platform, or use an engine with the containerd store (`--engine xtask`)"
+            );
         }
         return Ok(vec![host.to_string()]);
     }

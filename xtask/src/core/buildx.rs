@@ -233,6 +233,11 @@ pub fn build_argv(b: &PlatformBuild<'_>) -> Result<Vec<String>> {
                 argv.extend(["--push".into(), "--provenance=false".into()]);
             }
         }
+        // An engine that keeps multi-platform images loads each platform under its staging tag;
+        // `ops::load` joins them under the unit's tags.
+        (Output::Load, _) if *b.driver == Driver::ContainerdStore => {
+            argv.extend(["--tag".into(), staging, "--load".into()]);
+        }
         (Output::Load, _) => {
             for tag in &unit.tags {
                 argv.extend(["--tag".into(), checked(tag.to_string())?]);

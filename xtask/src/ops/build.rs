@@ -94,6 +94,8 @@ pub fn build(ws: &Workspace, request: &Request<'_>, progress: &dyn Steps) -> Res
     if request.reproducible {
         buildx::check_reproducible(&drivers)?;
     }
+    // An engine that keeps multi-platform images gets every platform loaded, then joined.
+    let joins_locally = output == Output::Load && drivers.values().all(|d| *d == Driver::ContainerdStore);
     // Before anything builds: a base that cannot be pinned fails the run here.
     let bases = crate::ops::bases::resolve(ws, units, platforms).context("resolving the base images")?;
     if !bases.resolved.is_empty() {
@@ -155,6 +157,7 @@ pub fn build(ws: &Workspace, request: &Request<'_>, progress: &dyn Steps) -> Res
         }),
         force: request.force,
         reproducible: request.reproducible,
+        joins_locally,
         bases: &bases,
         digest_cache: crate::sys::context::DigestCache::load(&ws.target()),
     };
@@ -163,7 +166,8 @@ pub fn build(ws: &Workspace, request: &Request<'_>, progress: &dyn Steps) -> Res
     let history = crate::sys::metrics::read_all(&crate::sys::metrics::path(&ws.target()))
         .map(|records| crate::core::metrics::last_build_seconds(&records))
         .unwrap_or_default();
-    let (job_list, tasks) = jobs_for(units, platforms, publishing, crate::sys::provision::host_platform(), &history);
+    let (job_list, tasks) =
+        jobs_for(units, platforms, publishing || joins_locally, crate::sys::provision::host_platform(), &history);
     let mut schedule = Schedule::new(tasks, jobs, request.keep_going);
     let (outcomes, interrupted) = execute(&ctx, &job_list, &mut schedule)?;
     if let Err(err) = ctx.digest_cache.save() {
@@ -199,6 +203,9 @@ struct BuildContext<'a> {
     /// File digests of earlier runs, so a no-op build does not rehash every context.
     digest_cache: crate::sys::context::DigestCache,
     reproducible: bool,
+    /// `--load` on a containerd-store engine: each platform under its staging tag, then the
+    /// unit's tags joined from them (`ops::load`).
+    joins_locally: bool,
 }
 
 /// Expected seconds of a build never timed here (no metrics line has it): an emulated build
@@ -568,7 +575,9 @@ fn parent_args(ctx: &BuildContext<'_>, unit: &Unit, platform: &str) -> Result<BT
                     .with_context(|| format!("parent {} has no {platform} digest from this run", parent.unit))?;
                 format!("{}@{digest}", parent_unit.repository)
             }
-            // Not pushed: the parent is in the local engine under its first tag or its staging tag.
+            // Not pushed: the parent is in the local engine under its first tag or its staging
+            // tag, which is the one platform's image where platforms are joined later.
+            Output::Load if ctx.joins_locally => buildx::staging_ref(parent_unit, platform),
             Output::Load => match parent_unit.tags.first() {
                 Some(tag) => tag.to_string(),
                 None => buildx::staging_ref(parent_unit, platform),
@@ -617,8 +626,40 @@ pub fn index_annotations(
     Ok(out)
 }
 
+/// The unit's tags in the local engine, joined from the platforms loaded under staging tags.
+fn join_unit(ctx: &BuildContext<'_>, unit: &Unit) -> Result<Done> {
+    if unit.tags.is_empty() {
+        // A parent built only for a release: its children use its staging tags.
+        return Ok(Done::default());
+    }
+    let what = format!("{} local index", unit.id);
+    let started = ctx.progress.start(&what);
+    let platforms: Vec<String> = unit.platforms.iter().filter(|p| ctx.drivers.contains_key(*p)).cloned().collect();
+    let annotations = ctx.annotations.get(&unit.id).cloned().unwrap_or_default();
+    let dir = ctx.ws.target().join("load").join(unit.slug());
+    match crate::ops::load::join_loaded(unit, &platforms, &annotations, &dir) {
+        Ok(index) => {
+            let line = format!(
+                "loaded {} tag(s) of {} platform(s) at {}",
+                unit.tags.len(),
+                platforms.len(),
+                short_digest(&index)
+            );
+            ctx.progress.finish(&what, started, &line);
+            Ok(Done { digest: Some(index), ..Done::default() })
+        }
+        Err(err) => {
+            ctx.progress.finish(&what, started, "FAILED");
+            Err(err)
+        }
+    }
+}
+
 /// The atomic publish of one unit, with a progress line.
 fn publish_unit(ctx: &BuildContext<'_>, unit: &Unit) -> Result<Done> {
+    if ctx.joins_locally {
+        return join_unit(ctx, unit);
+    }
     let publisher = ctx.publisher.as_ref().context("publishing without a registry client")?;
     let what = format!("{} manifest list", unit.id);
     let started = ctx.progress.start(&what);
@@ -745,6 +786,11 @@ pub fn metrics(results: &[UnitResult]) -> Vec<crate::core::metrics::UnitPlatform
 pub fn current_driver() -> Result<Driver> {
     let any = ["linux/amd64".to_string()];
     detect_drivers(&BTreeMap::new(), &any)?.remove("linux/amd64").context("no driver was detected")
+}
+
+/// Whether the current builder's engine keeps multi-platform images (the containerd store).
+pub fn keeps_multi_platform() -> Result<bool> {
+    Ok(current_driver()? == Driver::ContainerdStore)
 }
 
 fn detect_drivers(builders: &BTreeMap<String, String>, platforms: &[String]) -> Result<BTreeMap<String, Driver>> {

@@ -15,7 +15,7 @@ use crate::sys::registry::Registry;
 const MANIFEST_LIMIT: u64 = 4 << 20;
 
 /// Reads a manifest blob of the layout, bounded, and checks it is the bytes its digest names.
-fn read_manifest(dir: &Utf8Path, digest: &str) -> Result<(Vec<u8>, ManifestBody)> {
+pub fn read_manifest(dir: &Utf8Path, digest: &str) -> Result<(Vec<u8>, ManifestBody)> {
     let path = dir.join(blob_path(digest).map_err(|why| anyhow::anyhow!("{dir}/index.json: {why}"))?);
     let size = std::fs::metadata(&path).with_context(|| format!("reading {path}"))?.len();
     if size > MANIFEST_LIMIT {

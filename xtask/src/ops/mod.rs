@@ -5,5 +5,6 @@ pub mod digest_file;
 pub mod image_tests;
 pub mod layout;
 pub mod lint;
+pub mod load;
 pub mod observe;
 pub mod publish;

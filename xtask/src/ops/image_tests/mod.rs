@@ -177,13 +177,40 @@ fn prepare(ctx: &Ctx, unit: &Unit, platform: &str) -> Result<Prepared, String> {
         return Err("interrupted".to_string());
     }
     let tag = unit.tags.first().ok_or_else(|| format!("{} has no tag to test", unit.id))?;
-    let outcome =
-        if ctx.local { prepare_local(&tag.to_string(), platform) } else { prepare_published(unit, tag, platform) };
+    let outcome = if ctx.local {
+        prepare_local(unit, &tag.to_string(), platform)
+    } else {
+        prepare_published(unit, tag, platform)
+    };
     outcome.map_err(|err| format!("{err:#}"))
 }
 
-fn prepare_local(tag: &str, platform: &str) -> Result<Prepared> {
-    let inspect = duct::cmd!("docker", "image", "inspect", tag)
+/// The local image of `tag` for `platform`. On an engine that keeps multi-platform images,
+/// `docker image inspect` shows the tag's host image only (API 1.45 has no `--platform`), so
+/// another platform's config is read from its staging tag, which `build --load` loaded and
+/// joined under the tag; the container still runs the tag, with `--platform`.
+fn prepare_local(unit: &Unit, tag: &str, platform: &str) -> Result<Prepared> {
+    let image = inspect_local(tag)?;
+    let wanted = crate::oci::platform::Platform::parse(platform).architecture;
+    let arch = image["Architecture"].as_str().unwrap_or_default().to_string();
+    if wanted == arch {
+        return Ok(Prepared { reference: tag.to_string(), config: image["Config"].clone() });
+    }
+    let staging = crate::core::buildx::staging_ref(unit, platform);
+    match inspect_local(&staging) {
+        Ok(joined) if joined["Architecture"].as_str() == Some(wanted.as_str()) => {
+            Ok(Prepared { reference: tag.to_string(), config: joined["Config"].clone() })
+        }
+        _ => bail!(
+            "the local {tag} is a {arch} image, not {platform}: run `cargo xtask build --load` again (an engine \
+             with the containerd store keeps every platform)"
+        ),
+    }
+}
+
+/// `docker image inspect REF`'s one image.
+fn inspect_local(reference: &str) -> Result<Value> {
+    let inspect = duct::cmd!("docker", "image", "inspect", reference)
         .stdin_null()
         .stderr_capture()
         .stdout_capture()
@@ -193,17 +220,12 @@ fn prepare_local(tag: &str, platform: &str) -> Result<Prepared> {
     if !inspect.status.success() {
         let stderr = String::from_utf8_lossy(&inspect.stderr);
         if stderr.contains("No such image") {
-            bail!("{tag} is not in the local engine: run `cargo xtask build --load` first");
+            bail!("{reference} is not in the local engine: run `cargo xtask build --load` first");
         }
-        bail!("docker image inspect {tag} failed: {}", stderr.trim());
+        bail!("docker image inspect {reference} failed: {}", stderr.trim());
     }
-    let images: Value = serde_json::from_slice(&inspect.stdout).context("parsing docker image inspect")?;
-    let image = &images[0];
-    let arch = image["Architecture"].as_str().unwrap_or_default();
-    if crate::oci::platform::Platform::parse(platform).architecture != arch {
-        bail!("the local {tag} is a {arch} image, not {platform}: run `cargo xtask build --load` again");
-    }
-    Ok(Prepared { reference: tag.to_string(), config: image["Config"].clone() })
+    let mut images: Value = serde_json::from_slice(&inspect.stdout).context("parsing docker image inspect")?;
+    Ok(images[0].take())
 }
 
 fn prepare_published(unit: &Unit, tag: &TagRef, platform: &str) -> Result<Prepared> {
