@@ -159,3 +159,32 @@ fn reproducible_builds_give_the_same_index_digest_from_a_pruned_cache() {
     assert!(stderr.contains("--engine xtask"), "{stderr}");
     assert!(!stderr.contains("started"), "nothing was built:\n{stderr}");
 }
+
+#[test]
+fn a_parent_named_literally_builds_on_this_runs_digest_not_its_tag() {
+    let _engine = engine_lock();
+    let registry = TestRegistry::start("named-contexts");
+    let root = fixture("multi");
+    // The child names its parent by tag, as teams write it, instead of `${BASE_IMAGE}`.
+    let app = root.join("images/app/Dockerfile");
+    let text = std::fs::read_to_string(&app).unwrap();
+    let literal = format!("FROM {}/base:1.0.0", registry.host);
+    std::fs::write(&app, text.replace("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}", &literal)).unwrap();
+    xtask_ok(&root, &registry.host, &args(&["build", "base", "app"]));
+    let marker = |digest: &str| {
+        let reference = format!("{}/app@{digest}", registry.host);
+        let run = common::docker().args(["run", "--rm", "--network", "none", &reference, "cat", "/marker"]).output();
+        String::from_utf8_lossy(&run.unwrap().stdout).trim().to_string()
+    };
+    // The base changes; the child is built and pushed, but no tag moves (`--digest-file`), so
+    // base:1.0.0 still names the old base while the child builds.
+    let base = root.join("images/base/Dockerfile");
+    let text = std::fs::read_to_string(&base).unwrap();
+    std::fs::write(&base, text.replace("ENV PATH=/bin", "RUN echo rebuilt > /marker\nENV PATH=/bin")).unwrap();
+    let digests = root.join("digests.json");
+    xtask_ok(&root, &registry.host, &args(&["build", "--digest-file", digests.as_str(), "base", "app"]));
+    let recorded: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&digests).unwrap()).unwrap();
+    let host = xtask::sys::provision::host_platform();
+    let child = recorded["units"]["app:quiet"][host].as_str().expect("the child's digest is recorded").to_string();
+    assert_eq!(marker(&child), "rebuilt", "the child was built on this run's base, through a named context");
+}

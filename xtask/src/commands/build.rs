@@ -36,15 +36,22 @@ pub fn run(ws: &Workspace, format: Format, flags: &flags::Build) -> Result<()> {
     let began = std::time::SystemTime::now();
     let units = ws.plan(&flags.units)?;
     crate::core::buildx::check_secrets(&units, &ws.root, |name| std::env::var_os(name), |path| path.is_file())?;
+    // One builder for every platform (no `[builders]`): what it can do decides below.
+    let single = match ws.defs.settings.builders.is_empty() && (flags.load || !flags.no_lint) {
+        true => Some(crate::ops::build::current_driver()?),
+        false => None,
+    };
     // An engine with the containerd store keeps every platform of a loaded image.
     let load = match flags.load {
-        true if ws.defs.settings.builders.is_empty() && crate::ops::build::keeps_multi_platform()? => Load::Every,
+        true if single == Some(crate::core::buildx::Driver::ContainerdStore) => Load::Every,
         true => Load::Host,
         false => Load::No,
     };
     let platforms = selected_platforms(&units, &flags.platform, load)?;
     if !flags.no_lint {
-        crate::ops::lint::check_before_build(ws, &units, flags.deny_warnings)?;
+        // A builder with named contexts pins parents named literally.
+        let named_contexts = single.as_ref().is_some_and(|d| d.has_named_contexts());
+        crate::ops::lint::check_before_build(ws, &units, flags.deny_warnings, named_contexts)?;
     }
     // Only the platforms being built need an emulator (a native arm64 runner needs none for amd64).
     let mut host = ws.host();

@@ -107,7 +107,7 @@ mod tests {
         parent.context = "images/debian".into();
         parent.dockerfile = "images/debian/Dockerfile".into();
         let mut child = sample_unit();
-        child.parents = vec![Parent { arg: "DEBIAN_IMAGE".into(), unit: "debian:trixie".into() }];
+        child.parents = vec![Parent { arg: "DEBIAN_IMAGE".into(), unit: "debian:trixie".into(), names: vec![] }];
         let labels = BTreeMap::from([(
             child.id.clone(),
             BTreeMap::from([("org.opencontainers.image.title".to_string(), "python".to_string())]),

@@ -380,7 +380,7 @@ mod tests {
     fn external_references_after_arg_substitution_with_the_platform_they_are_pulled_for() {
         let mut unit = sample_unit();
         unit.args = map(&[("PY", "3.13")]);
-        unit.parents = vec![Parent { arg: "DEBIAN_IMAGE".into(), unit: "debian:trixie".into() }];
+        unit.parents = vec![Parent { arg: "DEBIAN_IMAGE".into(), unit: "debian:trixie".into(), names: vec![] }];
         let text = "# syntax=docker/dockerfile:1.7\nARG DEBIAN_IMAGE\nARG PY=3.11\nARG TARGETARCH\nARG REG=docker.io\n\
             FROM --platform=$BUILDPLATFORM ${REG}/library/python:${PY} AS Build\n\
             FROM build AS again\n\
@@ -412,7 +412,7 @@ mod tests {
     #[test]
     fn copy_from_and_mount_images_are_bases_too() {
         let mut unit = sample_unit();
-        unit.parents = vec![Parent { arg: "DEBIAN_IMAGE".into(), unit: "debian:trixie".into() }];
+        unit.parents = vec![Parent { arg: "DEBIAN_IMAGE".into(), unit: "debian:trixie".into(), names: vec![] }];
         let text = "ARG DEBIAN_IMAGE\nFROM scratch AS build\nARG TARGETARCH\n\
             COPY --from=composer.test/composer:2 /usr/bin/composer /c\n\
             RUN --mount=type=bind,from=tools.test/t-${TARGETARCH}:1,target=/t true\n\

@@ -58,6 +58,12 @@ impl Driver {
     pub fn attests(&self) -> bool {
         matches!(self, Driver::ContainerdStore)
     }
+
+    /// Whether its BuildKit takes named build contexts (`--build-context`, BuildKit 0.10 and
+    /// the Dockerfile frontend 1.4): the classic engine's v0.8 does not.
+    pub fn has_named_contexts(&self) -> bool {
+        !matches!(self, Driver::Docker)
+    }
 }
 
 /// Where one platform build goes.
@@ -175,6 +181,16 @@ pub fn build_argv(b: &PlatformBuild<'_>) -> Result<Vec<String>> {
     }
     for (key, value) in &args {
         argv.extend(["--build-arg".into(), format!("{key}={value}")]);
+    }
+    // A parent named literally in the Dockerfile resolves to what this run built for it, not
+    // to whatever its tag names in the registry (which moves only after the publish).
+    if b.driver.has_named_contexts() {
+        for parent in &unit.parents {
+            let Some(pinned) = b.parent_args.get(&parent.arg) else { continue };
+            for name in &parent.names {
+                argv.extend(["--build-context".into(), format!("{}=docker-image://{pinned}", checked(name.clone())?)]);
+            }
+        }
     }
     for (key, value) in &b.labels {
         argv.extend(["--label".into(), format!("{key}={value}")]);
@@ -514,6 +530,23 @@ mod tests {
         assert!(
             refused.contains("linux/arm64 builds on the classic engine") && refused.contains("--engine xtask"),
             "{refused}"
+        );
+    }
+
+    #[test]
+    fn parents_named_literally_become_named_contexts_where_buildkit_has_them() {
+        let mut u = unit();
+        let names = vec!["localhost:5000/acme/debian:trixie".to_string()];
+        u.parents = vec![crate::core::plan::Parent { arg: "DEBIAN_IMAGE".into(), unit: "debian:trixie".into(), names }];
+        let pinned = format!("localhost:5000/acme/debian:trixie=docker-image://localhost:5000/acme/debian@{DIGEST}");
+        let argv = build_argv(&request(&u, &Driver::ContainerdStore, Output::Push)).unwrap().join(" ");
+        assert!(argv.contains(&format!("--build-context {pinned}")), "{argv}");
+        let argv = build_argv(&request(&u, &Driver::Docker, Output::Push)).unwrap().join(" ");
+        assert!(!argv.contains("--build-context"), "BuildKit v0.8 has no named contexts: {argv}");
+        u.parents[0].names = vec!["--output=type=local".into()];
+        assert!(
+            build_argv(&request(&u, &Driver::ContainerdStore, Output::Push)).is_err(),
+            "a name must be a reference"
         );
     }
 

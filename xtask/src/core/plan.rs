@@ -49,6 +49,11 @@ pub struct Unit {
 pub struct Parent {
     pub arg: String,
     pub unit: String,
+    /// The references that name it literally (`FROM localhost:5000/acme/base:main`), as
+    /// expanded: each becomes a named build context pinned to this run's digest, where the
+    /// builder has named contexts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
 }
 
 impl Unit {
@@ -177,6 +182,7 @@ fn resolve(
     // A `FROM ${X_IMAGE}` (or `COPY --from=`, `RUN --mount=from=`) naming an in-repo image, or
     // naming it literally in the workspace's registry, implies the dependency.
     let dockerfile = defs.dockerfiles.get(&variant.dockerfile).map(String::as_str).unwrap_or_default();
+    let mut literal: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for reference in image_refs(&crate::core::dockerfile::parse(dockerfile), &args) {
         let by_arg = crate::core::dockerfile::referenced_args(&reference.written).into_iter().filter_map(|arg| {
             let name = images.keys().find(|name| parent_arg(name) == arg)?;
@@ -186,6 +192,12 @@ fn resolve(
             Target::Image(text) => named_dependency(repositories, text),
             _ => None,
         };
+        // A reference pinned by digest names that image on purpose: it keeps it.
+        if let (Some(named), Target::Image(text)) = (&by_name, &reference.target) {
+            if !text.contains('@') {
+                literal.entry(named.image.clone()).or_default().insert(text.clone());
+            }
+        }
         for implied in by_arg.chain(by_name) {
             if implied.image != image.name && !dependencies.iter().any(|d| d.image == implied.image) {
                 dependencies.insert(implied);
@@ -222,6 +234,7 @@ fn resolve(
         parents.push(Parent {
             arg: parent_arg(&parent.name),
             unit: unit_id(&parent.name, parent_variant.name.as_deref()),
+            names: literal.remove(&parent.name).into_iter().flatten().collect(),
         });
     }
 
@@ -489,9 +502,9 @@ pub(crate) mod tests {
         ]);
         let units = plan(&d, &branch(), "localhost:5000", &[]).unwrap();
         assert_eq!(ids(&units), ["base", "app", "zzz-tool"]);
-        assert_eq!(units[1].parents, [Parent { arg: "BASE_IMAGE".into(), unit: "base".into() }]);
+        assert_eq!(units[1].parents, [Parent { arg: "BASE_IMAGE".into(), unit: "base".into(), names: vec![] }]);
         assert_eq!(units[1].tags, ["localhost:5000/acme/app:main", "localhost:5000/acme/app:main-abcdef1"]);
-        assert_eq!(units[2].parents, [Parent { arg: "APP_IMAGE".into(), unit: "app".into() }]);
+        assert_eq!(units[2].parents, [Parent { arg: "APP_IMAGE".into(), unit: "app".into(), names: vec![] }]);
     }
 
     #[test]
@@ -552,7 +565,11 @@ pub(crate) mod tests {
         assert_eq!(depends("tools"), ["base"]);
         assert_eq!(depends("web"), ["app"]);
         assert!(depends("other").is_empty(), "another registry or namespace is not in-repo");
-        assert_eq!(units[2].parents[0], Parent { arg: "BASE_IMAGE".into(), unit: "base".into() });
+        assert_eq!(units[2].parents[0], Parent { arg: "BASE_IMAGE".into(), unit: "base".into(), names: vec![] });
+        let tools = &units[1].parents[0];
+        assert_eq!(tools.names, ["localhost:5000/acme/base:main"], "named contexts pin names by tag, not by digest");
+        let web = &units[4].parents[0];
+        assert_eq!(web.names, ["localhost:5000/acme/app"]);
         // Another registry given to plan: the same names are external.
         let units = plan(&d, &branch(), "r.test", &[]).unwrap();
         assert!(units.iter().all(|u| u.depends_on.is_empty()));

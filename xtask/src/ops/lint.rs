@@ -24,9 +24,13 @@ pub struct Reported {
 
 /// Lints the units `build` is about to build: prints what it finds on stderr and stops before
 /// building when anything fails by the exit rule `lint` has too: errors, and with
-/// `deny_warnings` warnings.
-pub fn check_before_build(ws: &Workspace, units: &[Unit], deny_warnings: bool) -> Result<()> {
-    let reported = lint_units(ws, units, |_| true)?;
+/// `deny_warnings` warnings. Where the builder has named contexts, a parent named literally
+/// is pinned to this run's digest (`core::buildx`), so `in-repo-by-name` does not apply.
+pub fn check_before_build(ws: &Workspace, units: &[Unit], deny_warnings: bool, named_contexts: bool) -> Result<()> {
+    let mut reported = lint_units(ws, units, |_| true)?;
+    if named_contexts {
+        reported.retain(|r| r.finding.rule != crate::core::lint::Rule::InRepoByName);
+    }
     for r in &reported {
         eprintln!("{}", r.finding);
     }
