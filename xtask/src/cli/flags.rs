@@ -143,7 +143,7 @@ xflags::xflags! {
 
         /// Benchmarks with their baselines, measured in the same run.
         cmd bench {
-            /// Which benchmark: verify, noop, bases, cache, parallel, plan or compile.
+            /// Which benchmark: verify, noop, bases, cache, parallel, bake, plan or compile.
             required benchmark: String
             /// Timed runs per side (the median is reported).
             optional --runs runs: usize

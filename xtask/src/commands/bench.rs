@@ -26,9 +26,11 @@ pub fn run(ws: &Workspace, flags: &crate::cli::flags::Bench) -> Result<()> {
         "cache" => cache(ws, flags.runs.unwrap_or(1).max(1)),
         // Cold builds take a while: one run per side unless asked for more.
         "parallel" => parallel(ws, flags.runs.unwrap_or(1).max(1)),
-        other => {
-            bail!("no benchmark {other:?}: the benchmarks are: verify, plan, compile, noop, bases, cache, parallel")
-        }
+        // Two cold builds per run: one unless asked for more.
+        "bake" => bake(ws, flags.runs.unwrap_or(1).max(1)),
+        other => bail!(
+            "no benchmark {other:?}: the benchmarks are: verify, plan, compile, noop, bases, cache, parallel, bake"
+        ),
     }
 }
 
@@ -403,6 +405,90 @@ fn bases(ws: &Workspace, runs: usize) -> Result<()> {
     println!(
         "External bases cost {:.2}x the in-repo no-op (target: at most 1.5x).",
         pinned.as_secs_f64() / in_repo.as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The same units through `docker buildx bake`, from the file `plan --format bake` writes,
+/// beside `cargo xtask build`: each cold (fresh RUN steps, on a base of another registry, so
+/// no rootfs is needed), then again with nothing changed. Bake pushes the staging tags only;
+/// `build` also pins the base, joins and verifies the index and moves the tags.
+fn bake(ws: &Workspace, runs: usize) -> Result<()> {
+    let (_registry, common, root) = build_bench_setup(ws, "bake")?;
+    let scratch = root.parent().context("the workspace has a parent")?.to_owned();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?.local_addr()?.port();
+    let public = format!("127.0.0.1:{port}");
+    let _public = start_registry(&public, &scratch.join("public-registry"), None)?;
+    let cache = ws.cache();
+    let base_root = scratch.join("base");
+    write_units(&base_root, "fixed", 1, None)?;
+    let release = ["--root", base_root.as_str(), "--registry", &public, "--event", "release", "--version", "1.0.0"];
+    let release: Vec<String> = release.iter().map(|s| s.to_string()).collect();
+    eprintln!("Publishing the base to a second registry…");
+    xtask(&cache, &release, &["build", "base"])?;
+    let base = format!("{public}/base:1");
+    let (mut rows, mut ratios) = (Vec::new(), Vec::new());
+    // buildx 0.13's bake drops a target's `network`, and this engine has no bridge: both
+    // sides get the RUN steps' network from the Dockerfile instead.
+    let write_bench_units = |nonce: &str| -> Result<()> {
+        write_units(&root, nonce, BUILD_UNITS, Some(&base))?;
+        for n in 1..=BUILD_UNITS {
+            let file = root.join(format!("images/app{n}/Dockerfile"));
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {file}"))?;
+            std::fs::write(&file, text.replace("\nRUN ", "\nRUN --network=none "))
+                .with_context(|| format!("writing {file}"))?;
+        }
+        Ok(())
+    };
+    for run in 0..runs {
+        let nonce = |side: &str| format!("{}-{run}-{side}", std::process::id());
+        write_bench_units(&nonce("xtask"))?;
+        let started = Instant::now();
+        xtask(&cache, &common, &["build"])?;
+        let xtask_cold = started.elapsed();
+        let started = Instant::now();
+        xtask(&cache, &common, &["build"])?;
+        let xtask_noop = started.elapsed();
+        write_bench_units(&nonce("bake"))?;
+        let file = scratch.join("docker-bake.json");
+        std::fs::write(&file, xtask(&cache, &common, &["plan", "--format", "bake"])?)
+            .with_context(|| format!("writing {file}"))?;
+        let bake = || -> Result<Duration> {
+            let started = Instant::now();
+            let output = duct::cmd!("docker", "buildx", "bake", "--file", &file, "--push", "--progress", "plain")
+                .dir(&root)
+                .stdin_null()
+                .stdout_null()
+                .stderr_capture()
+                .unchecked()
+                .run()
+                .context("running docker buildx bake")?;
+            if !output.status.success() {
+                let stderr = String::from_utf8_lossy(&output.stderr);
+                bail!("docker buildx bake failed:\n{}", crate::core::text::last_lines(&stderr, 20));
+            }
+            Ok(started.elapsed())
+        };
+        let (bake_cold, bake_again) = (bake()?, bake()?);
+        ratios.push((
+            xtask_cold.as_secs_f64() / bake_cold.as_secs_f64(),
+            xtask_noop.as_secs_f64() / bake_again.as_secs_f64(),
+        ));
+        rows.push(vec![format!("cold, run {}", run + 1), millis(xtask_cold), millis(bake_cold)]);
+        rows.push(vec![format!("nothing changed, run {}", run + 1), millis(xtask_noop), millis(bake_again)]);
+    }
+    println!(
+        "{}",
+        crate::core::text::table(
+            &[&format!("{BUILD_UNITS} UNITS × 2 PLATFORMS"), "CARGO XTASK BUILD", "DOCKER BUILDX BAKE"],
+            &rows
+        )
+    );
+    let mean = |pick: fn(&(f64, f64)) -> f64| ratios.iter().map(pick).sum::<f64>() / ratios.len() as f64;
+    println!(
+        "build takes {:.2}x bake's time cold and {:.2}x with nothing changed (build also pins, joins, verifies and tags).",
+        mean(|r| r.0),
+        mean(|r| r.1)
     );
     Ok(())
 }

@@ -38,8 +38,13 @@ pub fn bake_file(units: &[Unit], labels: &BTreeMap<String, BTreeMap<String, Stri
             for parent in &unit.parents {
                 let Some(parent_unit) = units.iter().find(|u| u.id == parent.unit) else { continue };
                 let context = parent_context(&parent.arg);
+                let target = format!("target:{}", target_name(parent_unit, platform));
                 args.insert(parent.arg.clone(), context.clone());
-                contexts.insert(context, format!("target:{}", target_name(parent_unit, platform)));
+                contexts.insert(context, target.clone());
+                // A parent named literally in the Dockerfile is that target too.
+                for name in &parent.names {
+                    contexts.insert(name.clone(), target.clone());
+                }
             }
             let dockerfile = unit
                 .dockerfile
