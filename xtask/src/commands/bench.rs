@@ -367,6 +367,13 @@ fn noop(ws: &Workspace, runs: usize) -> Result<()> {
     Ok(())
 }
 
+/// A second loopback registry playing the public one, in `scratch`: its process and host.
+fn public_registry(scratch: &camino::Utf8Path) -> Result<(crate::sys::provision::RegistryProcess, String)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?.local_addr()?.port();
+    let public = format!("127.0.0.1:{port}");
+    Ok((start_registry(&public, &scratch.join("public-registry"), None)?, public))
+}
+
 /// Units of the bases benchmark, on each side.
 const BASES_UNITS: usize = 20;
 
@@ -375,9 +382,7 @@ const BASES_UNITS: usize = 20;
 fn bases(ws: &Workspace, runs: usize) -> Result<()> {
     let (_registry, common, root) = build_bench_setup(ws, "bases")?;
     let scratch = root.parent().context("the workspace has a parent")?.to_owned();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?.local_addr()?.port();
-    let public = format!("127.0.0.1:{port}");
-    let _public = start_registry(&public, &scratch.join("public-registry"), None)?;
+    let (_public, public) = public_registry(&scratch)?;
     let cache = ws.cache();
     write_units(&root, "fixed", BASES_UNITS, None)?;
     eprintln!("Building {BASES_UNITS} units on an in-repo base × 2 platforms once…");
@@ -416,9 +421,7 @@ fn bases(ws: &Workspace, runs: usize) -> Result<()> {
 fn bake(ws: &Workspace, runs: usize) -> Result<()> {
     let (_registry, common, root) = build_bench_setup(ws, "bake")?;
     let scratch = root.parent().context("the workspace has a parent")?.to_owned();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?.local_addr()?.port();
-    let public = format!("127.0.0.1:{port}");
-    let _public = start_registry(&public, &scratch.join("public-registry"), None)?;
+    let (_public, public) = public_registry(&scratch)?;
     let cache = ws.cache();
     let base_root = scratch.join("base");
     write_units(&base_root, "fixed", 1, None)?;

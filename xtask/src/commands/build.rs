@@ -38,7 +38,7 @@ pub fn run(ws: &Workspace, format: Format, flags: &flags::Build) -> Result<()> {
     crate::core::buildx::check_secrets(&units, &ws.root, |name| std::env::var_os(name), |path| path.is_file())?;
     // One builder for every platform (no `[builders]`): what it can do decides below.
     let single = match ws.defs.settings.builders.is_empty() && (flags.load || !flags.no_lint) {
-        true => Some(crate::ops::build::current_driver()?),
+        true => Some(crate::ops::drivers::current_driver()?),
         false => None,
     };
     // An engine with the containerd store keeps every platform of a loaded image.

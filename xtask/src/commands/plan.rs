@@ -16,7 +16,7 @@ pub fn run(ws: &Workspace, format: Format, flags: &crate::cli::flags::Plan) -> R
     }
     if format == Format::Bake {
         // The cache settings of the engine this run would build on.
-        let driver = crate::ops::build::current_driver()?;
+        let driver = crate::ops::drivers::current_driver()?;
         let labels = crate::ops::build::unit_labels(ws, &units, crate::ops::build::git_source(ws).as_deref())?;
         println!("{}", serde_json::to_string_pretty(&crate::core::bake::bake_file(&units, &labels, &driver))?);
         return Ok(());

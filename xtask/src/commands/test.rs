@@ -126,7 +126,7 @@ fn selected_platforms(units: &[&Unit], requested: &[String], local: bool) -> Res
         bail!("--platform {p}: no selected image builds for it");
     }
     // An engine with the containerd store keeps what `build --load` made for every platform.
-    if local && !crate::ops::build::keeps_multi_platform()? {
+    if local && !crate::ops::drivers::keeps_multi_platform()? {
         let host = crate::sys::provision::host_platform();
         if requested.iter().any(|p| p != host) {
             bail!(

@@ -182,6 +182,21 @@ pub fn index_bytes(
     (media_type.to_string(), serde_json::to_vec_pretty(&index).expect("an index serializes"))
 }
 
+/// The platform images of an index: its entries, attestations left out.
+pub fn platform_images(index: &ManifestBody) -> Vec<PlatformImage> {
+    index
+        .manifests
+        .iter()
+        .filter(|d| !is_attestation(d))
+        .map(|d| PlatformImage {
+            platform: d.platform.as_ref().map_or_else(|| "unknown".to_string(), |p| p.name()),
+            digest: d.digest.clone(),
+            media_type: d.media_type.clone(),
+            size: d.size,
+        })
+        .collect()
+}
+
 /// An entry that BuildKit adds for provenance or SBOMs, not a runnable platform: it has both
 /// BuildKit's platform, `unknown/unknown`, and its annotation. Either alone is not enough: an
 /// entry annotated as an attestation but with a real platform would hide that platform.

@@ -12,7 +12,9 @@ use crate::oci::attestation::{
     attestation_entry, attestation_manifest, layer_predicate, predicate, statement, statement_layer, PROVENANCE_V02,
     SPDX,
 };
-use crate::oci::manifest::{is_attestation, is_index, Descriptor, PlatformImage, ATTESTATION_SUBJECT, OCI_MANIFEST};
+use crate::oci::manifest::{
+    is_attestation, is_index, platform_images, Descriptor, PlatformImage, ATTESTATION_SUBJECT, OCI_MANIFEST,
+};
 use crate::oci::reference::split_repository;
 use crate::ops::publish::Publisher;
 use crate::sys::registry::Registry;
@@ -56,18 +58,7 @@ pub fn attest_unit(
     if !is_index(&index.media_type) {
         bail!("{first} is a single image, not an index, so it has nowhere to keep attestations: publish it with `cargo xtask build`");
     }
-    let images: Vec<PlatformImage> = index
-        .body
-        .manifests
-        .iter()
-        .filter(|d| !is_attestation(d))
-        .map(|d| PlatformImage {
-            platform: d.platform.as_ref().map_or_else(|| "unknown".to_string(), |p| p.name()),
-            digest: d.digest.clone(),
-            media_type: d.media_type.clone(),
-            size: d.size,
-        })
-        .collect();
+    let images = platform_images(&index.body);
     let mut attestations: Vec<Descriptor> =
         index.body.manifests.iter().filter(|d| is_attestation(d)).cloned().collect();
     let annotation = |key: &str| index.body.annotations.get(key).map(String::as_str);

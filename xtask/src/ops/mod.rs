@@ -2,6 +2,7 @@ pub mod attest;
 pub mod bases;
 pub mod build;
 pub mod digest_file;
+pub mod drivers;
 pub mod image_tests;
 pub mod layout;
 pub mod lint;

@@ -6,7 +6,9 @@ use anyhow::{Context, Result};
 
 use crate::core::plan::Unit;
 use crate::core::verify::Observed;
-use crate::oci::manifest::{is_attestation, is_index, Descriptor, ImageConfig, Manifest, PlatformImage};
+use crate::oci::manifest::{
+    is_attestation, is_index, platform_images, Descriptor, ImageConfig, Manifest, PlatformImage,
+};
 use crate::oci::platform::platform_matches;
 use crate::oci::reference::{split_repository, TagRef};
 use crate::sys::pool::map_concurrent;
@@ -23,18 +25,7 @@ pub fn published_platforms(client: &Registry, unit: &Unit) -> Result<Vec<Platfor
         .with_context(|| format!("reading {reference}"))?
         .with_context(|| format!("{reference} is not published: run `cargo xtask build` first"))?;
     if is_index(&manifest.media_type) {
-        return Ok(manifest
-            .body
-            .manifests
-            .iter()
-            .filter(|d| !is_attestation(d))
-            .map(|d| PlatformImage {
-                platform: d.platform.as_ref().map_or_else(|| "unknown".to_string(), |p| p.name()),
-                digest: d.digest.clone(),
-                media_type: d.media_type.clone(),
-                size: d.size,
-            })
-            .collect());
+        return Ok(platform_images(&manifest.body));
     }
     // A single image: its config says which platform it is.
     let config = manifest.body.config.as_ref().with_context(|| format!("{reference} has no image config"))?;
