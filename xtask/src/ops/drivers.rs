@@ -10,6 +10,8 @@ use crate::core::buildx::Driver;
 /// The driver of the current builder, as `build` would find it for a platform without one of
 /// its own in `[builders]`.
 pub fn current_driver() -> Result<Driver> {
+    // A daemon that does not answer is one sentence with the fix, not buildx's inspect text.
+    crate::sys::provision::engine_ready()?;
     let any = ["linux/amd64".to_string()];
     detect_drivers(&BTreeMap::new(), &any)?.remove("linux/amd64").context("no driver was detected")
 }

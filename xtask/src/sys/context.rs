@@ -178,7 +178,12 @@ impl<'a> Walker<'a> {
         children.sort_by(|a, b| a.file_name().cmp(b.file_name()));
         for child in children {
             let path = format!("{prefix}{}", child.file_name());
-            let metadata = child.metadata().with_context(|| format!("reading the metadata of {}", child.path()))?;
+            // A file another build renames away while this one lists (a platform's rootfs
+            // tarball being put in place) was not in the context when it was read: skipped.
+            let metadata = match child.metadata() {
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+                other => other.with_context(|| format!("reading the metadata of {}", child.path()))?,
+            };
             let mode = metadata.permissions().mode() & 0o7777;
             let excluded = self.ignore.excluded(&path).is_some();
             let file_type = metadata.file_type();
@@ -203,10 +208,14 @@ impl<'a> Walker<'a> {
                     child.path().read_link_utf8().with_context(|| format!("reading the link {}", child.path()))?;
                 EntryKind::Symlink(link.into_string())
             } else if file_type.is_file() {
-                EntryKind::File(match self.cache {
-                    Some(cache) => cache.digest(child.path(), &metadata, &mut self.buffer)?,
-                    None => file_sha256(child.path(), &mut self.buffer)?,
-                })
+                let digest = match self.cache {
+                    Some(cache) => cache.digest(child.path(), &metadata, &mut self.buffer),
+                    None => file_sha256(child.path(), &mut self.buffer),
+                };
+                match digest {
+                    Err(_) if !child.path().exists() => continue,
+                    digest => EntryKind::File(digest?),
+                }
             } else {
                 EntryKind::Other
             };

@@ -76,8 +76,9 @@ pub fn provision(host: &Host) -> Result<()> {
     Ok(())
 }
 
-/// Checks that a build can run; see the module documentation for what it fixes itself.
-pub fn preflight(host: &Host) -> Result<()> {
+/// The engine answers and has buildx, or one sentence with the fix: what every command that
+/// talks to the engine checks first.
+pub fn engine_ready() -> Result<()> {
     if let Err(err) = docker_server_version() {
         if !on_path("docker") {
             bail!("docker is not installed: {FIX}");
@@ -101,6 +102,12 @@ pub fn preflight(host: &Host) -> Result<()> {
     if buildx_version().is_err() {
         bail!("docker buildx is not installed: {FIX}");
     }
+    Ok(())
+}
+
+/// Checks that a build can run; see the module documentation for what it fixes itself.
+pub fn preflight(host: &Host) -> Result<()> {
+    engine_ready()?;
     for (platform, emulator) in emulators(&host.platforms)? {
         match binfmt(emulator) {
             Binfmt::Enabled => {}
