@@ -231,3 +231,38 @@ fn an_unregistered_arm64_emulator_is_caught_before_any_build() {
     );
     assert_eq!(final_tags(&registry, "fragile"), Vec::<String>::new());
 }
+
+#[test]
+fn a_second_run_in_one_workspace_is_refused_while_the_first_holds_the_lock() {
+    let root = fixture("arm-fails");
+    let registry = TestRegistry::start("locked");
+    // The test holds the lock as a running `build` would, with that build's line in it.
+    let target = root.join("target/xtask");
+    std::fs::create_dir_all(&target).unwrap();
+    let mut held =
+        std::fs::OpenOptions::new().create(true).truncate(true).write(true).open(target.join("run.lock")).unwrap();
+    held.lock().unwrap();
+    std::io::Write::write_all(&mut held, b"`cargo xtask build` (pid 4242, since 2026-12-01T10:00:00Z)\n").unwrap();
+    for args in [&["build"][..], &["publish", "--digests", "none.json"], &["rollback"], &["sbom"]] {
+        let output = xtask(&root, &registry.host, args);
+        let text = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {text}");
+        assert_eq!(
+            text.trim(),
+            format!(
+                "error: `cargo xtask build` (pid 4242, since 2026-12-01T10:00:00Z) holds {target}/run.lock: wait for it \
+                 to finish, or stop it; two runs in one workspace would interleave its logs, digest files and release \
+                 records"
+            ),
+            "{args:?}"
+        );
+    }
+    // What only reads runs beside it.
+    xtask_ok(&root, &registry.host, &["plan"]);
+    let dry_run = stderr(&xtask(&root, &registry.host, &["rollback", "--dry-run"]));
+    assert!(dry_run.contains("no release records") && !dry_run.contains("run.lock"), "{dry_run}");
+    // Released, the lock is taken again (a killed holder releases it the same way).
+    drop(held);
+    let output = xtask(&root, &registry.host, &["publish", "--digests", "none.json"]);
+    assert!(!stderr(&output).contains("run.lock"), "{}", stderr(&output));
+}

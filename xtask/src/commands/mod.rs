@@ -104,6 +104,15 @@ pub fn run(flags: &Xtask) -> Result<()> {
     if !matches!(flags.subcommand, XtaskCmd::Ci(_)) {
         crate::sys::engine::select(flags.engine.as_deref(), &ws.defs.settings.engine)?;
     }
+    // What writes the workspace's records runs one at a time (`sys::lock`).
+    let writes = match &flags.subcommand {
+        XtaskCmd::Build(_) => Some("build"),
+        XtaskCmd::Publish(_) => Some("publish"),
+        XtaskCmd::Rollback(cmd) if !cmd.dry_run => Some("rollback"),
+        XtaskCmd::Sbom(_) => Some("sbom"),
+        _ => None,
+    };
+    let _lock = writes.map(|command| crate::sys::lock::acquire(&ws.target(), command)).transpose()?;
     match &flags.subcommand {
         XtaskCmd::Help(_)
         | XtaskCmd::Docs(_)

@@ -4,6 +4,7 @@ pub mod definitions;
 pub mod engine;
 pub mod files;
 pub mod git;
+pub mod lock;
 pub mod metrics;
 pub mod pool;
 pub mod provision;
