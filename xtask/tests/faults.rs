@@ -266,3 +266,53 @@ fn a_second_run_in_one_workspace_is_refused_while_the_first_holds_the_lock() {
     let output = xtask(&root, &registry.host, &["publish", "--digests", "none.json"]);
     assert!(!stderr(&output).contains("run.lock"), "{}", stderr(&output));
 }
+
+/// Every final tag of `repository` and the digest it names.
+fn tag_digests(registry: &TestRegistry, repository: &str) -> Vec<(String, String)> {
+    let client = registry.client();
+    final_tags(registry, repository)
+        .into_iter()
+        .map(|tag| {
+            let digest = client.manifest(repository, &tag).unwrap().unwrap().digest;
+            (tag, digest)
+        })
+        .collect()
+}
+
+#[test]
+fn a_publish_killed_at_any_step_converges_on_a_rerun_and_rolls_back_exactly() {
+    use std::os::unix::process::ExitStatusExt;
+    let _engine = engine_lock();
+    let registry = TestRegistry::start("crash-points");
+    let root = fixture("arm-fails");
+    let release = ["--event", "release", "--version", "1.0.0", "build"];
+    xtask_ok(&root, &registry.host, &release);
+    let dockerfile = root.join("images/fragile/Dockerfile");
+    // After the index is pushed and verified, after the record, and between tag moves (of four).
+    for (round, point) in ["after-index", "after-record", "after-tag-1", "after-tag-3"].into_iter().enumerate() {
+        let before = tag_digests(&registry, "fragile");
+        assert_eq!(before.len(), 4, "{before:?}");
+        replace_in(&dockerfile, "USER 65534:65534", &format!("RUN echo {round} > /round\nUSER 65534:65534"));
+        let killed = common::xtask_with_env(&root, &registry.host, &release, &[("XTASK_CRASH_AT", point)]);
+        assert_eq!(killed.status.signal(), Some(9), "{point}: {}", stderr(&killed));
+        // Every tag names its old index or the new, verified one: verify passes on each.
+        let partial = tag_digests(&registry, "fragile");
+        let moved = partial.iter().zip(&before).filter(|(now, was)| now.1 != was.1).count();
+        let expected = match point {
+            "after-tag-1" => 1,
+            "after-tag-3" => 3,
+            _ => 0,
+        };
+        assert_eq!(moved, expected, "{point}: {partial:?}");
+        xtask_ok(&root, &registry.host, &["verify-manifests"]);
+        // A rerun (the lock died with the killed run) completes the release.
+        xtask_ok(&root, &registry.host, &release);
+        let after = tag_digests(&registry, "fragile");
+        let new = &after[0].1;
+        assert!(after.iter().all(|(_, digest)| digest == new), "{point}: one index under every tag: {after:?}");
+        assert!(before.iter().all(|(_, digest)| digest != new), "{point}: the release moved every tag");
+        // Undoing it restores exactly what each tag named before either run.
+        xtask_ok(&root, &registry.host, &["rollback"]);
+        assert_eq!(tag_digests(&registry, "fragile"), before, "{point}: rollback");
+    }
+}

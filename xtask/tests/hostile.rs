@@ -458,3 +458,23 @@ fn a_tag_pointing_at_a_missing_manifest_is_not_called_missing() {
     );
     assert!(!stdout.contains("does not exist"), "{stdout}");
 }
+
+/// A registry that accepts connections and never answers (a half-open peer, a blackholing
+/// firewall) costs the command its deadline, not 30 s a request: every request is cut at it.
+#[test]
+fn a_blackholed_registry_ends_with_the_commands_deadline() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let holder = held.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            holder.lock().unwrap().push(stream);
+        }
+    });
+    let root = workspace("blackhole");
+    let (status, stdout, stderr) = xtask(&root, &host, &["--timeout", "2s", "verify-manifests"]);
+    assert_eq!(status, Some(2), "an unreachable registry: {stdout}{stderr}");
+    assert!(stderr.contains("deadline"), "the deadline ended it:\n{stderr}");
+    assert!(!held.lock().unwrap().is_empty(), "the client did connect");
+}

@@ -47,6 +47,26 @@ pub fn moved_by_others(before: &Snapshot, now: &Snapshot, index: &str) -> Vec<St
         .collect()
 }
 
+/// The moves of a release of `unit` to `index`, from what each tag names `now`. A tag that
+/// names `index` already was moved by an earlier run of this same release that was cut short
+/// (killed after its record, between two tags): its `before` is taken from that run's newest
+/// record, so undoing the completed release restores what was there before either run.
+pub fn tag_moves(unit: &str, index: &str, tags: &[String], now: &Snapshot, records: &[ReleaseRecord]) -> Vec<TagMove> {
+    let mut earlier: Vec<&ReleaseRecord> = records.iter().filter(|r| r.unit == unit && r.index == index).collect();
+    earlier.sort_by_key(|r| std::cmp::Reverse(r.sequence));
+    tags.iter()
+        .map(|tag| {
+            let current = now.get(tag).cloned().flatten();
+            let cut_short = earlier
+                .iter()
+                .find_map(|r| r.moves.iter().find(|m| m.tag == *tag && m.after == index))
+                .filter(|_| current.as_deref() == Some(index));
+            let before = cut_short.map_or(current, |m| m.before.clone());
+            TagMove { tag: tag.clone(), before, after: index.to_string() }
+        })
+        .collect()
+}
+
 /// The run of the newest records: the highest `sequence`; `created` and then the run id only
 /// break ties (records from before sequence numbers, or two runs that raced).
 pub fn newest_run(records: &[ReleaseRecord]) -> Option<&str> {
@@ -63,6 +83,48 @@ pub fn next_sequence(records: &[ReleaseRecord]) -> u64 {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn completing_a_release_cut_short_keeps_what_was_there_before_it() {
+        let record = |sequence, index: &str, moves: &[(&str, Option<&str>)]| ReleaseRecord {
+            run: format!("run-{sequence}"),
+            sequence,
+            created: "2026-12-01T00:00:00Z".into(),
+            unit: "app".into(),
+            repository: "r/app".into(),
+            index: index.into(),
+            moves: moves
+                .iter()
+                .map(|(tag, before)| TagMove {
+                    tag: tag.to_string(),
+                    before: before.map(String::from),
+                    after: index.into(),
+                })
+                .collect(),
+        };
+        let tags = ["r/app:1".to_string(), "r/app:latest".to_string(), "r/app:new".to_string()];
+        // A killed run recorded 1 and latest from old to new, and moved 1 before it died.
+        let cut_short =
+            record(7, "sha256:new", &[("r/app:1", Some("sha256:old")), ("r/app:latest", Some("sha256:old"))]);
+        let now: Snapshot = [
+            ("r/app:1".to_string(), Some("sha256:new".to_string())),
+            ("r/app:latest".to_string(), Some("sha256:old".to_string())),
+            ("r/app:new".to_string(), None),
+        ]
+        .into();
+        let moves = tag_moves("app", "sha256:new", &tags, &now, std::slice::from_ref(&cut_short));
+        let before: Vec<Option<&str>> = moves.iter().map(|m| m.before.as_deref()).collect();
+        assert_eq!(before, [Some("sha256:old"), Some("sha256:old"), None]);
+        // Without that record, a tag already there says so; another release's record is no help.
+        let other = record(8, "sha256:other", &[("r/app:1", Some("sha256:older"))]);
+        let moves = tag_moves("app", "sha256:new", &tags, &now, &[other]);
+        assert_eq!(moves[0].before.as_deref(), Some("sha256:new"));
+        // A tag the earlier run recorded but that names something else now is taken as it is.
+        let moved_back: Snapshot = [("r/app:1".to_string(), Some("sha256:third".to_string()))].into();
+        let moves = tag_moves("app", "sha256:new", &tags[..1], &moved_back, &[cut_short]);
+        assert_eq!(moves[0].before.as_deref(), Some("sha256:third"));
+    }
+
     use super::*;
 
     fn record(run: &str, sequence: u64, created: &str) -> ReleaseRecord {

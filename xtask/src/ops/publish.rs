@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::core::plan::Unit;
-use crate::core::release::{moved_by_others, ReleaseRecord, Snapshot, TagMove};
+use crate::core::release::{moved_by_others, tag_moves, ReleaseRecord, Snapshot};
 use crate::oci::manifest::{index_bytes, Descriptor, PlatformImage};
 use crate::oci::platform::platform_matches;
 use crate::oci::reference::split_repository;
@@ -104,6 +104,7 @@ impl Publisher<'_> {
         self.client.put_manifest(repository, &index, &media_type, &bytes).context("pushing the index by digest")?;
         // (3) Read back and verified.
         self.verify_index(unit, repository, &index, images, annotations)?;
+        crate::sys::crash::point("after-index");
         // (4) Nobody else moved the tags since the run started.
         let now = snapshot(self.client, unit.tags.clone())?;
         let moved = moved_by_others(self.before, &now, &index);
@@ -113,7 +114,10 @@ impl Publisher<'_> {
                 moved.join(", ")
             );
         }
-        // (5) The record first: a publish that cannot be undone does not happen.
+        // (5) The record first: a publish that cannot be undone does not happen. Tags that an
+        // earlier run of this release moved before it was killed keep their older `before`.
+        let (earlier, _) = read_records(&self.releases_dir)?;
+        let tags: Vec<String> = unit.tags.iter().map(ToString::to_string).collect();
         let record = ReleaseRecord {
             run: self.run.clone(),
             sequence: self.sequence,
@@ -121,21 +125,15 @@ impl Publisher<'_> {
             unit: unit.id.clone(),
             repository: unit.repository.clone(),
             index: index.clone(),
-            moves: unit
-                .tags
-                .iter()
-                .map(|t| TagMove {
-                    tag: t.to_string(),
-                    before: now.get(&t.to_string()).cloned().flatten(),
-                    after: index.clone(),
-                })
-                .collect(),
+            moves: tag_moves(&unit.id, &index, &tags, &now, &earlier),
         };
         write_record(&self.releases_dir, &record).context("writing the release record; no tag was moved")?;
+        crate::sys::crash::point("after-record");
         // (6) Move each tag, then read it back.
-        for full in &unit.tags {
+        for (moved, full) in unit.tags.iter().enumerate() {
             let tag = full.tag();
             self.client.put_manifest(repository, tag, &media_type, &bytes).with_context(|| format!("moving {full}"))?;
+            crate::sys::crash::point(&format!("after-tag-{}", moved + 1));
             let landed = self.client.head_manifest(repository, tag)?.map(|d| d.digest);
             if landed.as_deref() != Some(index.as_str()) {
                 bail!("{full} reads back as {landed:?} after moving it to {index}");
@@ -244,6 +242,7 @@ pub fn write_record(dir: &Utf8Path, record: &ReleaseRecord) -> Result<Utf8PathBu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::release::TagMove;
 
     #[test]
     fn records_are_written_whole_and_refused_when_the_directory_cannot_exist() {

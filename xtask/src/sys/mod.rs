@@ -1,5 +1,6 @@
 pub mod apt;
 pub mod context;
+pub mod crash;
 pub mod definitions;
 pub mod engine;
 pub mod files;

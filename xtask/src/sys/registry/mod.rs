@@ -147,6 +147,27 @@ impl Method<'_> {
     }
 }
 
+/// How long one request may take: 30 s, a streamed blob upload an hour, and never past the
+/// command's deadline, so a blackholed connection or a trickling body ends with it.
+fn request_budget(method: Method<'_>, deadline: Option<Instant>, now: Instant) -> Duration {
+    let own = match method {
+        Method::PutFile(_) => Duration::from_secs(3600),
+        _ => REQUEST_TIMEOUT,
+    };
+    deadline.map_or(own, |deadline| own.min(deadline.saturating_duration_since(now)))
+}
+
+/// `request` with `budget` as its timeout for the whole exchange, body included, and for its
+/// connect (10 s at most).
+fn bounded<B>(request: ureq::RequestBuilder<B>, budget: Duration) -> ureq::RequestBuilder<B> {
+    request.config().timeout_global(Some(budget)).timeout_connect(Some(budget.min(CONNECT_TIMEOUT))).build()
+}
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The timeout of one request to a registry.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 impl Registry {
     /// A client for `host[:port]`, with docker's logins from `$DOCKER_CONFIG` or `~/.docker`.
     pub fn new(host: &str) -> Result<Registry> {
@@ -165,8 +186,8 @@ impl Registry {
         let scheme = if plain_http_allowed(served, &insecure) { "http" } else { "https" };
         let mut config = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_connect(Some(Duration::from_secs(10)))
-            .timeout_global(Some(Duration::from_secs(30)))
+            .timeout_connect(Some(CONNECT_TIMEOUT))
+            .timeout_global(Some(REQUEST_TIMEOUT))
             // Enough idle connections for every thread of `map_concurrent` to keep its own.
             .max_idle_connections(16)
             .max_idle_connections_per_host(16)
@@ -197,7 +218,7 @@ impl Registry {
         let what = format!("GET {url}");
         let plain_http = |host: &str| plain_http_allowed(host, &self.insecure);
         let reply = send_following(&what, SMALL_LIMIT, self.deadline, &url, true, plain_http, |hop| {
-            self.agent.get(hop.url).call()
+            bounded(self.agent.get(hop.url), request_budget(Method::Get, self.deadline, Instant::now())).call()
         })?;
         match reply.status {
             200 | 401 => Ok(()),
@@ -424,32 +445,37 @@ impl Registry {
             let reply = send_following(&what, limit, self.deadline, &url, follow, plain_http, |hop| {
                 // The login belongs to this registry's exact scheme, host and port.
                 let authorization = authorization.as_ref().filter(|_| hop.same_origin);
+                let budget = request_budget(method, self.deadline, Instant::now());
                 if let Method::Put(body, content_type) = method {
-                    let mut request = self.agent.put(hop.url).header("Content-Type", content_type);
+                    let mut request = bounded(self.agent.put(hop.url), budget).header("Content-Type", content_type);
                     if let Some(value) = authorization {
                         request = request.header("Authorization", value);
                     }
                     return request.send(body);
                 }
                 if let Method::PutFile(file) = method {
-                    let mut request = self.agent.put(hop.url).header("Content-Type", "application/octet-stream");
+                    let mut request =
+                        bounded(self.agent.put(hop.url), budget).header("Content-Type", "application/octet-stream");
                     if let Some(value) = authorization {
                         request = request.header("Authorization", value);
                     }
                     return request.send(std::fs::File::open(file).map_err(ureq::Error::Io)?);
                 }
                 if let Method::Post = method {
-                    let mut request = self.agent.post(hop.url);
+                    let mut request = bounded(self.agent.post(hop.url), budget);
                     if let Some(value) = authorization {
                         request = request.header("Authorization", value);
                     }
                     return request.send_empty();
                 }
-                let mut request = match method {
-                    Method::Head => self.agent.head(hop.url),
-                    Method::Delete => self.agent.delete(hop.url),
-                    _ => self.agent.get(hop.url),
-                };
+                let mut request = bounded(
+                    match method {
+                        Method::Head => self.agent.head(hop.url),
+                        Method::Delete => self.agent.delete(hop.url),
+                        _ => self.agent.get(hop.url),
+                    },
+                    budget,
+                );
                 if let Some(accept) = accept {
                     request = request.header("Accept", accept);
                 }
@@ -688,6 +714,18 @@ fn verify_digest(name: &str, requested: Option<&str>, header: Option<&str>, body
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn no_request_outlives_the_commands_deadline() {
+        let now = Instant::now();
+        assert_eq!(request_budget(Method::Get, None, now), REQUEST_TIMEOUT);
+        assert_eq!(request_budget(Method::PutFile(camino::Utf8Path::new("b")), None, now), Duration::from_secs(3600));
+        let soon = Some(now + Duration::from_secs(2));
+        assert_eq!(request_budget(Method::Get, soon, now), Duration::from_secs(2));
+        assert_eq!(request_budget(Method::PutFile(camino::Utf8Path::new("b")), soon, now), Duration::from_secs(2));
+        assert_eq!(request_budget(Method::Head, Some(now), now + Duration::from_secs(1)), Duration::ZERO, "past it");
+    }
+
     use super::*;
     use crate::oci::manifest::ManifestBody;
     use crate::oci::platform::Platform;
