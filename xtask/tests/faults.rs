@@ -28,6 +28,8 @@ fn stderr(output: &std::process::Output) -> String {
 
 #[test]
 fn an_unreachable_registry_stops_the_build_before_anything_is_built() {
+    // Preflight looks at the emulators, which another test switches off for a while.
+    let _engine = engine_lock();
     let root = fixture("arm-fails");
     let output = xtask(&root, "registry.invalid:5000", &["build"]);
     assert_eq!(output.status.code(), Some(1));
@@ -295,7 +297,7 @@ fn a_publish_killed_at_any_step_converges_on_a_rerun_and_rolls_back_exactly() {
         replace_in(&dockerfile, "USER 65534:65534", &format!("RUN echo {round} > /round\nUSER 65534:65534"));
         let killed = common::xtask_with_env(&root, &registry.host, &release, &[("XTASK_CRASH_AT", point)]);
         assert_eq!(killed.status.signal(), Some(9), "{point}: {}", stderr(&killed));
-        // Every tag names its old index or the new, verified one: verify passes on each.
+        // Each tag names its old index or the new one, which was verified before any tag moved.
         let partial = tag_digests(&registry, "fragile");
         let moved = partial.iter().zip(&before).filter(|(now, was)| now.1 != was.1).count();
         let expected = match point {
@@ -304,15 +306,82 @@ fn a_publish_killed_at_any_step_converges_on_a_rerun_and_rolls_back_exactly() {
             _ => 0,
         };
         assert_eq!(moved, expected, "{point}: {partial:?}");
-        xtask_ok(&root, &registry.host, &["verify-manifests"]);
+        // verify-manifests passes, or, with the tags split between two indexes, says so.
+        let verify = xtask(&root, &registry.host, &["--event", "release", "--version", "1.0.0", "verify-manifests"]);
+        let report = String::from_utf8_lossy(&verify.stdout).into_owned();
+        match expected {
+            0 => assert!(verify.status.success(), "{point}: {report}"),
+            _ => assert!(!verify.status.success() && report.contains(" point at sha256:"), "{point}: {report}"),
+        }
         // A rerun (the lock died with the killed run) completes the release.
         xtask_ok(&root, &registry.host, &release);
         let after = tag_digests(&registry, "fragile");
         let new = &after[0].1;
         assert!(after.iter().all(|(_, digest)| digest == new), "{point}: one index under every tag: {after:?}");
         assert!(before.iter().all(|(_, digest)| digest != new), "{point}: the release moved every tag");
+        let known = |(tag, digest): &(String, String)| digest == new || before.contains(&(tag.clone(), digest.clone()));
+        assert!(partial.iter().all(known), "{point}: a tag named neither index: {partial:?}");
         // Undoing it restores exactly what each tag named before either run.
         xtask_ok(&root, &registry.host, &["rollback"]);
         assert_eq!(tag_digests(&registry, "fragile"), before, "{point}: rollback");
     }
+}
+
+/// A tmpfs mounted at `dir` for as long as it lives, filled to the last block, as a full disk.
+struct FullDisk {
+    dir: camino::Utf8PathBuf,
+}
+
+impl FullDisk {
+    fn mount(dir: &Utf8Path) -> FullDisk {
+        std::fs::create_dir_all(dir).unwrap();
+        let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=64k", "tmpfs", dir.as_str()]).status();
+        assert!(mounted.unwrap().success(), "mounting a tmpfs at {dir}");
+        let disk = FullDisk { dir: dir.to_owned() };
+        // Fill it: writes stop at ENOSPC.
+        let mut filler = std::fs::File::create(dir.join("filler")).unwrap();
+        while std::io::Write::write_all(&mut filler, &[0u8; 4096]).is_ok() {}
+        drop(filler);
+        disk
+    }
+}
+
+impl Drop for FullDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.as_str()).status();
+    }
+}
+
+#[test]
+fn a_full_disk_moves_no_tag_and_names_the_path() {
+    let _engine = engine_lock();
+    let registry = TestRegistry::start("disk-full");
+    let root = fixture("arm-fails");
+    let release = |version| ["--event", "release", "--version", version, "build"];
+    xtask_ok(&root, &registry.host, &release("1.0.0"));
+    let before = tag_digests(&registry, "fragile");
+    replace_in(&root.join("images/fragile/Dockerfile"), "USER 65534:65534", "RUN echo full > /full\nUSER 65534:65534");
+
+    // The release records' disk is full: everything builds and the index is pushed, but the
+    // record cannot be written, so no tag moves.
+    let releases = root.join("target/xtask/releases");
+    let full = FullDisk::mount(&releases);
+    let output = xtask(&root, &registry.host, &release("1.1.0"));
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.contains("writing the release record; no tag was moved"), "{text}");
+    assert!(text.contains(&format!("{releases}/")) && text.contains("No space left on device"), "{text}");
+    assert_eq!(tag_digests(&registry, "fragile"), before, "no tag moved");
+    drop(full);
+
+    // The whole of target/xtask is full: one sentence naming the file, before anything builds.
+    let target = root.join("target/xtask");
+    let _full = FullDisk::mount(&target);
+    let output = xtask(&root, &registry.host, &release("1.1.0"));
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert_eq!(text.lines().filter(|l| l.starts_with("error:")).count(), 1, "{text}");
+    assert!(text.contains(&format!("{target}/run.lock")) && text.contains("No space left on device"), "{text}");
+    assert!(!text.contains("started"), "nothing was built:\n{text}");
+    assert_eq!(tag_digests(&registry, "fragile"), before, "no tag moved");
 }

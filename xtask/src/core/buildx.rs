@@ -97,18 +97,20 @@ pub struct PlatformBuild<'a> {
     pub input_tag: Option<TagRef>,
     /// A release: provenance is recorded in full (`mode=max`) where the engine attests.
     pub release: bool,
-    /// Export for a reproducible digest instead of pushing (`build --reproducible`).
-    pub reproducible: Option<Reproducible>,
+    /// Export to an OCI layout that xtask pushes, instead of the engine pushing.
+    pub export: Option<Export>,
 }
 
-/// A reproducible export: every timestamp set to `epoch` and the image written as an OCI
-/// layout to `layout`, whose bytes are then pushed as they are (`ops::layout`). BuildKit
-/// refuses `rewrite-timestamp` on its way to an image push ("conflicts with unpack").
+/// An image written as an OCI layout to `layout`, whose bytes xtask then pushes as they are
+/// (`ops::layout`). The containerd-store engine's own push is avoided: Docker 26's races on
+/// the first requests to a plain-HTTP registry and can crash the daemon (moby/moby#48818).
+/// With `epoch` (`build --reproducible`), every timestamp is set to it, which BuildKit
+/// refuses on its way to an image push ("conflicts with unpack").
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reproducible {
+pub struct Export {
     pub layout: Utf8PathBuf,
     /// SOURCE_DATE_EPOCH: the commit time, or the variable's value.
-    pub epoch: u64,
+    pub epoch: Option<u64>,
 }
 
 /// Refuses `--reproducible` where a platform's builder cannot rewrite timestamps: the
@@ -172,9 +174,9 @@ pub fn build_argv(b: &PlatformBuild<'_>) -> Result<Vec<String>> {
         argv.extend(["--network".into(), unit.network.as_str().into()]);
     }
     let mut args = unit.args.clone();
-    if let Some(reproducible) = &b.reproducible {
+    if let Some(epoch) = b.export.as_ref().and_then(|e| e.epoch) {
         // BuildKit reads it as the time of every layer, config and file it writes.
-        args.insert("SOURCE_DATE_EPOCH".into(), reproducible.epoch.to_string());
+        args.insert("SOURCE_DATE_EPOCH".into(), epoch.to_string());
     }
     for (key, reference) in &b.parent_args {
         args.insert(key.clone(), checked(reference.clone())?);
@@ -222,32 +224,31 @@ pub fn build_argv(b: &PlatformBuild<'_>) -> Result<Vec<String>> {
             }
         }
     }
-    match (b.output, &b.reproducible) {
-        (Output::Push | Output::None, Some(reproducible)) => {
+    // Each platform of an engine that attests arrives as an index of its image and its
+    // provenance; publish joins their entries into one index. Full provenance for a release.
+    let provenance = match b.driver.attests() {
+        true => format!("--provenance=mode={}", if b.release { "max" } else { "min" }),
+        // Attestations would wrap each platform in an index of its own, which the classic
+        // store cannot keep; the merge step makes the index.
+        false => "--provenance=false".to_string(),
+    };
+    match (b.output, &b.export) {
+        (Output::Push | Output::None, Some(export)) => {
+            // OCI media types, as the OCI exporter always writes them.
+            let mut output = format!("type=oci,dest={},tar=false", export.layout);
+            if export.epoch.is_some() {
+                output.push_str(",rewrite-timestamp=true");
+            }
+            argv.extend(["--output".into(), output]);
             // Provenance records when and by which invocation it was built: never the same twice.
-            argv.extend([
-                "--output".into(),
-                format!("type=oci,dest={},tar=false,rewrite-timestamp=true", reproducible.layout),
-                "--provenance=false".into(),
-            ]);
+            argv.push(if export.epoch.is_some() { "--provenance=false".to_string() } else { provenance });
         }
         (Output::Push, None) => {
             argv.extend(["--tag".into(), staging]);
             if let Some(tag) = &b.input_tag {
                 argv.extend(["--tag".into(), checked(tag.to_string())?]);
             }
-            if b.driver.attests() {
-                // `--push` with OCI media types stated, whatever the engine's default. Each
-                // platform arrives as an index of its image and its provenance; publish joins
-                // their entries into one index. Full provenance for what is released.
-                argv.extend(["--output".into(), "type=registry,oci-mediatypes=true".into()]);
-                let mode = if b.release { "max" } else { "min" };
-                argv.push(format!("--provenance=mode={mode}"));
-            } else {
-                // Attestations would wrap each platform in an index of its own, which the
-                // classic store cannot keep; the merge step makes the index.
-                argv.extend(["--push".into(), "--provenance=false".into()]);
-            }
+            argv.extend(["--push".into(), provenance]);
         }
         // An engine that keeps multi-platform images loads each platform under its staging tag;
         // `ops::load` joins them under the unit's tags.
@@ -462,7 +463,7 @@ mod tests {
             metadata_file: "target/xtask/meta/python-python3.13-arm64.json".into(),
             input_tag: None,
             release: false,
-            reproducible: None,
+            export: None,
         }
     }
 
@@ -509,8 +510,8 @@ mod tests {
     fn a_reproducible_build_exports_an_oci_layout_with_its_timestamps_rewritten() {
         let u = unit();
         let mut req = request(&u, &Driver::ContainerdStore, Output::Push);
-        req.reproducible =
-            Some(Reproducible { layout: "target/xtask/oci/python-python3.13-arm64".into(), epoch: 1700000000 });
+        req.export =
+            Some(Export { layout: "target/xtask/oci/python-python3.13-arm64".into(), epoch: Some(1700000000) });
         let joined = build_argv(&req).unwrap().join(" ");
         assert!(joined.contains("--build-arg SOURCE_DATE_EPOCH=1700000000"), "{joined}");
         assert!(
@@ -559,12 +560,16 @@ mod tests {
         );
         assert_eq!(Driver::Docker.with_store(r#"[["Backing Filesystem","extfs"]]"#), Driver::Docker);
         let mut req = request(&u, &Driver::ContainerdStore, Output::Push);
+        req.export = Some(Export { layout: "target/xtask/oci/python-python3.13-arm64".into(), epoch: None });
         let joined = build_argv(&req).unwrap().join(" ");
         let cache = "localhost:5000/acme/python:buildcache-python3.13-arm64";
         assert!(joined.contains(&format!("--cache-from type=registry,ref={cache} --cache-to type=registry,ref={cache},mode=max,ignore-error=true")), "{joined}");
+        // Exported for xtask to push, in OCI media types, with provenance.
         assert!(
-            joined.contains("--output type=registry,oci-mediatypes=true --provenance=mode=min")
-                && !joined.contains("type=inline"),
+            joined.contains(
+                "--output type=oci,dest=target/xtask/oci/python-python3.13-arm64,tar=false --provenance=mode=min"
+            ) && !joined.contains("type=inline")
+                && !joined.contains("SOURCE_DATE_EPOCH"),
             "{joined}"
         );
         req.release = true;

@@ -411,14 +411,19 @@ fn build_platform(ctx: &BuildContext<'_>, task: usize, unit: &Unit, platform: &s
         for dir in [metadata_file.parent(), log.parent()].into_iter().flatten() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {dir}"))?;
         }
-        let reproducible = match ctx.reproducible {
+        // The containerd-store engine's push is avoided (`buildx::Export`): its layout is
+        // pushed by xtask, as a reproducible build's is.
+        let driver = &ctx.drivers[platform];
+        let exported = ctx.reproducible || (*driver == Driver::ContainerdStore && ctx.output == Output::Push);
+        let export = match exported {
             true => {
                 let layout = ws.target().join("oci").join(&slug);
                 // The exporter adds to a layout it finds: each build starts from none.
                 if layout.exists() {
                     std::fs::remove_dir_all(&layout).with_context(|| format!("removing {layout}"))?;
                 }
-                Some(buildx::Reproducible { layout, epoch: ws.build_time()? })
+                let epoch = if ctx.reproducible { Some(ws.build_time()?) } else { None };
+                Some(buildx::Export { layout, epoch })
             }
             false => None,
         };
@@ -426,7 +431,7 @@ fn build_platform(ctx: &BuildContext<'_>, task: usize, unit: &Unit, platform: &s
             unit,
             platform,
             pinned_dockerfile,
-            driver: &ctx.drivers[platform],
+            driver,
             builder: ws.defs.settings.builders.get(platform).map(String::as_str),
             parent_args,
             labels,
@@ -434,7 +439,7 @@ fn build_platform(ctx: &BuildContext<'_>, task: usize, unit: &Unit, platform: &s
             metadata_file: metadata_file.clone(),
             input_tag,
             release: ws.event()?.kind == crate::core::event::EventKind::Release,
-            reproducible: reproducible.clone(),
+            export: export.clone(),
         };
         let argv = buildx::build_argv(&request)?;
         // BuildKit does not retry a push the registry answered with a 5xx, as the native
@@ -471,15 +476,18 @@ fn build_platform(ctx: &BuildContext<'_>, task: usize, unit: &Unit, platform: &s
             bail!("docker buildx build {status}; its last lines:\n{}", last_lines(&text, 20));
         }
         let Some(client) = client else { return Ok(Done::default()) };
-        let digest = match &reproducible {
+        let digest = match &export {
             Some(exported) => {
                 let staging = crate::oci::reference::TagRef::parse(&buildx::staging_ref(unit, platform))
                     .map_err(|e| anyhow::anyhow!(e))?;
                 let tags: Vec<&crate::oci::reference::TagRef> =
                     std::iter::once(&staging).chain(&request.input_tag).collect();
                 let (_, repository) = crate::oci::reference::split_repository(&unit.repository);
-                crate::ops::layout::push_layout(client, repository, &exported.layout, &tags)
-                    .with_context(|| format!("pushing the reproducible export of {what}"))?
+                let digest = crate::ops::layout::push_layout(client, repository, &exported.layout, &tags)
+                    .with_context(|| format!("pushing the export of {what}"))?;
+                // Pushed: the copy on disk is not needed again.
+                let _ = std::fs::remove_dir_all(&exported.layout);
+                digest
             }
             None => {
                 let metadata =

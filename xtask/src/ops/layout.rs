@@ -9,7 +9,11 @@ use camino::Utf8Path;
 use crate::oci::layout::{blob_path, exported_manifest, referenced_blobs};
 use crate::oci::manifest::{is_index, ManifestBody};
 use crate::oci::reference::TagRef;
+use crate::sys::pool::map_concurrent;
 use crate::sys::registry::Registry;
+
+/// Blob uploads in flight at once.
+const BLOB_CONCURRENCY: usize = 4;
 
 /// The largest manifest read from a layout: more than any build writes, and a bound.
 const MANIFEST_LIMIT: u64 = 4 << 20;
@@ -44,12 +48,18 @@ pub fn push_layout(client: &Registry, repository: &str, dir: &Utf8Path, tags: &[
         manifests.push((child.clone(), bytes, body));
     }
     let images = manifests.iter().map(|(_, _, body)| body).chain((children.is_empty()).then_some(&top_body));
+    let mut blobs = std::collections::BTreeSet::new();
     for body in images {
         for blob in referenced_blobs(body) {
-            let path = dir.join(blob_path(&blob.digest).map_err(|why| anyhow::anyhow!("{dir}: {why}"))?);
-            client.put_blob_file(repository, &path, &blob.digest).with_context(|| format!("pushing {path}"))?;
+            blobs.insert(dir.join(blob_path(&blob.digest).map_err(|why| anyhow::anyhow!("{dir}: {why}"))?));
         }
     }
+    // A few at a time, as docker pushes layers; each is skipped when the registry has it.
+    let pushed = map_concurrent(blobs.into_iter().collect(), BLOB_CONCURRENCY, |path| {
+        let digest = format!("sha256:{}", path.file_name().unwrap_or_default());
+        client.put_blob_file(repository, &path, &digest).with_context(|| format!("pushing {path}"))
+    });
+    pushed.into_iter().collect::<Result<()>>()?;
     for (child, bytes, _) in &manifests {
         client.put_manifest(repository, &child.digest, &child.media_type, bytes).context("pushing a manifest")?;
     }

@@ -116,7 +116,9 @@ impl Publisher<'_> {
         }
         // (5) The record first: a publish that cannot be undone does not happen. Tags that an
         // earlier run of this release moved before it was killed keep their older `before`.
-        let (earlier, _) = read_records(&self.releases_dir)?;
+        // Records that cannot be read are none here: writing this one fails the same way, with
+        // the sentence that says no tag moved.
+        let earlier = read_records(&self.releases_dir).map(|(records, _)| records).unwrap_or_default();
         let tags: Vec<String> = unit.tags.iter().map(ToString::to_string).collect();
         let record = ReleaseRecord {
             run: self.run.clone(),
