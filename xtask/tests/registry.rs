@@ -597,3 +597,173 @@ fn tag_lists_and_references_are_checked_before_any_url_is_built() {
     assert!(client.blob("app", "v1").is_err(), "blobs only by digest");
     assert_eq!(logged(&log).len(), 2, "no request for a refused name");
 }
+
+/// A test host in a network namespace of its own, reached over a veth pair at TEST-NET-2's
+/// 198.51.100.2 (a documentation range, not a private one), serving `docker-registry` over TLS
+/// with a certificate of a private CA. Nothing leaves the machine.
+struct TlsHost {
+    namespace: String,
+    registry: Option<std::process::Child>,
+    dir: camino::Utf8PathBuf,
+}
+
+const TLS_HOST: &str = "198.51.100.2:5443";
+
+impl TlsHost {
+    fn start() -> TlsHost {
+        let dir = scratch("tls-host");
+        let sh = |program: &str, args: &[&str]| {
+            let status = std::process::Command::new(program).args(args).current_dir(&dir).output().unwrap();
+            assert!(status.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&status.stderr));
+        };
+        // A private CA and a server certificate for the address.
+        sh(
+            "openssl",
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=xtask test CA",
+            ],
+        );
+        sh(
+            "openssl",
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=198.51.100.2",
+            ],
+        );
+        std::fs::write(dir.join("san.cnf"), "subjectAltName=IP:198.51.100.2\nbasicConstraints=CA:FALSE\n").unwrap();
+        sh(
+            "openssl",
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "server.crt",
+                "-days",
+                "2",
+                "-extfile",
+                "san.cnf",
+            ],
+        );
+        // The namespace and the link to it, in a range this machine does not use itself.
+        let addresses = std::process::Command::new("ip").args(["-br", "addr"]).output().unwrap();
+        assert!(
+            !String::from_utf8_lossy(&addresses.stdout).contains("198.51.100."),
+            "198.51.100.0/24 is in use on this machine: the TLS test host needs it free"
+        );
+        let namespace = format!("xtask-tls-{}", std::process::id());
+        let (outer, inner) = (format!("xt{}h", std::process::id()), format!("xt{}n", std::process::id()));
+        sh("ip", &["netns", "add", &namespace]);
+        // Torn down on drop from here on, whatever fails next.
+        let mut host = TlsHost { namespace: namespace.clone(), registry: None, dir: dir.clone() };
+        sh("ip", &["link", "add", &outer, "type", "veth", "peer", "name", &inner]);
+        sh("ip", &["link", "set", &inner, "netns", &namespace]);
+        sh("ip", &["addr", "add", "198.51.100.1/30", "dev", &outer]);
+        sh("ip", &["link", "set", &outer, "up"]);
+        sh("ip", &["-n", &namespace, "addr", "add", "198.51.100.2/30", "dev", &inner]);
+        sh("ip", &["-n", &namespace, "link", "set", &inner, "up"]);
+        sh("ip", &["-n", &namespace, "link", "set", "lo", "up"]);
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        let config = format!(
+            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {dir}/data\nhttp:\n  addr: {TLS_HOST}\n  tls:\n    certificate: {dir}/server.crt\n    key: {dir}/server.key\n"
+        );
+        std::fs::write(dir.join("config.yml"), config).unwrap();
+        let log = std::fs::File::create(dir.join("registry.log")).unwrap();
+        host.registry = Some(
+            std::process::Command::new("ip")
+                .args(["netns", "exec", &namespace, "docker-registry", "serve"])
+                .arg(dir.join("config.yml"))
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .unwrap(),
+        );
+        // Ready when it accepts connections (the event, bounded so a broken setup fails).
+        let address: std::net::SocketAddr = TLS_HOST.parse().unwrap();
+        let ready = (0..100).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            std::net::TcpStream::connect_timeout(&address, std::time::Duration::from_millis(200)).is_ok()
+        });
+        assert!(
+            ready,
+            "the TLS registry did not start: {}",
+            std::fs::read_to_string(dir.join("registry.log")).unwrap_or_default()
+        );
+        host
+    }
+}
+
+impl Drop for TlsHost {
+    fn drop(&mut self) {
+        if let Some(registry) = self.registry.as_mut() {
+            let _ = registry.kill();
+            let _ = registry.wait();
+        }
+        // Deleting the namespace deletes the veth pair with it.
+        let _ = std::process::Command::new("ip").args(["netns", "del", &self.namespace]).status();
+        let _ = std::fs::remove_dir_all(Path::new("/etc/docker/certs.d").join(TLS_HOST));
+    }
+}
+
+#[test]
+fn a_registry_with_a_private_ca_is_trusted_as_docker_trusts_it_and_refused_otherwise() {
+    let host = TlsHost::start();
+    let root = scratch("tls-workspace");
+    std::fs::create_dir_all(root.join("images/app")).unwrap();
+    std::fs::write(
+        root.join("Cargo.toml"),
+        "[workspace]\n\n[workspace.metadata.images]\nplatforms = [\"linux/amd64\"]\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("images/app/image.toml"), "description = \"app\"\n").unwrap();
+    std::fs::write(root.join("images/app/Dockerfile"), "FROM scratch\nUSER 65534:65534\n").unwrap();
+    let verify = |env: &[(&str, &str)]| {
+        let output = common::xtask_with_env(&root, TLS_HOST, &["verify-manifests"], env);
+        (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+    // No CA configured: refused, with what to do.
+    let (code, stderr) = verify(&[("SSL_CERT_FILE", "")]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("the certificate of {TLS_HOST} is signed by no CA trusted here: put its CA at /etc/docker/certs.d/{TLS_HOST}/ca.crt")),
+        "{stderr}"
+    );
+    // The CA in SSL_CERT_FILE: reached (nothing is published there, which verify reports).
+    let ca = host.dir.join("ca.crt");
+    let (code, stderr) = verify(&[("SSL_CERT_FILE", ca.as_str())]);
+    assert_eq!(code, Some(1), "reached: {stderr}");
+    assert!(!stderr.contains("cannot be reached"), "{stderr}");
+    // The CA where docker reads it: reached too.
+    let certs_d = Path::new("/etc/docker/certs.d").join(TLS_HOST);
+    std::fs::create_dir_all(&certs_d).unwrap();
+    std::fs::copy(&ca, certs_d.join("ca.crt")).unwrap();
+    let (code, stderr) = verify(&[("SSL_CERT_FILE", "")]);
+    assert_eq!(code, Some(1), "reached: {stderr}");
+    assert!(!stderr.contains("cannot be reached"), "{stderr}");
+}

@@ -17,15 +17,15 @@ pub fn run(ws: &Workspace, format: Format, flags: &crate::cli::flags::Plan) -> R
     if format == Format::Bake {
         // The cache settings of the engine this run would build on.
         let driver = crate::ops::drivers::current_driver()?;
-        let labels = crate::ops::build::unit_labels(ws, &units, crate::ops::build::git_source(ws).as_deref())?;
+        let labels = crate::ops::labels::unit_labels(ws, &units, crate::ops::labels::git_source(ws).as_deref())?;
         println!("{}", serde_json::to_string_pretty(&crate::core::bake::bake_file(&units, &labels, &driver))?);
         return Ok(());
     }
     let platforms: Vec<String> = units.iter().flat_map(|u| u.platforms.clone()).collect();
     let bases = crate::ops::bases::resolve(ws, &units, &platforms).context("resolving the base images")?;
     if format == Format::Json {
-        let mut labels = crate::ops::build::unit_labels(ws, &units, crate::ops::build::git_source(ws).as_deref())?;
-        let mut annotations = crate::ops::build::index_annotations(ws, &units, &bases, &labels)?;
+        let mut labels = crate::ops::labels::unit_labels(ws, &units, crate::ops::labels::git_source(ws).as_deref())?;
+        let mut annotations = crate::ops::labels::index_annotations(ws, &units, &bases, &labels)?;
         let mut out = Vec::new();
         for unit in &units {
             let mut value = serde_json::to_value(unit)?;

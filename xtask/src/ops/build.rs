@@ -133,15 +133,15 @@ pub fn build(ws: &Workspace, request: &Request<'_>, progress: &dyn Steps) -> Res
         Some(_) => crate::ops::publish::next_sequence(&ws.target().join("releases")),
         None => 0,
     };
-    let source = git_source(ws);
-    let labels = unit_labels(ws, units, source.as_deref())?;
+    let source = crate::ops::labels::git_source(ws);
+    let labels = crate::ops::labels::unit_labels(ws, units, source.as_deref())?;
     let ctx = BuildContext {
         ws,
         drivers: &drivers,
         output,
         apt: apt.as_ref(),
         progress,
-        annotations: index_annotations(ws, units, &bases, &labels)?,
+        annotations: crate::ops::labels::index_annotations(ws, units, &bases, &labels)?,
         source,
         units,
         digests: Mutex::new(BTreeMap::new()),
@@ -597,43 +597,6 @@ fn parent_args(ctx: &BuildContext<'_>, unit: &Unit, platform: &str) -> Result<BT
     Ok(args)
 }
 
-/// The OCI labels every platform image of each unit gets (by unit id), before the base labels
-/// of each platform: what `plan` shows and the index annotations start from.
-/// `source` is [`git_source`]'s, read once by the caller.
-pub fn unit_labels(
-    ws: &Workspace,
-    units: &[Unit],
-    source: Option<&str>,
-) -> Result<BTreeMap<String, BTreeMap<String, String>>> {
-    let created = crate::core::event::utc(ws.build_time()?).1;
-    let sha = ws.event()?.sha.as_deref();
-    Ok(units.iter().map(|u| (u.id.clone(), buildx::oci_labels(u, source, sha, &created))).collect())
-}
-
-/// The annotations of each unit's index: its OCI labels as this run computes them, and the
-/// final stage's external base with the digest its tag named. `labels` are [`unit_labels`].
-pub fn index_annotations(
-    ws: &Workspace,
-    units: &[Unit],
-    bases: &crate::ops::bases::Bases,
-    labels: &BTreeMap<String, BTreeMap<String, String>>,
-) -> Result<BTreeMap<String, BTreeMap<String, String>>> {
-    let mut out = BTreeMap::new();
-    for unit in units {
-        let labels = labels.get(&unit.id).cloned().unwrap_or_default();
-        let text = ws.dockerfile(unit)?;
-        let platform = unit.platforms.first().map_or("linux/amd64", String::as_str);
-        let args = crate::core::bases::unit_build_args(unit, platform, crate::sys::provision::host_platform());
-        let doc = crate::core::dockerfile::parse(text);
-        let base = crate::core::bases::final_external_base(&doc, &args, &bases.resolved);
-        out.insert(
-            unit.id.clone(),
-            buildx::index_annotations(&labels, base.as_ref().map(|(n, d)| (n.as_str(), d.as_str()))),
-        );
-    }
-    Ok(out)
-}
-
 /// The unit's tags in the local engine, joined from the platforms loaded under staging tags.
 fn join_unit(ctx: &BuildContext<'_>, unit: &Unit) -> Result<Done> {
     if unit.tags.is_empty() {
@@ -794,12 +757,6 @@ fn rootfs_apt(ws: &Workspace, units: &[Unit]) -> Result<Option<IsolatedApt>> {
     }
     let archs: Vec<&str> = ws.all_platforms().iter().map(|p| crate::sys::apt::debian_arch(p)).collect::<Result<_>>()?;
     Ok(Some(IsolatedApt::new(&ws.cache(), &crate::sys::apt::system_suite()?, &archs)?))
-}
-
-/// `org.opencontainers.image.source`: the git remote, as a browsable https URL where possible,
-/// without the remote's userinfo.
-pub fn git_source(ws: &Workspace) -> Option<String> {
-    crate::core::buildx::source_url(&crate::sys::git::origin_url(&ws.root)?)
 }
 
 #[cfg(test)]

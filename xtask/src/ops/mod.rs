@@ -4,6 +4,7 @@ pub mod build;
 pub mod digest_file;
 pub mod drivers;
 pub mod image_tests;
+pub mod labels;
 pub mod layout;
 pub mod lint;
 pub mod load;

@@ -23,6 +23,7 @@ use serde::Deserialize;
 mod auth;
 mod credentials;
 mod transport;
+mod trust;
 use auth::*;
 pub use credentials::*;
 use transport::*;
@@ -200,6 +201,9 @@ impl Registry {
             // Loopback traffic must never go through an environment proxy.
             config = config.proxy(None);
         }
+        if let Some(roots) = trust::roots_for(served)? {
+            config = config.tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build());
+        }
         Ok(Registry {
             host: host.to_string(),
             base: format!("{scheme}://{served}"),
@@ -219,7 +223,8 @@ impl Registry {
         let plain_http = |host: &str| plain_http_allowed(host, &self.insecure);
         let reply = send_following(&what, SMALL_LIMIT, self.deadline, &url, true, plain_http, |hop| {
             bounded(self.agent.get(hop.url), request_budget(Method::Get, self.deadline, Instant::now())).call()
-        })?;
+        })
+        .map_err(|err| self.explained(err))?;
         match reply.status {
             200 | 401 => Ok(()),
             _ => bail!("{what}: {}", reply.status_error()),
@@ -422,6 +427,14 @@ impl Registry {
         Ok(Some((Manifest { media_type, digest, body }, reply.body)))
     }
 
+    /// `err` with what to do first when it says the registry's certificate is not trusted.
+    fn explained(&self, err: anyhow::Error) -> anyhow::Error {
+        match trust::untrusted_hint(&self.host, &format!("{err:#}")) {
+            Some(hint) => err.context(hint),
+            None => err,
+        }
+    }
+
     /// Sends a request to this registry, answering one authentication challenge: a 401 after
     /// a fresh login (or an expired token's renewal) is final.
     fn request(
@@ -483,7 +496,8 @@ impl Registry {
                     request = request.header("Authorization", value);
                 }
                 request.call()
-            })?;
+            })
+            .map_err(|err| self.explained(err))?;
             if reply.status != 401 {
                 return Ok(reply);
             }
