@@ -385,3 +385,54 @@ fn a_full_disk_moves_no_tag_and_names_the_path() {
     assert!(!text.contains("started"), "nothing was built:\n{text}");
     assert_eq!(tag_digests(&registry, "fragile"), before, "no tag moved");
 }
+
+#[test]
+fn a_registry_killed_between_two_tag_moves_is_completed_by_a_rerun_and_rolled_back_exactly() {
+    let _engine = engine_lock();
+    let mut registry = TestRegistry::start("killed-between-tags");
+    let root = fixture("arm-fails");
+    let release = ["--event", "release", "--version", "1.0.0", "build"];
+    xtask_ok(&root, &registry.host, &release);
+    let before = tag_digests(&registry, "fragile");
+    replace_in(
+        &root.join("images/fragile/Dockerfile"),
+        "USER 65534:65534",
+        "RUN echo again > /again\nUSER 65534:65534",
+    );
+
+    // The publish stops after its second tag move; the registry is killed there; it resumes.
+    let pause = root.join("paused");
+    let mut child = common::xtask_command()
+        .args(["--root", root.as_str(), "--registry", &registry.host])
+        .args(release)
+        .env("XTASK_CACHE_DIR", Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/xtask/cache"))
+        .env("XTASK_PAUSE_AT", "after-tag-2")
+        .env("XTASK_PAUSE_FILE", pause.as_str())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(|| pause.exists(), "the publish to reach its second tag move");
+    registry.stop();
+    std::fs::remove_file(&pause).unwrap();
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(1), "the third move fails on the dead registry:\n{err}");
+    assert!(err.contains("a publish stopped between its tag moves"), "the summary does not claim no tag moved:\n{err}");
+    assert!(err.contains("2 of 4 tag(s) moved before this failure (latest, 1.0.0), and 1.0 may have too"), "{err}");
+    assert!(err.contains("`cargo xtask rollback`"), "{err}");
+
+    // Back up: two tags moved, two did not, and a rerun completes the release.
+    registry.restart();
+    let partial = tag_digests(&registry, "fragile");
+    assert_eq!(partial.iter().zip(&before).filter(|(now, was)| now.1 != was.1).count(), 2, "{partial:?}");
+    xtask_ok(&root, &registry.host, &release);
+    let after = tag_digests(&registry, "fragile");
+    let new = &after[0].1;
+    assert!(after.iter().all(|(_, digest)| digest == new), "{after:?}");
+    assert!(partial.iter().all(|(tag, digest)| digest == new || before.contains(&(tag.clone(), digest.clone()))));
+    // One rollback restores what every tag named before either run.
+    xtask_ok(&root, &registry.host, &["rollback"]);
+    assert_eq!(tag_digests(&registry, "fragile"), before);
+}

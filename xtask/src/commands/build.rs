@@ -13,6 +13,7 @@ use crate::core::plan::Unit;
 use crate::oci::digest::short_digest;
 use crate::ops::build::{Request, Status, UnitResult};
 use crate::ops::digest_file::write_digest_file;
+use crate::ops::publish::PARTIAL_MOVE;
 use crate::sys::workspace::Workspace;
 
 pub fn run(ws: &Workspace, format: Format, flags: &flags::Build) -> Result<()> {
@@ -92,8 +93,14 @@ pub fn run(ws: &Workspace, format: Format, flags: &flags::Build) -> Result<()> {
     }
     let failed: Vec<&UnitResult> = results.iter().filter(|r| r.error.is_some()).collect();
     if let Some(first) = failed.first() {
+        let partial = failed.iter().any(|r| r.error.as_deref().is_some_and(|e| e.contains(PARTIAL_MOVE)));
+        let tags = if partial {
+            "a publish stopped between its tag moves (see below)"
+        } else {
+            "no tag of a failed unit moved"
+        };
         bail!(
-            "{} of {} unit(s) failed; no tag of a failed unit moved. First failure: {}: {}",
+            "{} of {} unit(s) failed; {tags}. First failure: {}: {}",
             failed.len(),
             results.len(),
             first.unit,

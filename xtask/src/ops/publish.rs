@@ -29,6 +29,10 @@ pub fn snapshot(client: &Registry, tags: Vec<TagRef>) -> Result<Snapshot> {
     read.into_iter().map(|(tag, digest)| Ok((tag.clone(), digest.with_context(|| format!("reading {tag}"))?))).collect()
 }
 
+/// Said by a publish that failed after moving some of its tags, so that no summary claims
+/// that none moved.
+pub const PARTIAL_MOVE: &str = "tag(s) moved before this failure";
+
 /// Everything one publish needs from the run.
 pub struct Publisher<'a> {
     pub client: &'a Registry,
@@ -131,17 +135,34 @@ impl Publisher<'_> {
         };
         write_record(&self.releases_dir, &record).context("writing the release record; no tag was moved")?;
         crate::sys::crash::point("after-record");
-        // (6) Move each tag, then read it back.
+        // (6) Move each tag, then read it back. A failure here leaves some tags moved: the
+        // error says which, and what finishes or undoes it.
         for (moved, full) in unit.tags.iter().enumerate() {
-            let tag = full.tag();
-            self.client.put_manifest(repository, tag, &media_type, &bytes).with_context(|| format!("moving {full}"))?;
+            self.move_tag(repository, full, &media_type, &bytes, &index).with_context(|| {
+                let done: Vec<String> = unit.tags[..moved].iter().map(|t| t.tag().to_string()).collect();
+                format!(
+                    "{moved} of {} {PARTIAL_MOVE} ({}), and {} may have too: run the build again to move the rest \
+                     to {index}, or `cargo xtask rollback` to move them back",
+                    unit.tags.len(),
+                    if done.is_empty() { "none".to_string() } else { done.join(", ") },
+                    full.tag()
+                )
+            })?;
             crate::sys::crash::point(&format!("after-tag-{}", moved + 1));
-            let landed = self.client.head_manifest(repository, tag)?.map(|d| d.digest);
-            if landed.as_deref() != Some(index.as_str()) {
-                bail!("{full} reads back as {landed:?} after moving it to {index}");
-            }
         }
         Ok(index)
+    }
+
+    /// Points `full` at the index `bytes` (digest `index`) and reads it back.
+    fn move_tag(&self, repository: &str, full: &TagRef, media_type: &str, bytes: &[u8], index: &str) -> Result<()> {
+        let tag = full.tag();
+        self.client.put_manifest(repository, tag, media_type, bytes).with_context(|| format!("moving {full}"))?;
+        let landed = self.client.head_manifest(repository, tag).with_context(|| format!("reading {full} back"))?;
+        let landed = landed.map(|d| d.digest);
+        if landed.as_deref() != Some(index) {
+            bail!("{full} reads back as {landed:?} after moving it to {index}");
+        }
+        Ok(())
     }
 
     /// Every platform is present and each config's os/architecture/variant matches its slot.
