@@ -49,9 +49,25 @@ fn events() -> &'static [Event; 2] {
     })
 }
 
+/// What a check made of one input, for a corpus that counts how much of it got far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Not UTF-8: no parser was reached.
+    NotText,
+    /// Refused, with an error that passed the checks.
+    Refused,
+    /// Accepted, and planned with its invariants checked.
+    Planned,
+}
+
 /// image.toml text, and the same text as a workspace Cargo.toml.
 pub fn image_toml(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    image_toml_outcome(data);
+}
+
+/// `image_toml`, saying how far the input got.
+pub fn image_toml_outcome(data: &[u8]) -> Outcome {
+    let Ok(text) = std::str::from_utf8(data) else { return Outcome::NotText };
     settings_toml(text);
     let file = Utf8Path::new(FILE);
     let image = match definitions::validate_image(file, text, Utf8Path::new("images/orb"), settings()) {
@@ -63,7 +79,7 @@ pub fn image_toml(data: &[u8]) {
             assert!(shown.starts_with(&format!("{FILE}:")), "{shown}");
             let at = err.at.unwrap();
             assert!(at.line >= 1 && at.line <= text.lines().count() + 1 && at.col >= 1, "{shown} is beyond the text");
-            return;
+            return Outcome::Refused;
         }
     };
     assert_eq!(image.variants.iter().filter(|v| v.default).count(), 1, "not one default variant");
@@ -73,8 +89,10 @@ pub fn image_toml(data: &[u8]) {
     let dockerfiles: BTreeMap<Utf8PathBuf, String> =
         image.variants.iter().map(|v| (v.dockerfile.clone(), "FROM scratch\n".to_string())).collect();
     let defs = Definitions { settings: settings().clone(), images: vec![image], dockerfiles };
+    let mut outcome = Outcome::Refused;
     for event in events() {
         let Ok(units) = xtask::core::plan::plan(&defs, event, "localhost:5000", &[]) else { continue };
+        outcome = Outcome::Planned;
         for unit in &units {
             for tag in &unit.tags {
                 xtask::oci::reference::TagRef::parse(&tag.to_string())
@@ -93,6 +111,7 @@ pub fn image_toml(data: &[u8]) {
             }
         }
     }
+    outcome
 }
 
 /// Settings errors carry a location, except a manifest without the table at all.
