@@ -351,7 +351,7 @@ fn fuzz_within(target: &str, seeds: &[Vec<u8>], check: fn(&[u8]), budget: Option
 }
 
 /// Makes one case from a seed, another seed being at hand for splicing.
-type Mutator = dyn Fn(&mut Rng, &[u8], &[u8]) -> Vec<u8>;
+type Mutator<'a> = dyn Fn(&mut Rng, &[u8], &[u8]) -> Vec<u8> + 'a;
 
 /// Mutations of the seeds run through `check`, which may say how far each got; returns the
 /// count of each outcome it reported.
@@ -360,7 +360,7 @@ fn fuzz_counting(
     seeds: &[Vec<u8>],
     check: &dyn Fn(&[u8]) -> Option<Outcome>,
     budget: Option<Duration>,
-    mutator: &Mutator,
+    mutator: &Mutator<'_>,
 ) -> BTreeMap<String, u64> {
     let mut outcomes = BTreeMap::new();
     assert!(!seeds.is_empty(), "no seeds for {target}");
