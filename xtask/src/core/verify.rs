@@ -3,6 +3,7 @@
 //! configs match their slots, agree on one digest, and carry the OCI labels.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use anyhow::Result;
 use serde::Serialize;
@@ -26,14 +27,16 @@ pub struct Problem {
 }
 
 /// Everything read from the registry for one unit. A failed read is kept as its message.
+/// Manifests and configs are shared with the other units that reach them, not copied: a
+/// registry may serve a config of tens of megabytes under many tags.
 #[derive(Debug, Default)]
 pub struct Observed {
     /// By full tag reference.
-    pub tags: BTreeMap<String, Result<Option<Manifest>, String>>,
+    pub tags: BTreeMap<String, Result<Option<Arc<Manifest>>, String>>,
     /// Platform manifests by digest.
-    pub images: BTreeMap<String, Result<Option<Manifest>, String>>,
+    pub images: BTreeMap<String, Result<Option<Arc<Manifest>>, String>>,
     /// Image configs by digest.
-    pub configs: BTreeMap<String, Result<ImageConfig, String>>,
+    pub configs: BTreeMap<String, Result<Arc<ImageConfig>, String>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -367,8 +370,8 @@ mod tests {
             .collect()
     }
 
-    fn index(digest: &str, entries: Vec<Descriptor>) -> Manifest {
-        Manifest {
+    fn index(digest: &str, entries: Vec<Descriptor>) -> Arc<Manifest> {
+        Arc::new(Manifest {
             media_type: LIST.to_string(),
             digest: digest.to_string(),
             body: ManifestBody {
@@ -378,11 +381,11 @@ mod tests {
                 layers: vec![],
                 annotations: annotations(),
             },
-        }
+        })
     }
 
-    fn image(digest: &str, config: &str) -> Manifest {
-        Manifest {
+    fn image(digest: &str, config: &str) -> Arc<Manifest> {
+        Arc::new(Manifest {
             media_type: IMAGE.to_string(),
             digest: digest.to_string(),
             body: ManifestBody {
@@ -392,10 +395,10 @@ mod tests {
                 layers: vec![],
                 annotations: Default::default(),
             },
-        }
+        })
     }
 
-    fn config(arch: &str, labelled: bool) -> ImageConfig {
+    fn config(arch: &str, labelled: bool) -> Arc<ImageConfig> {
         let labels: serde_json::Value = if labelled {
             EXPECTED_LABELS
                 .iter()
@@ -406,12 +409,12 @@ mod tests {
         } else {
             serde_json::json!({})
         };
-        ImageConfig {
+        Arc::new(ImageConfig {
             os: "linux".into(),
             architecture: arch.into(),
             variant: None,
             config: Some(serde_json::json!({ "Labels": labels })),
-        }
+        })
     }
 
     /// A healthy two-platform state: both tags at one index of amd64 and arm64.
@@ -446,7 +449,7 @@ mod tests {
         let unit = unit(&["linux/amd64", "linux/arm64", "linux/arm/v7"]);
         let mut o = healthy();
         let mut labelled = config("arm64", true);
-        labelled.config =
+        Arc::make_mut(&mut labelled).config =
             Some(serde_json::json!({ "Labels": { crate::core::inputs::INPUT_DIGEST_LABEL: "sha256:in" } }));
         o.configs.insert("sha256:cb".into(), Ok(labelled));
         let report = check_unit(&unit, &o, true);
@@ -665,7 +668,7 @@ mod tests {
         let with = |extra: Vec<Descriptor>| {
             let mut o = healthy();
             for tag in o.tags.values_mut() {
-                tag.as_mut().unwrap().as_mut().unwrap().body.manifests.extend(extra.clone());
+                Arc::make_mut(tag.as_mut().unwrap().as_mut().unwrap()).body.manifests.extend(extra.clone());
             }
             o
         };
@@ -699,7 +702,7 @@ mod tests {
     fn the_index_carries_the_annotations_and_the_declared_licenses() {
         let mut o = healthy();
         for tag in o.tags.values_mut() {
-            let index = tag.as_mut().unwrap().as_mut().unwrap();
+            let index = Arc::make_mut(tag.as_mut().unwrap().as_mut().unwrap());
             index.body.annotations.remove("org.opencontainers.image.source");
             index.body.annotations.insert(LICENSES_LABEL.into(), "MIT\u{1b}[2J".into());
         }
@@ -723,13 +726,13 @@ mod tests {
         let mut o = healthy();
         let with_licenses = |arch: &str, licenses: &str| {
             let mut config = config(arch, true);
-            config.config.as_mut().unwrap()["Labels"][LICENSES_LABEL] = serde_json::json!(licenses);
+            Arc::make_mut(&mut config).config.as_mut().unwrap()["Labels"][LICENSES_LABEL] = serde_json::json!(licenses);
             config
         };
         o.configs.insert("sha256:ca".into(), Ok(with_licenses("amd64", "MIT OR Apache-2.0")));
         o.configs.insert("sha256:cb".into(), Ok(with_licenses("arm64", "MIT OR Apache-2.0")));
         for tag in o.tags.values_mut() {
-            let index = tag.as_mut().unwrap().as_mut().unwrap();
+            let index = Arc::make_mut(tag.as_mut().unwrap().as_mut().unwrap());
             index.body.annotations.insert(LICENSES_LABEL.into(), "MIT OR Apache-2.0".into());
         }
         assert_eq!(messages(&check_unit(&unit, &o, true)), Vec::<String>::new());

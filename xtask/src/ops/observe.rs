@@ -1,6 +1,7 @@
 //! What the registry holds behind a unit's tags, read natively: shared by sbom and scan.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
@@ -66,7 +67,7 @@ pub fn observe(client: &Registry, units: &[Unit]) -> BTreeMap<String, Observed> 
     }
 
     // Distinct manifests: what the tags point at, then the declared entries of those indexes.
-    let mut manifests: BTreeMap<String, Fetched<Option<Manifest>>> = BTreeMap::new();
+    let mut manifests: BTreeMap<String, Fetched<Option<Arc<Manifest>>>> = BTreeMap::new();
     let mut wanted: BTreeSet<(String, String)> = heads
         .iter()
         .filter_map(|(repo, _, head)| Some((repo.clone(), head.as_ref().ok()?.as_ref()?.digest.clone())))
@@ -76,7 +77,7 @@ pub fn observe(client: &Registry, units: &[Unit]) -> BTreeMap<String, Observed> 
         let fetched =
             map_concurrent(std::mem::take(&mut wanted).into_iter().collect(), CONCURRENCY, |(repo, digest)| {
                 let manifest = client.manifest_by_digest(&repo, &digest).map_err(|e| format!("{e:#}"));
-                (repo, digest, manifest)
+                (repo, digest, manifest.map(|m| m.map(Arc::new)))
             });
         for (repo, digest, manifest) in fetched {
             if let Ok(Some(m)) = &manifest {
@@ -98,14 +99,14 @@ pub fn observe(client: &Registry, units: &[Unit]) -> BTreeMap<String, Observed> 
             manifests.insert(digest, manifest);
         }
     }
-    let configs: BTreeMap<String, Fetched<ImageConfig>> =
+    let configs: BTreeMap<String, Fetched<Arc<ImageConfig>>> =
         map_concurrent(configs_wanted.into_iter().collect(), CONCURRENCY, |(repo, digest)| {
             let config = client.config(&repo, &digest).map_err(|e| format!("{e:#}"));
-            (digest, config)
+            (digest, config.map(Arc::new))
         })
         .into_iter()
         .collect();
-    let tags: BTreeMap<String, Fetched<Option<Manifest>>> = heads
+    let tags: BTreeMap<String, Fetched<Option<Arc<Manifest>>>> = heads
         .into_iter()
         .map(|(_, full, head)| {
             let manifest = match head {
@@ -127,12 +128,12 @@ pub fn observe(client: &Registry, units: &[Unit]) -> BTreeMap<String, Observed> 
     units
         .iter()
         .map(|unit| {
-            let unit_tags: BTreeMap<String, Fetched<Option<Manifest>>> =
+            let unit_tags: BTreeMap<String, Fetched<Option<Arc<Manifest>>>> =
                 unit.tags.iter().filter_map(|t| Some((t.to_string(), tags.get(&t.to_string())?.clone()))).collect();
             // Only what this unit's tags reach: its indexes' entries, and their configs.
             let mut images = BTreeMap::new();
             let mut unit_configs = BTreeMap::new();
-            let mut reach: Vec<&Manifest> = unit_tags.values().filter_map(|m| m.as_ref().ok()?.as_ref()).collect();
+            let mut reach: Vec<&Arc<Manifest>> = unit_tags.values().filter_map(|m| m.as_ref().ok()?.as_ref()).collect();
             while let Some(manifest) = reach.pop() {
                 if let Some(config) = &manifest.body.config {
                     if let Some(found) = configs.get(&config.digest) {
