@@ -478,3 +478,51 @@ fn a_blackholed_registry_ends_with_the_commands_deadline() {
     assert!(stderr.contains("deadline"), "the deadline ended it:\n{stderr}");
     assert!(!held.lock().unwrap().is_empty(), "the client did connect");
 }
+
+/// A tag list that never ends, or one page past the name cap, is refused with its bound named,
+/// after a bounded number of requests: it cannot hold a rollback's memory or time.
+#[test]
+fn endless_or_huge_tag_lists_stop_at_their_bounds() {
+    let record = |host: &str| {
+        serde_json::json!({
+            "run": "r", "sequence": 1, "created": "2026-11-24T21:00:00Z", "unit": "app",
+            "repository": format!("{host}/app"), "index": format!("sha256:{}", "b".repeat(64)),
+            "moves": [{ "tag": format!("{host}/app:latest"), "before": null, "after": format!("sha256:{}", "b".repeat(64)) }],
+        })
+        .to_string()
+    };
+    let endless = Hostile::start(|_, path, _| match path {
+        "/v2/" => (200, vec![], b"{}".to_vec()),
+        p if p.starts_with("/v2/app/tags/list") => {
+            let page = p.rsplit_once("last=t").and_then(|(_, n)| n.parse::<u64>().ok()).unwrap_or(0) + 1;
+            let link = format!("</v2/app/tags/list?last=t{page}>; rel=\"next\"");
+            (
+                200,
+                vec![("Link".into(), link)],
+                serde_json::json!({ "tags": [format!("t{page}")] }).to_string().into_bytes(),
+            )
+        }
+        _ => (404, vec![], vec![]),
+    });
+    let root = workspace("endless-tags");
+    let releases = root.join("target/xtask/releases");
+    std::fs::create_dir_all(&releases).unwrap();
+    std::fs::write(releases.join("20261124T210000Z-r-app.json"), record(&endless.host)).unwrap();
+    let (status, stdout, stderr) = xtask(&root, &endless.host, &["rollback", "--dry-run"]);
+    assert_eq!(status, Some(1), "{stdout}{stderr}");
+    assert!(stderr.contains("the tag list of app goes on past 1000 pages"), "{stderr}");
+    let pages = endless.requests().iter().filter(|r| r.contains("/tags/list")).count();
+    assert_eq!(pages, 1000, "one request per page, up to the bound");
+
+    let names: Vec<String> = (0..=xtask::sys::registry::MAX_TAGS).map(|n| format!("t{n}")).collect();
+    let page = serde_json::json!({ "tags": names }).to_string().into_bytes();
+    let huge = Hostile::start(move |_, path, _| match path {
+        "/v2/" => (200, vec![], b"{}".to_vec()),
+        p if p.starts_with("/v2/app/tags/list") => (200, vec![], page.clone()),
+        _ => (404, vec![], vec![]),
+    });
+    std::fs::write(releases.join("20261124T210000Z-r-app.json"), record(&huge.host)).unwrap();
+    let (status, stdout, stderr) = xtask(&root, &huge.host, &["rollback", "--dry-run"]);
+    assert_eq!(status, Some(1), "{stdout}{stderr}");
+    assert!(stderr.contains("the tag list of app holds more than 100000 tags"), "{stderr}");
+}
