@@ -1,5 +1,6 @@
 //! The image library in `images/`, end to end: the debian root filesystem is the same
-//! tarball twice, and pgbouncer in front of postgres serves a client over SCRAM-SHA-256.
+//! tarball twice, and bootstraps on a host without Debian sources, and pgbouncer in front
+//! of postgres serves a client over SCRAM-SHA-256.
 //! Both run on amd64 only: an arm64 minbase bootstrap takes about three minutes under
 //! emulation, and the per-platform checks are the images' own `[[tests]]`.
 
@@ -190,4 +191,78 @@ fn pgbouncer_in_front_of_postgres_serves_a_client_over_scram() {
         .find(|r| r["test"].as_str().is_some_and(|t| t.contains("postgres companion")))
         .expect("pgbouncer declares a test with its postgres companion");
     assert_eq!(companion["status"], "passed", "{companion:#}");
+}
+
+/// A mount namespace of its own, held open by a sleeping process, where the host's apt
+/// sources are hidden under an empty tmpfs, as on a host without Debian sources (an Ubuntu
+/// runner). Commands run in it with `nsenter`; the rest of the machine stays as it is.
+struct WithoutHostSources {
+    holder: std::process::Child,
+}
+
+impl WithoutHostSources {
+    fn enter() -> WithoutHostSources {
+        let holder = std::process::Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sleep", "900"])
+            .spawn()
+            .unwrap();
+        let namespace = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok();
+        let pid = holder.id().to_string();
+        let ours = namespace("self");
+        for _ in 0..100 {
+            if namespace(&pid).is_some_and(|ns| Some(&ns) != ours.as_ref()) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let hidden = WithoutHostSources { holder };
+        hidden.run(&["mount", "-t", "tmpfs", "tmpfs", "/etc/apt/sources.list.d"]);
+        if Utf8Path::new("/etc/apt/sources.list").exists() {
+            hidden.run(&["mount", "--bind", "/dev/null", "/etc/apt/sources.list"]);
+        }
+        hidden
+    }
+
+    fn command(&self, argv: &[&str]) -> std::process::Command {
+        let mut command = std::process::Command::new("nsenter");
+        command.args(["--target", &self.holder.id().to_string(), "--mount", "--"]).args(argv);
+        command
+    }
+
+    fn run(&self, argv: &[&str]) {
+        let output = self.command(argv).output().unwrap();
+        assert!(output.status.success(), "{argv:?}: {}", String::from_utf8_lossy(&output.stderr));
+    }
+}
+
+impl Drop for WithoutHostSources {
+    fn drop(&mut self) {
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
+}
+
+#[test]
+fn debian_bookworm_builds_on_a_host_without_debian_sources() {
+    let _engine = engine_lock();
+    let registry = TestRegistry::start("no-host-sources");
+    let root = library_copy();
+    let hidden = WithoutHostSources::enter();
+    let listing = hidden.command(&["ls", "-A", "/etc/apt/sources.list.d"]).output().unwrap();
+    assert!(listing.stdout.is_empty(), "the host's sources are hidden in the namespace");
+    let host = xtask::sys::provision::host_platform();
+    // The binary as `common::xtask_command` runs it (no CI system's variables), in the namespace.
+    let mut build =
+        hidden.command(&[env!("CARGO_BIN_EXE_xtask"), "--root", root.as_str(), "--registry", &registry.host]);
+    build.args(["--branch", "main", "build", "--no-push", "--no-lint", "--platform", host, "debian:bookworm"]);
+    for variable in
+        xtask::core::event::CI_VARIABLES.iter().chain(&["GITHUB_EVENT_PATH", "DOCKER_HOST", "DOCKER_CONTEXT"])
+    {
+        build.env_remove(variable);
+    }
+    build.env("XTASK_CACHE_DIR", Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/xtask/cache"));
+    let output = build.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("debian:bookworm"), "{stderr}");
 }

@@ -565,8 +565,8 @@ fn log_path(ws: &Workspace, slug: &str) -> Utf8PathBuf {
 
 /// Writes the unit's root filesystem tarball into its context, for images built `FROM scratch`.
 fn prepare_rootfs(ctx: &BuildContext<'_>, unit: &Unit, platform: &str) -> Result<Option<crate::sys::rootfs::Prepared>> {
-    let (Some(rootfs), Some(apt)) = (&unit.rootfs, ctx.apt) else { return Ok(None) };
-    crate::sys::rootfs::prepare(&ctx.ws.cache(), apt, &ctx.ws.root.join(&unit.context), rootfs, platform).map(Some)
+    let Some(rootfs) = &unit.rootfs else { return Ok(None) };
+    crate::sys::rootfs::prepare(&ctx.ws.cache(), ctx.apt, &ctx.ws.root.join(&unit.context), rootfs, platform).map(Some)
 }
 
 /// `--build-arg X_IMAGE=...` for each in-repo parent, pinned to what this run built for `platform`.
@@ -752,7 +752,8 @@ pub fn metrics(results: &[UnitResult]) -> Vec<crate::core::metrics::UnitPlatform
 
 /// An isolated apt for the architectures of units that unpack a root filesystem.
 fn rootfs_apt(ws: &Workspace, units: &[Unit]) -> Result<Option<IsolatedApt>> {
-    if !units.iter().any(|u| u.rootfs.is_some()) {
+    // Only unpacked packages need it: a bootstrap brings its own sources (`sys::rootfs`).
+    if !units.iter().any(|u| matches!(u.rootfs, Some(crate::core::definitions::Rootfs::Packages(_)))) {
         return Ok(None);
     }
     let archs: Vec<&str> = ws.all_platforms().iter().map(|p| crate::sys::apt::debian_arch(p)).collect::<Result<_>>()?;

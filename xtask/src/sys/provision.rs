@@ -44,6 +44,8 @@ const PACKAGES: &[&str] = &[
     "docker-registry",
     "busybox-static",
     "mmdebstrap",
+    // Always there on Debian; on Ubuntu, what verifies the Debian archive mmdebstrap reads.
+    "debian-archive-keyring",
 ];
 
 pub(crate) const BINFMT_DIR: &str = "/proc/sys/fs/binfmt_misc";

@@ -55,13 +55,16 @@ pub struct Prepared {
 /// building that first when its inputs changed. Hold the result until the build has read it.
 pub fn prepare(
     cache: &Utf8Path,
-    apt: &IsolatedApt,
+    apt: Option<&IsolatedApt>,
     context: &Utf8Path,
     rootfs: &Rootfs,
     platform: &str,
 ) -> Result<Prepared> {
     let cached = match rootfs {
-        Rootfs::Packages(packages) => unpacked(cache, apt, packages, platform)?,
+        Rootfs::Packages(packages) => {
+            let apt = apt.context("unpacking Debian packages needs the isolated apt of this run")?;
+            unpacked(cache, apt, packages, platform)?
+        }
         Rootfs::Mmdebstrap(bootstrap) => {
             let epoch = match std::env::var("SOURCE_DATE_EPOCH") {
                 Ok(text) if !text.is_empty() => Some(
@@ -192,8 +195,13 @@ pub fn bootstrapped(
     platform: &str,
     source_date_epoch: Option<u64>,
 ) -> Result<Utf8PathBuf> {
-    let system = std::fs::read_to_string(SYSTEM_SOURCES).with_context(|| format!("reading {SYSTEM_SOURCES}"))?;
-    let sources = mirror_sources(&system, &bootstrap.suite)?;
+    // The host's Debian mirrors where it has them, else Debian's own: an Ubuntu runner, or a
+    // Debian host without deb822 sources, still bootstraps.
+    let sources = match std::fs::read_to_string(SYSTEM_SOURCES) {
+        Ok(system) => mirror_sources(&system, &bootstrap.suite)?,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => default_sources(&bootstrap.suite),
+        Err(err) => return Err(err).with_context(|| format!("reading {SYSTEM_SOURCES}")),
+    };
     let agent = ureq::Agent::config_builder()
         .timeout_connect(Some(Duration::from_secs(10)))
         .timeout_global(Some(Duration::from_secs(60)))
@@ -356,6 +364,28 @@ fn mirror_sources(system: &str, suite: &str) -> Result<String> {
     Ok(out.join("\n"))
 }
 
+/// Debian's own mirrors, for a host without Debian sources: the archive with its updates and
+/// the security archive (neither exists for unstable), signed by `debian-archive-keyring`.
+fn default_sources(suite: &str) -> String {
+    let stanza = |uri: &str, suites: &str| {
+        format!("Types: deb\nURIs: {uri}\nSuites: {suites}\nComponents: main\nSigned-By: {DEBIAN_KEYRING}\n")
+    };
+    if matches!(suite, "sid" | "unstable" | "experimental") {
+        return stanza(DEFAULT_MIRROR, suite);
+    }
+    [
+        stanza(DEFAULT_MIRROR, &format!("{suite} {suite}-updates")),
+        stanza(DEFAULT_SECURITY_MIRROR, &format!("{suite}-security")),
+    ]
+    .join("\n")
+}
+
+/// Debian's mirror network and its security archive, where a host has no mirror of its own.
+const DEFAULT_MIRROR: &str = "http://deb.debian.org/debian";
+const DEFAULT_SECURITY_MIRROR: &str = "http://deb.debian.org/debian-security";
+/// What `debian-archive-keyring` installs, on Debian and on Ubuntu alike.
+const DEBIAN_KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
+
 /// The InRelease URL of every URI and suite in deb822 `sources`.
 fn release_urls(sources: &str) -> Result<Vec<String>> {
     let mut urls = Vec::new();
@@ -449,6 +479,24 @@ mod tests {
         );
         let same = mirror_sources(&bookworm(), "bookworm").unwrap();
         assert!(same.contains("Suites: bookworm bookworm-updates\n") && same.contains("Suites: bookworm-security\n"));
+    }
+
+    #[test]
+    fn a_host_without_debian_sources_bootstraps_from_debians_own_mirrors() {
+        let trixie = default_sources("trixie");
+        assert_eq!(
+            release_urls(&trixie).unwrap(),
+            [
+                "http://deb.debian.org/debian/dists/trixie/InRelease",
+                "http://deb.debian.org/debian/dists/trixie-updates/InRelease",
+                "http://deb.debian.org/debian-security/dists/trixie-security/InRelease",
+            ]
+        );
+        assert!(trixie.contains("Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"), "{trixie}");
+        assert_eq!(
+            release_urls(&default_sources("sid")).unwrap(),
+            ["http://deb.debian.org/debian/dists/sid/InRelease"]
+        );
     }
 
     #[test]
