@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use camino::Utf8PathBuf;
-use common::scratch;
 use xtask::oci::digest::sha256_digest;
 
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -115,16 +114,7 @@ impl Store {
 
 /// A workspace of one image, `app`, for linux/amd64 and linux/arm64.
 fn workspace(name: &str) -> Utf8PathBuf {
-    let root = scratch(&format!("hostile-{name}"));
-    std::fs::create_dir_all(root.join("images/app")).unwrap();
-    std::fs::write(
-        root.join("Cargo.toml"),
-        "[workspace]\n\n[workspace.metadata.images]\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n",
-    )
-    .unwrap();
-    std::fs::write(root.join("images/app/image.toml"), "description = \"app\"\n").unwrap();
-    std::fs::write(root.join("images/app/Dockerfile"), "FROM scratch\nUSER 65534:65534\n").unwrap();
-    root
+    common::one_image_workspace(&format!("hostile-{name}"), &["linux/amd64", "linux/arm64"])
 }
 
 /// Runs the binary for release 1.2.3 of `root` against `registry`: (status, stdout, stderr).

@@ -734,15 +734,7 @@ impl Drop for TlsHost {
 #[test]
 fn a_registry_with_a_private_ca_is_trusted_as_docker_trusts_it_and_refused_otherwise() {
     let host = TlsHost::start();
-    let root = scratch("tls-workspace");
-    std::fs::create_dir_all(root.join("images/app")).unwrap();
-    std::fs::write(
-        root.join("Cargo.toml"),
-        "[workspace]\n\n[workspace.metadata.images]\nplatforms = [\"linux/amd64\"]\n",
-    )
-    .unwrap();
-    std::fs::write(root.join("images/app/image.toml"), "description = \"app\"\n").unwrap();
-    std::fs::write(root.join("images/app/Dockerfile"), "FROM scratch\nUSER 65534:65534\n").unwrap();
+    let root = common::one_image_workspace("tls-workspace", &["linux/amd64"]);
     let verify = |env: &[(&str, &str)]| {
         let output = common::xtask_with_env(&root, TLS_HOST, &["verify-manifests"], env);
         (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())

@@ -256,3 +256,16 @@ pub fn serve_http(respond: impl Fn(Request<'_>) -> Reply + Send + Sync + 'static
     });
     host
 }
+
+/// A workspace of one image, `app`, `FROM scratch`, for the given platforms: for tests that
+/// need a plan, not a build.
+pub fn one_image_workspace(name: &str, platforms: &[&str]) -> Utf8PathBuf {
+    let root = scratch(name);
+    std::fs::create_dir_all(root.join("images/app")).unwrap();
+    let platforms: Vec<String> = platforms.iter().map(|p| format!("{p:?}")).collect();
+    let manifest = format!("[workspace]\n\n[workspace.metadata.images]\nplatforms = [{}]\n", platforms.join(", "));
+    std::fs::write(root.join("Cargo.toml"), manifest).unwrap();
+    std::fs::write(root.join("images/app/image.toml"), "description = \"app\"\n").unwrap();
+    std::fs::write(root.join("images/app/Dockerfile"), "FROM scratch\nUSER 65534:65534\n").unwrap();
+    root
+}
