@@ -165,6 +165,8 @@ const KEYS: &[&str] = &[
     "until",
     "reason",
     "suite",
+    "mirror",
+    "security_mirror",
     "A_IMAGE",
     "npm_token",
 ];

@@ -22,7 +22,14 @@ fn sha256(path: &Utf8Path) -> String {
 #[test]
 fn the_debian_rootfs_is_the_same_tarball_twice() {
     let _engine = engine_lock();
-    let bootstrap = Bootstrap { suite: "bookworm".into(), variant: "minbase".into(), slim: true, include: vec![] };
+    let bootstrap = Bootstrap {
+        suite: "bookworm".into(),
+        variant: "minbase".into(),
+        slim: true,
+        include: vec![],
+        mirror: None,
+        security_mirror: None,
+    };
     // 2023-11-14 22:13:20 UTC.
     let epoch = Some(1_700_000_000);
     let (cache_a, cache_b) = (scratch("rootfs-a"), scratch("rootfs-b"));

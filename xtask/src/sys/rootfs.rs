@@ -195,12 +195,19 @@ pub fn bootstrapped(
     platform: &str,
     source_date_epoch: Option<u64>,
 ) -> Result<Utf8PathBuf> {
-    // The host's Debian mirrors where it has them, else Debian's own: an Ubuntu runner, or a
-    // Debian host without deb822 sources, still bootstraps.
-    let sources = match std::fs::read_to_string(SYSTEM_SOURCES) {
-        Ok(system) => mirror_sources(&system, &bootstrap.suite)?,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => default_sources(&bootstrap.suite),
-        Err(err) => return Err(err).with_context(|| format!("reading {SYSTEM_SOURCES}")),
+    // The image's own mirrors; else the host's Debian mirrors where it has them; else Debian's
+    // own, so that an Ubuntu runner, or a Debian host without deb822 sources, still bootstraps.
+    let configured = (bootstrap.mirror.is_some() || bootstrap.security_mirror.is_some()).then(|| {
+        let mirror = bootstrap.mirror.as_deref().unwrap_or(DEFAULT_MIRROR);
+        sources_on(&bootstrap.suite, mirror, bootstrap.security_mirror.as_deref().unwrap_or(DEFAULT_SECURITY_MIRROR))
+    });
+    let sources = match (configured, std::fs::read_to_string(SYSTEM_SOURCES)) {
+        (Some(sources), _) => sources,
+        (None, Ok(system)) => mirror_sources(&system, &bootstrap.suite)?,
+        (None, Err(err)) if err.kind() == std::io::ErrorKind::NotFound => {
+            sources_on(&bootstrap.suite, DEFAULT_MIRROR, DEFAULT_SECURITY_MIRROR)
+        }
+        (None, Err(err)) => return Err(err).with_context(|| format!("reading {SYSTEM_SOURCES}")),
     };
     let agent = ureq::Agent::config_builder()
         .timeout_connect(Some(Duration::from_secs(10)))
@@ -364,20 +371,16 @@ fn mirror_sources(system: &str, suite: &str) -> Result<String> {
     Ok(out.join("\n"))
 }
 
-/// Debian's own mirrors, for a host without Debian sources: the archive with its updates and
+/// deb822 sources for `suite` on `mirror` and `security`: the archive with its updates and
 /// the security archive (neither exists for unstable), signed by `debian-archive-keyring`.
-fn default_sources(suite: &str) -> String {
+fn sources_on(suite: &str, mirror: &str, security: &str) -> String {
     let stanza = |uri: &str, suites: &str| {
         format!("Types: deb\nURIs: {uri}\nSuites: {suites}\nComponents: main\nSigned-By: {DEBIAN_KEYRING}\n")
     };
     if matches!(suite, "sid" | "unstable" | "experimental") {
-        return stanza(DEFAULT_MIRROR, suite);
+        return stanza(mirror, suite);
     }
-    [
-        stanza(DEFAULT_MIRROR, &format!("{suite} {suite}-updates")),
-        stanza(DEFAULT_SECURITY_MIRROR, &format!("{suite}-security")),
-    ]
-    .join("\n")
+    [stanza(mirror, &format!("{suite} {suite}-updates")), stanza(security, &format!("{suite}-security"))].join("\n")
 }
 
 /// Debian's mirror network and its security archive, where a host has no mirror of its own.
@@ -483,7 +486,7 @@ mod tests {
 
     #[test]
     fn a_host_without_debian_sources_bootstraps_from_debians_own_mirrors() {
-        let trixie = default_sources("trixie");
+        let trixie = sources_on("trixie", DEFAULT_MIRROR, DEFAULT_SECURITY_MIRROR);
         assert_eq!(
             release_urls(&trixie).unwrap(),
             [
@@ -493,9 +496,17 @@ mod tests {
             ]
         );
         assert!(trixie.contains("Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"), "{trixie}");
+        let sid = sources_on("sid", DEFAULT_MIRROR, DEFAULT_SECURITY_MIRROR);
+        assert_eq!(release_urls(&sid).unwrap(), ["http://deb.debian.org/debian/dists/sid/InRelease"]);
+        // An image's own mirrors (a snapshot, say) replace them.
+        let snapshot = sources_on("bookworm", "http://snap.test/debian/20250520T000000Z", "http://snap.test/security");
         assert_eq!(
-            release_urls(&default_sources("sid")).unwrap(),
-            ["http://deb.debian.org/debian/dists/sid/InRelease"]
+            release_urls(&snapshot).unwrap(),
+            [
+                "http://snap.test/debian/20250520T000000Z/dists/bookworm/InRelease",
+                "http://snap.test/debian/20250520T000000Z/dists/bookworm-updates/InRelease",
+                "http://snap.test/security/dists/bookworm-security/InRelease",
+            ]
         );
     }
 

@@ -80,6 +80,8 @@ pub(super) struct RawRootfs {
     variant: Option<Spanned<String>>,
     slim: Option<Spanned<bool>>,
     include: Option<Spanned<Vec<Spanned<String>>>>,
+    mirror: Option<Spanned<String>>,
+    security_mirror: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -347,7 +349,9 @@ pub(super) fn validate_rootfs(
         (Some(packages), None) => {
             let mmdebstrap_only = (raw.variant.map(|v| ("variant", v.span())))
                 .or(raw.slim.map(|s| ("slim", s.span())))
-                .or(raw.include.map(|i| ("include", i.span())));
+                .or(raw.include.map(|i| ("include", i.span())))
+                .or(raw.mirror.as_ref().map(|m| ("mirror", m.span())))
+                .or(raw.security_mirror.as_ref().map(|m| ("security_mirror", m.span())));
             if let Some((key, span)) = mmdebstrap_only {
                 return Err(src.error(
                     Some(span),
@@ -399,14 +403,49 @@ pub(super) fn validate_rootfs(
                 Some(list) => package_names(src, list.into_inner())?,
                 None => Vec::new(),
             };
+            let mirror = |key: &str, value: Option<Spanned<String>>| -> Result<Option<String>, DefinitionError> {
+                let Some(value) = value else { return Ok(None) };
+                match mirror_url(value.get_ref()) {
+                    Ok(()) => Ok(Some(value.into_inner())),
+                    Err(why) => Err(src.at(
+                        &value,
+                        format!("[rootfs] `{key}` {:?} {why}", value.get_ref()),
+                        "write the archive's URL, e.g. \"http://deb.debian.org/debian\" or a snapshot such as \
+                         \"http://snapshot.debian.org/archive/debian/20250520T000000Z\""
+                            .to_string(),
+                    )),
+                }
+            };
             Ok(Rootfs::Mmdebstrap(Bootstrap {
                 suite: suite.into_inner(),
                 variant,
                 slim: raw.slim.is_some_and(Spanned::into_inner),
                 include,
+                mirror: mirror("mirror", raw.mirror)?,
+                security_mirror: mirror("security_mirror", raw.security_mirror)?,
             }))
         }
     }
+}
+
+/// A Debian archive URL apt can read: http or https, a host, no login, nothing apt would
+/// read as another field (space, control characters).
+pub(super) fn mirror_url(url: &str) -> Result<(), &'static str> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or("is not an http:// or https:// URL")?;
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() {
+        return Err("names no host");
+    }
+    if host.contains('@') {
+        return Err("holds a login, which would be written into every image");
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("holds a space or a control character");
+    }
+    Ok(())
 }
 
 /// `[rootfs] packages`: not empty.

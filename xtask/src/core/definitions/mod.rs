@@ -175,6 +175,12 @@ pub struct Bootstrap {
     pub slim: bool,
     /// Packages installed besides the variant's: `mmdebstrap --include`.
     pub include: Vec<String>,
+    /// The archive and the security archive to bootstrap from, instead of the host's (or,
+    /// without host sources, Debian's own).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mirror: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub security_mirror: Option<String>,
 }
 
 impl Rootfs {

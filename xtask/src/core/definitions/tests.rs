@@ -592,7 +592,14 @@ fn rootfs_is_unpacked_packages_or_a_bootstrapped_suite_resolved_per_variant() {
     let rootfs = debian.rootfs.unwrap();
     let bootstrap = |suite: &str, variant: &str, slim, include: &[&str]| {
         let include = include.iter().map(|p| p.to_string()).collect();
-        Rootfs::Mmdebstrap(Bootstrap { suite: suite.into(), variant: variant.into(), slim, include })
+        Rootfs::Mmdebstrap(Bootstrap {
+            suite: suite.into(),
+            variant: variant.into(),
+            slim,
+            include,
+            mirror: None,
+            security_mirror: None,
+        })
     };
     let certificates = ["ca-certificates"];
     assert_eq!(rootfs, bootstrap("{SUITE}", "minbase", true, &certificates), "minbase unless told otherwise");
@@ -632,7 +639,11 @@ fn rootfs_errors_point_at_the_key() {
             "invalid Debian suite \"Sid\" (for variant \"a\")",
             "codename",
         ),
-        ("[rootfs]\nsuite = \"bookworm\"\nmirror = \"x\"\n", "3:1", "unknown key `mirror`", "suite"),
+        ("[rootfs]\nsuite = \"bookworm\"\nmirror = \"x\"\n", "3:10", "[rootfs] `mirror` \"x\" is not an http:// or https:// URL", "deb.debian.org"),
+        ("[rootfs]\nsuite = \"bookworm\"\nsecurity_mirror = \"http://u:p@m.test/debian-security\"\n", "3:19", "[rootfs] `security_mirror` \"http://u:p@m.test/debian-security\" holds a login", "snapshot"),
+        ("[rootfs]\nsuite = \"bookworm\"\nmirror = \"http://m.test/debian\\nSuites: x\"\n", "3:10", "[rootfs] `mirror` \"http://m.test/debian\\nSuites: x\" holds a space or a control character", "e.g."),
+        ("[rootfs]\npackages = [\"busybox-static\"]\nmirror = \"http://m.test/debian\"\n", "3:10", "[rootfs] `mirror` applies to a `suite`", "remove `mirror`"),
+        ("[rootfs]\nsuite = \"bookworm\"\nmirrors = \"x\"\n", "3:1", "unknown key `mirrors`", "mirror"),
     ];
     for (text, at, message, hint) in cases {
         let err = image(text).unwrap_err();
