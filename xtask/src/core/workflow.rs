@@ -262,6 +262,20 @@ fn tree(settings: &Settings) -> Vec<(&'static str, Yaml)> {
                                 checkout(),
                                 login(Some(not_pr())),
                                 map(vec![
+                                    ("name", s("Install what a leg needs on the runner")),
+                                    (
+                                        "run",
+                                        Yaml::Block(
+                                            "# Hosted Ubuntu runners have docker and buildx, not these: mmdebstrap and the\n\
+                                             # Debian keyring bootstrap `[rootfs] suite` images, qemu runs foreign platforms.\n\
+                                             sudo apt-get update\n\
+                                             sudo apt-get install --yes --no-install-recommends mmdebstrap debian-archive-keyring \\\n  \
+                                             qemu-user-static binfmt-support\n"
+                                                .to_string(),
+                                        ),
+                                    ),
+                                ]),
+                                map(vec![
                                     ("name", s("Set up the builder")),
                                     ("env", map(vec![("BUILDER", s("${{ matrix.builder || 'xtask' }}"))])),
                                     (
