@@ -142,7 +142,7 @@ pub fn build(ws: &Workspace, request: &Request<'_>, progress: &dyn Steps) -> Res
         apt: apt.as_ref(),
         progress,
         annotations: crate::ops::labels::index_annotations(ws, units, &bases, &labels)?,
-        source,
+        labels,
         units,
         digests: Mutex::new(BTreeMap::new()),
         running: Mutex::new(BTreeMap::new()),
@@ -185,7 +185,8 @@ struct BuildContext<'a> {
     output: Output,
     apt: Option<&'a IsolatedApt>,
     progress: &'a dyn Steps,
-    source: Option<String>,
+    /// Each unit's OCI labels (`ops::labels::unit_labels`), before a platform's base labels.
+    labels: BTreeMap<String, BTreeMap<String, String>>,
     /// Every planned unit, parents included (selection pulls them in).
     units: &'a [Unit],
     /// Pushed images of this run, by (unit id, platform).
@@ -381,12 +382,7 @@ fn build_platform(ctx: &BuildContext<'_>, task: usize, unit: &Unit, platform: &s
             prepare_rootfs(ctx, unit, platform).with_context(|| format!("preparing the root filesystem of {what}"))?;
         let parent_args = parent_args(ctx, unit, platform)?;
         let pulled = ctx.bases.digests_for(&unit.id, platform);
-        let mut labels = buildx::oci_labels(
-            unit,
-            ctx.source.as_deref(),
-            ws.event()?.sha.as_deref(),
-            &crate::core::event::utc(ws.build_time()?).1,
-        );
+        let mut labels = ctx.labels.get(&unit.id).cloned().unwrap_or_default();
         labels.extend(base_labels(ctx, unit, platform, &parent_args, &pulled)?);
         let pinned_dockerfile = crate::ops::bases::write_pinned(ws, unit, platform, ctx.bases)?;
         // Pushed images are named after their inputs, so an unchanged unit is found, not rebuilt.

@@ -17,15 +17,28 @@ const BLOB_CONCURRENCY: usize = 4;
 
 /// The largest manifest read from a layout: more than any build writes, and a bound.
 const MANIFEST_LIMIT: u64 = 4 << 20;
+/// The largest `index.json` read from a layout (an export's, or what `docker save` wrote).
+const INDEX_LIMIT: u64 = 1 << 20;
+
+/// The bytes of `path`, refused past `limit`: a layout on disk is read as bounded as a
+/// registry's reply.
+fn read_bounded(path: &Utf8Path, limit: u64) -> Result<Vec<u8>> {
+    let size = std::fs::metadata(path).with_context(|| format!("reading {path}"))?.len();
+    if size > limit {
+        bail!("{path}: {size} bytes is past the {limit}-byte bound");
+    }
+    std::fs::read(path).with_context(|| format!("reading {path}"))
+}
+
+/// The `index.json` of the layout in `dir`, bounded.
+pub fn read_index(dir: &Utf8Path) -> Result<Vec<u8>> {
+    read_bounded(&dir.join("index.json"), INDEX_LIMIT)
+}
 
 /// Reads a manifest blob of the layout, bounded, and checks it is the bytes its digest names.
 pub fn read_manifest(dir: &Utf8Path, digest: &str) -> Result<(Vec<u8>, ManifestBody)> {
     let path = dir.join(blob_path(digest).map_err(|why| anyhow::anyhow!("{dir}/index.json: {why}"))?);
-    let size = std::fs::metadata(&path).with_context(|| format!("reading {path}"))?.len();
-    if size > MANIFEST_LIMIT {
-        bail!("{path}: a manifest of {size} bytes is past the {MANIFEST_LIMIT}-byte bound");
-    }
-    let bytes = std::fs::read(&path).with_context(|| format!("reading {path}"))?;
+    let bytes = read_bounded(&path, MANIFEST_LIMIT)?;
     if crate::oci::digest::sha256_digest(&bytes) != digest {
         bail!("{path} does not hold the bytes of {digest}: the layout is damaged; build again");
     }
@@ -37,7 +50,7 @@ pub fn read_manifest(dir: &Utf8Path, digest: &str) -> Result<(Vec<u8>, ManifestB
 /// returns the digest of what was pushed (the platform's image, or its index of image and
 /// attestations).
 pub fn push_layout(client: &Registry, repository: &str, dir: &Utf8Path, tags: &[&TagRef]) -> Result<String> {
-    let index = std::fs::read(dir.join("index.json")).with_context(|| format!("reading {dir}/index.json"))?;
+    let index = read_index(dir)?;
     let top = exported_manifest(&index).map_err(|why| anyhow::anyhow!("{dir}/index.json: {why}"))?;
     let (top_bytes, top_body) = read_manifest(dir, &top.digest)?;
     // An index (image and attestations) has its manifests pushed first, each after its blobs.

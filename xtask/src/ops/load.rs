@@ -6,17 +6,14 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use camino::Utf8Path;
 
 use crate::core::buildx::staging_ref;
 use crate::core::plan::Unit;
 use crate::oci::layout::{blob_path, load_index, saved_entry};
 use crate::oci::manifest::{index_bytes, is_index, platform_entries, Descriptor, Manifest, PlatformImage};
-use crate::ops::layout::read_manifest;
-
-/// The largest `index.json` read back from `docker save`.
-const INDEX_LIMIT: u64 = 1 << 20;
+use crate::ops::layout::{read_index, read_manifest};
 
 /// Joins the loaded `platforms` of `unit` under its tags, in `dir` (emptied first); returns
 /// the joined index's digest.
@@ -39,11 +36,7 @@ pub fn join_loaded(
         .run()
         .with_context(|| format!("saving {} from the engine", staging.join(" ")))?;
     let index_file = dir.join("index.json");
-    let size = std::fs::metadata(&index_file).with_context(|| format!("reading {index_file}"))?.len();
-    if size > INDEX_LIMIT {
-        bail!("{index_file}: {size} bytes is past the {INDEX_LIMIT}-byte bound");
-    }
-    let saved = std::fs::read(&index_file).with_context(|| format!("reading {index_file}"))?;
+    let saved = read_index(dir)?;
     let saved: crate::oci::manifest::ManifestBody =
         serde_json::from_slice(&saved).with_context(|| format!("{index_file} is not an OCI index"))?;
     let (mut images, mut attestations) = (Vec::new(), Vec::new());
