@@ -46,6 +46,9 @@ const PACKAGES: &[&str] = &[
     "mmdebstrap",
     // Always there on Debian; on Ubuntu, what verifies the Debian archive mmdebstrap reads.
     "debian-archive-keyring",
+    // The tests' TLS test host: its CA and certificate, and its network namespace.
+    "openssl",
+    "iproute2",
 ];
 
 pub(crate) const BINFMT_DIR: &str = "/proc/sys/fs/binfmt_misc";
