@@ -68,6 +68,9 @@ xflags::xflags! {
             optional -j, --jobs jobs: usize
             /// Build and push only, and record each unit's platform digests in FILE (for `publish`).
             optional --digest-file digest_file: PathBuf
+            /// Build on the parents' platform images recorded in these digest files (earlier CI
+            /// legs' `--digest-file`) instead of building the parents (repeatable).
+            repeated --parents parents: PathBuf
             /// Set every timestamp to SOURCE_DATE_EPOCH (default: the commit's) and push the OCI
             /// export byte for byte, so a rebuild gives the same digests (containerd-store engine).
             optional --reproducible

@@ -26,6 +26,12 @@ pub fn run(ws: &Workspace, format: Format, flags: &flags::Build) -> Result<()> {
     if flags.digest_file.is_some() && (flags.load || flags.no_push) {
         bail!("--digest-file records pushed images: drop --load and --no-push");
     }
+    if !flags.parents.is_empty() && flags.digest_file.is_none() {
+        bail!(
+            "--parents builds on images that earlier CI legs pushed and recorded, for `publish` to join later: \
+             add --digest-file FILE (or build the parents in this run: drop --parents)"
+        );
+    }
     let output = if flags.load {
         Output::Load
     } else if flags.no_push || (!flags.push && !ws.event()?.publishes_by_default() && flags.digest_file.is_none()) {
@@ -49,6 +55,7 @@ pub fn run(ws: &Workspace, format: Format, flags: &flags::Build) -> Result<()> {
         false => Load::No,
     };
     let platforms = selected_platforms(&units, &flags.platform, load)?;
+    let given = parents_given(ws, &units, &flags.units, &platforms, &flags.parents)?;
     if !flags.no_lint {
         // A builder with named contexts pins parents named literally.
         let named_contexts = single.as_ref().is_some_and(|d| d.has_named_contexts());
@@ -70,6 +77,7 @@ pub fn run(ws: &Workspace, format: Format, flags: &flags::Build) -> Result<()> {
         force: flags.force || ws.event()?.kind == crate::core::event::EventKind::Schedule,
         force_tags: flags.force_tags,
         reproducible: flags.reproducible,
+        given,
     };
     let progress = Progress::new(Duration::from_secs(30));
     let (results, interrupted) = crate::ops::build::build(ws, &request, &progress)?;
@@ -195,6 +203,47 @@ fn dedup<'a>(items: impl Iterator<Item = &'a str>) -> Vec<String> {
         }
     }
     out
+}
+
+/// The platform images of the parents pulled into the selection that earlier legs recorded in
+/// the `--parents` files: these are built on, not built. A parent missing there is built here
+/// (a no-op when its inputs are already published), and said so.
+fn parents_given(
+    ws: &Workspace,
+    units: &[Unit],
+    selection: &[String],
+    platforms: &[String],
+    files: &[std::path::PathBuf],
+) -> Result<std::collections::BTreeMap<(String, String), String>> {
+    let mut given = std::collections::BTreeMap::new();
+    if files.is_empty() {
+        return Ok(given);
+    }
+    let recorded = crate::ops::digest_file::read_digest_files(files)?;
+    if recorded.registry != ws.registry {
+        bail!(
+            "the --parents files record images in {}, but this run pushes to {}: build both levels against one \
+             registry (--registry or XTASK_REGISTRY)",
+            crate::core::text::sanitize(&recorded.registry),
+            ws.registry
+        );
+    }
+    let selected = |id: &str| selection.is_empty() || selection.iter().any(|s| units_match(s, id));
+    for unit in units.iter().filter(|u| !selected(&u.id)) {
+        for platform in unit.platforms.iter().filter(|p| platforms.contains(p)) {
+            match recorded.units.get(&unit.id).and_then(|p| p.get(platform)) {
+                Some(digest) => {
+                    given.insert((unit.id.clone(), platform.clone()), digest.clone());
+                }
+                None => eprintln!(
+                    "note: the --parents files have no {platform} image of {}: it is built here (a no-op when its \
+                     inputs are already published)",
+                    unit.id
+                ),
+            }
+        }
+    }
+    Ok(given)
 }
 
 /// Whether the command-line selection `item` (NAME or NAME:VARIANT) names unit `id`.

@@ -18,11 +18,13 @@ pub fn run(ws: &Workspace, format: Format, flags: &crate::cli::flags::VerifyMani
     let mut observed = observe(&client, &units);
     let release = ws.event()?.kind == crate::core::event::EventKind::Release;
     let mut metrics = Vec::new();
+    let mut parent_problems = check_parents(&units, &observed);
     let reports: Vec<UnitReport> = units
         .iter()
         .map(|u| {
             let observed = observed.remove(&u.id).unwrap_or_default();
-            let report = check_unit(u, &observed, release);
+            let mut report = check_unit(u, &observed, release);
+            report.problems.extend(parent_problems.remove(&u.id).unwrap_or_default());
             metrics.extend(platform_metrics(u, &report, &observed));
             report
         })

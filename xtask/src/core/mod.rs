@@ -11,6 +11,7 @@ pub mod doctor;
 pub mod engine;
 pub mod event;
 pub mod inputs;
+pub mod jobs;
 pub mod licenses;
 pub mod lint;
 pub mod matrix;

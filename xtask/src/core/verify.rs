@@ -291,20 +291,8 @@ pub fn platform_metrics(unit: &Unit, report: &UnitReport, observed: &Observed) -
     unit.platforms
         .iter()
         .map(|platform| {
-            let image = top.and_then(|m| {
-                if !is_index(&m.media_type) {
-                    return (unit.platforms.len() == 1).then_some(m);
-                }
-                let entry = m
-                    .body
-                    .manifests
-                    .iter()
-                    .filter(|d| !is_attestation(d))
-                    .find(|d| d.platform.as_ref().is_some_and(|p| p.name() == *platform))?;
-                observed.images.get(&entry.digest)?.as_ref().ok()?.as_ref()
-            });
-            let config =
-                image.and_then(|m| m.body.config.as_ref()).and_then(|c| observed.configs.get(&c.digest)?.as_ref().ok());
+            let image = top.and_then(|top| platform_image(unit, observed, top, platform));
+            let config = image.and_then(|m| image_config(observed, m));
             UnitPlatformRecord {
                 unit: unit.id.clone(),
                 platform: platform.clone(),
@@ -317,6 +305,81 @@ pub fn platform_metrics(unit: &Unit, report: &UnitReport, observed: &Observed) -
             }
         })
         .collect()
+}
+
+/// `platform`'s image under `top`: its index entry, or `top` itself for a one-platform unit.
+fn platform_image<'a>(unit: &Unit, observed: &'a Observed, top: &'a Manifest, platform: &str) -> Option<&'a Manifest> {
+    if !is_index(&top.media_type) {
+        return (unit.platforms.len() == 1).then_some(top);
+    }
+    let entry = top
+        .body
+        .manifests
+        .iter()
+        .filter(|d| !is_attestation(d))
+        .find(|d| d.platform.as_ref().is_some_and(|p| p.name() == platform))?;
+    observed.images.get(&entry.digest)?.as_ref().ok()?.as_deref()
+}
+
+fn image_config<'a>(observed: &'a Observed, image: &Manifest) -> Option<&'a ImageConfig> {
+    observed.configs.get(&image.body.config.as_ref()?.digest)?.as_ref().ok().map(|c| &**c)
+}
+
+/// Each child against its in-repo parents as published: where a child's platform image records
+/// a parent as its base (`org.opencontainers.image.base.*`), that must be the image the parent's
+/// first tag names for the platform. Otherwise the child sits on a parent that was never
+/// published (a CI leg rebuilt it) or that has moved on since. Problems by child unit id.
+pub fn check_parents(units: &[Unit], observed: &BTreeMap<String, Observed>) -> BTreeMap<String, Vec<Problem>> {
+    let mut problems: BTreeMap<String, Vec<Problem>> = BTreeMap::new();
+    let top = |unit: &Unit| -> Option<(String, &Manifest)> {
+        let tag = unit.tags.first()?.to_string();
+        let manifest = observed.get(&unit.id)?.tags.get(&tag)?.as_ref().ok()?.as_deref()?;
+        Some((tag, manifest))
+    };
+    for child in units {
+        let (Some((child_tag, child_top)), Some(child_seen)) = (top(child), observed.get(&child.id)) else { continue };
+        for parent in &child.parents {
+            let Some(parent_unit) = units.iter().find(|u| u.id == parent.unit) else { continue };
+            let (Some((parent_tag, parent_top)), Some(parent_seen)) = (top(parent_unit), observed.get(&parent_unit.id))
+            else {
+                continue;
+            };
+            let Ok(parent_name) = crate::oci::reference::normalize(&parent_unit.repository) else { continue };
+            for platform in &child.platforms {
+                let Some(config) =
+                    platform_image(child, child_seen, child_top, platform).and_then(|i| image_config(child_seen, i))
+                else {
+                    continue;
+                };
+                let labels = config.labels();
+                let (Some(name), Some(digest)) = (
+                    labels.get(crate::core::bases::BASE_NAME_LABEL),
+                    labels.get(crate::core::bases::BASE_DIGEST_LABEL),
+                ) else {
+                    continue;
+                };
+                let names_parent = crate::oci::reference::normalize(name)
+                    .is_ok_and(|n| n.registry == parent_name.registry && n.repository == parent_name.repository);
+                let Some(published) = platform_image(parent_unit, parent_seen, parent_top, platform) else { continue };
+                if names_parent && *digest != published.digest {
+                    problems.entry(child.id.clone()).or_default().push(Problem {
+                        reference: child_tag.clone(),
+                        severity: Severity::Error,
+                        message: format!(
+                            "its {platform} image was built on {}@{}, but {parent_tag} names {} for {platform}: \
+                             rebuild {} on the published parent (`cargo xtask build {}`), or publish both from one run",
+                            parent_unit.repository,
+                            crate::core::text::sanitize(digest),
+                            published.digest,
+                            child.id,
+                            child.id
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    problems
 }
 
 /// The digest most of `found` point at; the earliest tag's wins a tie.
@@ -751,5 +814,69 @@ mod tests {
         // Undeclared, the label is not looked at.
         let undeclared = Unit { licenses: None, ..unit };
         assert_eq!(messages(&check_unit(&undeclared, &o, true)), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_child_must_sit_on_the_image_its_parent_publishes_for_each_platform() {
+        let mut base = unit(&["linux/amd64", "linux/arm64"]);
+        base.id = "base".into();
+        base.repository = "r.test/base".into();
+        base.tags = vec![TagRef::new("r.test/base", "latest")];
+        let mut app = unit(&["linux/amd64", "linux/arm64"]);
+        app.id = "app".into();
+        app.parents = vec![crate::core::plan::Parent { arg: "BASE_IMAGE".into(), unit: "base".into(), names: vec![] }];
+        let mut parent = Observed::default();
+        parent.tags.insert(
+            "r.test/base:latest".into(),
+            Ok(Some(index(
+                "sha256:pidx",
+                vec![
+                    descriptor("sha256:pa", Some(("linux", "amd64"))),
+                    descriptor("sha256:pb", Some(("linux", "arm64"))),
+                ],
+            ))),
+        );
+        let on = |arch: &str, digest: &str| {
+            Arc::new(ImageConfig {
+                os: "linux".into(),
+                architecture: arch.into(),
+                variant: None,
+                config: Some(serde_json::json!({"Labels": {
+                    "org.opencontainers.image.base.name": "r.test/base",
+                    "org.opencontainers.image.base.digest": digest,
+                }})),
+            })
+        };
+        let child = |arm64_base: &str| {
+            let mut o = healthy();
+            o.configs.insert("sha256:ca".into(), Ok(on("amd64", "sha256:pa")));
+            o.configs.insert("sha256:cb".into(), Ok(on("arm64", arm64_base)));
+            o
+        };
+        for digest in ["sha256:pa", "sha256:pb"] {
+            parent.images.insert(digest.into(), Ok(Some(image(digest, "sha256:pc"))));
+        }
+        let units = [base, app];
+        let observed = |child: Observed| {
+            let parent =
+                Observed { tags: parent.tags.clone(), images: parent.images.clone(), configs: BTreeMap::new() };
+            BTreeMap::from([("app".to_string(), child), ("base".to_string(), parent)])
+        };
+        assert!(check_parents(&units, &observed(child("sha256:pb"))).is_empty(), "both sit on the published parent");
+
+        let problems = check_parents(&units, &observed(child("sha256:stale")));
+        let messages: Vec<String> =
+            problems["app"].iter().map(|p| format!("{}: {:?}: {}", p.reference, p.severity, p.message)).collect();
+        assert_eq!(
+            messages,
+            ["r.test/app:latest: Error: its linux/arm64 image was built on r.test/base@sha256:stale, but \
+              r.test/base:latest names sha256:pb for linux/arm64: rebuild app on the published parent \
+              (`cargo xtask build app`), or publish both from one run"]
+        );
+
+        // A platform image that records no parent as its base is not compared.
+        let mut other = child("sha256:stale");
+        other.configs.insert("sha256:cb".into(), Ok(config("arm64", true)));
+        assert!(check_parents(&units, &observed(other)).is_empty());
     }
 }

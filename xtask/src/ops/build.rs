@@ -13,10 +13,11 @@ use camino::Utf8PathBuf;
 use serde::Serialize;
 
 use crate::core::buildx::{self, Driver, Output, PlatformBuild};
+use crate::core::jobs::{jobs_for, Job};
 use crate::core::plan::Unit;
 use crate::core::progress::Steps;
 use crate::core::release::Snapshot;
-use crate::core::schedule::{Schedule, State, Task};
+use crate::core::schedule::{Schedule, State};
 use crate::core::text::last_lines;
 use crate::oci::digest::short_digest;
 use crate::ops::publish::{self, Publisher};
@@ -62,13 +63,6 @@ pub struct UnitResult {
     pub annotations: BTreeMap<String, String>,
 }
 
-/// One piece of work for the scheduler.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Job {
-    Build { unit: usize, platform: usize },
-    Publish { unit: usize },
-}
-
 /// What `build` asks of the executor.
 pub struct Request<'a> {
     pub units: &'a [Unit],
@@ -84,6 +78,9 @@ pub struct Request<'a> {
     /// Timestamps set to SOURCE_DATE_EPOCH and the OCI exporter's bytes pushed, for digests
     /// that a rebuild reproduces (`core::buildx::Reproducible`).
     pub reproducible: bool,
+    /// Platform images of parents that earlier CI legs pushed, by (unit id, platform): built
+    /// on, never built here (`build --parents`).
+    pub given: BTreeMap<(String, String), String>,
 }
 
 /// Builds every unit on every requested platform in dependency order, publishing each unit
@@ -129,6 +126,9 @@ pub fn build(ws: &Workspace, request: &Request<'_>, progress: &dyn Steps) -> Res
             (Output::None, _) => "publishing nothing".to_string(),
         }
     );
+    if let Some(client) = &client {
+        check_given(client, units, &request.given)?;
+    }
     let sequence = match client {
         Some(_) => crate::ops::publish::next_sequence(&ws.target().join("releases")),
         None => 0,
@@ -144,7 +144,8 @@ pub fn build(ws: &Workspace, request: &Request<'_>, progress: &dyn Steps) -> Res
         annotations: crate::ops::labels::index_annotations(ws, units, &bases, &labels)?,
         labels,
         units,
-        digests: Mutex::new(BTreeMap::new()),
+        digests: Mutex::new(request.given.clone()),
+        platform_images: Mutex::new(BTreeMap::new()),
         running: Mutex::new(BTreeMap::new()),
         publisher: client.as_ref().map(|client| Publisher {
             client,
@@ -166,14 +167,22 @@ pub fn build(ws: &Workspace, request: &Request<'_>, progress: &dyn Steps) -> Res
     let history = crate::sys::metrics::read_all(&crate::sys::metrics::path(&ws.target()))
         .map(|records| crate::core::metrics::last_build_seconds(&records))
         .unwrap_or_default();
-    let (job_list, tasks) =
-        jobs_for(units, platforms, publishing || joins_locally, crate::sys::provision::host_platform(), &history);
+    let (job_list, tasks) = jobs_for(
+        units,
+        platforms,
+        &request.given,
+        publishing || joins_locally,
+        crate::sys::provision::host_platform(),
+        &history,
+    );
     let mut schedule = Schedule::new(tasks, jobs, request.keep_going);
     let (outcomes, interrupted) = execute(&ctx, &job_list, &mut schedule)?;
     if let Err(err) = ctx.digest_cache.save() {
         eprintln!("warning: the input digest cache was not saved: {err:#}");
     }
-    let results = collect(ws, units, &job_list, &schedule, &outcomes, &ctx.annotations);
+    let mut results = collect(ws, units, &job_list, &schedule, &outcomes, &ctx.annotations);
+    // A parent given by an earlier leg was neither built nor published here.
+    results.retain(|r| !r.platforms.is_empty() || !request.given.keys().any(|(unit, _)| *unit == r.unit));
 
     Ok((results, interrupted))
 }
@@ -191,6 +200,8 @@ struct BuildContext<'a> {
     units: &'a [Unit],
     /// Pushed images of this run, by (unit id, platform).
     digests: Mutex<BTreeMap<(String, String), String>>,
+    /// The image manifest each pushed platform digest stands for (`platform_image`).
+    platform_images: Mutex<BTreeMap<String, String>>,
     /// buildx processes in flight, so an interrupt can stop them.
     running: Mutex<BTreeMap<usize, Arc<duct::Handle>>>,
     /// Present when pushing; publishes only when no `--digest-file` defers it.
@@ -209,87 +220,21 @@ struct BuildContext<'a> {
     joins_locally: bool,
 }
 
-/// Expected seconds of a build never timed here (no metrics line has it): an emulated build
-/// took 3.5× (a Debian bootstrap) to 11× (byte-compiling Python) as long as the native one.
-const NATIVE_ESTIMATE_SECS: u64 = 20;
-const EMULATED_ESTIMATE_SECS: u64 = 100;
-
-/// The jobs and their dependencies: a platform build waits for its parents' builds of the
-/// same platform only (it is pinned to their digests), so an arm64 chain never waits for
-/// amd64; a publish waits for every platform of its unit and for its parents' publish, so
-/// no child is published on a parent that was not.
-/// Each build's cost is its duration in the last run that built it (`history`), else an estimate.
-fn jobs_for(
-    units: &[Unit],
-    platforms: &[String],
-    publishing: bool,
-    host: &str,
-    history: &BTreeMap<(String, String), f64>,
-) -> (Vec<Job>, Vec<Task>) {
-    let mut jobs = Vec::new();
-    let mut index = BTreeMap::new();
-    for (u, unit) in units.iter().enumerate() {
-        for (p, platform) in unit.platforms.iter().enumerate() {
-            if platforms.contains(platform) {
-                index.insert(Job::Build { unit: u, platform: p }, jobs.len());
-                jobs.push(Job::Build { unit: u, platform: p });
-            }
-        }
-        if publishing {
-            index.insert(Job::Publish { unit: u }, jobs.len());
-            jobs.push(Job::Publish { unit: u });
+/// Each given parent image is in the registry (an artifact of another run or registry would
+/// otherwise fail deep inside buildx, or be built on when it should not be).
+fn check_given(client: &Registry, units: &[Unit], given: &BTreeMap<(String, String), String>) -> Result<()> {
+    for ((id, platform), digest) in given {
+        let unit = units.iter().find(|u| u.id == *id).context("a given parent is missing from the plan")?;
+        let path = crate::oci::reference::split_repository(&unit.repository).1;
+        if client.head_manifest(path, digest)?.is_none() {
+            bail!(
+                "the --parents files name {id} {platform} as {}@{digest}, which the registry does not hold: pass the \
+                 digest files of this run's earlier legs, or drop --parents to build {id} here",
+                unit.repository
+            );
         }
     }
-    let unit_index = |id: &str| units.iter().position(|u| u.id == id);
-    let tasks = jobs
-        .iter()
-        .map(|job| match *job {
-            Job::Build { unit, platform } => {
-                let name = &units[unit].platforms[platform];
-                let mut deps = Vec::new();
-                for parent in units[unit].depends_on.iter().filter_map(|id| unit_index(id)) {
-                    let parent_platform = units[parent].platforms.iter().position(|p| p == name);
-                    deps.extend(parent_platform.and_then(|p| index.get(&Job::Build { unit: parent, platform: p })));
-                }
-                // Every build holds one slot: emulation makes a build slower, not wider (one
-                // emulated build leaves the second core of this machine half idle).
-                let estimate = if name == host { NATIVE_ESTIMATE_SECS } else { EMULATED_ESTIMATE_SECS };
-                let timed = history.get(&(units[unit].id.clone(), name.clone()));
-                Task { deps, weight: 1, cost: timed.map_or(estimate, |s| (s.ceil() as u64).max(1)) }
-            }
-            Job::Publish { unit } => Task {
-                deps: (0..units[unit].platforms.len())
-                    .filter_map(|p| index.get(&Job::Build { unit, platform: p }).copied())
-                    .chain(
-                        units[unit]
-                            .depends_on
-                            .iter()
-                            .filter_map(|id| unit_index(id))
-                            .filter_map(|parent| index.get(&Job::Publish { unit: parent }).copied()),
-                    )
-                    .collect(),
-                weight: 0,
-                cost: 0,
-            },
-        })
-        .collect();
-    (jobs, tasks)
-}
-
-impl PartialOrd for Job {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Job {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        let key = |job: &Job| match *job {
-            Job::Build { unit, platform } => (unit, 0, platform),
-            Job::Publish { unit } => (unit, 1, 0),
-        };
-        key(self).cmp(&key(other))
-    }
+    Ok(())
 }
 
 /// What a finished job produced: a build's image (when pushed) or a publish's index.
@@ -573,11 +518,14 @@ fn parent_args(ctx: &BuildContext<'_>, unit: &Unit, platform: &str) -> Result<BT
             ctx.units.iter().find(|u| u.id == parent.unit).context("a parent is missing from the plan")?;
         let reference = match ctx.output {
             Output::Push => {
-                let digests = ctx.digests.lock().unwrap_or_else(|p| p.into_inner());
-                let digest = digests
+                let digest = ctx
+                    .digests
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
                     .get(&(parent.unit.clone(), platform.to_string()))
+                    .cloned()
                     .with_context(|| format!("parent {} has no {platform} digest from this run", parent.unit))?;
-                format!("{}@{digest}", parent_unit.repository)
+                format!("{}@{}", parent_unit.repository, platform_image(ctx, parent_unit, platform, &digest)?)
             }
             // Not pushed: the parent is in the local engine under its first tag or its staging
             // tag, which is the one platform's image where platforms are joined later.
@@ -591,6 +539,32 @@ fn parent_args(ctx: &BuildContext<'_>, unit: &Unit, platform: &str) -> Result<BT
         args.insert(parent.arg.clone(), reference);
     }
     Ok(args)
+}
+
+/// The image manifest a pushed platform `digest` stands for: an engine that attests pushes an
+/// index of the image and its attestations, which `publish` flattens. Children are pinned to the
+/// image itself, the entry the parent's published index holds, so that `verify-manifests` can
+/// hold each child to its published parent.
+fn platform_image(ctx: &BuildContext<'_>, unit: &Unit, platform: &str, digest: &str) -> Result<String> {
+    if let Some(image) = ctx.platform_images.lock().unwrap_or_else(|p| p.into_inner()).get(digest) {
+        return Ok(image.clone());
+    }
+    let client = ctx.publisher.as_ref().map(|p| p.client).context("a pushed parent without a registry client")?;
+    let (_, repository) = crate::oci::reference::split_repository(&unit.repository);
+    let manifest = client
+        .manifest_by_digest(repository, digest)?
+        .with_context(|| format!("parent {} {platform}: {digest} is not in the registry", unit.id))?;
+    let image = match crate::oci::manifest::is_index(&manifest.media_type) {
+        true => {
+            crate::oci::manifest::platform_entries(&manifest, platform)
+                .map_err(|why| anyhow::anyhow!("parent {} {platform}: {why}", unit.id))?
+                .0
+                .digest
+        }
+        false => digest.to_string(),
+    };
+    ctx.platform_images.lock().unwrap_or_else(|p| p.into_inner()).insert(digest.to_string(), image.clone());
+    Ok(image)
 }
 
 /// The unit's tags in the local engine, joined from the platforms loaded under staging tags.
@@ -754,58 +728,4 @@ fn rootfs_apt(ws: &Workspace, units: &[Unit]) -> Result<Option<IsolatedApt>> {
     }
     let archs: Vec<&str> = ws.all_platforms().iter().map(|p| crate::sys::apt::debian_arch(p)).collect::<Result<_>>()?;
     Ok(Some(IsolatedApt::new(&ws.cache(), &crate::sys::apt::system_suite()?, &archs)?))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn unit(id: &str, depends_on: &[&str]) -> Unit {
-        Unit {
-            id: id.into(),
-            depends_on: depends_on.iter().map(|s| s.to_string()).collect(),
-            platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
-            ..crate::core::plan::tests::sample_unit()
-        }
-    }
-
-    #[test]
-    fn jobs_wait_for_parents_and_publishes_wait_for_platforms() {
-        let units = [unit("base", &[]), unit("app", &["base"])];
-        let platforms = vec!["linux/amd64".to_string(), "linux/arm64".to_string()];
-        let (jobs, tasks) = jobs_for(&units, &platforms, true, "linux/amd64", &BTreeMap::new());
-        assert_eq!(
-            jobs,
-            [
-                Job::Build { unit: 0, platform: 0 },
-                Job::Build { unit: 0, platform: 1 },
-                Job::Publish { unit: 0 },
-                Job::Build { unit: 1, platform: 0 },
-                Job::Build { unit: 1, platform: 1 },
-                Job::Publish { unit: 1 },
-            ]
-        );
-        let deps: Vec<&[usize]> = tasks.iter().map(|t| t.deps.as_slice()).collect();
-        // The child's arm64 build waits for the parent's arm64 build alone; its publish for
-        // both its platforms and the parent's publish.
-        assert_eq!(deps, [&[][..], &[], &[0, 1], &[0], &[1], &[3, 4, 2]]);
-        let weights: Vec<(usize, u64)> = tasks.iter().map(|t| (t.weight, t.cost)).collect();
-        assert_eq!(
-            weights,
-            [(1, 20), (1, 100), (0, 0), (1, 20), (1, 100), (0, 0)],
-            "a build holds a slot, an emulated one costs more; publishing takes no slot"
-        );
-        let history = BTreeMap::from([(("app".to_string(), "linux/arm64".to_string()), 321.4)]);
-        let (_, tasks) = jobs_for(&units, &platforms, true, "linux/amd64", &history);
-        let costs: Vec<u64> = tasks.iter().map(|t| t.cost).collect();
-        assert_eq!(costs, [20, 100, 0, 20, 322, 0], "a build timed before costs what it took");
-    }
-
-    #[test]
-    fn recording_digests_builds_one_platform_without_publishing() {
-        let units = [unit("base", &[]), unit("app", &["base"])];
-        let (jobs, tasks) = jobs_for(&units, &["linux/arm64".to_string()], false, "linux/amd64", &BTreeMap::new());
-        assert_eq!(jobs, [Job::Build { unit: 0, platform: 1 }, Job::Build { unit: 1, platform: 1 }]);
-        assert_eq!(tasks[1].deps, [0], "the child's arm64 build waits for the parent's arm64 build");
-    }
 }

@@ -67,6 +67,14 @@ pub fn read_digest_files(paths: &[std::path::PathBuf]) -> Result<DigestFile> {
         for (unit, platforms) in file.units {
             let entry = merged.units.entry(unit.clone()).or_default();
             for (platform, digest) in platforms {
+                crate::oci::reference::check_digest(&digest).map_err(|why| {
+                    anyhow::anyhow!(
+                        "{}: {} {}: {why}: use the file `build --digest-file` wrote",
+                        path.display(),
+                        crate::core::text::sanitize(&unit),
+                        crate::core::text::sanitize(&platform)
+                    )
+                })?;
                 if let Some(other) = entry.get(&platform).filter(|d| **d != digest) {
                     bail!("{}: {unit} {platform} is {digest} there but {other} in another file", path.display());
                 }
