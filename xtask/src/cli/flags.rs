@@ -197,6 +197,11 @@ xflags::xflags! {
         /// Make this host ready to build: engine, buildx, emulators, local registry.
         cmd provision {}
 
+        /// Copy this xtask binary to DIR/xtask, for CI jobs that run it without compiling it.
+        cmd install {
+            required --dir dir: PathBuf
+        }
+
         /// The project's own test command: provision, fmt, clippy, every test.
         cmd ci {}
     }

@@ -79,8 +79,8 @@ pub fn accepted(command: &str) -> Option<&'static [&'static str]> {
         "size" => &["table", "json", "markdown"],
         "test" => &["table", "json", "junit", "github"],
         // Text only: a table, progress lines or files written.
-        "publish" | "rollback" | "bench" | "new" | "docs" | "schema" | "ci-workflow" | "provision" | "ci"
-        | "version" => &["table"],
+        "publish" | "rollback" | "bench" | "new" | "docs" | "schema" | "ci-workflow" | "provision" | "install"
+        | "ci" | "version" => &["table"],
         // `cargo xtask --format json` with no command prints the help, whatever the format.
         "help" => &FORMATS,
         _ => return None,

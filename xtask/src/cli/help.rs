@@ -169,6 +169,7 @@ pub fn examples(command: &str) -> &'static [&'static str] {
         "sbom" => &["cargo xtask sbom", "cargo xtask sbom postgres --format json"],
         "scan" => &["cargo xtask scan", "cargo xtask scan postgres --report trivy.json"],
         "provision" => &["cargo xtask provision"],
+        "install" => &["cargo xtask install --dir \"$RUNNER_TEMP/xtask\""],
         "ci" => &["cargo xtask ci"],
         "version" => &["cargo xtask version"],
         _ => &[],

@@ -1,16 +1,18 @@
 //! `cargo xtask ci-workflow [--check]`: writes the GitHub Actions workflow that `core::workflow`
-//! generates from the workspace settings, or shows how the committed one differs.
+//! generates from the workspace settings and the plan's dependency levels, or shows how the
+//! committed one differs.
 
 use anyhow::{Context, Result};
-use camino::Utf8Path;
 
-use crate::core::definitions::Settings;
 use crate::core::workflow::{workflow, WORKFLOW_PATH};
+use crate::sys::workspace::Workspace;
 
 /// `cargo xtask ci-workflow [--check]`.
-pub fn run(root: &Utf8Path, settings: &Settings, flags: &crate::cli::flags::CiWorkflow) -> Result<()> {
-    let text = workflow(settings);
-    let path = root.join(WORKFLOW_PATH);
+pub fn run(ws: &Workspace, flags: &crate::cli::flags::CiWorkflow) -> Result<()> {
+    let units = ws.plan(&[])?;
+    let levels = crate::core::matrix::levels(&units).into_values().max().map_or(1, |deepest| deepest + 1);
+    let text = workflow(&ws.defs.settings, levels);
+    let path = ws.root.join(WORKFLOW_PATH);
     if !flags.check {
         let dir = path.parent().context("the workflow path has a parent")?;
         std::fs::create_dir_all(dir).with_context(|| format!("creating {dir}"))?;

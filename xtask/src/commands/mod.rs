@@ -77,11 +77,9 @@ pub fn run(flags: &Xtask) -> Result<()> {
             format.require("schema")?;
             return schema::run(&workspace::root(options.root.as_deref())?, cmd);
         }
-        XtaskCmd::CiWorkflow(cmd) => {
-            format.require("ci-workflow")?;
-            let root = workspace::root(options.root.as_deref())?;
-            let settings = crate::sys::definitions::load_settings(&root)?;
-            return ci_workflow::run(&root, &settings, cmd);
+        XtaskCmd::Install(cmd) => {
+            format.require("install")?;
+            return crate::sys::files::install_self(&cmd.dir);
         }
         XtaskCmd::Provision(_) => {
             format.require("provision")?;
@@ -117,12 +115,13 @@ pub fn run(flags: &Xtask) -> Result<()> {
         XtaskCmd::Help(_)
         | XtaskCmd::Docs(_)
         | XtaskCmd::Schema(_)
-        | XtaskCmd::CiWorkflow(_)
         | XtaskCmd::Provision(_)
+        | XtaskCmd::Install(_)
         | XtaskCmd::Doctor(_) => unreachable!("handled above"),
         XtaskCmd::Plan(cmd) => plan::run(&ws, format, cmd),
         XtaskCmd::Build(cmd) => build::run(&ws, format, cmd),
         XtaskCmd::Ci(_) => format.require("ci").and_then(|_| ci::run(&ws)),
+        XtaskCmd::CiWorkflow(cmd) => format.require("ci-workflow").and_then(|_| ci_workflow::run(&ws, cmd)),
         XtaskCmd::Publish(cmd) => format.require("publish").and_then(|_| publish::run(&ws, cmd)),
         XtaskCmd::Rollback(cmd) => format.require("rollback").and_then(|_| rollback::run(&ws, cmd)),
         XtaskCmd::Sbom(cmd) => sbom::run(&ws, format, cmd),

@@ -32,11 +32,26 @@ pub struct Leg {
     /// The buildx builder of `[builders]` for this platform, when one is set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub builder: Option<String>,
+    /// The unit's depth among in-repo parents: 0 for a unit built on none. Each level's legs
+    /// run after the level above has pushed, and build on its images (`build --parents`).
+    pub level: usize,
+}
+
+/// Each unit's level: 0 without in-repo parents, else one more than its deepest parent's.
+/// `units` are in plan order, parents first; a parent outside them counts as level 0.
+pub fn levels(units: &[Unit]) -> std::collections::BTreeMap<String, usize> {
+    let mut levels = std::collections::BTreeMap::new();
+    for unit in units {
+        let level = unit.depends_on.iter().filter_map(|parent| levels.get(parent)).map(|l| l + 1).max().unwrap_or(0);
+        levels.insert(unit.id.clone(), level);
+    }
+    levels
 }
 
 /// Every unit × platform in plan order; a platform without a runner is an error, since a
 /// silent fallback would build it emulated.
 pub fn github_matrix(units: &[Unit], settings: &Settings) -> Result<Matrix> {
+    let levels = levels(units);
     let mut include = Vec::new();
     for unit in units {
         for platform in &unit.platforms {
@@ -57,6 +72,7 @@ pub fn github_matrix(units: &[Unit], settings: &Settings) -> Result<Matrix> {
                 arch,
                 runs_on: runner.clone(),
                 builder: settings.builders.get(platform).cloned(),
+                level: levels[&unit.id],
             });
         }
     }
@@ -80,20 +96,21 @@ mod tests {
         base.id = "base".into();
         base.image = "base".into();
         base.variant = None;
-        let python = crate::core::plan::tests::sample_unit();
+        let mut python = crate::core::plan::tests::sample_unit();
+        python.depends_on = vec!["base".into()];
         let matrix = github_matrix(&[base, python], &settings("")).unwrap();
         let json = serde_json::to_value(&matrix).unwrap();
         assert_eq!(
             json,
             serde_json::json!({"include": [
                 {"unit": "base", "image": "base", "platform": "linux/amd64", "arch": "amd64",
-                 "slug": "base-amd64", "runs-on": "ubuntu-24.04"},
+                 "slug": "base-amd64", "runs-on": "ubuntu-24.04", "level": 0},
                 {"unit": "base", "image": "base", "platform": "linux/arm64", "arch": "arm64",
-                 "slug": "base-arm64", "runs-on": "ubuntu-24.04-arm"},
+                 "slug": "base-arm64", "runs-on": "ubuntu-24.04-arm", "level": 0},
                 {"unit": "python:python3.13", "image": "python", "variant": "python3.13", "platform": "linux/amd64",
-                 "arch": "amd64", "slug": "python-python3.13-amd64", "runs-on": "ubuntu-24.04"},
+                 "arch": "amd64", "slug": "python-python3.13-amd64", "runs-on": "ubuntu-24.04", "level": 1},
                 {"unit": "python:python3.13", "image": "python", "variant": "python3.13", "platform": "linux/arm64",
-                 "arch": "arm64", "slug": "python-python3.13-arm64", "runs-on": "ubuntu-24.04-arm"},
+                 "arch": "arm64", "slug": "python-python3.13-arm64", "runs-on": "ubuntu-24.04-arm", "level": 1},
             ]})
         );
     }
@@ -118,5 +135,24 @@ mod tests {
             ),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_unit_sits_one_level_below_its_deepest_parent() {
+        let unit = |id: &str, parents: &[&str]| crate::core::plan::Unit {
+            id: id.into(),
+            depends_on: parents.iter().map(|p| p.to_string()).collect(),
+            ..crate::core::plan::tests::sample_unit()
+        };
+        let units = [
+            unit("debian", &[]),
+            unit("python", &["debian"]),
+            unit("tool", &[]),
+            unit("app", &["python", "tool"]),
+            unit("outside", &["not-selected"]),
+        ];
+        let got: Vec<(String, usize)> = levels(&units).into_iter().collect();
+        let want = [("app", 2), ("debian", 0), ("outside", 0), ("python", 1), ("tool", 0)];
+        assert_eq!(got, want.map(|(id, l)| (id.to_string(), l)));
     }
 }

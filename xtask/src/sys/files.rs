@@ -21,3 +21,16 @@ pub fn write_or_check(root: &Utf8Path, file: &str, text: &str, check: bool, comm
     println!("wrote {file}");
     Ok(())
 }
+
+/// `cargo xtask install --dir DIR`: this binary, copied to `DIR/xtask` (atomically, executable),
+/// so that the jobs of a CI run share one compile per runner instead of each compiling it.
+pub fn install_self(dir: &std::path::Path) -> Result<()> {
+    let exe = std::env::current_exe().context("finding this xtask binary")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let target = dir.join("xtask");
+    let partial = dir.join(".xtask.partial");
+    std::fs::copy(&exe, &partial).with_context(|| format!("copying {} to {}", exe.display(), partial.display()))?;
+    std::fs::rename(&partial, &target).with_context(|| format!("placing {}", target.display()))?;
+    println!("installed {}", target.display());
+    Ok(())
+}

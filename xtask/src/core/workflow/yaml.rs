@@ -26,11 +26,6 @@ pub fn map(entries: Vec<(&str, Yaml)>) -> Yaml {
     Yaml::Map(owned(entries))
 }
 
-/// A map with a blank line between its entries.
-pub fn spaced(entries: Vec<(&str, Yaml)>) -> Yaml {
-    Yaml::Spaced(owned(entries))
-}
-
 pub fn owned(entries: Vec<(&str, Yaml)>) -> Vec<(String, Yaml)> {
     entries.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
