@@ -150,3 +150,43 @@ fn a_closed_stdout_ends_quietly() {
         assert_eq!(output.status.code(), Some(0), "{stderr}");
     }
 }
+
+/// `plan --changed-since` in a real git repository: a change in one image plans it and its
+/// children; a change to the settings plans everything.
+#[test]
+fn plan_changed_since_selects_the_changed_units_and_their_children() {
+    let root = common::fixture("multi");
+    let git = |args: &[&str]| {
+        let out = Command::new("git").arg("-C").arg(root.as_str()).args(args).output().unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+        text(&out.stdout).trim().to_string()
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["-c", "user.name=t", "-c", "user.email=t@e", "add", "-A"]);
+    git(&["-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "one"]);
+    let first = git(&["rev-parse", "HEAD"]);
+    let commit = |file: &str, line: &str| {
+        let path = root.join(file);
+        let old = std::fs::read_to_string(&path).unwrap_or_default();
+        std::fs::write(&path, format!("{old}{line}\n")).unwrap();
+        git(&["add", file]);
+        git(&["-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "change"]);
+    };
+    let planned = |since: &str| -> Vec<String> {
+        let out = xtask_in(&root, None, &["--format", "json", "plan", "--changed-since", since]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let units: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        units.as_array().unwrap().iter().map(|u| u["id"].as_str().unwrap().to_string()).collect()
+    };
+    commit("images/app/Dockerfile", "LABEL changed=1");
+    assert_eq!(planned(&first), ["app:loud", "app:quiet"]);
+    commit("images/base/Dockerfile", "LABEL changed=1");
+    assert_eq!(planned(&first).len(), 5, "the base and everything on it");
+    let second = git(&["rev-parse", "HEAD"]);
+    commit("README.md", "more words");
+    assert!(planned(&second).is_empty(), "documentation builds nothing");
+    commit("Cargo.toml", "# a settings comment");
+    assert_eq!(planned(&second).len(), 5, "the settings may touch every image");
+    let unknown = xtask_in(&root, None, &["plan", "--changed-since", "0123456789abcdef0123456789abcdef01234567"]);
+    assert!(text(&unknown.stderr).contains("planning every unit"), "{}", text(&unknown.stderr));
+}

@@ -180,6 +180,7 @@ fn unit(host: &str) -> Unit {
         description: None,
         licenses: None,
         repository: repository.clone(),
+        cache: format!("{repository}-cache:buildcache-"),
         platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
         dockerfile: "images/app/Dockerfile".into(),
         context: "images/app".into(),

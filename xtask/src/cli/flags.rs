@@ -40,6 +40,9 @@ xflags::xflags! {
         cmd plan {
             /// Images to plan, as NAME or NAME:VARIANT (default: all).
             repeated units: String
+            /// Only the units whose files changed since this commit, and their children (every
+            /// unit when a change outside images/ may touch them all, or REV is unknown).
+            optional --changed-since rev: String
         }
 
         /// Build every platform with docker buildx, push, and publish manifest lists.

@@ -8,7 +8,10 @@ use crate::sys::workspace::Workspace;
 /// `cargo xtask plan`: prints the units, as a table, as JSON or as a CI matrix.
 pub fn run(ws: &Workspace, format: Format, flags: &crate::cli::flags::Plan) -> Result<()> {
     let format = format.require("plan")?;
-    let units = ws.plan(&flags.units)?;
+    let mut units = ws.plan(&flags.units)?;
+    if let Some(since) = &flags.changed_since {
+        units = changed_since(ws, units, since);
+    }
     if format == Format::GithubMatrix {
         // One line: a step writes it to $GITHUB_OUTPUT as `matrix=<json>`.
         println!("{}", serde_json::to_string(&crate::core::matrix::github_matrix(&units, &ws.defs.settings)?)?);
@@ -66,4 +69,30 @@ pub fn run(ws: &Workspace, format: Format, flags: &crate::cli::flags::Plan) -> R
     println!("{}", ws.event()?.explain());
     println!("{}", crate::core::text::table(headers, &rows));
     Ok(())
+}
+
+/// The units changed since `since`, and their children; all of them when git cannot tell (a
+/// new branch's all-zero "before", a shallow checkout), said on stderr.
+fn changed_since(ws: &Workspace, units: Vec<crate::core::plan::Unit>, since: &str) -> Vec<crate::core::plan::Unit> {
+    let known = !since.is_empty() && !since.bytes().all(|b| b == b'0');
+    match known.then(|| crate::sys::git::changed_files(&ws.root, since)).flatten() {
+        Some(changed) => {
+            let selected: Vec<String> =
+                crate::core::plan::changed_units(&units, &changed).iter().map(|u| u.id.clone()).collect();
+            eprintln!(
+                "{} of {} unit(s) changed since {}, or build on one that did",
+                selected.len(),
+                units.len(),
+                crate::core::text::sanitize(since)
+            );
+            units.into_iter().filter(|u| selected.contains(&u.id)).collect()
+        }
+        None => {
+            eprintln!(
+                "note: git cannot tell what changed since {:?}: planning every unit",
+                crate::core::text::sanitize(since)
+            );
+            units
+        }
+    }
 }

@@ -141,10 +141,7 @@ pub fn staging_ref(unit: &Unit, platform: &str) -> String {
 
 /// The per-platform registry cache of drivers that can export one.
 pub fn cache_ref(unit: &Unit, platform: &str) -> String {
-    match &unit.variant {
-        Some(v) => format!("{}:buildcache-{v}-{}", unit.repository, platform_slug(platform)),
-        None => format!("{}:buildcache-{}", unit.repository, platform_slug(platform)),
-    }
+    format!("{}{}", unit.cache, platform_slug(platform))
 }
 
 /// `docker buildx build ...` for one unit and platform, without the program name. Every image
@@ -562,7 +559,7 @@ mod tests {
         let mut req = request(&u, &Driver::ContainerdStore, Output::Push);
         req.export = Some(Export { layout: "target/xtask/oci/python-python3.13-arm64".into(), epoch: None });
         let joined = build_argv(&req).unwrap().join(" ");
-        let cache = "localhost:5000/acme/python:buildcache-python3.13-arm64";
+        let cache = "localhost:5000/acme/python-cache:buildcache-python3.13-arm64";
         assert!(joined.contains(&format!("--cache-from type=registry,ref={cache} --cache-to type=registry,ref={cache},mode=max,ignore-error=true")), "{joined}");
         // Exported for xtask to push, in OCI media types, with provenance.
         assert!(
@@ -588,7 +585,7 @@ mod tests {
         let argv = build_argv(&req).unwrap();
         let joined = argv.join(" ");
         assert!(joined.starts_with("buildx build --builder arm-native --platform linux/arm64"), "{joined}");
-        assert!(joined.contains("--cache-from type=registry,ref=localhost:5000/acme/python:buildcache-python3.13-arm64 --cache-to type=registry,ref=localhost:5000/acme/python:buildcache-python3.13-arm64,mode=max"), "{joined}");
+        assert!(joined.contains("--cache-from type=registry,ref=localhost:5000/acme/python-cache:buildcache-python3.13-arm64 --cache-to type=registry,ref=localhost:5000/acme/python-cache:buildcache-python3.13-arm64,mode=max"), "{joined}");
         assert!(!joined.contains("--network"), "the default network passes no flag");
         // Build-only runs read the cache but never write it.
         let joined = build_argv(&request(&u, &driver, Output::None)).unwrap().join(" ");
@@ -691,7 +688,8 @@ mod tests {
         assert_eq!(staging_ref(&u, "linux/arm/v7"), "localhost:5000/acme/python:staging-python3.13-arm-v7");
         u.variant = None;
         assert_eq!(staging_ref(&u, "linux/amd64"), "localhost:5000/acme/python:staging-amd64");
-        assert_eq!(cache_ref(&u, "linux/amd64"), "localhost:5000/acme/python:buildcache-amd64");
+        // The plan decides the cache repository and tag prefix (`core::plan::cache_prefix`).
+        assert_eq!(cache_ref(&u, "linux/arm/v7"), "localhost:5000/acme/python-cache:buildcache-python3.13-arm-v7");
     }
 
     #[test]

@@ -26,6 +26,9 @@ pub struct Unit {
     pub licenses: Option<String>,
     /// `registry/namespace/repository`, without tag.
     pub repository: String,
+    /// `registry/path:tag-prefix` of its registry build caches: the platform slug completes
+    /// the tag (`core::buildx::cache_ref`).
+    pub cache: String,
     pub platforms: Vec<String>,
     pub dockerfile: Utf8PathBuf,
     pub context: Utf8PathBuf,
@@ -286,6 +289,13 @@ fn resolve(
         description: image.description.clone(),
         licenses: image.licenses.clone(),
         tags: tags.iter().map(|t| TagRef::new(repository.clone(), t.clone())).collect(),
+        cache: cache_prefix(
+            registry,
+            &defs.settings.cache_repository,
+            &full_repository("", &defs.settings.namespace, &variant.repository),
+            &image.name,
+            variant.name.as_deref(),
+        ),
         repository,
         platforms,
         dockerfile: variant.dockerfile.clone(),
@@ -299,6 +309,42 @@ fn resolve(
         size: image.size,
         secrets: image.secrets.clone(),
     })
+}
+
+/// The units that `changed` (paths relative to the workspace root) touch, with every unit
+/// built on one of them, in plan order. A path outside every unit's files touches all of them
+/// (the settings, the xtask itself), unless it is documentation (`*.md`, `docs/`).
+pub fn changed_units<'a>(units: &'a [Unit], changed: &[String]) -> Vec<&'a Unit> {
+    let owns = |unit: &Unit, path: &str| {
+        let under = |dir: &str| !dir.is_empty() && path.strip_prefix(dir).is_some_and(|rest| rest.starts_with('/'));
+        under(&format!("images/{}", unit.image))
+            || under(unit.context.as_str().trim_end_matches('/'))
+            || path == unit.dockerfile.as_str()
+    };
+    let documentation = |path: &str| path.ends_with(".md") || path.starts_with("docs/");
+    if changed.iter().any(|path| !documentation(path) && !units.iter().any(|u| owns(u, path))) {
+        return units.iter().collect();
+    }
+    let mut selected: Vec<&Unit> = Vec::new();
+    for unit in units {
+        let touched = changed.iter().any(|path| owns(unit, path));
+        if touched || unit.depends_on.iter().any(|parent| selected.iter().any(|s| s.id == *parent)) {
+            selected.push(unit);
+        }
+    }
+    selected
+}
+
+/// Where a unit's build caches go: `cache_repository` with `{repository}` as the unit's path
+/// (`…/python-cache:buildcache-[<variant>-]`), or a shared repository, whose tags then name the
+/// image too (`…/buildcache:buildcache-python-[<variant>-]`).
+/// `path` is the unit's repository path (namespace included); a shared repository is a path
+/// on the registry as written.
+fn cache_prefix(registry: &str, template: &str, path: &str, image: &str, variant: Option<&str>) -> String {
+    let cache = full_repository(registry, "", &template.replace("{repository}", path));
+    let image = if template.contains("{repository}") { String::new() } else { format!("{image}-") };
+    let variant = variant.map(|v| format!("{v}-")).unwrap_or_default();
+    format!("{cache}:buildcache-{image}{variant}")
 }
 
 /// `registry/namespace/repository` (the path alone without a registry); a Docker Hub name of one part is an official image
@@ -431,6 +477,7 @@ pub(crate) mod tests {
             description: Some("Python runtime".into()),
             licenses: None,
             repository: "localhost:5000/acme/python".into(),
+            cache: "localhost:5000/acme/python-cache:buildcache-python3.13-".into(),
             platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
             dockerfile: "images/python/Dockerfile".into(),
             context: "images/python".into(),
@@ -729,5 +776,48 @@ pub(crate) mod tests {
         assert_eq!(ids(&units), ["a"]);
         let err = plan(&d, &release, "localhost:5000", &[]).unwrap_err().to_string();
         assert!(err.starts_with("images/b/image.toml: a release needs a version"), "{err}");
+    }
+
+    #[test]
+    fn build_caches_go_beside_the_image_or_to_one_shared_repository_never_into_its_own() {
+        let beside = cache_prefix("r.test", "{repository}-cache", "acme/python", "python", Some("slim"));
+        assert_eq!(beside, "r.test/acme/python-cache:buildcache-slim-");
+        assert_eq!(cache_prefix("r.test", "{repository}-cache", "base", "base", None), "r.test/base-cache:buildcache-");
+        let shared = cache_prefix("r.test", "acme/buildcache", "acme/python", "python", Some("slim"));
+        assert_eq!(
+            shared, "r.test/acme/buildcache:buildcache-python-slim-",
+            "a shared repository's tags name the image"
+        );
+        let hub = cache_prefix("docker.io", "{repository}-cache", "acme/python", "python", None);
+        assert_eq!(hub, "docker.io/acme/python-cache:buildcache-");
+    }
+
+    #[test]
+    fn a_change_selects_its_units_and_their_children_and_one_outside_them_selects_all() {
+        let unit = |id: &str, image: &str, parents: &[&str]| Unit {
+            id: id.into(),
+            image: image.into(),
+            context: format!("images/{image}").into(),
+            dockerfile: format!("images/{image}/Dockerfile").into(),
+            depends_on: parents.iter().map(|p| p.to_string()).collect(),
+            ..sample_unit()
+        };
+        let units = [
+            unit("debian", "debian", &[]),
+            unit("python:3.13", "python", &["debian"]),
+            unit("app", "app", &["python:3.13"]),
+            unit("go", "go", &[]),
+        ];
+        let ids = |changed: &[&str]| -> Vec<String> {
+            let changed: Vec<String> = changed.iter().map(|s| s.to_string()).collect();
+            changed_units(&units, &changed).iter().map(|u| u.id.clone()).collect()
+        };
+        assert_eq!(ids(&["images/python/image.toml"]), ["python:3.13", "app"]);
+        assert_eq!(ids(&["images/go/main.go", "README.md", "docs/x.md"]), ["go"]);
+        assert_eq!(ids(&["images/debian/Dockerfile"]), ["debian", "python:3.13", "app"]);
+        assert!(ids(&["docs/image-toml.md"]).is_empty(), "documentation builds nothing");
+        assert_eq!(ids(&["Cargo.toml"]).len(), 4, "the settings may touch every image");
+        assert_eq!(ids(&["xtask/src/core/plan.rs"]).len(), 4);
+        assert_eq!(ids(&["images/golang/x"]).len(), 4, "a prefix of another image's name is not its");
     }
 }

@@ -113,15 +113,24 @@ mod tests {
             path
         };
         let write = |name: &str, platform: &str, digest: &str| write_on(name, platform, digest, "sha256:base");
-        let amd64 = write("amd64.json", "linux/amd64", "sha256:aa");
-        let arm64 = write("arm64.json", "linux/arm64", "sha256:bb");
+        let (aa, bb, cc) = (
+            format!("sha256:{}", "a".repeat(64)),
+            format!("sha256:{}", "b".repeat(64)),
+            format!("sha256:{}", "c".repeat(64)),
+        );
+        let amd64 = write("amd64.json", "linux/amd64", &aa);
+        let arm64 = write("arm64.json", "linux/arm64", &bb);
         let merged = read_digest_files(&[amd64.clone(), arm64]).unwrap();
         assert_eq!(merged.units["app"].len(), 2);
-        let clash = write("clash.json", "linux/amd64", "sha256:cc");
+        let clash = write("clash.json", "linux/amd64", &cc);
         let err = read_digest_files(&[amd64.clone(), clash]).unwrap_err().to_string();
-        assert!(err.contains("app linux/amd64 is sha256:cc there but sha256:aa in another file"), "{err}");
+        assert!(err.contains(&format!("app linux/amd64 is {cc} there but {aa} in another file")), "{err}");
+        // Not a digest: refused with the file, unit and platform, its text escaped.
+        let junk = write("junk.json", "linux/amd64", "sha256:aa\u{1b}[2J");
+        let err = read_digest_files(&[junk]).unwrap_err().to_string();
+        assert!(err.contains("junk.json: app linux/amd64: digest") && !err.contains('\u{1b}'), "{err}");
         // A leg that pinned the base elsewhere built on another image: one index must not mix them.
-        let moved = write_on("moved.json", "linux/arm64", "sha256:bb", "sha256:moved");
+        let moved = write_on("moved.json", "linux/arm64", &bb, "sha256:moved");
         let err = read_digest_files(&[amd64, moved]).unwrap_err().to_string();
         assert!(err.contains("the legs disagree on what app's index says (base.digest"), "{err}");
         assert!(err.contains("\"sha256:base\"") && err.contains("\"sha256:moved\""), "{err}");

@@ -45,7 +45,31 @@ pub struct Settings {
     /// The docker context builds and tests talk to (`engine`); `--engine`, `DOCKER_HOST` and
     /// `DOCKER_CONTEXT` override it for one run.
     pub engine: String,
+    /// Where the registry build caches go (`cache_repository`): `{repository}` is the image's
+    /// path; without it, one repository shared by every image.
+    pub cache_repository: String,
+    /// `[ci]`: the generated workflow's triggers and leg selection.
+    pub ci: CiSettings,
 }
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CiSettings {
+    /// Branches whose pushes build and publish.
+    pub branches: Vec<String>,
+    /// The weekly (or other) cron of a forced rebuild that picks up base and package updates.
+    pub schedule: Option<String>,
+    /// Legs only for the units a push or pull request changed, and their children.
+    pub changed_only: bool,
+}
+
+impl Default for CiSettings {
+    fn default() -> Self {
+        CiSettings { branches: vec!["main".to_string()], schedule: Some("17 4 * * 1".to_string()), changed_only: true }
+    }
+}
+
+/// A cache repository beside each image's, so that its `buildcache-*` tags are not versions of it.
+pub const DEFAULT_CACHE_REPOSITORY: &str = "{repository}-cache";
 
 /// The engine when the settings name none: the one `cargo xtask provision` sets up.
 pub const DEFAULT_ENGINE: &str = "xtask";

@@ -29,6 +29,17 @@ pub(super) struct RawSettings {
     runners: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
     builders: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
     engine: Option<Spanned<String>>,
+    cache_repository: Option<Spanned<String>>,
+    ci: Option<RawCi>,
+}
+
+/// `[workspace.metadata.images.ci]`: what starts the generated workflow, and which legs run.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCi {
+    branches: Option<Vec<Spanned<String>>>,
+    schedule: Option<Spanned<String>>,
+    changed_only: Option<bool>,
 }
 
 /// Tag templates where every key is optional, for overriding the defaults.
@@ -122,6 +133,20 @@ pub fn validate_settings(file: &Utf8Path, text: &str) -> Result<Settings, Defini
         }
         None => DEFAULT_ENGINE.to_string(),
     };
+    let cache_repository = match raw.cache_repository {
+        Some(template) => {
+            check_cache_repository(template.get_ref()).map_err(|why| {
+                src.at(
+                    &template,
+                    format!("invalid `cache_repository` {:?}: {why}", template.get_ref()),
+                    format!("write a repository path, e.g. \"{DEFAULT_CACHE_REPOSITORY}\" (the default) or \"acme/buildcache\" for one shared by every image"),
+                )
+            })?;
+            template.into_inner()
+        }
+        None => DEFAULT_CACHE_REPOSITORY.to_string(),
+    };
+    let ci = validate_ci(&src, raw.ci.unwrap_or_default())?;
     Ok(Settings {
         registry,
         namespace,
@@ -132,7 +157,76 @@ pub fn validate_settings(file: &Utf8Path, text: &str) -> Result<Settings, Defini
         runners,
         builders,
         engine,
+        cache_repository,
+        ci,
     })
+}
+
+fn validate_ci(src: &Source<'_>, raw: RawCi) -> Result<CiSettings, DefinitionError> {
+    let defaults = CiSettings::default();
+    let branches = match raw.branches {
+        Some(list) => list
+            .into_iter()
+            .map(|branch| {
+                let value = branch.get_ref();
+                let valid = !value.is_empty()
+                    && value.len() <= 200
+                    && value.chars().all(|c| c.is_ascii_alphanumeric() || "._-/*".contains(c))
+                    && !value.starts_with(['-', '/']);
+                match valid {
+                    true => Ok(branch.into_inner()),
+                    false => Err(src.at(
+                        &branch,
+                        format!("invalid branch {value:?} in [ci] branches"),
+                        "use letters, digits, `.`, `_`, `-`, `/` and `*` globs, e.g. \"main\" or \"release/*\""
+                            .to_string(),
+                    )),
+                }
+            })
+            .collect::<Result<_, _>>()?,
+        None => defaults.branches,
+    };
+    let schedule = match raw.schedule {
+        Some(cron) if cron.get_ref().is_empty() => None,
+        Some(cron) => {
+            check_cron(cron.get_ref()).map_err(|why| {
+                src.at(
+                    &cron,
+                    format!("invalid [ci] schedule {:?}: {why}", cron.get_ref()),
+                    "write five cron fields in UTC, e.g. \"17 4 * * 1\" (Mondays 04:17), or \"\" for no scheduled run"
+                        .to_string(),
+                )
+            })?;
+            Some(cron.into_inner())
+        }
+        None => defaults.schedule,
+    };
+    Ok(CiSettings { branches, schedule, changed_only: raw.changed_only.unwrap_or(defaults.changed_only) })
+}
+
+/// Five cron fields of digits, `*`, `/`, `,` and `-`, as GitHub's `schedule` takes them.
+fn check_cron(cron: &str) -> Result<(), String> {
+    let fields: Vec<&str> = cron.split_whitespace().collect();
+    if fields.len() != 5 {
+        return Err(format!("it has {} field(s), not 5 (minute hour day month weekday)", fields.len()));
+    }
+    match fields.iter().find(|f| !f.chars().all(|c| c.is_ascii_digit() || "*/,-".contains(c))) {
+        Some(field) => Err(format!("field {field:?} holds more than digits, `*`, `/`, `,` and `-`")),
+        None => Ok(()),
+    }
+}
+
+/// `cache_repository`: a repository path where `{repository}` stands for the image's own path,
+/// never that path itself (its cache tags would be listed as versions of the image).
+fn check_cache_repository(template: &str) -> Result<(), String> {
+    let rest = template.replace("{repository}", "");
+    if rest.contains(['{', '}']) {
+        return Err("the only placeholder is {repository}, the image's repository path".to_string());
+    }
+    if template.trim_matches('/') == "{repository}" {
+        return Err("that is the image's own repository, where cache tags would be listed as its versions".to_string());
+    }
+    check_repository(&template.replace("{repository}", "acme/app")).map_err(|why| format!("the path {why}"))
 }
 
 /// `[runners]` and `[builders]`: a known platform to a name that is safe in YAML, in a

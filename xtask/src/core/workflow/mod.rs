@@ -87,36 +87,39 @@ fn tree(settings: &Settings, levels: usize) -> Vec<(String, Yaml)> {
     jobs.push(("publish".to_string(), publish_job(settings, levels)));
     jobs.push(("test".to_string(), test_job()));
     jobs.push(("sbom".to_string(), sbom_job(settings)));
-    yaml::owned(vec![
-        ("name", s("images")),
+    let input = |description: &str| {
+        map(vec![
+            ("description", s(description)),
+            ("type", s("string")),
+            ("required", Yaml::Lit("false")),
+            ("default", s("")),
+        ])
+    };
+    let mut on = vec![
         (
-            "on",
+            "push",
             map(vec![
-                (
-                    "push",
-                    map(vec![
-                        ("branches", Yaml::List(vec![s("main")])),
-                        ("tags", Yaml::List(release_tag_patterns(&settings.release_tag).into_iter().map(s).collect())),
-                    ]),
-                ),
-                ("pull_request", map(vec![])),
-                (
-                    "workflow_dispatch",
-                    map(vec![(
-                        "inputs",
-                        map(vec![(
-                            "tags",
-                            map(vec![
-                                ("description", s("Extra tags for every image, separated by spaces (each is a --tag)")),
-                                ("type", s("string")),
-                                ("required", Yaml::Lit("false")),
-                                ("default", s("")),
-                            ]),
-                        )]),
-                    )]),
-                ),
+                ("branches", Yaml::List(settings.ci.branches.iter().map(s).collect())),
+                ("tags", Yaml::List(release_tag_patterns(&settings.release_tag).into_iter().map(s).collect())),
             ]),
         ),
+        ("pull_request", map(vec![])),
+    ];
+    // A rebuild of everything (`build` forces it on this event) picks up base and package updates.
+    on.extend(settings.ci.schedule.as_ref().map(|cron| ("schedule", Yaml::List(vec![map(vec![("cron", s(cron))])]))));
+    on.push((
+        "workflow_dispatch",
+        map(vec![(
+            "inputs",
+            map(vec![
+                ("units", input("Images to build, as NAME or NAME:VARIANT separated by spaces (empty: every image)")),
+                ("tags", input("Extra tags for every image, separated by spaces (each is a --tag)")),
+            ]),
+        )]),
+    ));
+    yaml::owned(vec![
+        ("name", s("images")),
+        ("on", map(on)),
         // Nothing by default; each job asks for what it needs.
         ("permissions", map(vec![])),
         (
@@ -133,6 +136,7 @@ fn tree(settings: &Settings, levels: usize) -> Vec<(String, Yaml)> {
                 // Settings and inputs reach the scripts as variables, never spliced into them.
                 ("XTASK_REGISTRY", s("${{ vars.REGISTRY }}")),
                 ("CUSTOM_TAGS", s("${{ inputs.tags }}")),
+                ("UNITS", s("${{ inputs.units }}")),
                 // Hosted runners bring their own engine: builds use it, not the project's
                 // private one (which `cargo xtask provision` sets up on Debian machines).
                 ("DOCKER_CONTEXT", s("default")),
@@ -234,18 +238,34 @@ fn plan_job(settings: &Settings, levels: usize) -> Yaml {
         outputs.push((format!("legs-{level}"), s(format!("${{{{ steps.plan.outputs.legs-{level} }}}}"))));
     }
     let last = levels - 1;
-    let mut steps = prepared(control_runner(settings));
-    steps.push(map(vec![
-        ("name", s("Plan one leg per image and platform, by level")),
-        ("id", s("plan")),
-        (
+    // The commit a push or pull request is compared with; empty (every unit) on other events.
+    let (history, since, changed) = match settings.ci.changed_only {
+        true => (
+            checkout_history(),
+            vec![(
+                "env",
+                map(vec![("CHANGED_SINCE", s("${{ github.event.pull_request.base.sha || github.event.before }}"))]),
+            )],
+            "# Only the images a push or pull request changed, and those built on them.\n\
+             since=()\n\
+             if [ -n \"$CHANGED_SINCE\" ]; then since=(--changed-since \"$CHANGED_SINCE\"); fi\n",
+        ),
+        false => (checkout(), vec![], "since=()\n"),
+    };
+    let mut steps = vec![history];
+    steps.extend(use_xtask(control_runner(settings)));
+    let mut plan = vec![("name", s("Plan one leg per image and platform, by level")), ("id", s("plan"))];
+    plan.extend(since);
+    plan.push((
             "run",
             Yaml::Block(format!(
                 "if [ -z \"$XTASK_REGISTRY\" ]; then\n  \
                  echo \"::error::Set the repository variable REGISTRY to the registry host to push to (see ci/README.md)\"\n  \
                  exit 1\n\
                  fi\n\
-                 xtask plan --format github-matrix > matrix.json\n\
+                 read -ra units <<< \"$UNITS\"\n\
+                 {changed}\
+                 xtask plan \"${{units[@]}}\" \"${{since[@]}}\" --format github-matrix > matrix.json\n\
                  # The workflow has a build job per level the plan had when it was generated.\n\
                  if [ \"$(jq '[.include[].level] | max // 0' matrix.json)\" -gt {last} ]; then\n  \
                  echo \"::error::The images now have more dependency levels than this workflow: run cargo xtask ci-workflow\"\n  \
@@ -260,8 +280,8 @@ fn plan_job(settings: &Settings, levels: usize) -> Yaml {
                  # The test legs: one per platform.\n\
                  echo \"platforms=$(jq -c '{{include: [.include[] | {{platform, arch, \"runs-on\": .[\"runs-on\"]}}] | unique}}' matrix.json)\" >> \"$GITHUB_OUTPUT\"\n"
             )),
-        ),
-    ]));
+        ));
+    steps.push(map(plan));
     map(vec![
         ("name", s("plan")),
         ("needs", s("xtask")),
@@ -572,6 +592,15 @@ fn release_tag_patterns(release_tag: &str) -> Vec<String> {
     patterns
 }
 
+/// A checkout with the whole history, so that the plan can compare a push with what it follows.
+fn checkout_history() -> Yaml {
+    map(vec![
+        ("name", s("Check out, with history")),
+        ("uses", pinned(CHECKOUT)),
+        ("with", map(vec![("persist-credentials", Yaml::Lit("false")), ("fetch-depth", Yaml::Lit("0"))])),
+    ])
+}
+
 fn checkout() -> Yaml {
     map(vec![
         ("name", s("Check out")),
@@ -819,5 +848,21 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_triggers_and_the_leg_selection_come_from_the_ci_settings() {
+        let default = workflow(&settings(""), 1);
+        assert!(default.contains("  push:\n    branches:\n      - main\n"), "{default}");
+        assert!(default.contains("  schedule:\n    - cron: \"17 4 * * 1\"\n"));
+        assert!(default.contains("      units:\n        description:"));
+        assert!(default.contains("fetch-depth: 0") && default.contains("since=(--changed-since \"$CHANGED_SINCE\")"));
+        let custom = workflow(
+            &settings("[workspace.metadata.images.ci]\nbranches = [\"main\", \"release/*\"]\nschedule = \"\"\nchanged_only = false\n"),
+            1,
+        );
+        assert!(custom.contains("    branches:\n      - main\n      - release/*\n"), "{custom}");
+        assert!(!custom.contains("schedule:") && !custom.contains("fetch-depth") && !custom.contains("CHANGED_SINCE"));
+        assert!(custom.contains("xtask plan \"${units[@]}\" \"${since[@]}\" --format github-matrix"));
     }
 }
