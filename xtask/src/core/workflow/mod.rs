@@ -5,6 +5,8 @@
 //! The workflow is built as a YAML tree and printed by a small writer: its structure is
 //! fixed, and a tree keeps quoting and indentation right where a template would not.
 
+pub mod expr;
+pub mod read;
 mod yaml;
 
 use crate::core::definitions::Settings;
@@ -864,5 +866,26 @@ mod tests {
         assert!(custom.contains("    branches:\n      - main\n      - release/*\n"), "{custom}");
         assert!(!custom.contains("schedule:") && !custom.contains("fetch-depth") && !custom.contains("CHANGED_SINCE"));
         assert!(custom.contains("xtask plan \"${units[@]}\" \"${since[@]}\" --format github-matrix"));
+    }
+
+    /// What reading the written `node` back must give.
+    fn as_read(node: &Yaml) -> read::Node {
+        match node {
+            Yaml::Str(t) | Yaml::Block(t) => read::Node::Scalar(t.clone()),
+            Yaml::Lit(t) => read::Node::Scalar(t.to_string()),
+            Yaml::Commented(inner, _) => as_read(inner),
+            Yaml::Map(e) | Yaml::Spaced(e) => read::Node::Map(e.iter().map(|(k, v)| (k.clone(), as_read(v))).collect()),
+            Yaml::List(items) => read::Node::List(items.iter().map(as_read).collect()),
+        }
+    }
+
+    #[test]
+    fn the_written_workflow_reads_back_as_its_tree() {
+        for (extra, levels) in [("", 2), ("[workspace.metadata.images.ci]\nchanged_only = false\nschedule = \"\"\n", 3)]
+        {
+            let settings = settings(extra);
+            let tree = Yaml::Map(tree(&settings, levels));
+            assert_eq!(read::parse(&workflow(&settings, levels)).unwrap(), as_read(&tree));
+        }
     }
 }
