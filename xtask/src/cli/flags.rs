@@ -181,6 +181,9 @@ xflags::xflags! {
         /// Write ci/github/workflows/images.yml (with --check: fail if it is out of date).
         cmd ci-workflow {
             optional --check
+            /// Run the committed workflow's jobs on this machine, in `needs` order, against the
+            /// workspace's registry, for --event branch (default), pull-request, manual or schedule.
+            optional --rehearse
         }
 
         /// SPDX SBOMs per unit and platform with syft, added to each index as attestations.

@@ -165,7 +165,11 @@ pub fn examples(command: &str) -> &'static [&'static str] {
         "doctor" => &["cargo xtask doctor", "cargo xtask doctor --format json"],
         "docs" => &["cargo xtask docs", "cargo xtask docs --check"],
         "schema" => &["cargo xtask schema", "cargo xtask schema --check"],
-        "ci-workflow" => &["cargo xtask ci-workflow", "cargo xtask ci-workflow --check"],
+        "ci-workflow" => &[
+            "cargo xtask ci-workflow",
+            "cargo xtask ci-workflow --check",
+            "cargo xtask ci-workflow --rehearse --event pull-request --pr 1",
+        ],
         "sbom" => &["cargo xtask sbom", "cargo xtask sbom postgres --format json"],
         "scan" => &["cargo xtask scan", "cargo xtask scan postgres --report trivy.json"],
         "provision" => &["cargo xtask provision"],

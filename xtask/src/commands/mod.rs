@@ -121,7 +121,9 @@ pub fn run(flags: &Xtask) -> Result<()> {
         XtaskCmd::Plan(cmd) => plan::run(&ws, format, cmd),
         XtaskCmd::Build(cmd) => build::run(&ws, format, cmd),
         XtaskCmd::Ci(_) => format.require("ci").and_then(|_| ci::run(&ws)),
-        XtaskCmd::CiWorkflow(cmd) => format.require("ci-workflow").and_then(|_| ci_workflow::run(&ws, cmd)),
+        XtaskCmd::CiWorkflow(cmd) => {
+            format.require("ci-workflow").and_then(|_| ci_workflow::run(&ws, cmd, flags.event.as_deref()))
+        }
         XtaskCmd::Publish(cmd) => format.require("publish").and_then(|_| publish::run(&ws, cmd)),
         XtaskCmd::Rollback(cmd) => format.require("rollback").and_then(|_| rollback::run(&ws, cmd)),
         XtaskCmd::Sbom(cmd) => sbom::run(&ws, format, cmd),

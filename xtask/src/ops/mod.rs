@@ -10,3 +10,4 @@ pub mod lint;
 pub mod load;
 pub mod observe;
 pub mod publish;
+pub mod rehearse;

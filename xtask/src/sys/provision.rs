@@ -49,6 +49,9 @@ const PACKAGES: &[&str] = &[
     // The tests' TLS test host: its CA and certificate, and its network namespace.
     "openssl",
     "iproute2",
+    // The generated workflow's scripts, which the rehearsal runs here: jq reads the plan's matrix.
+    "jq",
+    "git",
 ];
 
 pub(crate) const BINFMT_DIR: &str = "/proc/sys/fs/binfmt_misc";

@@ -54,39 +54,6 @@ fn settings_override_and_validate() {
 }
 
 #[test]
-fn the_cache_repository_and_the_ci_triggers_are_checked() {
-    let parse =
-        |extra: &str| validate_settings(Utf8Path::new("Cargo.toml"), &format!("[workspace.metadata.images]\n{extra}"));
-    assert_eq!(settings().cache_repository, "{repository}-cache");
-    assert_eq!(parse("cache_repository = \"acme/buildcache\"\n").unwrap().cache_repository, "acme/buildcache");
-    let own = parse("cache_repository = \"{repository}\"\n").unwrap_err().to_string();
-    assert!(
-        own.starts_with("Cargo.toml:2:20: invalid `cache_repository` \"{repository}\": that is the image's own"),
-        "{own}"
-    );
-    let other = parse("cache_repository = \"{image}-cache\"\n").unwrap_err().to_string();
-    assert!(other.contains("the only placeholder is {repository}"), "{other}");
-    assert!(parse("cache_repository = \"Caches\"\n").is_err());
-
-    assert_eq!(settings().ci, CiSettings::default());
-    let ci = parse(
-        "[workspace.metadata.images.ci]\nbranches = [\"main\", \"release/*\"]\nschedule = \"\"\nchanged_only = false\n",
-    )
-    .unwrap()
-    .ci;
-    assert_eq!(
-        ci,
-        CiSettings { branches: vec!["main".into(), "release/*".into()], schedule: None, changed_only: false }
-    );
-    let err = parse("[workspace.metadata.images.ci]\nbranches = [\"main\", \"a b\"]\n").unwrap_err().to_string();
-    assert!(err.starts_with("Cargo.toml:3:21: invalid branch \"a b\" in [ci] branches"), "{err}");
-    let err = parse("[workspace.metadata.images.ci]\nschedule = \"weekly\"\n").unwrap_err().to_string();
-    assert!(err.starts_with("Cargo.toml:3:12: invalid [ci] schedule \"weekly\": it has 1 field(s), not 5"), "{err}");
-    let err = parse("[workspace.metadata.images.ci]\nschedule = \"0 4 * * MON\"\n").unwrap_err().to_string();
-    assert!(err.contains("field \"MON\""), "{err}");
-}
-
-#[test]
 fn runners_and_builders_map_known_platforms_to_safe_names() {
     let s = settings();
     assert_eq!(s.runners["linux/amd64"], "ubuntu-24.04");

@@ -12,6 +12,12 @@ mod yaml;
 use crate::core::definitions::Settings;
 use yaml::{commented, map, s, write_entries, Yaml};
 
+/// Steps that only make sense on a hosted runner, by name: the rehearsal (`ops::rehearse`)
+/// runs a local equivalent of each.
+pub const INSTALL_STEP: &str = "Install what a leg needs on the runner";
+pub const BUILDER_STEP: &str = "Set up the builder";
+pub const COMPILE_STEP: &str = "Compile the xtask";
+
 /// Where the generated workflow lives; a repository copies or links it into `.github/workflows`.
 pub const WORKFLOW_PATH: &str = "ci/github/workflows/images.yml";
 
@@ -179,7 +185,7 @@ fn xtask_job(settings: &Settings) -> Yaml {
             Yaml::List(vec![
                 checkout(),
                 map(vec![
-                    ("name", s("Compile the xtask")),
+                    ("name", s(COMPILE_STEP)),
                     // rustup installs the toolchain that rust-toolchain.toml pins.
                     ("run", s("cargo xtask install --dir \"$RUNNER_TEMP/xtask\"")),
                 ]),
@@ -345,7 +351,7 @@ fn build_job(level: usize) -> Yaml {
     steps.extend(use_xtask("${{ matrix.runs-on }}"));
     steps.extend([
         map(vec![
-            ("name", s("Install what a leg needs on the runner")),
+            ("name", s(INSTALL_STEP)),
             (
                 "run",
                 Yaml::Block(
@@ -359,7 +365,7 @@ fn build_job(level: usize) -> Yaml {
             ),
         ]),
         map(vec![
-            ("name", s("Set up the builder")),
+            ("name", s(BUILDER_STEP)),
             ("env", map(vec![("BUILDER", s("${{ matrix.builder || 'xtask' }}"))])),
             (
                 "run",
