@@ -12,8 +12,7 @@ use common::{engine_lock, fixture, replace_in, xtask, xtask_ok, TestRegistry};
 /// Each platform's image digest behind `repository:tag` on `registry`.
 fn platform_digests(registry: &TestRegistry, repository: &str, tag: &str) -> BTreeMap<String, String> {
     let index = registry.client().manifest(repository, tag).unwrap().expect("the base is published");
-    let images = index.body.manifests.iter().filter(|d| !xtask::oci::manifest::is_attestation(d));
-    images.map(|d| (d.platform.as_ref().unwrap().name(), d.digest.clone())).collect()
+    xtask::oci::manifest::platform_images(&index.body).into_iter().map(|i| (i.platform, i.digest)).collect()
 }
 
 /// The labels of the platform image of `platform` behind `repository:tag`.

@@ -18,8 +18,8 @@ fn image_of(registry: &Registry, repository: &str, digest: &str) -> xtask::oci::
     let manifest = registry.manifest(repository, digest).unwrap().unwrap();
     match xtask::oci::manifest::is_index(&manifest.media_type) {
         true => {
-            let mut images = manifest.body.manifests.iter().filter(|d| !xtask::oci::manifest::is_attestation(d));
-            let image = images.next().expect("an image in the platform's index");
+            let images = xtask::oci::manifest::platform_images(&manifest.body);
+            let image = images.first().expect("an image in the platform's index");
             registry.manifest(repository, &image.digest).unwrap().unwrap()
         }
         false => manifest,

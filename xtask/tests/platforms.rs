@@ -18,13 +18,8 @@ fn linux_arm_v7_is_built_published_verified_and_run_under_qemu() {
     xtask_ok(&root, &registry.host, &[&release[..], &["build"]].concat());
 
     let index = registry.client().manifest("base", "1.0.0").unwrap().unwrap();
-    let platforms: Vec<String> = index
-        .body
-        .manifests
-        .iter()
-        .filter(|d| !xtask::oci::manifest::is_attestation(d))
-        .map(|d| d.platform.as_ref().unwrap().name())
-        .collect();
+    let platforms: Vec<String> =
+        xtask::oci::manifest::platform_images(&index.body).into_iter().map(|i| i.platform).collect();
     assert_eq!(platforms, ["linux/amd64", "linux/arm64", "linux/arm/v7"]);
     xtask_ok(&root, &registry.host, &[&release[..], &["verify-manifests"]].concat());
 

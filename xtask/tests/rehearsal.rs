@@ -32,13 +32,8 @@ fn published(root: &camino::Utf8Path, host: &str) -> BTreeMap<String, Vec<String
             let (repository, tag) = full.rsplit_once(':').unwrap();
             let index = client.manifest(split_repository(repository).1, tag).unwrap();
             let index = index.unwrap_or_else(|| panic!("{full} was not published"));
-            let mut platforms: Vec<String> = index
-                .body
-                .manifests
-                .iter()
-                .filter(|d| !xtask::oci::manifest::is_attestation(d))
-                .map(|d| d.platform.as_ref().unwrap().name())
-                .collect();
+            let images = xtask::oci::manifest::platform_images(&index.body);
+            let mut platforms: Vec<String> = images.into_iter().map(|i| i.platform).collect();
             platforms.sort();
             // The same tag in either registry: compared without the host.
             tags.insert(full.replacen(host, "<registry>", 1), platforms);

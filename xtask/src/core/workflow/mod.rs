@@ -444,14 +444,16 @@ fn build_job(level: usize) -> Yaml {
                 ("packages", "write", "push each platform's image and build cache"),
             ]),
         ),
-        (
-            "strategy",
-            map(vec![
-                ("fail-fast", Yaml::Lit("false")),
-                ("matrix", s(format!("${{{{ fromJSON(needs.plan.outputs.matrix-{level}) }}}}"))),
-            ]),
-        ),
+        ("strategy", fanned_out(&format!("matrix-{level}"))),
         ("steps", Yaml::List(steps)),
+    ])
+}
+
+/// A matrix over the plan job's `output`, every leg run to its end whatever the others do.
+fn fanned_out(output: &str) -> Yaml {
+    map(vec![
+        ("fail-fast", Yaml::Lit("false")),
+        ("matrix", s(format!("${{{{ fromJSON(needs.plan.outputs.{output}) }}}}"))),
     ])
 }
 
@@ -529,13 +531,7 @@ fn test_job() -> Yaml {
                 ("packages", "read", "pull the published images"),
             ]),
         ),
-        (
-            "strategy",
-            map(vec![
-                ("fail-fast", Yaml::Lit("false")),
-                ("matrix", s("${{ fromJSON(needs.plan.outputs.platforms) }}")),
-            ]),
-        ),
+        ("strategy", fanned_out("platforms")),
         ("steps", Yaml::List(steps)),
     ])
 }
