@@ -39,6 +39,7 @@ pub fn run(ws: &Workspace, flags: &flags::Publish) -> Result<()> {
         run: run_id(),
         sequence: publish::next_sequence(&ws.target().join("releases")),
         created: crate::core::event::utc(ws.build_time()?).1,
+        committed: ws.committed()?,
     };
     let mut rows = Vec::new();
     let mut failures = 0;

@@ -14,6 +14,7 @@ use crate::sys::registry::Registry;
 use crate::sys::workspace::Workspace;
 
 pub fn run(ws: &Workspace, flags: &crate::cli::flags::Rollback) -> Result<()> {
+    let began = std::time::SystemTime::now();
     let dir = ws.target().join("releases");
     let records = match &flags.record {
         Some(path) => vec![read_record(
@@ -103,6 +104,18 @@ pub fn run(ws: &Workspace, flags: &crate::cli::flags::Rollback) -> Result<()> {
         bail!("the rollback did not land:\n  {}", wrong.join("\n  "));
     }
     println!("Rolled back and verified {} tag(s).", expected.len());
+    // Each undone index, for the change failure rate and time to restore (`report`).
+    let undone = records.iter().map(|r| crate::core::metrics::UnitPlatformRecord {
+        unit: r.unit.clone(),
+        platform: String::new(),
+        status: "rolled-back".to_string(),
+        seconds: None,
+        digest: Some(r.index.clone()),
+        input_digest: None,
+        skipped: false,
+        compressed_size: None,
+    });
+    crate::sys::metrics::record(ws, "rollback", began, true, undone.collect());
     Ok(())
 }
 

@@ -65,6 +65,7 @@ pub fn run(ws: &Workspace, format: Format, flags: &crate::cli::flags::Sbom) -> R
         releases_dir: releases,
         run: run_id(),
         created: crate::core::event::utc(ws.build_time()?).1,
+        committed: ws.committed()?,
     };
     let mut records = Vec::new();
     for unit in &units {

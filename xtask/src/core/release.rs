@@ -30,6 +30,12 @@ pub struct ReleaseRecord {
     #[serde(default)]
     pub sequence: u64,
     pub created: String,
+    /// The commit's time and the moment the record was written (RFC 3339), for lead times;
+    /// absent from records written before they were kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committed: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published: Option<String>,
     pub unit: String,
     pub repository: String,
     pub index: String,
@@ -90,6 +96,8 @@ mod tests {
             run: format!("run-{sequence}"),
             sequence,
             created: "2026-12-01T00:00:00Z".into(),
+            committed: None,
+            published: None,
             unit: "app".into(),
             repository: "r/app".into(),
             index: index.into(),
@@ -132,6 +140,8 @@ mod tests {
             run: run.into(),
             sequence,
             created: created.into(),
+            committed: None,
+            published: None,
             unit: "app".into(),
             repository: "r/app".into(),
             index: "sha256:new".into(),

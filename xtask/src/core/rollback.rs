@@ -75,6 +75,8 @@ mod tests {
             run: "r".into(),
             sequence: 1,
             created: "t".into(),
+            committed: None,
+            published: None,
             unit: "app".into(),
             repository: "reg/app".into(),
             index: "sha256:new".into(),

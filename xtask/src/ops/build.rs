@@ -108,6 +108,7 @@ pub fn build(ws: &Workspace, request: &Request<'_>, progress: &dyn Steps) -> Res
 
     let jobs = request.jobs;
     let created = crate::core::event::utc(ws.build_time()?).1;
+    let committed = ws.committed()?;
     eprintln!(
         "Building {} unit(s) for {:?} ({} driver, {jobs} job(s)), {}",
         units.len(),
@@ -155,6 +156,7 @@ pub fn build(ws: &Workspace, request: &Request<'_>, progress: &dyn Steps) -> Res
             run: run_id(),
             sequence,
             created,
+            committed: committed.clone(),
         }),
         force: request.force,
         reproducible: request.reproducible,

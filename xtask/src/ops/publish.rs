@@ -45,6 +45,8 @@ pub struct Publisher<'a> {
     /// This run's sequence number in `releases_dir` (`next_sequence` of the records there).
     pub sequence: u64,
     pub created: String,
+    /// HEAD's commit time (RFC 3339): the start of each release's lead time.
+    pub committed: Option<String>,
 }
 
 impl Publisher<'_> {
@@ -128,6 +130,8 @@ impl Publisher<'_> {
             run: self.run.clone(),
             sequence: self.sequence,
             created: self.created.clone(),
+            committed: self.committed.clone(),
+            published: Some(crate::core::event::utc(now_seconds()).1),
             unit: unit.id.clone(),
             repository: unit.repository.clone(),
             index: index.clone(),
@@ -262,6 +266,11 @@ pub fn write_record(dir: &Utf8Path, record: &ReleaseRecord) -> Result<Utf8PathBu
     Ok(path)
 }
 
+/// The clock, for the moment a record is written.
+fn now_seconds() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,6 +285,8 @@ mod tests {
             run: "r1".into(),
             sequence: 7,
             created: "2026-11-24T21:00:00Z".into(),
+            committed: None,
+            published: None,
             unit: "app:quiet".into(),
             repository: "r/app".into(),
             index: "sha256:new".into(),

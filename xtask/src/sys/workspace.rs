@@ -19,7 +19,8 @@ pub struct Workspace {
     pub registry: String,
     event_flags: EventFlags,
     /// Detected on first use, so commands that compute no tags never run git.
-    event: OnceLock<Result<(Event, u64), String>>,
+    /// With the build time and HEAD's commit time.
+    event: OnceLock<Result<(Event, u64, Option<u64>), String>>,
 }
 
 /// What the command line says about the workspace (`cli` turns flags into this).
@@ -66,6 +67,11 @@ impl Workspace {
         Ok(self.detected()?.1)
     }
 
+    /// HEAD's commit time (RFC 3339), outside a checkout `None`: where a release's lead time starts.
+    pub fn committed(&self) -> Result<Option<String>> {
+        Ok(self.detected()?.2.map(|seconds| event::utc(seconds).1))
+    }
+
     /// The units of `selection` (all when empty) for this run's event, in dependency order.
     pub fn plan(&self, selection: &[String]) -> Result<Vec<Unit>> {
         crate::core::plan::plan(&self.defs, self.event()?, &self.registry, selection)
@@ -76,7 +82,7 @@ impl Workspace {
         crate::core::plan::plan_lenient(&self.defs, self.event()?, &self.registry, selection)
     }
 
-    fn detected(&self) -> Result<&(Event, u64)> {
+    fn detected(&self) -> Result<&(Event, u64, Option<u64>)> {
         let detected = self.event.get_or_init(|| {
             let git = crate::sys::git::head_facts(&self.root);
             let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
@@ -87,7 +93,7 @@ impl Workspace {
             let clock = event::Clock { timestamp: event::utc(build_time).0, date: today[..8].to_string() };
             let rule = event::ReleaseRule { template: &self.defs.settings.release_tag, images: &images };
             event::detect(&self.event_flags, &ci_env(), git.as_ref(), &rule, clock)
-                .map(|event| (event, build_time))
+                .map(|event| (event, build_time, git.as_ref().map(|g| g.commit_time)))
                 .map_err(|err| format!("{err:#}"))
         });
         detected.as_ref().map_err(|why| anyhow::anyhow!("{why}"))
