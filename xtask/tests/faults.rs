@@ -443,4 +443,13 @@ fn a_registry_killed_between_two_tag_moves_is_completed_by_a_rerun_and_rolled_ba
     // One rollback restores what every tag named before either run.
     xtask_ok(&root, &registry.host, &["rollback"]);
     assert_eq!(tag_digests(&registry, "fragile"), before);
+    // It is on record, naming the index it undid, for the change failure rate (`report`).
+    let metrics = std::fs::read_to_string(root.join("target/xtask/metrics.jsonl")).unwrap();
+    let (runs, _) = xtask::core::metrics::parse(&metrics);
+    let undone: Vec<&str> = runs
+        .iter()
+        .filter(|r| r.command == "rollback")
+        .flat_map(|r| r.units.iter().filter_map(|u| u.digest.as_deref()))
+        .collect();
+    assert_eq!(undone, [new.as_str()], "{metrics}");
 }

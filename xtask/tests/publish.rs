@@ -255,6 +255,7 @@ impl Run {
             run: "r1".into(),
             sequence: 1,
             created: "2026-01-02T03:04:05Z".into(),
+            committed: Some("2026-01-02T03:00:00Z".into()),
         };
         publisher.publish(&self.unit, digests, &BTreeMap::new()).map_err(|e| format!("{e:#}"))
     }
@@ -281,6 +282,10 @@ fn a_healthy_publish_moves_every_tag_to_the_verified_index_after_recording_it() 
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].index, index);
     assert!(records[0].moves.iter().all(|m| m.before.as_deref() == Some(old.as_str()) && m.after == index));
+    // The lead time's ends: the commit's time as given, the moment of writing as the clock says.
+    assert_eq!(records[0].committed.as_deref(), Some("2026-01-02T03:00:00Z"));
+    let published = records[0].published.as_deref().and_then(xtask::core::event::parse_utc).unwrap();
+    assert!(published > 1_764_000_000, "{:?}", records[0].published);
     // The index was read back, and every platform's manifest and config, before any tag moved.
     let log = registry.store.lock().unwrap().log.clone();
     let first_tag_put = log.iter().position(|l| l.starts_with("PUT /v2/app/manifests/latest")).unwrap();

@@ -15,7 +15,7 @@ xflags::xflags! {
         optional --root root: PathBuf
         /// Registry host[:port], overriding the workspace setting and XTASK_REGISTRY.
         optional --registry registry: String
-        /// Output format: table (default), json; some commands add markdown, junit, github-matrix, sarif, github or bake.
+        /// Output format: table (default), json; some commands add markdown, junit, github-matrix, sarif, github, bake or html.
         optional --format format: String
         /// Event to build for: release, branch, pull-request, manual or schedule (default: detected).
         optional --event event: String
@@ -101,6 +101,8 @@ xflags::xflags! {
         cmd report {
             /// How many recent runs the trends cover (default: 20).
             optional --last last: usize
+            /// With --format html: the page to write (default: target/xtask/report.html).
+            optional --output output: PathBuf
         }
 
         /// List the units whose external base images moved since their published image was built.

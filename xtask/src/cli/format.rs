@@ -20,6 +20,8 @@ pub enum Format {
     Github,
     /// A `docker-bake.json` that `docker buildx bake -f` reads.
     Bake,
+    /// One self-contained page (`report`).
+    Html,
 }
 
 /// Reads `--format`; a command then refuses what it cannot print with [`Format::require`].
@@ -33,6 +35,7 @@ pub fn parse(flag: Option<&str>) -> Result<Format> {
         Some("sarif") => Format::Sarif,
         Some("github") => Format::Github,
         Some("bake") => Format::Bake,
+        Some("html") => Format::Html,
         Some(other) => bail!("{}", unknown(other)),
     })
 }
@@ -55,12 +58,14 @@ impl Format {
             Format::Sarif => "sarif",
             Format::Github => "github",
             Format::Bake => "bake",
+            Format::Html => "html",
         }
     }
 }
 
 /// Every name `cli::format::parse` accepts, in the order its error message lists them.
-pub const FORMATS: [&str; 8] = ["table", "json", "markdown", "junit", "github-matrix", "sarif", "github", "bake"];
+pub const FORMATS: [&str; 9] =
+    ["table", "json", "markdown", "junit", "github-matrix", "sarif", "github", "bake", "html"];
 
 fn unknown(format: &str) -> String {
     let (last, rest) = FORMATS.split_last().expect("FORMATS is not empty");
@@ -75,7 +80,7 @@ pub fn accepted(command: &str) -> Option<&'static [&'static str]> {
         "build" | "doctor" | "sbom" | "outdated" => &["table", "json"],
         "lint" | "verify-manifests" => &["table", "json", "sarif", "github"],
         "scan" => &["table", "json", "sarif"],
-        "report" => &["table", "markdown", "json"],
+        "report" => &["table", "markdown", "json", "html"],
         "size" => &["table", "json", "markdown"],
         "test" => &["table", "json", "junit", "github"],
         // Text only: a table, progress lines or files written.
@@ -158,7 +163,7 @@ mod tests {
         // tests/bad-input/format-unknown/expected.txt pins this text.
         assert_eq!(
             check_format("plan", "yaml").unwrap_err(),
-            "--format \"yaml\" is not a format: use table, json, markdown, junit, github-matrix, sarif, github or bake"
+            "--format \"yaml\" is not a format: use table, json, markdown, junit, github-matrix, sarif, github, bake or html"
         );
     }
 

@@ -147,7 +147,11 @@ pub fn examples(command: &str) -> &'static [&'static str] {
         ],
         "publish" => &["cargo xtask publish --digests digests/*.json"],
         "rollback" => &["cargo xtask rollback --dry-run", "cargo xtask rollback"],
-        "report" => &["cargo xtask report", "cargo xtask report --last 50 --format markdown"],
+        "report" => &[
+            "cargo xtask report",
+            "cargo xtask report --last 50 --format markdown",
+            "cargo xtask report --format html --output target/report.html",
+        ],
         "outdated" => &["cargo xtask outdated", "cargo xtask outdated api --event release --format json"],
         "verify-manifests" => &["cargo xtask verify-manifests", "cargo xtask verify-manifests debian --format json"],
         "size" => &["cargo xtask size --save target/sizes.json", "cargo xtask size --baseline 1.3.0 --format markdown"],
@@ -224,7 +228,7 @@ OPTIONS:
       Registry host[:port], overriding the workspace setting and XTASK_REGISTRY.
 
     --format <format>
-      Output format: table (default), json; some commands add markdown, junit, github-matrix, sarif, github or bake.
+      Output format: table (default), json; some commands add markdown, junit, github-matrix, sarif, github, bake or html.
 
     --event <event>
       Event to build for: release, branch, pull-request or manual (default: detected).

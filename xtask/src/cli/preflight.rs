@@ -275,7 +275,7 @@ mod tests {
         assert_eq!(
             error("plan --format"),
             "`--format` needs a value\n  hint: `--format <format>`: Output format: table (default), json; some commands add \
-             markdown, junit, github-matrix, sarif, github or bake."
+             markdown, junit, github-matrix, sarif, github, bake or html."
         );
         assert!(error("--version").ends_with("The xtask's own version: `cargo xtask version`."));
         assert_eq!(

@@ -1,5 +1,6 @@
 //! `cargo xtask report`: the last run and the trends of each command, summarized by
-//! `core::report` from `target/xtask/metrics.jsonl`.
+//! `core::report` from `target/xtask/metrics.jsonl`, and the charts and DORA figures of
+//! `core::dashboard` from those and the release records, as markdown or one HTML page.
 
 use anyhow::{bail, Context, Result};
 
@@ -15,8 +16,40 @@ pub fn run(ws: &Workspace, format: Format, flags: &crate::cli::flags::Report) ->
         Some(n) => n,
         None => DEFAULT_LAST,
     };
+    if flags.output.is_some() && format != Format::Html {
+        bail!("--output writes the HTML page: add --format html (the other formats print to stdout)");
+    }
     let file = metrics::path(&ws.target());
     let runs = if file.exists() { metrics::read_all(&file)? } else { Vec::new() };
+    let (releases, unreadable) = crate::ops::publish::read_records(&ws.target().join("releases"))?;
+    for why in unreadable {
+        eprintln!("warning: {why}");
+    }
+    // The budgets the size charts draw; a broken image.toml leaves them out, not the report.
+    let budgets = match ws.plan(&[]) {
+        Ok(units) => units.iter().filter_map(|u| Some((u.id.clone(), u.size.max?))).collect(),
+        Err(err) => {
+            eprintln!("warning: the size budgets are left out: {err:#}");
+            Default::default()
+        }
+    };
+    let dashboard = crate::core::dashboard::dashboard(&runs, last, &budgets, &releases);
+    if format == Format::Html {
+        let path = match &flags.output {
+            Some(path) => camino::Utf8PathBuf::from_path_buf(path.clone())
+                .map_err(|p| anyhow::anyhow!("--output {} is not UTF-8", p.display()))?,
+            None => ws.target().join("report.html"),
+        };
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let generated = crate::core::event::utc(now).1;
+        let page = crate::core::dashboard::html::page(&dashboard, crate::sys::provision::host_platform(), &generated);
+        if let Some(dir) = path.parent().filter(|d| !d.as_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {dir}"))?;
+        }
+        std::fs::write(&path, page).with_context(|| format!("writing {path}"))?;
+        println!("wrote {}", display_path(&ws.root, &path));
+        return Ok(());
+    }
     let Some(summary) = summarize(&runs, last) else {
         println!(
             "No metrics yet: run `cargo xtask build` first (build, test and verify-manifests each add a line to {}).",
@@ -25,8 +58,14 @@ pub fn run(ws: &Workspace, format: Format, flags: &crate::cli::flags::Report) ->
         return Ok(());
     };
     let text = match format {
-        Format::Json => serde_json::to_string_pretty(&summary).context("serializing the report")?,
-        Format::Markdown => markdown(&summary),
+        Format::Json => {
+            let mut doc = serde_json::to_value(&summary).context("serializing the report")?;
+            doc["dora"] = serde_json::to_value(&dashboard.dora).context("serializing the DORA figures")?;
+            serde_json::to_string_pretty(&doc).context("serializing the report")?
+        }
+        Format::Markdown => {
+            format!("{}\n\n{}", markdown(&summary).trim_end(), crate::core::dashboard::markdown(&dashboard))
+        }
         _ => table(&summary),
     };
     println!("{}", text.trim_end());

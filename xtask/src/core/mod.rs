@@ -3,6 +3,7 @@ pub mod bake;
 pub mod bases;
 pub mod buildx;
 pub mod checks;
+pub mod dashboard;
 pub mod definitions;
 pub mod diag;
 pub mod dockerfile;

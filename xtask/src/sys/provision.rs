@@ -52,6 +52,8 @@ const PACKAGES: &[&str] = &[
     // The generated workflow's scripts, which the rehearsal runs here: jq reads the plan's matrix.
     "jq",
     "git",
+    // The dashboard test opens `report --format html` in a real headless browser.
+    "chromium",
 ];
 
 pub(crate) const BINFMT_DIR: &str = "/proc/sys/fs/binfmt_misc";

@@ -19,8 +19,14 @@ pub struct Workspace {
     pub registry: String,
     event_flags: EventFlags,
     /// Detected on first use, so commands that compute no tags never run git.
-    /// With the build time and HEAD's commit time.
-    event: OnceLock<Result<(Event, u64, Option<u64>), String>>,
+    event: OnceLock<Result<Detected, String>>,
+}
+
+/// The event, with the build time stamped into labels and HEAD's commit time.
+struct Detected {
+    event: Event,
+    build_time: u64,
+    commit_time: Option<u64>,
 }
 
 /// What the command line says about the workspace (`cli` turns flags into this).
@@ -59,17 +65,17 @@ impl Workspace {
 
     /// The event this run builds for: flags, else CI variables, else git (asked once).
     pub fn event(&self) -> Result<&Event> {
-        Ok(&self.detected()?.0)
+        Ok(&self.detected()?.event)
     }
 
     /// Seconds since the epoch this run stamps into labels and `{timestamp}`.
     pub fn build_time(&self) -> Result<u64> {
-        Ok(self.detected()?.1)
+        Ok(self.detected()?.build_time)
     }
 
     /// HEAD's commit time (RFC 3339), outside a checkout `None`: where a release's lead time starts.
     pub fn committed(&self) -> Result<Option<String>> {
-        Ok(self.detected()?.2.map(|seconds| event::utc(seconds).1))
+        Ok(self.detected()?.commit_time.map(|seconds| event::utc(seconds).1))
     }
 
     /// The units of `selection` (all when empty) for this run's event, in dependency order.
@@ -82,7 +88,7 @@ impl Workspace {
         crate::core::plan::plan_lenient(&self.defs, self.event()?, &self.registry, selection)
     }
 
-    fn detected(&self) -> Result<&(Event, u64, Option<u64>)> {
+    fn detected(&self) -> Result<&Detected> {
         let detected = self.event.get_or_init(|| {
             let git = crate::sys::git::head_facts(&self.root);
             let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
@@ -93,7 +99,7 @@ impl Workspace {
             let clock = event::Clock { timestamp: event::utc(build_time).0, date: today[..8].to_string() };
             let rule = event::ReleaseRule { template: &self.defs.settings.release_tag, images: &images };
             event::detect(&self.event_flags, &ci_env(), git.as_ref(), &rule, clock)
-                .map(|event| (event, build_time, git.as_ref().map(|g| g.commit_time)))
+                .map(|event| Detected { event, build_time, commit_time: git.as_ref().map(|g| g.commit_time) })
                 .map_err(|err| format!("{err:#}"))
         });
         detected.as_ref().map_err(|why| anyhow::anyhow!("{why}"))

@@ -346,3 +346,20 @@ fn circleci_schedules_and_the_date_of_the_run() {
         "{{date}} is today, not the commit's"
     );
 }
+
+#[test]
+fn utc_times_read_back() {
+    for secs in [0, 951_782_400, 1_764_633_600, 4_102_444_799] {
+        assert_eq!(parse_utc(&utc(secs).1), Some(secs), "{}", utc(secs).1);
+    }
+    for bad in [
+        "",
+        "2026-12-01",
+        "2026-13-01T00:00:00Z",
+        "2026-12-01T24:00:00Z",
+        "2026-12-01T00:00:00+01:00",
+        "x026-12-01T00:00:00Z",
+    ] {
+        assert_eq!(parse_utc(bad), None, "{bad}");
+    }
+}
