@@ -105,6 +105,16 @@ xflags::xflags! {
             optional --output output: PathBuf
         }
 
+        /// Pulls per image, tag and platform from the registry's notifications; `serve` receives them.
+        cmd analytics {
+            /// `serve`: receive a registry's notifications on --listen (default: report).
+            optional action: String
+            /// Where `serve` listens (default: 127.0.0.1:5099).
+            optional --listen listen: String
+            /// Count the pulls from this day on (YYYY-MM-DD).
+            optional --since since: String
+        }
+
         /// List the units whose external base images moved since their published image was built.
         cmd outdated {
             /// Images to check, as NAME or NAME:VARIANT (default: all).

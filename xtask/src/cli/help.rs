@@ -152,6 +152,10 @@ pub fn examples(command: &str) -> &'static [&'static str] {
             "cargo xtask report --last 50 --format markdown",
             "cargo xtask report --format html --output target/report.html",
         ],
+        "analytics" => &[
+            "cargo xtask analytics serve --listen 127.0.0.1:5099",
+            "cargo xtask analytics --since 2026-12-01 --format json",
+        ],
         "outdated" => &["cargo xtask outdated", "cargo xtask outdated api --event release --format json"],
         "verify-manifests" => &["cargo xtask verify-manifests", "cargo xtask verify-manifests debian --format json"],
         "size" => &["cargo xtask size --save target/sizes.json", "cargo xtask size --baseline 1.3.0 --format markdown"],

@@ -1,6 +1,7 @@
 //! One thin file per verb: read the flags, call `ops`, `core` and `sys`, print. No command
 //! imports another; `run` dispatches.
 
+pub mod analytics;
 pub mod bench;
 pub mod build;
 pub mod ci;
@@ -121,6 +122,7 @@ pub fn run(flags: &Xtask) -> Result<()> {
         XtaskCmd::Plan(cmd) => plan::run(&ws, format, cmd),
         XtaskCmd::Build(cmd) => build::run(&ws, format, cmd),
         XtaskCmd::Ci(_) => format.require("ci").and_then(|_| ci::run(&ws)),
+        XtaskCmd::Analytics(cmd) => analytics::run(&ws, format, cmd),
         XtaskCmd::CiWorkflow(cmd) => {
             format.require("ci-workflow").and_then(|_| ci_workflow::run(&ws, cmd, flags.event.as_deref()))
         }

@@ -1,3 +1,4 @@
+pub mod analytics;
 pub mod apt;
 pub mod context;
 pub mod crash;

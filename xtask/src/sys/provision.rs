@@ -32,6 +32,15 @@ pub struct Host {
     pub platforms: Vec<String>,
     /// Where downloaded packages are kept (see `Workspace::cache`).
     pub cache: Utf8PathBuf,
+    /// `analytics = true`: the local registry sends its pull notifications to `analytics serve`.
+    pub analytics: bool,
+}
+
+/// Where a registry sends its notifications, and the shared secret it sends with them.
+#[derive(Debug, Clone)]
+pub struct Notify {
+    pub url: String,
+    pub secret: Option<String>,
 }
 
 /// Debian packages behind the engine, the emulators, the registry and test images.
@@ -183,13 +192,19 @@ impl Drop for RegistryProcess {
 /// Serves a registry on `listen` (a loopback address) with its config, data and log in
 /// `storage`, requiring the bcrypt logins of `htpasswd` if given; returns once `/v2/` answers.
 pub fn start_registry(listen: &str, storage: &Utf8Path, htpasswd: Option<&Utf8Path>) -> Result<RegistryProcess> {
-    serve_registry(listen, storage, htpasswd, &storage.join("registry.log"), false)
+    serve_registry(listen, storage, htpasswd, None, &storage.join("registry.log"), false)
+}
+
+/// Like `start_registry`, sending each pull and push as a notification to `notify`.
+pub fn start_registry_notifying(listen: &str, storage: &Utf8Path, notify: &Notify) -> Result<RegistryProcess> {
+    serve_registry(listen, storage, None, Some(notify), &storage.join("registry.log"), false)
 }
 
 fn serve_registry(
     listen: &str,
     storage: &Utf8Path,
     htpasswd: Option<&Utf8Path>,
+    notify: Option<&Notify>,
     log: &Utf8Path,
     detach: bool,
 ) -> Result<RegistryProcess> {
@@ -202,7 +217,12 @@ fn serve_registry(
     let data = storage.join("data");
     fs::create_dir_all(&data).with_context(|| format!("creating {data}"))?;
     let config = storage.join("config.yml");
-    fs::write(&config, registry_config(&listen, &data, htpasswd)).with_context(|| format!("writing {config}"))?;
+    // It may hold the notification secret: readable by this user only.
+    fs::write(&config, "").with_context(|| format!("writing {config}"))?;
+    fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .with_context(|| format!("restricting {config}"))?;
+    fs::write(&config, registry_config(&listen, &data, htpasswd, notify))
+        .with_context(|| format!("writing {config}"))?;
     let mut command = Command::new("docker-registry");
     command.arg("serve").arg(&config);
     let child = spawn(&mut command, log, detach).context("starting docker-registry")?;
@@ -228,13 +248,17 @@ fn start_local_registry(host: &Host, listen: &str) -> Result<Option<Utf8PathBuf>
         return Ok(None);
     }
     let log = log_path(&host.root, "registry")?;
-    serve_registry(listen, &storage, None, &log, true)?.detach();
+    let notify = host.analytics.then(|| Notify {
+        url: format!("http://{}/events", crate::sys::analytics::DEFAULT_LISTEN),
+        secret: std::env::var(crate::sys::analytics::SECRET_VARIABLE).ok().filter(|s| !s.is_empty()),
+    });
+    serve_registry(listen, &storage, None, notify.as_ref(), &log, true)?.detach();
     drop(lock);
     Ok(Some(log))
 }
 
 /// docker-registry 2.8 configuration; paths are JSON strings, which YAML reads verbatim.
-fn registry_config(listen: &str, data: &Utf8Path, htpasswd: Option<&Utf8Path>) -> String {
+fn registry_config(listen: &str, data: &Utf8Path, htpasswd: Option<&Utf8Path>, notify: Option<&Notify>) -> String {
     let quote = |path: &Utf8Path| serde_json::to_string(path).expect("a path serializes");
     let mut config = format!(
         "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  \
@@ -243,6 +267,21 @@ fn registry_config(listen: &str, data: &Utf8Path, htpasswd: Option<&Utf8Path>) -
     );
     if let Some(htpasswd) = htpasswd {
         config.push_str(&format!("auth:\n  htpasswd:\n    realm: xtask\n    path: {}\n", quote(htpasswd)));
+    }
+    if let Some(notify) = notify {
+        let quote = |text: &str| serde_json::to_string(text).expect("a string serializes");
+        // Blobs are left out: a pull is counted by its manifests.
+        config.push_str(&format!(
+            "notifications:\n  endpoints:\n    - name: xtask-analytics\n      url: {}\n      timeout: 2s\n      \
+             threshold: 5\n      backoff: 2s\n      ignoredmediatypes:\n        - application/octet-stream\n",
+            quote(&notify.url)
+        ));
+        if let Some(secret) = &notify.secret {
+            config.push_str(&format!(
+                "      headers:\n        Authorization:\n          - {}\n",
+                quote(&format!("Bearer {secret}"))
+            ));
+        }
     }
     config
 }
@@ -525,11 +564,24 @@ mod tests {
     #[test]
     fn registry_config_quotes_paths_and_adds_auth_only_with_htpasswd() {
         let data = Utf8Path::new("/tmp/my registry/data");
-        let open = registry_config("127.0.0.1:5000", data, None);
+        let open = registry_config("127.0.0.1:5000", data, None, None);
         assert!(open.contains("rootdirectory: \"/tmp/my registry/data\"\n"));
         assert!(open.contains("addr: 127.0.0.1:5000\n"));
         assert!(!open.contains("auth:"));
-        let locked = registry_config("127.0.0.1:5000", data, Some(Utf8Path::new("/tmp/htpasswd")));
+        let locked = registry_config("127.0.0.1:5000", data, Some(Utf8Path::new("/tmp/htpasswd")), None);
         assert!(locked.ends_with("auth:\n  htpasswd:\n    realm: xtask\n    path: \"/tmp/htpasswd\"\n"));
+        assert!(!open.contains("notifications:") && !locked.contains("notifications:"));
+    }
+
+    #[test]
+    fn a_notifying_registry_sends_manifest_events_with_the_secret_quoted() {
+        let notify = Notify { url: "http://127.0.0.1:5099/events".into(), secret: Some("s3cret: \"x\"".into()) };
+        let config = registry_config("127.0.0.1:5000", Utf8Path::new("/d"), None, Some(&notify));
+        assert!(
+            config.contains("    - name: xtask-analytics\n      url: \"http://127.0.0.1:5099/events\"\n"),
+            "{config}"
+        );
+        assert!(config.contains("ignoredmediatypes:\n        - application/octet-stream\n"));
+        assert!(config.ends_with("Authorization:\n          - \"Bearer s3cret: \\\"x\\\"\"\n"), "{config}");
     }
 }

@@ -143,6 +143,7 @@ impl Workspace {
             registry: self.registry.clone(),
             platforms: self.all_platforms(),
             cache: self.cache(),
+            analytics: self.defs.settings.analytics,
         }
     }
 }

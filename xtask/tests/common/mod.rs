@@ -66,6 +66,16 @@ impl TestRegistry {
         TestRegistry { host, storage, process: Some(process) }
     }
 
+    /// Like `start`, sending its notifications to `notify`.
+    pub fn start_notifying(name: &str, notify: &xtask::sys::provision::Notify) -> TestRegistry {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let host = format!("127.0.0.1:{port}");
+        let storage = scratch(&format!("registry-{name}"));
+        let process = xtask::sys::provision::start_registry_notifying(&host, &storage, notify)
+            .expect("starting docker-registry (run `cargo xtask provision` first)");
+        TestRegistry { host, storage, process: Some(process) }
+    }
+
     pub fn client(&self) -> Registry {
         Registry::new(&self.host).unwrap()
     }

@@ -50,6 +50,8 @@ pub struct Settings {
     pub cache_repository: String,
     /// `[ci]`: the generated workflow's triggers and leg selection.
     pub ci: CiSettings,
+    /// The local registry sends pull notifications to `cargo xtask analytics serve`.
+    pub analytics: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -31,6 +31,7 @@ pub(super) struct RawSettings {
     engine: Option<Spanned<String>>,
     cache_repository: Option<Spanned<String>>,
     ci: Option<RawCi>,
+    analytics: Option<bool>,
 }
 
 /// `[workspace.metadata.images.ci]`: what starts the generated workflow, and which legs run.
@@ -159,6 +160,7 @@ pub fn validate_settings(file: &Utf8Path, text: &str) -> Result<Settings, Defini
         engine,
         cache_repository,
         ci,
+        analytics: raw.analytics.unwrap_or(false),
     })
 }
 

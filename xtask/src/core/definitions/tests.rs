@@ -50,7 +50,7 @@ fn settings_override_and_validate() {
 
     let err =
         validate_settings(Utf8Path::new("Cargo.toml"), "[workspace.metadata.images]\nregistyr = \"x\"\n").unwrap_err();
-    assert_eq!(err.to_string(), "Cargo.toml:2:1: unknown key `registyr`\n  hint: did you mean `registry`? Valid keys here: registry, namespace, platforms, network, tags, release_tag, runners, builders, engine, cache_repository, ci");
+    assert_eq!(err.to_string(), "Cargo.toml:2:1: unknown key `registyr`\n  hint: did you mean `registry`? Valid keys here: registry, namespace, platforms, network, tags, release_tag, runners, builders, engine, cache_repository, ci, analytics");
 }
 
 #[test]

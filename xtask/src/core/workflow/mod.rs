@@ -481,6 +481,11 @@ fn publish_job(settings: &Settings, levels: usize) -> Yaml {
         ]),
         xtask_step("Verify what was published", "verify-manifests --format github"),
         xtask_step("Sizes", "size --format markdown >> \"$GITHUB_STEP_SUMMARY\""),
+        map(vec![
+            ("name", s("The weekly report")),
+            ("if", s("github.event_name == 'schedule'")),
+            ("run", s("xtask report --format markdown >> \"$GITHUB_STEP_SUMMARY\"")),
+        ]),
     ]);
     map(vec![
         ("name", s("publish")),

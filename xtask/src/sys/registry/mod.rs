@@ -62,6 +62,9 @@ pub struct TagList {
     pub junk: Vec<String>,
 }
 
+/// How xtask's own requests introduce themselves: `analytics serve` leaves them uncounted.
+pub const USER_AGENT: &str = "xtask-registry";
+
 /// A registry at `host[:port]`. It is `Sync`: threads share one keep-alive agent and one
 /// set of tokens (see `map_concurrent`).
 pub struct Registry {
@@ -196,7 +199,7 @@ impl Registry {
             // of scheme, host or port; ureq's same-host rule ignores the port.
             .max_redirects(0)
             .redirect_auth_headers(ureq::config::RedirectAuthHeaders::Never)
-            .user_agent("xtask-registry");
+            .user_agent(USER_AGENT);
         if is_loopback(host) {
             // Loopback traffic must never go through an environment proxy.
             config = config.proxy(None);
