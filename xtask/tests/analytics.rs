@@ -111,4 +111,6 @@ fn pulls_per_architecture_are_counted_from_the_registrys_notifications() {
     // Each platform pull was tied to the tag its index was pulled by.
     let days = report["days"].as_array().unwrap();
     assert!(days.iter().all(|d| d["tag"] == "main"), "{days:?}");
+    let page = xtask_ok(&root, &registry.host, &["--format", "html", "analytics"]);
+    assert!(page.starts_with("<!DOCTYPE html>") && page.contains("arm64 share: <strong>67 %</strong>"), "{page}");
 }

@@ -81,7 +81,7 @@ pub fn accepted(command: &str) -> Option<&'static [&'static str]> {
         "lint" | "verify-manifests" => &["table", "json", "sarif", "github"],
         "scan" => &["table", "json", "sarif"],
         "report" => &["table", "markdown", "json", "html"],
-        "analytics" => &["table", "json", "markdown"],
+        "analytics" => &["table", "json", "markdown", "html"],
         "size" => &["table", "json", "markdown"],
         "test" => &["table", "json", "junit", "github"],
         // Text only: a table, progress lines or files written.

@@ -51,6 +51,10 @@ fn report(ws: &Workspace, format: Format, since: Option<&str>) -> Result<()> {
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&report).context("serializing the pulls")?),
         Format::Markdown => print!("{}", crate::core::analytics::text(&report, true)),
+        Format::Html => {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            print!("{}", crate::core::dashboard::html::pulls_page(&report, &crate::core::event::utc(now).1));
+        }
         _ => print!("{}", crate::core::analytics::text(&report, false)),
     }
     Ok(())

@@ -24,12 +24,11 @@ figure{margin:1rem 0}figcaption{font-weight:600;margin-bottom:.3rem}svg{backgrou
 
 /// The whole page; `host` is the platform built natively (the others were emulated).
 pub fn page(d: &Dashboard, host: &str, generated: &str) -> String {
-    let mut out = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Images: builds, sizes and DORA</title>\
-         <style>{STYLE}</style></head><body>\n<h1>Images: builds, sizes and DORA</h1>\n<p class=\"note\">From \
-         target/xtask/metrics.jsonl and target/xtask/releases, {}.</p>\n",
+    let mut out = head("Images: builds, sizes and DORA");
+    out.push_str(&format!(
+        "<p class=\"note\">From target/xtask/metrics.jsonl and target/xtask/releases, {}.</p>\n",
         escape(generated)
-    );
+    ));
     out.push_str(
         "<h2>DORA</h2>\n<table id=\"dora\"><tr><th>figure</th><th>value</th><th>definition</th><th>from</th></tr>\n",
     );
@@ -93,6 +92,50 @@ pub fn page(d: &Dashboard, host: &str, generated: &str) -> String {
         "<h2>Cache hits</h2>\n<p class=\"note\">Not charted: the engines report no per-step cache hits to xtask. \
          An unchanged unit is not built at all (\"up to date\" above).</p>\n</body></html>\n",
     );
+    out
+}
+
+/// The page's head and title: the style is the same for every page.
+fn head(title: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{0}</title>\
+         <style>{STYLE}</style></head><body>\n<h1>{0}</h1>\n",
+        escape(title)
+    )
+}
+
+/// `analytics --format html`: pulls per image and platform, the arm64 share, and per day.
+pub fn pulls_page(report: &crate::core::analytics::PullReport, generated: &str) -> String {
+    let mut out = head("Image pulls per architecture");
+    let share = report.arm64_share.map_or_else(|| "no pulls yet".to_string(), |s| format!("{:.0} %", s * 100.0));
+    out.push_str(&format!(
+        "<p class=\"note\">From target/xtask/pulls.jsonl, {}. arm64 share: <strong>{}</strong>.</p>\n",
+        escape(generated),
+        escape(&share)
+    ));
+    let mut images: Vec<(String, Vec<(&str, f64)>)> = Vec::new();
+    for count in &report.counts {
+        let segment = (count.platform.as_str(), count.pulls as f64);
+        match images.iter_mut().find(|(image, _)| *image == count.image) {
+            Some((_, segments)) => segments.push(segment),
+            None => images.push((count.image.clone(), vec![segment])),
+        }
+    }
+    out.push_str(&bar_chart("pulls", "pulls per image, by platform", &images, &|v| format!("{v:.0}")));
+    let top: Vec<(String, Vec<(&str, f64)>)> =
+        report.top_arm64.iter().map(|c| (c.image.clone(), vec![("linux/arm64", c.pulls as f64)])).collect();
+    out.push_str(&bar_chart("top-arm64", "most pulled on arm64", &top, &|v| format!("{v:.0}")));
+    out.push_str(
+        "<h2>Per day</h2>\n<table><tr><th>day</th><th>image</th><th>tag</th><th>platform</th><th>pulls</th></tr>\n",
+    );
+    for d in &report.days {
+        let cells = [d.day.as_str(), &d.image, &d.tag, &d.platform, &d.pulls.to_string()];
+        out.push_str(&format!(
+            "<tr>{}</tr>\n",
+            cells.iter().map(|c| format!("<td>{}</td>", escape(c))).collect::<String>()
+        ));
+    }
+    out.push_str("</table>\n</body></html>\n");
     out
 }
 

@@ -179,3 +179,24 @@ fn the_page_draws_every_point_and_escapes_what_it_reads() {
     assert!(md.contains("| Change failure rate | 50 % |"), "{md}");
     assert!(md.contains("Grew more than 20 %: app linux/amd64 at 2026-11-09 10:00"), "{md}");
 }
+
+#[test]
+fn the_pulls_page_charts_each_image_by_platform() {
+    let record = |repository: &str, platform: &str| crate::core::analytics::PullRecord {
+        time: "2026-12-01T10:00:00Z".into(),
+        repository: repository.into(),
+        tag: Some("1.0".into()),
+        digest: format!("sha256:{}", "a".repeat(64)),
+        platform: Some(platform.into()),
+        user_agent: "docker".into(),
+    };
+    let records = [record("acme/app", "linux/arm64"), record("acme/app", "linux/amd64"), record("<b>", "linux/arm64")];
+    let report = crate::core::analytics::report(&records, None, BTreeMap::new());
+    let page = html::pulls_page(&report, "2026-12-01T11:00:00Z");
+    assert!(page.contains("arm64 share: <strong>67 %</strong>"), "{page}");
+    assert!(
+        page.contains("data-chart=\"pulls\" data-points=\"3\"")
+            && page.contains("data-chart=\"top-arm64\" data-points=\"2\"")
+    );
+    assert!(!page.contains("<b>") && page.contains("&lt;b&gt;"));
+}
