@@ -444,7 +444,7 @@ pub fn junit(results: &[CaseResult]) -> String {
                 r.seconds
             ));
             let message = xml(r.message.as_deref().unwrap_or_default());
-            let body = xml_escape(&failure_text(r), false);
+            let body = crate::core::text::markup(&failure_text(r), false);
             match r.status {
                 Status::Passed => out.push_str("/>\n"),
                 Status::Failed => out.push_str(&format!(
@@ -466,29 +466,7 @@ pub fn junit(results: &[CaseResult]) -> String {
 
 /// Text as an XML attribute value, where line breaks must be escaped to survive.
 fn xml(text: &str) -> String {
-    xml_escape(text, true)
-}
-
-/// Text as XML character data. Characters XML 1.0 cannot hold (terminal escapes in a
-/// container's output) are written out as `\u{..}` so the document stays valid.
-fn xml_escape(text: &str, attribute: bool) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\n' if attribute => out.push_str("&#10;"),
-            '\r' => out.push_str("&#13;"),
-            '\t' if attribute => out.push_str("&#9;"),
-            '\n' | '\t' => out.push(c),
-            c if c < ' ' || c == '\u{fffe}' || c == '\u{ffff}' => out.push_str(&c.escape_unicode().to_string()),
-            c => out.push(c),
-        }
-    }
-    out
+    crate::core::text::markup(text, true)
 }
 
 /// How many lines of a command's output a failure shows.

@@ -60,6 +60,21 @@ pub fn parse(text: &str) -> (Vec<RunRecord>, usize) {
     (records, malformed)
 }
 
+/// The `last` newest runs of each command among `runs` (oldest first), in the same order.
+pub fn window(runs: &[RunRecord], last: usize) -> Vec<&RunRecord> {
+    let mut taken: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut window: Vec<&RunRecord> = Vec::new();
+    for run in runs.iter().rev() {
+        let count = taken.entry(&run.command).or_default();
+        if *count < last {
+            *count += 1;
+            window.push(run);
+        }
+    }
+    window.reverse();
+    window
+}
+
 /// The seconds of the latest real build of each (unit, platform) in `records`: what the
 /// scheduler expects it to take next time.
 pub fn last_build_seconds(records: &[RunRecord]) -> BTreeMap<(String, String), f64> {

@@ -52,19 +52,11 @@ pub struct CommandTrend {
 /// `None` when there is no run.
 pub fn summarize(runs: &[RunRecord], last: usize) -> Option<Summary> {
     let last_run = runs.last()?.clone();
-    let mut taken: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut window: Vec<&RunRecord> = Vec::new();
-    for run in runs.iter().rev() {
-        let count = taken.entry(&run.command).or_default();
-        if *count < last {
-            *count += 1;
-            window.push(run);
-        }
-    }
-    window.reverse();
+    let window = crate::core::metrics::window(runs, last);
+    let names: std::collections::BTreeSet<&str> = window.iter().map(|r| r.command.as_str()).collect();
 
-    let commands = taken
-        .keys()
+    let commands = names
+        .iter()
         .map(|command| {
             let of_command: Vec<&&RunRecord> = window.iter().filter(|r| r.command == *command).collect();
             CommandTrend {

@@ -121,6 +121,32 @@ pub fn without_userinfo(url: &str) -> String {
     }
 }
 
+/// Text as XML or HTML character data (`attribute`: inside a quoted attribute value).
+/// Characters XML 1.0 cannot hold (terminal escapes in a container's output), bidirectional
+/// overrides and line separators are written out as `\u{..}`, so the document stays valid and
+/// shows what it holds.
+pub fn markup(text: &str, attribute: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\n' if attribute => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            '\t' if attribute => out.push_str("&#9;"),
+            '\n' | '\t' => out.push(c),
+            c if c < ' ' || c == '\u{fffe}' || c == '\u{ffff}' || unsafe_char(c) => {
+                out.push_str(&c.escape_unicode().to_string())
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

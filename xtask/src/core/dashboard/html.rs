@@ -297,20 +297,7 @@ fn shorten(text: &str, max: usize) -> String {
     }
 }
 
-/// Text from records and image.toml, safe in HTML text and attributes; control characters
-/// become the replacement character.
+/// Text from records and image.toml, safe in HTML text and attributes.
 pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() || crate::core::text::unsafe_char(c) => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    out
+    crate::core::text::markup(text, true)
 }

@@ -75,16 +75,7 @@ pub fn dashboard(
     budgets: &BTreeMap<String, u64>,
     releases: &[ReleaseRecord],
 ) -> Dashboard {
-    let mut taken: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut window: Vec<&RunRecord> = Vec::new();
-    for run in runs.iter().rev() {
-        let count = taken.entry(&run.command).or_default();
-        if *count < last {
-            *count += 1;
-            window.push(run);
-        }
-    }
-    window.reverse();
+    let window = crate::core::metrics::window(runs, last);
     let when = |run: &RunRecord| run.started_at.get(..16).unwrap_or(&run.started_at).replace('T', " ");
 
     let mut durations: BTreeMap<String, BTreeMap<String, Vec<(String, f64)>>> = BTreeMap::new();
