@@ -32,6 +32,12 @@ fn serve(ws: &Workspace, listen: &str) -> Result<()> {
     let listener = std::net::TcpListener::bind(listen).with_context(|| format!("listening on {listen}"))?;
     let secret = std::env::var(crate::sys::analytics::SECRET_VARIABLE).ok().filter(|s| !s.is_empty());
     let registry = crate::sys::registry::Registry::new(&ws.registry)?;
+    if !listener.local_addr().is_ok_and(|a| a.ip().is_loopback()) && secret.is_none() {
+        eprintln!(
+            "warning: listening beyond loopback without {}: anyone who reaches {listen} can post pulls",
+            crate::sys::analytics::SECRET_VARIABLE
+        );
+    }
     eprintln!(
         "Receiving {}'s notifications on http://{listen}/events{}, into {}",
         ws.registry,

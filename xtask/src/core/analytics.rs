@@ -19,6 +19,8 @@ const IMAGES: [&str; 2] =
 /// One manifest fetched from the registry, as a notification reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PullEvent {
+    /// The event's id: a registry that resends an envelope sends the same ids.
+    pub id: String,
     pub time: String,
     pub repository: String,
     pub digest: String,
@@ -52,6 +54,8 @@ struct Envelope {
 #[derive(Deserialize)]
 struct RawEvent {
     #[serde(default)]
+    id: String,
+    #[serde(default)]
     timestamp: String,
     action: String,
     target: RawTarget,
@@ -79,43 +83,88 @@ struct RawRequest {
     useragent: String,
 }
 
-/// The manifest pulls in one envelope; pushes, deletes and blobs are left out. An envelope
-/// that is not one (or holds a pull with an invalid name or digest) is refused whole.
-pub fn pull_events(body: &[u8]) -> Result<Vec<PullEvent>, String> {
+/// The manifest pulls in one envelope, and how many of its events were refused (an invalid
+/// name, digest, tag or time); pushes, deletes and blobs are left out. Only a body that is no
+/// envelope is refused whole: a registry resends a refused envelope until it is taken, so one
+/// bad event must not hold back every later one.
+pub fn pull_events(body: &[u8]) -> Result<(Vec<PullEvent>, usize), String> {
     if body.len() > MAX_BODY {
         return Err(format!("the body is over {MAX_BODY} bytes"));
     }
     let envelope: Envelope = serde_json::from_slice(body).map_err(|e| format!("not a notification envelope: {e}"))?;
-    let mut pulls = Vec::new();
+    let (mut pulls, mut refused) = (Vec::new(), 0);
     for event in envelope.events {
         let media = event.target.media_type.as_str();
         let index = INDEXES.contains(&media);
         if event.action != "pull" || !(index || IMAGES.contains(&media)) {
             continue;
         }
-        crate::oci::reference::check_repository(&event.target.repository)
-            .map_err(|why| format!("repository {:?}: {why}", event.target.repository))?;
-        crate::oci::reference::check_digest(&event.target.digest)?;
-        if let Some(tag) = &event.target.tag {
-            crate::oci::reference::check_tag(tag).map_err(|why| format!("tag {tag:?}: {why}"))?;
+        match pull_event(event, index) {
+            Some(pull) => pulls.push(pull),
+            None => refused += 1,
         }
-        let time = match crate::core::event::parse_utc(
-            event.timestamp.get(..19).map(|t| format!("{t}Z")).as_deref().unwrap_or(""),
-        ) {
-            Some(seconds) => crate::core::event::utc(seconds).1,
-            None => return Err(format!("timestamp {:?} is not RFC 3339", event.timestamp)),
-        };
-        pulls.push(PullEvent {
-            time,
-            repository: event.target.repository,
-            digest: event.target.digest,
-            tag: event.target.tag.filter(|t| !t.is_empty()),
-            index,
-            addr: clip(&event.request.addr, 64),
-            user_agent: clip(&event.request.useragent, 256),
-        });
     }
-    Ok(pulls)
+    Ok((pulls, refused))
+}
+
+fn pull_event(event: RawEvent, index: bool) -> Option<PullEvent> {
+    crate::oci::reference::check_repository(&event.target.repository).ok()?;
+    crate::oci::reference::check_digest(&event.target.digest).ok()?;
+    let tag = event.target.tag.filter(|t| !t.is_empty());
+    if let Some(tag) = &tag {
+        crate::oci::reference::check_tag(tag).ok()?;
+    }
+    Some(PullEvent {
+        id: clip(&event.id, 128),
+        time: crate::core::event::utc(rfc3339(&event.timestamp)?).1,
+        repository: event.target.repository,
+        digest: event.target.digest,
+        tag,
+        index,
+        addr: clip(&event.request.addr, 64),
+        user_agent: clip(&event.request.useragent, 256),
+    })
+}
+
+/// Seconds since the epoch of an RFC 3339 time, with its fraction and its offset (`Z`,
+/// `+01:00`): a registry stamps events in its own time zone.
+fn rfc3339(text: &str) -> Option<u64> {
+    let local = crate::core::event::parse_utc(&format!("{}Z", text.get(..19)?))?;
+    let rest = &text[19..];
+    let rest = match rest.strip_prefix('.') {
+        Some(fraction) => fraction.trim_start_matches(|c: char| c.is_ascii_digit()),
+        None => rest,
+    };
+    if rest == "Z" || rest == "z" {
+        return Some(local);
+    }
+    let (sign, offset) = match rest.split_at_checked(1)? {
+        ("+", offset) => (1i64, offset),
+        ("-", offset) => (-1i64, offset),
+        _ => return None,
+    };
+    let (hours, minutes) = offset.split_once(':')?;
+    let (hours, minutes): (i64, i64) = (hours.parse().ok()?, minutes.parse().ok()?);
+    if hours > 23 || minutes > 59 {
+        return None;
+    }
+    u64::try_from(local as i64 - sign * (hours * 3600 + minutes * 60)).ok()
+}
+
+/// A platform a registry's config or index names, kept only when it looks like one
+/// (`linux/arm64/v8`: two or three short lower-case parts); anything else is `unknown`.
+pub fn platform_name(text: &str) -> String {
+    let parts: Vec<&str> = text.split('/').collect();
+    let valid = text.len() <= 64
+        && (2..=3).contains(&parts.len())
+        && parts.iter().all(|p| {
+            !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+        });
+    if valid {
+        text.to_string()
+    } else {
+        "unknown".to_string()
+    }
 }
 
 /// At most `max` characters of a client-sent value, its control characters escaped.
@@ -246,8 +295,8 @@ mod tests {
             event("pull", "application/octet-stream", "acme/app", &digest('c'), None),
             event("push", IMAGES[0], "acme/app", &digest('d'), Some("1.0")),
         ]);
-        let pulls = pull_events(&body).unwrap();
-        assert_eq!(pulls.len(), 2);
+        let (pulls, refused) = pull_events(&body).unwrap();
+        assert_eq!((pulls.len(), refused), (2, 0));
         assert!(pulls[0].index && !pulls[1].index);
         assert_eq!(pulls[0].tag.as_deref(), Some("1.0"));
         assert_eq!(pulls[0].time, "2026-12-01T10:11:12Z");
@@ -255,17 +304,36 @@ mod tests {
     }
 
     #[test]
-    fn a_malformed_or_hostile_envelope_is_refused_whole() {
+    fn what_is_no_envelope_is_refused_and_an_invalid_event_skipped() {
         assert!(pull_events(b"{").unwrap_err().starts_with("not a notification envelope"));
         assert!(pull_events(b"{\"events\": 3}").is_err());
-        let bad_digest = envelope(&[event("pull", IMAGES[0], "acme/app", "sha256:zz", None)]);
-        assert!(pull_events(&bad_digest).is_err());
-        let bad_name = envelope(&[event("pull", IMAGES[0], "../etc", &digest('a'), None)]);
-        assert!(pull_events(&bad_name).unwrap_err().starts_with("repository \"../etc\""));
+        assert!(pull_events(&vec![b' '; MAX_BODY + 1]).unwrap_err().contains("over"));
+        let good = event("pull", IMAGES[0], "acme/app", &digest('a'), Some(""));
         let mut late = event("pull", IMAGES[0], "acme/app", &digest('a'), None);
         late["timestamp"] = serde_json::json!("yesterday");
-        assert!(pull_events(&envelope(&[late])).unwrap_err().contains("not RFC 3339"));
-        assert!(pull_events(&vec![b' '; MAX_BODY + 1]).unwrap_err().contains("over"));
+        let bad = [
+            event("pull", IMAGES[0], "acme/app", "sha256:zz", None),
+            event("pull", IMAGES[0], "../etc", &digest('a'), None),
+            event("pull", IMAGES[0], "acme/app", &digest('a'), Some("a b")),
+            late,
+        ];
+        let (pulls, refused) = pull_events(&envelope(&[&bad[..], &[good]].concat())).unwrap();
+        assert_eq!((pulls.len(), refused), (1, 4), "the good event is kept, an empty tag is none");
+        assert_eq!(pulls[0].tag, None);
+    }
+
+    #[test]
+    fn times_carry_their_offset_and_platforms_their_shape() {
+        assert_eq!(rfc3339("2026-12-01T10:11:12.5Z"), crate::core::event::parse_utc("2026-12-01T10:11:12Z"));
+        assert_eq!(rfc3339("2026-12-01T11:11:12+01:00"), crate::core::event::parse_utc("2026-12-01T10:11:12Z"));
+        assert_eq!(rfc3339("2026-12-01T05:41:12.123-04:30"), crate::core::event::parse_utc("2026-12-01T10:11:12Z"));
+        for bad in ["2026-12-01T10:11:12", "2026-12-01T10:11:12+25:00", "2026-12-01T10:11:12 PST", "x"] {
+            assert_eq!(rfc3339(bad), None, "{bad}");
+        }
+        assert_eq!(platform_name("linux/arm64/v8"), "linux/arm64/v8");
+        for bad in ["linux", "</title><script>", "linux/ARM64", &format!("linux/{}", "a".repeat(80)), "a/b/c/d"] {
+            assert_eq!(platform_name(bad), "unknown", "{bad}");
+        }
     }
 
     #[test]

@@ -65,6 +65,7 @@ pub fn rehearse(rehearsal: &Rehearsal<'_>) -> Result<Report> {
     let mut report = Report::default();
     let mut needs: serde_json::Map<String, Value> = serde_json::Map::new();
     let mut failed_jobs: Vec<String> = Vec::new();
+    let mut skipped_jobs: Vec<String> = Vec::new();
     for name in order {
         let job = jobs.iter().find(|(k, _)| *k == name).map(|(_, v)| v).context("a job vanished")?;
         let direct: Vec<String> = names(job.get("needs"));
@@ -76,12 +77,17 @@ pub fn rehearse(rehearsal: &Rehearsal<'_>) -> Result<Report> {
             "secrets": {"GITHUB_TOKEN": "rehearsal-token"},
             "inputs": github["event"]["inputs"],
         });
-        let scope =
-            Scope { contexts: &contexts, failed: ancestors.iter().any(|a| failed_jobs.contains(a)), cancelled: false };
+        let scope = Scope {
+            contexts: &contexts,
+            failed: ancestors.iter().any(|a| failed_jobs.contains(a)),
+            skipped: ancestors.iter().any(|a| skipped_jobs.contains(a)),
+            cancelled: false,
+        };
         let started = Instant::now();
         let condition = job.get("if").and_then(Node::str).unwrap_or("success()");
         if !expr::condition(condition, &scope).map_err(|why| anyhow::anyhow!("job {name}: if: {why}"))? {
             eprintln!("job {name}: skipped");
+            skipped_jobs.push(name.clone());
             needs.insert(name.clone(), json!({"result": "skipped", "outputs": {}}));
             report.jobs.push(JobRun { job: name, legs: 0, result: "skipped".into(), seconds: 0.0 });
             continue;
@@ -249,7 +255,7 @@ impl JobLeg<'_> {
         let mut path_prefix: Vec<String> = Vec::new();
         for (number, step) in job.get("steps").map(Node::items).unwrap_or_default().iter().enumerate() {
             let label = step.get("name").and_then(Node::str).map_or_else(|| format!("step {number}"), str::to_string);
-            let scope = Scope { contexts: &self.contexts, failed: false, cancelled: false };
+            let scope = Scope { contexts: &self.contexts, failed: false, skipped: false, cancelled: false };
             let condition = step.get("if").and_then(Node::str).unwrap_or("success()");
             if !expr::condition(condition, &scope).map_err(|why| anyhow::anyhow!("{label}: if: {why}"))? {
                 continue;
@@ -367,7 +373,7 @@ impl JobLeg<'_> {
                 path_prefix.extend(text.lines().filter(|l| !l.is_empty()).map(str::to_string));
             }
         }
-        let scope = Scope { contexts: &self.contexts, failed: false, cancelled: false };
+        let scope = Scope { contexts: &self.contexts, failed: false, skipped: false, cancelled: false };
         let mut outputs = serde_json::Map::new();
         for (key, value) in job.get("outputs").map(Node::entries).unwrap_or_default() {
             let value = expr::substitute(value.str().unwrap_or(""), &scope).map_err(anyhow::Error::msg)?;
@@ -511,7 +517,13 @@ fn read_outputs(file: &Utf8Path) -> Result<serde_json::Map<String, Value>> {
     let Ok(text) = std::fs::read_to_string(file) else { return Ok(outputs) };
     let mut lines = text.lines();
     while let Some(line) = lines.next() {
-        if let Some((name, delimiter)) = line.split_once("<<") {
+        // Whichever comes first decides: `a=1<<2` is a value, `a<<EOF` a block.
+        let block = match (line.find('='), line.find("<<")) {
+            (Some(equals), Some(heredoc)) => heredoc < equals,
+            (None, Some(_)) => true,
+            _ => false,
+        };
+        if let Some((name, delimiter)) = line.split_once("<<").filter(|_| block) {
             let mut value = Vec::new();
             for next in lines.by_ref() {
                 if next == delimiter {
@@ -547,7 +559,7 @@ mod tests {
     fn matrix_legs_come_from_include_or_the_product_of_lists() {
         let contexts =
             json!({"needs": {"plan": {"outputs": {"m": "{\"include\":[{\"unit\":\"a\"},{\"unit\":\"b\"}]}"}}}});
-        let scope = Scope { contexts: &contexts, failed: false, cancelled: false };
+        let scope = Scope { contexts: &contexts, failed: false, skipped: false, cancelled: false };
         let job = parse("strategy:\n  matrix: ${{ fromJSON(needs.plan.outputs.m) }}\n").unwrap();
         assert_eq!(matrix_legs(&job, &scope).unwrap(), [json!({"unit": "a"}), json!({"unit": "b"})]);
         let job = parse("strategy:\n  matrix:\n    runs-on:\n      - x\n      - y\n").unwrap();
@@ -559,9 +571,9 @@ mod tests {
     fn step_outputs_are_lines_or_delimited_blocks() {
         let file =
             Utf8PathBuf::from_path_buf(std::env::temp_dir().join(format!("outputs-{}", std::process::id()))).unwrap();
-        std::fs::write(&file, "a=1\nb<<EOF\nline one\nline two\nEOF\nc=x=y\n").unwrap();
+        std::fs::write(&file, "a=1\nb<<EOF\nline one\nline two\nEOF\nc=x=y\nd=1<<2\n").unwrap();
         let outputs = read_outputs(&file).unwrap();
-        assert_eq!(Value::Object(outputs), json!({"a": "1", "b": "line one\nline two", "c": "x=y"}));
+        assert_eq!(Value::Object(outputs), json!({"a": "1", "b": "line one\nline two", "c": "x=y", "d": "1<<2"}));
         std::fs::remove_file(&file).unwrap();
     }
 }

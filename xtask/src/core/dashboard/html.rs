@@ -231,8 +231,9 @@ fn bar_chart(id: &str, title: &str, bars: &[(String, Vec<(&str, f64)>)], format:
             let color = COLORS[names.iter().position(|n| n == name).unwrap_or(0) % COLORS.len()];
             let w = value * scale;
             svg.push_str(&format!(
-                "<rect class=\"point\" x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"16\" fill=\"{color}\"><title>{}: {name} {}</title></rect>",
+                "<rect class=\"point\" x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"16\" fill=\"{color}\"><title>{}: {} {}</title></rect>",
                 escape(label),
+                escape(name),
                 escape(&format(*value))
             ));
             x += w;

@@ -185,30 +185,39 @@ pub fn dora(runs: &[RunRecord], releases: &[ReleaseRecord]) -> Dora {
         .filter(|r| !r.success && (r.command == "verify-manifests" || r.command == "test"))
         .filter_map(|r| parse_utc(&r.started_at))
         .collect();
+    // A rollback undoes the latest deployment at or before it that published the index.
+    let undone_by = |i: usize| -> Option<u64> {
+        let (_, at, records) = &ordered[i];
+        rollbacks
+            .iter()
+            .filter(|(t, unit, index)| {
+                *t >= *at
+                    && records.iter().any(|r| r.unit == *unit && r.index == *index)
+                    && !ordered[i + 1..].iter().any(|(_, later_at, later)| {
+                        *later_at <= *t && later.iter().any(|r| r.unit == *unit && r.index == *index)
+                    })
+            })
+            .map(|(t, _, _)| *t)
+            .min()
+    };
+    let outcomes: Vec<(Option<u64>, bool)> = (0..ordered.len())
+        .map(|i| {
+            let (at, next) = (ordered[i].1, ordered.get(i + 1).map(|n| n.1));
+            let check_failed = failed_checks.iter().any(|t| *t >= at && next.is_none_or(|n| *t < n));
+            (undone_by(i), check_failed)
+        })
+        .collect();
+    let is_failed = |i: usize| outcomes[i].0.is_some() || outcomes[i].1;
     let mut failed = Vec::new();
     let mut restores: Vec<f64> = Vec::new();
-    for (i, (run, at, records)) in ordered.iter().enumerate() {
-        let next = ordered.get(i + 1).map(|n| n.1);
-        let in_window = |t: u64| t >= *at && next.is_none_or(|n| t < n);
-        let rolled_back = rollbacks
-            .iter()
-            .filter(|(t, unit, index)| *t >= *at && records.iter().any(|r| r.unit == *unit && r.index == *index))
-            .map(|(t, _, _)| *t)
-            .min();
-        let check_failed = failed_checks.iter().any(|t| in_window(*t));
-        if rolled_back.is_none() && !check_failed {
+    for (i, (run, at, _)) in ordered.iter().enumerate() {
+        if !is_failed(i) {
             continue;
         }
         failed.push(run.to_string());
-        // Restored by the rollback, or by the next deployment that did not fail itself.
-        let next_good = ordered[i + 1..].iter().find(|(_, later_at, later)| {
-            let later_rolled_back = rollbacks
-                .iter()
-                .any(|(t, unit, index)| *t >= *later_at && later.iter().any(|r| r.unit == *unit && r.index == *index));
-            !later_rolled_back
-        });
-        let restored = [rolled_back, next_good.map(|n| n.1)].into_iter().flatten().min();
-        if let Some(restored) = restored {
+        // Restored by its rollback, or by the next deployment that did not fail itself.
+        let next_good = (i + 1..ordered.len()).find(|&j| !is_failed(j)).map(|j| ordered[j].1);
+        if let Some(restored) = [outcomes[i].0, next_good].into_iter().flatten().min() {
             restores.push(restored.saturating_sub(*at) as f64);
         }
     }

@@ -107,6 +107,24 @@ fn dora_counts_deployments_lead_times_failures_and_restores() {
     assert_eq!(rows[2][1], "50 %");
     assert_eq!(rows[2][3], "failed: r2, r3");
 
+    // A later deployment that failed too is no restore; a re-publish of the same index is
+    // what a rollback after it undoes, not the first publish.
+    let (mut runs, mut releases) = fixture();
+    runs.push(run("verify-manifests", "2026-11-23T12:00:00Z", false, vec![]));
+    releases.push(release("r5", "app", "sha256:e", "2026-11-30T09:00:00Z", "2026-11-30T10:10:00Z"));
+    let d = dora(&runs, &releases);
+    assert_eq!(d.failed, ["r2", "r3", "r4"]);
+    assert_eq!(d.restores, 3);
+    releases.push(release("r6", "app", "sha256:a", "2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z"));
+    runs.push(run(
+        "rollback",
+        "2026-12-01T11:00:00Z",
+        true,
+        vec![UnitPlatformRecord { digest: Some("sha256:a".into()), ..unit("app", "", "rolled-back", None, None) }],
+    ));
+    let d = dora(&runs, &releases);
+    assert_eq!(d.failed, ["r2", "r3", "r4", "r6"], "the rollback undid r6, not r1");
+
     let empty = dora(&[], &[]);
     assert_eq!((empty.deployments, empty.per_week, empty.lead_time, empty.change_failure_rate), (0, None, None, None));
     assert!(dora_rows(&empty).iter().all(|r| r[1] == "no data"));
@@ -190,12 +208,18 @@ fn the_pulls_page_charts_each_image_by_platform() {
         platform: Some(platform.into()),
         user_agent: "docker".into(),
     };
-    let records = [record("acme/app", "linux/arm64"), record("acme/app", "linux/amd64"), record("<b>", "linux/arm64")];
+    let records = [
+        record("acme/app", "linux/arm64"),
+        record("acme/app", "linux/amd64"),
+        record("<b>", "linux/arm64"),
+        record("acme/app", "</title><script>x</script>"),
+    ];
     let report = crate::core::analytics::report(&records, None, BTreeMap::new());
     let page = html::pulls_page(&report, "2026-12-01T11:00:00Z");
-    assert!(page.contains("arm64 share: <strong>67 %</strong>"), "{page}");
+    assert!(page.contains("arm64 share: <strong>50 %</strong>"), "{page}");
+    assert!(!page.contains("<script>"), "a platform name from a registry is escaped everywhere");
     assert!(
-        page.contains("data-chart=\"pulls\" data-points=\"3\"")
+        page.contains("data-chart=\"pulls\" data-points=\"4\"")
             && page.contains("data-chart=\"top-arm64\" data-points=\"2\"")
     );
     assert!(!page.contains("<b>") && page.contains("&lt;b&gt;"));

@@ -12,7 +12,15 @@ pub struct Scope<'a> {
     pub contexts: &'a Value,
     /// A job this one needs (directly or not) failed.
     pub failed: bool,
+    /// A job this one needs (directly or not) was skipped: `success()` is false then too.
+    pub skipped: bool,
     pub cancelled: bool,
+}
+
+impl Scope<'_> {
+    fn succeeded(&self) -> bool {
+        !(self.failed || self.skipped || self.cancelled)
+    }
 }
 
 /// Evaluates an `if:` condition, written with or without `${{ }}`.
@@ -22,7 +30,7 @@ pub fn condition(text: &str, scope: &Scope<'_>) -> Result<bool, String> {
     // A condition without a status function implies `success() &&`, as on GitHub.
     let implied = !["success(", "failure(", "cancelled(", "always("].iter().any(|f| inner.contains(f));
     let value = evaluate(inner, scope)?;
-    Ok(truthy(&value) && (!implied || !(scope.failed || scope.cancelled)))
+    Ok(truthy(&value) && (!implied || scope.succeeded()))
 }
 
 /// Substitutes every `${{ … }}` in `text`. A text that is one expression gives its value (an
@@ -193,18 +201,24 @@ impl Parser<'_> {
         Ok(value)
     }
 
+    /// A comparison of two operands, or one operand.
     fn unary(&mut self) -> Result<Value, String> {
-        if self.eat("!") {
-            return Ok(Value::Bool(!truthy(&self.unary()?)));
-        }
-        let left = self.primary()?;
+        let left = self.operand()?;
         for (op, equal) in [("==", true), ("!=", false)] {
             if self.eat(op) {
-                let right = self.primary()?;
+                let right = self.operand()?;
                 return Ok(Value::Bool(loosely_equal(&left, &right) == equal));
             }
         }
         Ok(left)
+    }
+
+    /// `!` binds tighter than `==`, as on GitHub: `!a == b` is `(!a) == b`.
+    fn operand(&mut self) -> Result<Value, String> {
+        if self.eat("!") {
+            return Ok(Value::Bool(!truthy(&self.operand()?)));
+        }
+        self.primary()
     }
 
     fn primary(&mut self) -> Result<Value, String> {
@@ -217,6 +231,8 @@ impl Parser<'_> {
                 value
             }
             Token::Str(s) => Value::String(s),
+            // Whole numbers stay integers: `${{ 1 }}` is `1`, and `x[0]` indexes.
+            Token::Num(n) if n.fract() == 0.0 && n.abs() < 9e15 => Value::from(n as i64),
             Token::Num(n) => serde_json::Number::from_f64(n).map(Value::Number).unwrap_or(Value::Null),
             Token::Ident(name) if self.eat("(") => {
                 let mut args = Vec::new();
@@ -265,7 +281,7 @@ impl Parser<'_> {
     fn call(&self, name: &str, args: &[Value]) -> Result<Value, String> {
         let scope = self.scope;
         Ok(match (name.to_ascii_lowercase().as_str(), args) {
-            ("success", []) => Value::Bool(!scope.failed && !scope.cancelled),
+            ("success", []) => Value::Bool(scope.succeeded()),
             ("failure", []) => Value::Bool(scope.failed),
             ("cancelled", []) => Value::Bool(scope.cancelled),
             ("always", []) => Value::Bool(true),
@@ -287,6 +303,7 @@ fn loosely_equal(left: &Value, right: &Value) -> bool {
         (Value::Number(a), Value::String(b)) | (Value::String(b), Value::Number(a)) => {
             b.trim().parse::<f64>().ok() == a.as_f64()
         }
+        (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
         (Value::Null, Value::String(s)) | (Value::String(s), Value::Null) => s.is_empty(),
         _ => left == right,
     }
@@ -298,7 +315,7 @@ mod tests {
     use serde_json::json;
 
     fn scope(contexts: &Value, failed: bool) -> Scope<'_> {
-        Scope { contexts, failed, cancelled: false }
+        Scope { contexts, failed, skipped: false, cancelled: false }
     }
 
     #[test]
@@ -317,6 +334,12 @@ mod tests {
         assert!(!condition("github.event_name != 'pull_request'", &failed).unwrap(), "success() is implied");
         assert!(!condition("!cancelled() && !failure() && needs.plan.outputs.legs-0 != '0'", &failed).unwrap());
         assert!(condition("always()", &failed).unwrap());
+        let skipped = Scope { contexts: &contexts, failed: false, skipped: true, cancelled: false };
+        assert!(!condition("github.event_name != 'pull_request'", &skipped).unwrap(), "a skipped need skips it");
+        assert!(condition("!cancelled() && !failure() && needs.plan.outputs.legs-0 != '0'", &skipped).unwrap());
+        assert_eq!(evaluate("!null == false", &ok).unwrap(), json!(false), "(!null) == false");
+        assert_eq!(evaluate("fromJSON('2') == 2", &ok).unwrap(), json!(true));
+        assert_eq!(substitute("${{ 1 }}", &ok).unwrap(), json!(1));
         assert!(condition(
             "${{ github.event_name != 'pull_request' || !github.event.pull_request.head.repo.fork }}",
             &ok
