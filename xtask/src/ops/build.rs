@@ -127,9 +127,6 @@ pub fn build(ws: &Workspace, request: &Request<'_>, progress: &dyn Steps) -> Res
             (Output::None, _) => "publishing nothing".to_string(),
         }
     );
-    if let Some(client) = &client {
-        check_given(client, units, &request.given)?;
-    }
     let sequence = match client {
         Some(_) => crate::ops::publish::next_sequence(&ws.target().join("releases")),
         None => 0,
@@ -165,6 +162,9 @@ pub fn build(ws: &Workspace, request: &Request<'_>, progress: &dyn Steps) -> Res
         digest_cache: crate::sys::context::DigestCache::load(&ws.target()),
     };
 
+    if ctx.publisher.is_some() {
+        check_given(&ctx, &request.given)?;
+    }
     // Costs from earlier runs put the slowest chains first; without metrics, estimates do.
     let history = crate::sys::metrics::read_all(&crate::sys::metrics::path(&ws.target()))
         .map(|records| crate::core::metrics::last_build_seconds(&records))
@@ -223,12 +223,12 @@ struct BuildContext<'a> {
 }
 
 /// Each given parent image is in the registry (an artifact of another run or registry would
-/// otherwise fail deep inside buildx, or be built on when it should not be).
-fn check_given(client: &Registry, units: &[Unit], given: &BTreeMap<(String, String), String>) -> Result<()> {
+/// otherwise fail deep inside buildx, or be built on when it should not be). Read once here,
+/// the image it stands for is remembered for the children's pins.
+fn check_given(ctx: &BuildContext<'_>, given: &BTreeMap<(String, String), String>) -> Result<()> {
     for ((id, platform), digest) in given {
-        let unit = units.iter().find(|u| u.id == *id).context("a given parent is missing from the plan")?;
-        let path = crate::oci::reference::split_repository(&unit.repository).1;
-        if client.head_manifest(path, digest)?.is_none() {
+        let unit = ctx.units.iter().find(|u| u.id == *id).context("a given parent is missing from the plan")?;
+        if platform_image(ctx, unit, platform, digest)?.is_none() {
             bail!(
                 "the --parents files name {id} {platform} as {}@{digest}, which the registry does not hold: pass the \
                  digest files of this run's earlier legs, or drop --parents to build {id} here",
@@ -527,7 +527,10 @@ fn parent_args(ctx: &BuildContext<'_>, unit: &Unit, platform: &str) -> Result<BT
                     .get(&(parent.unit.clone(), platform.to_string()))
                     .cloned()
                     .with_context(|| format!("parent {} has no {platform} digest from this run", parent.unit))?;
-                format!("{}@{}", parent_unit.repository, platform_image(ctx, parent_unit, platform, &digest)?)
+                let image = platform_image(ctx, parent_unit, platform, &digest)?.with_context(|| {
+                    format!("parent {} {platform}: {digest} is not in the registry", parent_unit.id)
+                })?;
+                format!("{}@{image}", parent_unit.repository)
             }
             // Not pushed: the parent is in the local engine under its first tag or its staging
             // tag, which is the one platform's image where platforms are joined later.
@@ -546,16 +549,14 @@ fn parent_args(ctx: &BuildContext<'_>, unit: &Unit, platform: &str) -> Result<BT
 /// The image manifest a pushed platform `digest` stands for: an engine that attests pushes an
 /// index of the image and its attestations, which `publish` flattens. Children are pinned to the
 /// image itself, the entry the parent's published index holds, so that `verify-manifests` can
-/// hold each child to its published parent.
-fn platform_image(ctx: &BuildContext<'_>, unit: &Unit, platform: &str, digest: &str) -> Result<String> {
+/// hold each child to its published parent. `None` when the registry does not hold `digest`.
+fn platform_image(ctx: &BuildContext<'_>, unit: &Unit, platform: &str, digest: &str) -> Result<Option<String>> {
     if let Some(image) = ctx.platform_images.lock().unwrap_or_else(|p| p.into_inner()).get(digest) {
-        return Ok(image.clone());
+        return Ok(Some(image.clone()));
     }
     let client = ctx.publisher.as_ref().map(|p| p.client).context("a pushed parent without a registry client")?;
     let (_, repository) = crate::oci::reference::split_repository(&unit.repository);
-    let manifest = client
-        .manifest_by_digest(repository, digest)?
-        .with_context(|| format!("parent {} {platform}: {digest} is not in the registry", unit.id))?;
+    let Some(manifest) = client.manifest_by_digest(repository, digest)? else { return Ok(None) };
     let image = match crate::oci::manifest::is_index(&manifest.media_type) {
         true => {
             crate::oci::manifest::platform_entries(&manifest, platform)
@@ -566,7 +567,7 @@ fn platform_image(ctx: &BuildContext<'_>, unit: &Unit, platform: &str, digest: &
         false => digest.to_string(),
     };
     ctx.platform_images.lock().unwrap_or_else(|p| p.into_inner()).insert(digest.to_string(), image.clone());
-    Ok(image)
+    Ok(Some(image))
 }
 
 /// The unit's tags in the local engine, joined from the platforms loaded under staging tags.
