@@ -86,11 +86,8 @@ pub fn run(ws: &Workspace, format: Format, flags: &flags::Build) -> Result<()> {
     crate::sys::metrics::record(ws, "build", began, success, crate::ops::build::metrics(&results));
     if let Some(path) = &flags.digest_file {
         // Parents pulled in by the selection are published by their own CI legs.
-        let selected: Vec<&UnitResult> = results
-            .iter()
-            .filter(|r| flags.units.is_empty() || flags.units.iter().any(|s| units_match(s, &r.unit)))
-            .collect();
-        write_digest_file(ws, path, &selected)?;
+        let recorded: Vec<&UnitResult> = results.iter().filter(|r| selected(&flags.units, &r.unit)).collect();
+        write_digest_file(ws, path, &recorded)?;
     }
     if interrupted {
         return Err(crate::cli::exit::Failure::new(
@@ -228,8 +225,7 @@ fn parents_given(
             ws.registry
         );
     }
-    let selected = |id: &str| selection.is_empty() || selection.iter().any(|s| units_match(s, id));
-    for unit in units.iter().filter(|u| !selected(&u.id)) {
+    for unit in units.iter().filter(|u| !selected(selection, &u.id)) {
         for platform in unit.platforms.iter().filter(|p| platforms.contains(p)) {
             match recorded.units.get(&unit.id).and_then(|p| p.get(platform)) {
                 Some(digest) => {
@@ -246,7 +242,8 @@ fn parents_given(
     Ok(given)
 }
 
-/// Whether the command-line selection `item` (NAME or NAME:VARIANT) names unit `id`.
-fn units_match(item: &str, id: &str) -> bool {
-    id == item || id.split(':').next() == Some(item)
+/// Whether the command-line `selection` (NAME or NAME:VARIANT each; empty: all) names unit
+/// `id`, rather than pulling it in as a parent.
+fn selected(selection: &[String], id: &str) -> bool {
+    selection.is_empty() || selection.iter().any(|item| id == item || id.split(':').next() == Some(item.as_str()))
 }
