@@ -58,8 +58,8 @@ fn report(ws: &Workspace, format: Format, since: Option<&str>) -> Result<()> {
         Format::Json => println!("{}", serde_json::to_string_pretty(&report).context("serializing the pulls")?),
         Format::Markdown => print!("{}", crate::core::analytics::text(&report, true)),
         Format::Html => {
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-            print!("{}", crate::core::dashboard::html::pulls_page(&report, &crate::core::event::utc(now).1));
+            let generated = crate::core::event::utc(crate::sys::now_seconds()).1;
+            print!("{}", crate::core::dashboard::html::pulls_page(&report, &generated));
         }
         _ => print!("{}", crate::core::analytics::text(&report, false)),
     }

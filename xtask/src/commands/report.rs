@@ -40,8 +40,7 @@ pub fn run(ws: &Workspace, format: Format, flags: &crate::cli::flags::Report) ->
                 .map_err(|p| anyhow::anyhow!("--output {} is not UTF-8", p.display()))?,
             None => ws.target().join("report.html"),
         };
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        let generated = crate::core::event::utc(now).1;
+        let generated = crate::core::event::utc(crate::sys::now_seconds()).1;
         let page = crate::core::dashboard::html::page(&dashboard, crate::sys::provision::host_platform(), &generated);
         if let Some(dir) = path.parent().filter(|d| !d.as_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {dir}"))?;

@@ -697,8 +697,7 @@ fn collect(
 
 /// One id for every record and metric line of this run: start time and process id.
 pub fn run_id() -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    format!("{}-{}", crate::core::event::utc(now).0, std::process::id())
+    format!("{}-{}", crate::core::event::utc(crate::sys::now_seconds()).0, std::process::id())
 }
 
 /// One metrics line per unit and platform.

@@ -131,7 +131,7 @@ impl Publisher<'_> {
             sequence: self.sequence,
             created: self.created.clone(),
             committed: self.committed.clone(),
-            published: Some(crate::core::event::utc(now_seconds()).1),
+            published: Some(crate::core::event::utc(crate::sys::now_seconds()).1),
             unit: unit.id.clone(),
             repository: unit.repository.clone(),
             index: index.clone(),
@@ -264,11 +264,6 @@ pub fn write_record(dir: &Utf8Path, record: &ReleaseRecord) -> Result<Utf8PathBu
     write().with_context(|| format!("writing {partial}"))?;
     std::fs::rename(&partial, &path).with_context(|| format!("renaming {partial} to {path}"))?;
     Ok(path)
-}
-
-/// The clock, for the moment a record is written.
-fn now_seconds() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

@@ -42,9 +42,8 @@ pub fn acquire(target: &Utf8Path, command: &str) -> Result<RunLock> {
         }
         Err(TryLockError::Error(err)) => return Err(err).with_context(|| format!("locking {path}")),
     }
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let line =
-        format!("`cargo xtask {command}` (pid {}, since {})\n", std::process::id(), crate::core::event::utc(now).1);
+    let since = crate::core::event::utc(crate::sys::now_seconds()).1;
+    let line = format!("`cargo xtask {command}` (pid {}, since {since})\n", std::process::id());
     file.set_len(0).and_then(|()| file.write_all(line.as_bytes())).with_context(|| format!("writing {path}"))?;
     Ok(RunLock { _file: file })
 }

@@ -1,3 +1,5 @@
+//! The edge: processes, files, HTTP and the clock.
+
 pub mod analytics;
 pub mod apt;
 pub mod context;
@@ -13,3 +15,8 @@ pub mod provision;
 pub mod registry;
 pub mod rootfs;
 pub mod workspace;
+
+/// Seconds since the epoch by this machine's clock (0 for a clock set before it).
+pub fn now_seconds() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}

@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
@@ -91,7 +90,7 @@ impl Workspace {
     fn detected(&self) -> Result<&Detected> {
         let detected = self.event.get_or_init(|| {
             let git = crate::sys::git::head_facts(&self.root);
-            let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            let now = crate::sys::now_seconds();
             let epoch = std::env::var("SOURCE_DATE_EPOCH").ok();
             let build_time = event::build_time(epoch.as_deref(), git.as_ref(), now);
             let images: Vec<&str> = self.defs.images.iter().map(|i| i.name.as_str()).collect();

@@ -58,8 +58,9 @@ pub fn run_targets(
         signal_hook::flag::register(signal, Arc::clone(&interrupted)).context("installing the Ctrl-C handler")?;
     }
     let ctx = Ctx {
-        // Unique among concurrent runs on one engine: a process id is, at any one time.
-        run_id: format!("{}-{}", std::process::id(), started_at()),
+        // Unique among concurrent runs on one engine: a process id is, at any one time; the
+        // time tells this run's containers from an earlier run's with a reused pid.
+        run_id: format!("{}-{}", std::process::id(), crate::sys::now_seconds()),
         next_container: AtomicUsize::new(0),
         interrupted,
         local,
@@ -96,11 +97,6 @@ pub fn run_targets(
     let leftovers = ctx.sweep();
     let interrupted = ctx.stopped();
     Ok(Outcome { results, leftovers, interrupted, seconds: started.elapsed().as_secs_f64() })
-}
-
-/// Seconds since the epoch: tells this run's containers from an earlier run's with a reused pid.
-fn started_at() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// The image one platform of a unit runs as.
