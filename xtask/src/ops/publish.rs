@@ -253,16 +253,8 @@ pub fn write_record(dir: &Utf8Path, record: &ReleaseRecord) -> Result<Utf8PathBu
     let stamp = record.created.replace([':', '-'], "");
     let name = format!("{stamp}-{}-{}.json", record.run, record.unit.replace(':', "-"));
     let path = dir.join(&name);
-    let partial = dir.join(format!(".{name}.partial"));
     let json = serde_json::to_vec_pretty(record).context("serializing the release record")?;
-    let write = || -> std::io::Result<()> {
-        use std::io::Write;
-        let mut file = std::fs::File::create(&partial)?;
-        file.write_all(&json)?;
-        file.sync_all()
-    };
-    write().with_context(|| format!("writing {partial}"))?;
-    std::fs::rename(&partial, &path).with_context(|| format!("renaming {partial} to {path}"))?;
+    crate::sys::files::write_atomically(&path, &json)?;
     Ok(path)
 }
 

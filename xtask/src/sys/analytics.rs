@@ -125,7 +125,10 @@ impl Receiver {
     fn count_refused(&mut self, status: u16, events: u64) -> Result<()> {
         *self.refused.entry(status.to_string()).or_default() += events;
         std::fs::create_dir_all(&self.target).with_context(|| format!("creating {}", self.target))?;
-        write_atomically(&refused_path(&self.target), &serde_json::to_string(&self.refused)?)
+        crate::sys::files::write_atomically(
+            &refused_path(&self.target),
+            serde_json::to_string(&self.refused)?.as_bytes(),
+        )
     }
 
     /// Whether the event `id` was recorded already (a resent envelope); remembers it.
@@ -353,12 +356,6 @@ fn append(target: &Utf8Path, lines: &str) -> Result<()> {
     let mut file =
         std::fs::OpenOptions::new().create(true).append(true).open(&path).with_context(|| format!("opening {path}"))?;
     file.write_all(lines.as_bytes()).with_context(|| format!("appending to {path}"))
-}
-
-fn write_atomically(path: &Utf8Path, text: &str) -> Result<()> {
-    let partial = path.with_extension("partial");
-    std::fs::write(&partial, text).with_context(|| format!("writing {partial}"))?;
-    std::fs::rename(&partial, path).with_context(|| format!("placing {path}"))
 }
 
 /// Every pull recorded: the rotated file first, then the current one; lines that are not

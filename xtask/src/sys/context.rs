@@ -118,10 +118,8 @@ impl DigestCache {
         let text = serde_json::to_string(&known).context("serializing the digest cache")?;
         let dir = self.file.parent().context("the digest cache has no directory")?;
         std::fs::create_dir_all(dir).with_context(|| format!("creating {dir}"))?;
-        // Renamed into place: a concurrent run reads the old file or the new one, never half of one.
-        let partial = self.file.with_extension(format!("json.{}", std::process::id()));
-        std::fs::write(&partial, text).with_context(|| format!("writing {partial}"))?;
-        std::fs::rename(&partial, &self.file).with_context(|| format!("renaming {partial} to {}", self.file))
+        // A concurrent run reads the old file or the new one, never half of one.
+        crate::sys::files::write_atomically(&self.file, text.as_bytes())
     }
 
     fn digest(&self, path: &Utf8Path, metadata: &std::fs::Metadata, buffer: &mut [u8]) -> Result<[u8; 32]> {

@@ -1,4 +1,5 @@
-//! Files the commands write: generated documents, checked for drift in CI.
+//! Files the commands write: generated documents (checked for drift in CI), records put in
+//! place whole, and the xtask's own binary.
 
 use anyhow::{bail, Context, Result};
 use camino::Utf8Path;
@@ -33,4 +34,21 @@ pub fn install_self(dir: &std::path::Path) -> Result<()> {
     std::fs::rename(&partial, &target).with_context(|| format!("placing {}", target.display()))?;
     println!("installed {}", target.display());
     Ok(())
+}
+
+/// Writes `bytes` to `path` whole or not at all: into a temporary file beside it (named for this
+/// process, hidden, so that concurrent writers and directory listings never see half of one),
+/// synced, then renamed into place.
+pub fn write_atomically(path: &Utf8Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().filter(|d| !d.as_str().is_empty()).unwrap_or(Utf8Path::new("."));
+    let name = path.file_name().with_context(|| format!("{path} names no file"))?;
+    let partial = dir.join(format!(".{name}.partial.{}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&partial)?;
+        file.write_all(bytes)?;
+        file.sync_all()
+    };
+    write().with_context(|| format!("writing {partial}"))?;
+    std::fs::rename(&partial, path).with_context(|| format!("renaming {partial} to {path}"))
 }
