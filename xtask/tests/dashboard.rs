@@ -97,6 +97,15 @@ fn the_html_report_draws_every_chart_in_a_real_browser() {
     let page = root.join("report.html");
     let out = xtask_ok(&root, "localhost:5000", &["report", "--format", "html", "--output", page.as_str()]);
     assert!(out.contains("report.html"), "{out}");
+    // The same figures for a job summary and for machines.
+    let markdown = xtask_ok(&root, "localhost:5000", &["--format", "markdown", "report"]);
+    assert!(markdown.contains("| Change failure rate | 50 % |"), "{markdown}");
+    let json: serde_json::Value =
+        serde_json::from_str(&xtask_ok(&root, "localhost:5000", &["--format", "json", "report"])).unwrap();
+    assert_eq!(
+        (json["dora"]["deployments"].as_u64(), json["dora"]["change_failure_rate"].as_f64()),
+        (Some(2), Some(0.5))
+    );
 
     let profile = root.join("chromium-profile");
     let dom = chromium(&profile, &["--dump-dom", &format!("file://{page}")]);

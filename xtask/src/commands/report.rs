@@ -21,20 +21,24 @@ pub fn run(ws: &Workspace, format: Format, flags: &crate::cli::flags::Report) ->
     }
     let file = metrics::path(&ws.target());
     let runs = if file.exists() { metrics::read_all(&file)? } else { Vec::new() };
-    let (releases, unreadable) = crate::ops::publish::read_records(&ws.target().join("releases"))?;
-    for why in unreadable {
-        eprintln!("warning: {why}");
-    }
-    // The budgets the size charts draw; a broken image.toml leaves them out, not the report.
-    let budgets = match ws.plan(&[]) {
-        Ok(units) => units.iter().filter_map(|u| Some((u.id.clone(), u.size.max?))).collect(),
-        Err(err) => {
-            eprintln!("warning: the size budgets are left out: {err:#}");
-            Default::default()
+    // The release records feed the DORA figures, which the table leaves out.
+    let releases = || -> Result<Vec<crate::core::release::ReleaseRecord>> {
+        let (releases, unreadable) = crate::ops::publish::read_records(&ws.target().join("releases"))?;
+        for why in unreadable {
+            eprintln!("warning: {why}");
         }
+        Ok(releases)
     };
-    let dashboard = crate::core::dashboard::dashboard(&runs, last, &budgets, &releases);
     if format == Format::Html {
+        // The budgets the size charts draw; a broken image.toml leaves them out, not the page.
+        let budgets = match ws.plan(&[]) {
+            Ok(units) => units.iter().filter_map(|u| Some((u.id.clone(), u.size.max?))).collect(),
+            Err(err) => {
+                eprintln!("warning: the size budgets are left out: {err:#}");
+                Default::default()
+            }
+        };
+        let dashboard = crate::core::dashboard::dashboard(&runs, last, &budgets, &releases()?);
         let path = match &flags.output {
             Some(path) => camino::Utf8PathBuf::from_path_buf(path.clone())
                 .map_err(|p| anyhow::anyhow!("--output {} is not UTF-8", p.display()))?,
@@ -59,10 +63,13 @@ pub fn run(ws: &Workspace, format: Format, flags: &crate::cli::flags::Report) ->
     let text = match format {
         Format::Json => {
             let mut doc = serde_json::to_value(&summary).context("serializing the report")?;
-            doc["dora"] = serde_json::to_value(&dashboard.dora).context("serializing the DORA figures")?;
+            let dora = crate::core::dashboard::dora(&runs, &releases()?);
+            doc["dora"] = serde_json::to_value(&dora).context("serializing the DORA figures")?;
             serde_json::to_string_pretty(&doc).context("serializing the report")?
         }
         Format::Markdown => {
+            // The markdown draws no budget.
+            let dashboard = crate::core::dashboard::dashboard(&runs, last, &Default::default(), &releases()?);
             format!("{}\n\n{}", markdown(&summary).trim_end(), crate::core::dashboard::markdown(&dashboard))
         }
         _ => table(&summary),
