@@ -248,7 +248,7 @@ pub fn text(report: &PullReport, markdown: bool) -> String {
     if markdown {
         out.push_str("## Pulls\n\n| day | image | tag | platform | pulls |\n| --- | --- | --- | --- | --- |\n");
         for row in &rows {
-            let cells: Vec<String> = row.iter().map(|cell| cell.replace('|', "\\|")).collect();
+            let cells: Vec<String> = row.iter().map(|cell| crate::core::text::markdown_cell(cell)).collect();
             out.push_str(&format!("| {} |\n", cells.join(" | ")));
         }
         out.push('\n');

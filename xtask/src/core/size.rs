@@ -115,7 +115,7 @@ pub fn markdown(report: &SizeReport) -> String {
     let mut out = String::from("### Image sizes\n\n");
     out.push_str(&format!("| {} |\n|{}\n", HEADERS.join(" | "), "---|".repeat(HEADERS.len())));
     for row in rows(report) {
-        let cells: Vec<String> = row.iter().map(|c| crate::core::text::sanitize(c).replace('|', "\\|")).collect();
+        let cells: Vec<String> = row.iter().map(|c| crate::core::text::markdown_cell(c)).collect();
         out.push_str(&format!("| {} |\n", cells.join(" | ")));
     }
     out.push_str(&if over == 0 {

@@ -76,6 +76,12 @@ pub fn sanitize(text: &str) -> String {
     guard_workflow_command(&out)
 }
 
+/// A foreign value as one cell of a markdown table: cleaned as [`sanitize`] cleans it, its
+/// `|` escaped so that it cannot end the cell.
+pub fn markdown_cell(text: &str) -> String {
+    sanitize(text).replace('|', "\\|")
+}
+
 /// Text of several lines from elsewhere (an error chain, a process's message): every line
 /// cleaned as `sanitize` cleans a value, the line breaks kept.
 pub fn sanitize_lines(text: &str) -> String {

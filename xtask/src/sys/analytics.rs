@@ -69,10 +69,7 @@ pub struct Receiver {
 
 impl Receiver {
     pub fn new(target: Utf8PathBuf, registry: Registry, secret: Option<String>) -> Receiver {
-        let refused = std::fs::read_to_string(refused_path(&target))
-            .ok()
-            .and_then(|text| serde_json::from_str(&text).ok())
-            .unwrap_or_default();
+        let refused = read_refused(&target);
         Receiver {
             target,
             registry,

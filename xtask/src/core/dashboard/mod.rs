@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::core::event::parse_utc;
 use crate::core::metrics::RunRecord;
 use crate::core::release::ReleaseRecord;
+use crate::core::text::markdown_cell;
 
 /// A compressed size this much larger than the previous one is marked.
 pub const GROWTH_MARK: f64 = 0.20;
@@ -293,18 +294,22 @@ pub fn markdown(d: &Dashboard) -> String {
     let mut out =
         String::from("## Builds, sizes and DORA\n\n| DORA | value | definition | from |\n| --- | --- | --- | --- |\n");
     for row in dora_rows(&d.dora) {
-        out.push_str(&format!("| {} |\n", row.map(|c| cell(&c)).join(" | ")));
+        out.push_str(&format!("| {} |\n", row.map(|c| markdown_cell(&c)).join(" | ")));
     }
     out.push_str("\n| command | runs | succeeded |\n| --- | --- | --- |\n");
     for (command, runs, ok) in &d.success {
-        out.push_str(&format!("| {} | {runs} | {ok} ({:.0} %) |\n", cell(command), *ok as f64 * 100.0 / *runs as f64));
+        out.push_str(&format!(
+            "| {} | {runs} | {ok} ({:.0} %) |\n",
+            markdown_cell(command),
+            *ok as f64 * 100.0 / *runs as f64
+        ));
     }
     if !d.spread.is_empty() {
         out.push_str("\n| unit | amd64 | arm64 | arm64 / amd64 |\n| --- | --- | --- | --- |\n");
         for (unit, amd64, arm64) in &d.spread {
             let ratio = *arm64 as f64 / (*amd64).max(1) as f64;
             let (a, b) = (crate::core::text::human(*amd64), crate::core::text::human(*arm64));
-            out.push_str(&format!("| {} | {a} | {b} | {ratio:.2} |\n", cell(unit)));
+            out.push_str(&format!("| {} | {a} | {b} | {ratio:.2} |\n", markdown_cell(unit)));
         }
     }
     let grown: Vec<String> = d
@@ -313,14 +318,9 @@ pub fn markdown(d: &Dashboard) -> String {
         .flat_map(|s| s.grown.iter().map(move |&i| format!("{} {} at {}", s.unit, s.platform, s.points[i].0)))
         .collect();
     if !grown.is_empty() {
-        out.push_str(&format!("\nGrew more than {:.0} %: {}\n", GROWTH_MARK * 100.0, cell(&grown.join("; "))));
+        out.push_str(&format!("\nGrew more than {:.0} %: {}\n", GROWTH_MARK * 100.0, markdown_cell(&grown.join("; "))));
     }
     out
-}
-
-/// Text from records (unit names come from image.toml) made safe for one table cell.
-fn cell(text: &str) -> String {
-    crate::core::text::sanitize(text).replace('|', "\\|")
 }
 
 #[cfg(test)]
