@@ -11,8 +11,7 @@ use std::time::Duration;
 /// Dies or waits here when the environment names `point`.
 pub fn point(point: &str) {
     if std::env::var_os("XTASK_CRASH_AT").is_some_and(|at| at == point) {
-        let pid = std::process::id().to_string();
-        let _ = std::process::Command::new("kill").args(["-KILL", &pid]).status();
+        let _ = signal_hook::low_level::raise(signal_hook::consts::SIGKILL);
         std::process::abort();
     }
     if std::env::var_os("XTASK_PAUSE_AT").is_some_and(|at| at == point) {
