@@ -20,25 +20,15 @@ const MANIFEST_LIMIT: u64 = 4 << 20;
 /// The largest `index.json` read from a layout (an export's, or what `docker save` wrote).
 const INDEX_LIMIT: u64 = 1 << 20;
 
-/// The bytes of `path`, refused past `limit`: a layout on disk is read as bounded as a
-/// registry's reply.
-fn read_bounded(path: &Utf8Path, limit: u64) -> Result<Vec<u8>> {
-    let size = std::fs::metadata(path).with_context(|| format!("reading {path}"))?.len();
-    if size > limit {
-        bail!("{path}: {size} bytes is past the {limit}-byte bound");
-    }
-    std::fs::read(path).with_context(|| format!("reading {path}"))
-}
-
 /// The `index.json` of the layout in `dir`, bounded.
 pub fn read_index(dir: &Utf8Path) -> Result<Vec<u8>> {
-    read_bounded(&dir.join("index.json"), INDEX_LIMIT)
+    crate::sys::files::read_bounded(&dir.join("index.json"), INDEX_LIMIT, "an index.json")
 }
 
 /// Reads a manifest blob of the layout, bounded, and checks it is the bytes its digest names.
 pub fn read_manifest(dir: &Utf8Path, digest: &str) -> Result<(Vec<u8>, ManifestBody)> {
     let path = dir.join(blob_path(digest).map_err(|why| anyhow::anyhow!("{dir}/index.json: {why}"))?);
-    let bytes = read_bounded(&path, MANIFEST_LIMIT)?;
+    let bytes = crate::sys::files::read_bounded(&path, MANIFEST_LIMIT, "a manifest")?;
     if crate::oci::digest::sha256_digest(&bytes) != digest {
         bail!("{path} does not hold the bytes of {digest}: the layout is damaged; build again");
     }

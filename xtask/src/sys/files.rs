@@ -52,3 +52,38 @@ pub fn write_atomically(path: &Utf8Path, bytes: &[u8]) -> Result<()> {
     write().with_context(|| format!("writing {partial}"))?;
     std::fs::rename(&partial, path).with_context(|| format!("renaming {partial} to {path}"))
 }
+
+/// The bytes of `path` (`what` it is, for the error), refused past `limit`: a file read from
+/// disk is bounded as a registry's reply is. The limit holds however the file grows meanwhile.
+pub fn read_bounded(path: &Utf8Path, limit: u64, what: &str) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).with_context(|| format!("reading {path}"))?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes).with_context(|| format!("reading {path}"))?;
+    if bytes.len() as u64 > limit {
+        bail!("{path}: {what} past the {limit}-byte bound");
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_are_bounded_and_writes_land_whole() {
+        let dir = camino::Utf8PathBuf::from_path_buf(
+            std::env::temp_dir().join(format!("xtask-files-{}", std::process::id())),
+        )
+        .unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("index.json");
+        write_atomically(&path, b"0123456789").unwrap();
+        assert_eq!(read_bounded(&path, 10, "an index.json").unwrap(), b"0123456789");
+        let err = read_bounded(&path, 9, "an index.json").unwrap_err().to_string();
+        assert!(err.ends_with("index.json: an index.json past the 9-byte bound"), "{err}");
+        let names: Vec<String> = dir.read_dir_utf8().unwrap().map(|e| e.unwrap().file_name().to_string()).collect();
+        assert_eq!(names, ["index.json"], "no temporary is left behind");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

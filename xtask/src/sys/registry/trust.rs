@@ -56,11 +56,7 @@ pub fn roots_for(host: &str) -> Result<Option<RootCerts>> {
 
 /// Every certificate of a PEM file, refusing a file past the bound.
 fn read_certs(file: &Utf8Path) -> Result<Vec<Certificate<'static>>> {
-    let size = std::fs::metadata(file).with_context(|| format!("reading {file}"))?.len();
-    if size > BUNDLE_LIMIT {
-        bail!("{file}: {size} bytes is past the {BUNDLE_LIMIT}-byte bound of a CA bundle");
-    }
-    let pem = std::fs::read(file).with_context(|| format!("reading {file}"))?;
+    let pem = crate::sys::files::read_bounded(file, BUNDLE_LIMIT, "a CA bundle")?;
     let mut certs = Vec::new();
     for item in ureq::tls::parse_pem(&pem) {
         if let PemItem::Certificate(cert) = item.with_context(|| format!("{file} is not PEM"))? {
