@@ -78,6 +78,7 @@ pub fn run(ws: &Workspace, format: Format, flags: &flags::Build) -> Result<()> {
         force_tags: flags.force_tags,
         reproducible: flags.reproducible,
         given,
+        driver: single,
     };
     let progress = Progress::new(Duration::from_secs(30));
     let (results, interrupted) = crate::ops::build::build(ws, &request, &progress)?;

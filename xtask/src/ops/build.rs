@@ -81,13 +81,21 @@ pub struct Request<'a> {
     /// Platform images of parents that earlier CI legs pushed, by (unit id, platform): built
     /// on, never built here (`build --parents`).
     pub given: BTreeMap<(String, String), String>,
+    /// The current builder's driver, when the caller read it already and `[builders]` names
+    /// none: every platform builds with it, and buildx is not asked again.
+    pub driver: Option<Driver>,
 }
 
 /// Builds every unit on every requested platform in dependency order, publishing each unit
 /// whose platforms all succeeded. Returns one result per unit, and whether Ctrl-C stopped it.
 pub fn build(ws: &Workspace, request: &Request<'_>, progress: &dyn Steps) -> Result<(Vec<UnitResult>, bool)> {
     let (units, platforms, output, publishing) = (request.units, request.platforms, request.output, request.publish);
-    let drivers = crate::ops::drivers::detect_drivers(&ws.defs.settings.builders, platforms)?;
+    let drivers = match &request.driver {
+        Some(driver) if ws.defs.settings.builders.is_empty() => {
+            platforms.iter().map(|p| (p.clone(), driver.clone())).collect()
+        }
+        _ => crate::ops::drivers::detect_drivers(&ws.defs.settings.builders, platforms)?,
+    };
     if request.reproducible {
         buildx::check_reproducible(&drivers)?;
     }
