@@ -6,14 +6,14 @@
 //! TLS to every registry that is neither loopback nor listed as insecure, and
 //! retries what a busy registry fails transiently.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::OsString;
 use std::fmt;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
 use std::sync::OnceLock;
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -79,6 +79,10 @@ pub struct Registry {
     auth: Mutex<Authorizations>,
     /// No request starts, and no retry waits, past this instant (`set_deadline`), if any.
     deadline: Option<Instant>,
+    /// Blobs being uploaded by a thread of this client, by repository and digest: another
+    /// thread with the same blob (two platforms sharing a layer) waits for it, then finds it
+    /// there, since distribution can briefly lose a blob that two uploads commit at once.
+    uploading: (Mutex<HashSet<(String, String)>>, Condvar),
 }
 
 /// The command's deadline, set once by the command line (`--timeout`, or `DEFAULT_TIMEOUT` for
@@ -172,6 +176,20 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The timeout of one request to a registry.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// A blob upload in flight (`Registry::upload`): dropped, it lets the next one in.
+struct Claim<'a> {
+    uploading: &'a (Mutex<HashSet<(String, String)>>, Condvar),
+    key: (String, String),
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        let (set, done) = self.uploading;
+        set.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.key);
+        done.notify_all();
+    }
+}
+
 impl Registry {
     /// A client for `host[:port]`, with docker's logins from `$DOCKER_CONFIG` or `~/.docker`.
     pub fn new(host: &str) -> Result<Registry> {
@@ -216,6 +234,7 @@ impl Registry {
             credentials: Mutex::new(None),
             auth: Mutex::new(Authorizations::default()),
             deadline: DEADLINE.get().copied(),
+            uploading: (Mutex::new(HashSet::new()), Condvar::new()),
         })
     }
 
@@ -378,6 +397,20 @@ impl Registry {
     }
 
     fn upload(&self, repository: &str, digest: &str, put: Method<'_>) -> Result<()> {
+        let key = (repository.to_string(), digest.to_string());
+        let (uploading, done) = &self.uploading;
+        let mut busy = uploading.lock().unwrap_or_else(|p| p.into_inner());
+        while busy.contains(&key) {
+            busy = done.wait(busy).unwrap_or_else(|p| p.into_inner());
+        }
+        busy.insert(key.clone());
+        drop(busy);
+        // Released however the upload ends, so no waiter waits for ever.
+        let _claim = Claim { uploading: &self.uploading, key };
+        self.upload_once(repository, digest, put)
+    }
+
+    fn upload_once(&self, repository: &str, digest: &str, put: Method<'_>) -> Result<()> {
         let scope = format!("repository:{repository}:pull,push");
         let path = api_path(repository, "blobs", digest)?;
         if self.request(Method::Head, &path, None, Some(&scope), 0)?.status == 200 {
